@@ -1,0 +1,244 @@
+"""Binary Seesaw loss for binary semantic segmentation, on one-logit (sigmoid) or two-logit (softmax) outputs."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ._fused import compute_dtype, elementwise_loss
+from ._reduction import count_valid, reduce_loss
+from ._targets import count_labels
+from ._validation import (
+    check_choice, check_counts, check_logits, check_number, check_reduction, check_weight, fail,
+    should_check_values,
+)
+from .seesaw import check_seesaw_factors
+
+VARIANTS = ("paper", "reweighted")
+REWEIGHTED_DELTA = 1e-6
+"""The reweighted variant's ``log(p + delta)`` and count offset, as in the original implementation."""
+REWEIGHTED_BACKGROUND_FLOOR = 0.1
+REWEIGHTED_COMPENSATION_CAP = 5.0
+
+
+def softplus(x: Tensor) -> Tensor:
+    """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``."""
+    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+
+def _signed(x: Tensor, t: Tensor) -> Tensor:
+    """``x`` for foreground targets (``t = 1``), ``-x`` for background (``t = 0``)."""
+    return torch.where(t > 0.5, x, -x)
+
+
+class PaperKernel:
+    """The two-class case of Seesaw: ``softplus(-u + log S)`` with ``u = +-x`` the true class's logit margin."""
+
+    def __init__(self, log_m_fg: Tensor, log_m_bg: Tensor, q: float, eps: float) -> None:
+        self.log_m_fg, self.log_m_bg, self.q, self.log_eps = log_m_fg, log_m_bg, q, math.log(eps)
+
+    def _margin(self, x: Tensor, t: Tensor) -> Tensor:
+        """``-u + log S`` where ``u`` is the signed logit; ``log S`` is computed from detached values."""
+        u = _signed(x, t)
+        log_s = torch.where(t > 0.5, self.log_m_fg, self.log_m_bg)
+        if self.q > 0:
+            ud = u.detach()
+            sp = softplus(ud)                      # -log s_other
+            log_s_true = sp.neg() + ud             # -softplus(-u)
+            log_s = log_s + (log_s_true.clamp(min=self.log_eps).add_(sp)).neg_().clamp_(min=0).mul_(self.q)
+        return log_s - u
+
+    def loss(self, x: Tensor, t: Tensor) -> Tensor:
+        return softplus(self._margin(x, t))
+
+    def grad(self, x: Tensor, t: Tensor) -> Tensor:
+        s = torch.sigmoid(self._margin(x, t))
+        return torch.where(t > 0.5, -s, s)
+
+
+class ReweightedKernel:
+    """The original Binary Seesaw formulation, in log space: ``-log(p_true + delta) * M * C``, gradient through C.
+
+    ``M`` is per-batch mitigation (``m_fg`` for foreground, ``m_bg`` for background pixels); ``C`` is
+    ``clamp((p_other / p_true)^q, 1, 5)``; logits are scaled by ``temperature``.
+    """
+
+    def __init__(self, m_fg: Tensor, m_bg: Tensor, q: float, temperature: float) -> None:
+        self.m_fg, self.m_bg, self.q, self.temperature = m_fg, m_bg, q, temperature
+        self.log_cap = math.log(REWEIGHTED_COMPENSATION_CAP)
+        self.log_delta = math.log(REWEIGHTED_DELTA)
+
+    def _parts(self, x: Tensor, t: Tensor):
+        u = _signed(x * self.temperature, t)
+        log_p = softplus(-u).neg_()
+        nll = torch.logaddexp(log_p, torch.full_like(log_p, self.log_delta)).neg_()
+        m = torch.where(t > 0.5, self.m_fg, self.m_bg)
+        return u, log_p, nll, m
+
+    def loss(self, x: Tensor, t: Tensor) -> Tensor:
+        u, _, nll, m = self._parts(x, t)
+        compensation = torch.exp((-self.q * u).clamp(min=0, max=self.log_cap))
+        return nll * m * compensation
+
+    def grad(self, x: Tensor, t: Tensor) -> Tensor:
+        u, log_p, nll, m = self._parts(x, t)
+        log_c = -self.q * u
+        inside = (log_c >= 0) & (log_c <= self.log_cap)
+        compensation = torch.exp(log_c.clamp(min=0, max=self.log_cap))
+        p = torch.exp(log_p)
+        d_nll = -(p / (p + REWEIGHTED_DELTA)) * torch.sigmoid(-u)
+        d_u = d_nll * compensation - torch.where(inside, nll * compensation * self.q, torch.zeros_like(nll))
+        d_x = d_u * m * self.temperature
+        return torch.where(t > 0.5, d_x, -d_x)
+
+
+def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
+    """``"one"`` (one logit per element, same-shape target) or ``"two"`` (``(N, 2, *)`` with index target)."""
+    if not isinstance(target, Tensor):
+        fail(fn, "target", "a torch.Tensor", type(target).__name__, error=TypeError)
+    if tuple(target.shape) == tuple(logits.shape):
+        return "one"
+    if logits.dim() >= 2 and tuple(target.shape) == (logits.shape[0],) + tuple(logits.shape[2:]):
+        if logits.shape[1] != 2:
+            fail(fn, "logits", "of 2 channels (background, foreground) for an index target", logits,
+                 "for a one-logit output pass a target of the logits' shape; for C > 2 classes use seesaw_loss")
+        if target.is_floating_point():
+            fail(fn, "target", "an integer tensor of class indices {0, 1} for two-logit outputs", target,
+                 "convert with target.long()", error=TypeError)
+        return "two"
+    hint = ("add the channel dimension with target.unsqueeze(1)"
+            if logits.dim() >= 2 and logits.shape[1] == 1 and target.dim() == logits.dim() - 1 else "")
+    fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} (one logit) or "
+         f"{(logits.shape[0],) + tuple(logits.shape[2:])} (two logits)", target, hint)
+    raise AssertionError  # unreachable
+
+
+def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Optional[int]):
+    """Validate a binary target; return ``(x, t)``: one logit per element and the matching target.
+
+    For two-logit outputs ``x = z_fg - z_bg``, which gives exactly the two-class softmax result.
+    """
+    check_logits(fn, logits)
+    form = _binary_form(fn, logits, target)
+    if target.device != logits.device:
+        fail(fn, "target", f"on the logits' device {logits.device}", f"device {target.device}")
+    if target.is_complex():
+        fail(fn, "target", "a real tensor", target, error=TypeError)
+    if target.numel() and should_check_values(target):
+        valid = target if ignore_index is None else target[target != ignore_index]
+        if valid.numel() and not bool(((valid == 0) | (valid == 1)).all()):
+            bad = valid[(valid != 0) & (valid != 1)][0].item()
+            hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
+                "binarise soft masks first, e.g. (mask > 0.5).float()")
+            fail(fn, "target", "binary (0 = background, 1 = foreground)", f"a value {bad}", hint)
+    x = logits if form == "one" else logits[:, 1] - logits[:, 0]
+    return x, target
+
+
+def binary_counts(target: Tensor, ignore_index: Optional[int]) -> Tensor:
+    """``[background, foreground]`` counts of a binary target (int64, no host sync).
+
+    Shape:
+        - target: any shape, values in ``{0, 1}`` or ``ignore_index``.
+        - output: ``(2,)``.
+    """
+    t = target if not target.is_floating_point() else target.round().long()
+    if ignore_index is not None and target.is_floating_point():
+        t = torch.where(target == ignore_index, torch.full_like(t, ignore_index), t)
+    return count_labels(t, 2, ignore_index)
+
+
+def binary_seesaw_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts: Optional[Tensor],
+    *,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    variant: str = "paper",
+    temperature: Optional[float] = None,
+    weight: Optional[Tensor] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary Seesaw loss for binary segmentation (background dominates the foreground).
+
+    ``variant="paper"`` is the two-class case of :func:`seesaw_loss` with cumulative counts
+    :math:`n = [n_{bg}, n_{fg}]`. With ``x`` the foreground logit margin,
+
+    .. math::
+        \ell_{fg} = \mathrm{softplus}(-x + \log S_{fg,bg}), \qquad \ell_{bg} = \mathrm{softplus}(x + \log S_{bg,fg}),
+
+    :math:`S` as in Seesaw (mitigation from the counts, compensation from the detached probabilities, no
+    gradient). ``p = q = 0`` gives exactly ``binary_cross_entropy_with_logits``.
+
+    ``variant="reweighted"`` is the formulation of the original Binary Seesaw implementation: logits scaled by
+    ``temperature`` (default 3.0), per-batch counts (``class_counts`` must be None), per-pixel loss
+    :math:`-\log(p_{true} + 10^{-6}) \cdot M \cdot C` with :math:`M_{fg} = \min(1, (N_b/N_f)^p)`,
+    :math:`M_{bg} = \max(0.1, \min(1, (N_f/N_b)^p))` and :math:`C = \mathrm{clamp}((p_{other}/p_{true})^q, 1, 5)`,
+    whose gradient flows through :math:`C` as in the original; computed in log space so that it stays finite
+    at any logit.
+
+    Args:
+        logits: one logit per element, or two logits ``(background, foreground)`` on dim 1.
+        target: a same-shape binary target (one-logit form) or ``{0, 1}`` class indices (two-logit form).
+        class_counts: cumulative ``[background, foreground]`` counts (paper variant); None for "reweighted".
+        p: mitigation exponent, ``>= 0``.
+        q: compensation exponent, ``>= 0``.
+        eps: floor of the true class's probability in the paper variant's compensation, in ``(0, 1]``.
+        variant: ``"paper"`` | ``"reweighted"``.
+        temperature: logit scale of the reweighted variant (default 3.0); not used by "paper".
+        weight: per-element weights broadcastable to the target (constants).
+        ignore_index: target value to skip (e.g. 255); None for none.
+        reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
+
+    Shape:
+        - one logit: logits ``(N, 1, *)`` or ``(N, *)``, target of the same shape (any real dtype).
+        - two logits: logits ``(N, 2, *)``, target ``(N, *)`` integer, channel 1 = foreground.
+        - class_counts: ``(2,)``, ordered ``[background, foreground]``.
+        - output: scalar, or the target's shape for ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> mask = (torch.rand(2, 1, 32, 32) < 0.05).float()
+        >>> binary_seesaw_loss(logits, mask, torch.tensor([9700, 300])).backward()
+    """
+    fn = "binary_seesaw_loss"
+    check_choice(fn, "variant", variant, VARIANTS)
+    check_seesaw_factors(fn, p, q, eps)
+    check_reduction(fn, reduction)
+    x, t = binary_targets(fn, logits, target, ignore_index)
+    check_weight(fn, "weight", weight, t.shape, f"None or broadcastable to the target's shape {tuple(t.shape)}")
+    cdtype = compute_dtype(logits.dtype)
+    if variant == "paper":
+        if temperature is not None:
+            fail(fn, "temperature", "None for variant='paper'", temperature,
+                 "the temperature belongs to variant='reweighted'")
+        if class_counts is None:
+            fail(fn, "class_counts", "a (2,) tensor [background, foreground] for variant='paper'", None,
+                 "BinarySeesawLoss keeps cumulative counts for you")
+        check_counts(fn, class_counts, 2)
+        log_n = class_counts.to(device=logits.device).clamp(min=1).to(cdtype).log()
+        gap = (log_n[0] - log_n[1]) * p
+        kernel = PaperKernel(gap.clamp(max=0), (-gap).clamp(max=0), q, eps)
+    else:
+        if class_counts is not None:
+            fail(fn, "class_counts", "None for variant='reweighted'", class_counts,
+                 "the reweighted variant uses each batch's own counts")
+        temperature = 3.0 if temperature is None else temperature
+        check_number(fn, "temperature", temperature, low=0, low_open=True)
+        counts = binary_counts(t, ignore_index).to(cdtype) + REWEIGHTED_DELTA
+        n_bg, n_fg = counts[0], counts[1]
+        m_fg = (n_bg / n_fg).pow(p).clamp(max=1)
+        m_bg = (n_fg / n_bg).pow(p).clamp(max=1).clamp(min=REWEIGHTED_BACKGROUND_FLOOR)
+        kernel = ReweightedKernel(m_fg, m_bg, q, temperature)
+    w = None if weight is None else weight.to(cdtype)
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(kernel, x, t, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
+
+    return reduce_loss(fn, run, reduction, lambda: count_valid(t, ignore_index))

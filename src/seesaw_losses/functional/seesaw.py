@@ -1,0 +1,164 @@
+"""Seesaw loss (Wang et al., "Seesaw Loss for Long-Tailed Instance Segmentation", CVPR 2021)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from ._fused import classwise_loss, compute_dtype
+from ._reduction import count_valid, reduce_loss
+from ._validation import (
+    check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction,
+    check_weight, fail,
+)
+
+
+class SeesawKernel:
+    """Per-position Seesaw cross-entropy on ``(B, C, L)`` logits; with ``p = q = 0`` it is cross-entropy.
+
+    ``log_counts`` holds ``log(max(n_c, 1))`` per class. The Seesaw factors are computed from the counts and the
+    detached logits, so they carry no gradient.
+    """
+
+    def __init__(self, log_counts: Optional[Tensor], p: float, q: float, eps: float) -> None:
+        self.log_counts, self.p, self.q, self.log_eps = log_counts, p, q, math.log(eps)
+
+    def _adjusted(self, z: Tensor, t: Tensor) -> Tensor:
+        """Logits with ``log S_ij`` added to every non-target class ``j`` (``log S_ii = 0``)."""
+        adjust = None
+        if self.p > 0 and self.log_counts is not None:
+            log_n_target = self.log_counts[t].unsqueeze(1)
+            adjust = (self.log_counts.view(1, -1, 1) - log_n_target).clamp_(max=0).mul_(self.p)
+        if self.q > 0:
+            log_s = torch.log_softmax(z.detach(), dim=1)
+            log_s_target = log_s.gather(1, t.unsqueeze(1)).clamp_(min=self.log_eps)
+            compensation = log_s.sub_(log_s_target).clamp_(min=0).mul_(self.q)
+            adjust = compensation if adjust is None else adjust.add_(compensation)
+        return z if adjust is None else z + adjust
+
+    def loss(self, z: Tensor, t: Tensor) -> Tensor:
+        z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
+        return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
+
+    def grad(self, z: Tensor, t: Tensor) -> Tensor:
+        g = torch.softmax(self._adjusted(z, t), dim=1)
+        return g.scatter_add_(1, t.unsqueeze(1), torch.full_like(t, -1, dtype=g.dtype).unsqueeze(1))
+
+
+def softmax_loss(
+    fn: str, kernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor], element_weight: Optional[Tensor],
+    ignore_index: Optional[int], reduction: str, avg_factor: Optional[Union[float, Tensor]] = None,
+) -> Tensor:
+    """Run a classwise kernel with per-class ``weight``, per-element weights, ``ignore_index`` and a reduction.
+
+    Arguments are assumed validated. Returns ``(N, *)`` for ``reduction="none"``, else a scalar.
+    """
+    n = logits.shape[0]
+    cdtype = compute_dtype(logits.dtype)
+    t_flat = target.reshape(n, -1)
+    w = None
+    if weight is not None:
+        safe = t_flat if ignore_index is None else t_flat.masked_fill(t_flat == ignore_index, 0)
+        w = weight.to(device=logits.device, dtype=cdtype)[safe]
+    if element_weight is not None:
+        ew = element_weight.to(cdtype).expand(target.shape).reshape(n, -1)
+        w = ew if w is None else w * ew
+
+    def denominator():
+        if weight is None:
+            return count_valid(target, ignore_index)
+        class_w = weight.to(device=logits.device, dtype=cdtype)[safe]
+        return class_w.sum() if ignore_index is None else (class_w * (t_flat != ignore_index)).sum()
+
+    def run(reduce_sum: bool) -> Tensor:
+        out = classwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
+        return out if reduce_sum else out.view(target.shape)
+
+    return reduce_loss(fn, run, reduction, denominator, avg_factor=avg_factor)
+
+
+def check_seesaw_factors(fn: str, p: float, q: float, eps: float) -> None:
+    check_number(fn, "p", p, low=0, high=None)
+    check_number(fn, "q", q, low=0, high=None)
+    check_number(fn, "eps", eps, low=0, high=1, low_open=True)
+
+
+def seesaw_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts: Tensor,
+    *,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    weight: Optional[Tensor] = None,
+    element_weight: Optional[Tensor] = None,
+    ignore_index: Optional[int] = -100,
+    reduction: str = "mean",
+    avg_factor: Optional[Union[float, Tensor]] = None,
+) -> Tensor:
+    r"""Seesaw loss for multi-class logits, given the cumulative class counts.
+
+    For a sample of true class :math:`i` with logits :math:`z`,
+
+    .. math::
+        \ell = -\log \frac{e^{z_i}}{e^{z_i} + \sum_{j \ne i} S_{ij} e^{z_j}}, \quad S_{ij} = M_{ij} C_{ij},
+
+    with mitigation :math:`M_{ij} = (n_j / n_i)^p` if :math:`n_j < n_i` else 1 (counts clamped to at least 1) and
+    compensation :math:`C_{ij} = (s_j / \max(s_i, \epsilon))^q` if that ratio exceeds 1 else 1, where :math:`s` is
+    the softmax of the detached logits. :math:`S` carries no gradient. ``p = q = 0`` gives cross-entropy.
+
+    The function is pure: the caller owns the counts (see :class:`seesaw_losses.SeesawLoss`, which accumulates
+    them). Forward and backward run in fused chunks; the backward is analytic.
+
+    Args:
+        logits: unnormalised scores.
+        target: class indices.
+        class_counts: number of samples seen per class (any real dtype; int64 keeps counts exact).
+        p: mitigation exponent, ``>= 0``.
+        q: compensation exponent, ``>= 0``.
+        eps: floor of the true class's probability in the compensation ratio, in ``(0, 1]``.
+        weight: per-class weights, as in :func:`torch.nn.functional.cross_entropy`; ``"mean"`` then divides by
+            the summed weights of the non-ignored targets.
+        element_weight: per-element weights (e.g. a detection head's ``label_weights``), broadcastable to the
+            target; they multiply the loss and leave the ``"mean"`` denominator unchanged. Treated as constants.
+        ignore_index: target value whose elements contribute neither loss nor gradient; ``None`` for none.
+        reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
+        avg_factor: if given with ``reduction="mean"``, the sum is divided by it instead (MMDetection).
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+        - target: ``(N,)`` or ``(N, d1, ..., dK)``, integer.
+        - class_counts: ``(C,)``.
+        - weight: ``(C,)``; element_weight: broadcastable to the target's shape.
+        - output: scalar, or the target's shape for ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.randn(8, 5, requires_grad=True)
+        >>> target = torch.randint(0, 5, (8,))
+        >>> counts = torch.tensor([1000, 300, 50, 10, 2])
+        >>> seesaw_loss(logits, target, counts).backward()
+    """
+    fn = "seesaw_loss"
+    check_logits(fn, logits, min_dim=2)
+    check_counts(fn, class_counts)
+    num_classes = logits.shape[1]
+    if class_counts.numel() != num_classes:
+        fail(fn, "logits", f"of {class_counts.numel()} channels (dim 1) to match class_counts", logits,
+             "the channel dimension must hold one logit per class")
+    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes,
+                       hint_float="Seesaw needs class indices; for one-logit binary outputs use binary_seesaw_loss")
+    check_seesaw_factors(fn, p, q, eps)
+    check_reduction(fn, reduction)
+    weight = check_class_weight(fn, weight, num_classes)
+    check_weight(fn, "element_weight", element_weight, target.shape,
+                 f"None or broadcastable to the target's shape {tuple(target.shape)}")
+    log_counts = None
+    if p > 0:
+        log_counts = class_counts.to(device=logits.device).clamp(min=1).to(compute_dtype(logits.dtype)).log()
+    kernel = SeesawKernel(log_counts, p, q, eps)
+    return softmax_loss(fn, kernel, logits, target, weight=weight, element_weight=element_weight,
+                        ignore_index=ignore_index, reduction=reduction, avg_factor=avg_factor)
