@@ -7,6 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from .._version import __version__
+from . import bench
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Losses for class-imbalanced segmentation and classification: train, compare, plot, bench.",
     )
     parser.add_argument("--version", action="version", version=f"seesaw-losses {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench.add_parser(subparsers)
     return parser
 
 
@@ -25,7 +27,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -1,53 +1,65 @@
 """The fused, memory-lean engine behind every pointwise and per-position loss.
 
 A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correct under autograd (it is what
-``torch.compile`` fuses, and what the fused path is tested against), and ``grad(...)`` is its analytic
-derivative with respect to the logits. The engine runs the kernel over large tensors in chunks of about
-:data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input size:
+``torch.compile`` fuses, and what the fused path is tested against), and ``evaluate(..., need_grad)`` returns the
+loss together with its analytic derivative with respect to the logits, sharing the transcendentals between the
+two (a kernel without ``evaluate`` gives ``grad(...)`` instead). The engine runs the kernel over large tensors in
+blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input size:
 
-- forward computes only the loss (a scalar sum, or the unreduced map) and saves the *inputs*, never the
-  intermediates of the formula;
-- backward recomputes each chunk's analytic gradient and writes it straight into the gradient tensor, which is
-  the only input-sized allocation of the whole forward + backward.
+- forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
+  the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
+  forward + backward, allocated in forward instead of backward. Nothing else is kept: no intermediate of the
+  formula survives its block.
+- backward scales that gradient by ``grad_output`` in place and hands it over. A second backward through a
+  retained graph recomputes it block by block from the saved inputs.
 
-Half-precision inputs are read chunk by chunk and computed in float32; the gradient comes back in the input's
-dtype. While ``torch.compile`` traces, the plain formula is used instead so that inductor can fuse it.
+Half-precision inputs are read block by block and computed in float32; the gradient comes back in the input's
+dtype. While ``torch.compile`` traces (or inside :func:`plain_formula`), the plain formula runs under autograd
+instead, so that inductor can fuse it.
 
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
-position).
+position). The same code runs on CUDA tensors.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+import contextlib
+import itertools
+from collections.abc import Iterator
+from typing import Optional, Protocol, Tuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 CHUNK_ELEMENTS = 1 << 18
-"""Elements per chunk: above ATen's parallel grain size (32K), small enough to stay in cache."""
+"""Elements per block: above ATen's parallel grain size (32K), small enough for the temporaries to stay in cache."""
+
+_plain_formula = False
 
 
 class ElementwiseKernel(Protocol):
-    """A pointwise loss ``l(x, t)`` of a logit ``x`` and a target ``t`` (same shape, computing dtype)."""
+    """A pointwise loss ``l(x, t)`` of a logit ``x`` and a target ``t`` (same shape, computing dtype).
+
+    Targets at ignored elements are replaced by 0 before the kernel sees them.
+    """
 
     def loss(self, x: Tensor, t: Tensor) -> Tensor: ...
 
-    def grad(self, x: Tensor, t: Tensor) -> Tensor: ...
+    def evaluate(self, x: Tensor, t: Tensor, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]: ...
 
 
 class ClasswiseKernel(Protocol):
     """A per-position loss of logits ``z`` of shape ``(B, C, L)`` and class indices ``t`` of shape ``(B, L)``.
 
-    ``loss`` returns ``(B, L)``; ``grad`` returns the derivative of each position's loss, ``(B, C, L)``.
-    Targets at ignored positions are replaced by 0 before the kernel sees them.
+    ``loss`` returns ``(B, L)``; ``evaluate`` returns it with the derivative of each position's loss,
+    ``(B, C, L)``. Targets at ignored positions are replaced by 0 before the kernel sees them.
     """
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor: ...
 
-    def grad(self, z: Tensor, t: Tensor) -> Tensor: ...
+    def evaluate(self, z: Tensor, t: Tensor, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]: ...
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -55,8 +67,41 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _valid_mask(t: Tensor, ignore_index: Optional[int]) -> Optional[Tensor]:
-    return None if ignore_index is None else t != ignore_index
+@contextlib.contextmanager
+def plain_formula(enabled: bool = True) -> Iterator[None]:
+    """Run every loss as its plain formula under autograd, as under ``torch.compile`` (for tests and benchmarks)."""
+    global _plain_formula
+    previous, _plain_formula = _plain_formula, enabled
+    try:
+        yield
+    finally:
+        _plain_formula = previous
+
+
+def _use_plain_formula() -> bool:
+    return _plain_formula or torch.compiler.is_compiling()
+
+
+def softplus_sigmoid(v: Tensor, need_sigmoid: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """``softplus(v)`` and, if asked, ``sigmoid(v)``, from one ``exp`` and one ``log`` (plus one ``exp``).
+
+    ``softplus(v) = max(v, 0) + log(1 + exp(-|v|))`` never overflows; taking ``log`` of ``1 + e`` rather than
+    ``log1p(e)`` (half the cost here) leaves an absolute error below 2 ulp of 1 (1.2e-7 in float32), which only
+    shows on losses that are themselves that small. ``sigmoid(v) = exp(v - softplus(v))``.
+    """
+    softplus = v.abs().neg_().exp_().add_(1).log_().add_(v.clamp(min=0))
+    return softplus, (torch.sub(v, softplus).exp_() if need_sigmoid else None)
+
+
+def _evaluate(kernel, x: Tensor, t: Tensor, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    evaluate = getattr(kernel, "evaluate", None)
+    if evaluate is not None:
+        return evaluate(x, t, need_grad)
+    return kernel.loss(x, t), (kernel.grad(x, t) if need_grad else None)
+
+
+def _scale_in_place(grad: Tensor, grad_output: Tensor, shape) -> Tensor:
+    return grad.mul_(grad_output if grad_output.dim() == 0 else grad_output.reshape(shape))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -64,71 +109,92 @@ def _valid_mask(t: Tensor, ignore_index: Optional[int]) -> Optional[Tensor]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _elementwise_chunk(kernel: ElementwiseKernel, x: Tensor, t: Tensor, w: Optional[Tensor],
-                       ignore_index: Optional[int], cdtype: torch.dtype, want_grad: bool) -> Tensor:
-    valid = _valid_mask(t, ignore_index)
-    tc = t.to(cdtype)
-    if valid is not None:
-        tc = tc.masked_fill(~valid, 0)
-    xc = x.to(cdtype)
-    out = kernel.grad(xc, tc) if want_grad else kernel.loss(xc, tc)
-    if w is not None:
-        out = out.mul_(w)
-    if valid is not None:
-        out = out.masked_fill_(~valid, 0)
-    return out
+def _elementwise_blocks(shape) -> Iterator[tuple]:
+    """Index tuples covering a tensor of ``shape`` in blocks of about CHUNK_ELEMENTS, each contiguous in memory.
+
+    Trailing dimensions that fit in a block are taken whole; the next one is split; the leading ones are iterated.
+    """
+    split, inner = len(shape), 1
+    while split > 0 and inner * shape[split - 1] <= CHUNK_ELEMENTS:
+        split -= 1
+        inner *= shape[split]
+    if split == 0:
+        yield ()
+        return
+    dim = split - 1
+    step = max(1, CHUNK_ELEMENTS // inner)
+    for outer in itertools.product(*(range(size) for size in shape[:dim])):
+        for start in range(0, shape[dim], step):
+            yield outer + (slice(start, min(start + step, shape[dim])),)
+
+
+def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                      ignore_index: Optional[int], reduce_sum: bool,
+                      need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """The loss (sum or map, computing dtype) and, if asked, the gradient of that sum (logits' dtype)."""
+    cdtype = compute_dtype(logits.dtype)
+    shape = logits.shape
+    w = None if weight is None else weight.expand(shape)
+    grad = torch.empty(shape, dtype=logits.dtype, device=logits.device) if need_grad else None
+    out = None if reduce_sum else torch.empty(shape, dtype=cdtype, device=logits.device)
+    sums = []
+    for idx in _elementwise_blocks(shape):
+        x, t_raw = logits[idx].to(cdtype), target[idx]
+        t = t_raw.to(cdtype)
+        scale = None
+        if ignore_index is not None:
+            scale = torch.ne(t_raw, ignore_index, out=torch.empty(x.shape, dtype=cdtype, device=x.device))
+            t = t * scale
+        if w is not None:
+            scale = w[idx] if scale is None else scale.mul_(w[idx])
+        loss, g = _evaluate(kernel, x, t, need_grad)
+        if scale is not None:
+            loss = loss.mul_(scale)
+        if reduce_sum:
+            sums.append(loss.sum())
+        else:
+            out[idx] = loss
+        if grad is not None:
+            if scale is None:
+                grad[idx] = g
+            else:
+                torch.mul(g, scale, out=grad[idx])
+    if reduce_sum:
+        total = torch.stack(sums).sum() if sums else torch.zeros((), dtype=cdtype, device=logits.device)
+        return total, grad
+    return out, grad
 
 
 class _ElementwiseLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], kernel: ElementwiseKernel,
                 ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
-        cdtype = compute_dtype(logits.dtype)
-        x, t = logits.reshape(-1), target.reshape(-1)
-        w = None if weight is None else weight.expand(logits.shape).reshape(-1).to(cdtype)
-        n = x.numel()
-        chunks = range(0, n, CHUNK_ELEMENTS)
-        if reduce_sum:
-            partial = torch.zeros(len(chunks), dtype=cdtype, device=logits.device)
-        else:
-            out = torch.empty(n, dtype=cdtype, device=logits.device)
-        for i, s in enumerate(chunks):
-            e = min(s + CHUNK_ELEMENTS, n)
-            loss = _elementwise_chunk(kernel, x[s:e], t[s:e], None if w is None else w[s:e], ignore_index,
-                                      cdtype, want_grad=False)
-            if reduce_sum:
-                partial[i] = loss.sum()
-            else:
-                out[s:e] = loss
-        ctx.save_for_backward(logits, target, w)
+        loss, ctx.grad = _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum,
+                                           need_grad=ctx.needs_input_grad[0])
+        ctx.save_for_backward(logits, target, weight)
         ctx.kernel, ctx.ignore_index, ctx.reduce_sum = kernel, ignore_index, reduce_sum
-        return partial.sum() if reduce_sum else out.view(logits.shape)
+        return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: Tensor):
-        logits, target, w = ctx.saved_tensors
-        cdtype = compute_dtype(logits.dtype)
-        x, t = logits.reshape(-1), target.reshape(-1)
-        go = grad_output.to(cdtype) if ctx.reduce_sum else grad_output.reshape(-1)
-        grad = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
-        g_flat = grad.view(-1)
-        n = x.numel()
-        for s in range(0, n, CHUNK_ELEMENTS):
-            e = min(s + CHUNK_ELEMENTS, n)
-            g = _elementwise_chunk(ctx.kernel, x[s:e], t[s:e], None if w is None else w[s:e],
-                                   ctx.ignore_index, cdtype, want_grad=True)
-            g.mul_(go if ctx.reduce_sum else go[s:e])
-            g_flat[s:e] = g
-        return grad, None, None, None, None, None
+        grad, ctx.grad = ctx.grad, None
+        logits, target, weight = ctx.saved_tensors
+        if grad is None:  # a second backward through a retained graph
+            _, grad = _elementwise_pass(ctx.kernel, logits, target, weight, ctx.ignore_index, ctx.reduce_sum,
+                                        need_grad=True)
+        return _scale_in_place(grad, grad_output, logits.shape), None, None, None, None, None
 
 
 def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
                      ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
-    """Per-element loss map (``reduce_sum=False``, in the computing dtype) or its sum over valid elements."""
-    if torch.compiler.is_compiling():
+    """Per-element loss map (``reduce_sum=False``, in the computing dtype) or its sum over valid elements.
+
+    ``weight`` (broadcastable to the logits, treated as a constant) multiplies each element's loss.
+    """
+    if _use_plain_formula():
         cdtype = compute_dtype(logits.dtype)
-        valid = _valid_mask(target, ignore_index)
+        valid = None if ignore_index is None else target != ignore_index
         t = target.to(cdtype)
         if valid is not None:
             t = t.masked_fill(~valid, 0)
@@ -146,81 +212,77 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _blocks(n: int, c: int, s: int):
-    """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in chunks of ~CHUNK elements."""
+def _classwise_blocks(n: int, c: int, s: int) -> Iterator[Tuple[slice, slice]]:
+    """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in blocks of ~CHUNK elements."""
+    length = max(1, CHUNK_ELEMENTS // max(c, 1))
     if s == 1:
-        rows = max(1, CHUNK_ELEMENTS // max(c, 1))
-        for b in range(0, n, rows):
-            yield slice(b, min(b + rows, n)), slice(0, 1)
+        for b in range(0, n, length):
+            yield slice(b, min(b + length, n)), slice(0, 1)
     else:
-        length = max(1, CHUNK_ELEMENTS // max(c, 1))
         for b in range(n):
             for p in range(0, s, length):
                 yield slice(b, b + 1), slice(p, min(p + length, s))
 
 
-def _classwise_chunk(kernel: ClasswiseKernel, z: Tensor, t: Tensor, w: Optional[Tensor],
-                     ignore_index: Optional[int], cdtype: torch.dtype, want_grad: bool) -> Tensor:
-    valid = _valid_mask(t, ignore_index)
-    if valid is not None:
-        t = t.masked_fill(~valid, 0)
-    zc = z.to(cdtype)
-    if want_grad:
-        out = kernel.grad(zc, t)
-        scale = w
-        if valid is not None:
+def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                    ignore_index: Optional[int], reduce_sum: bool,
+                    need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """The loss (sum, or the ``(N, S)`` map) and, if asked, the gradient of that sum, ``(N, C, S)``."""
+    cdtype = compute_dtype(logits.dtype)
+    n, c = logits.shape[0], logits.shape[1]
+    z = logits.reshape(n, c, -1)
+    t_all = target.reshape(n, -1)
+    grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
+    out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
+    sums = []
+    for bs, ps in _classwise_blocks(n, c, z.shape[2]):
+        t = t_all[bs, ps]
+        scale = None if weight is None else weight[bs, ps]
+        if ignore_index is not None:
+            valid = t != ignore_index
+            t = torch.where(valid, t, 0)
             scale = valid.to(cdtype) if scale is None else scale * valid
+        loss, g = _evaluate(kernel, z[bs, :, ps].to(cdtype), t, need_grad)
         if scale is not None:
-            out = out.mul_(scale.unsqueeze(1))
-        return out
-    out = kernel.loss(zc, t)
-    if w is not None:
-        out = out.mul_(w)
-    if valid is not None:
-        out = out.masked_fill_(~valid, 0)
-    return out
+            loss = loss.mul_(scale)
+        if reduce_sum:
+            sums.append(loss.sum())
+        else:
+            out[bs, ps] = loss
+        if grad is not None:
+            if scale is None:
+                grad[bs, :, ps] = g
+            else:
+                torch.mul(g, scale.unsqueeze(1), out=grad[bs, :, ps])
+    if reduce_sum:
+        total = torch.stack(sums).sum() if sums else torch.zeros((), dtype=cdtype, device=logits.device)
+        return total, grad
+    return out, grad
 
 
 class _ClasswiseLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], kernel: ClasswiseKernel,
                 ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
-        cdtype = compute_dtype(logits.dtype)
-        n, c = logits.shape[0], logits.shape[1]
-        z = logits.reshape(n, c, -1)
-        t = target.reshape(n, -1)
-        blocks = list(_blocks(n, c, z.shape[2]))
-        if reduce_sum:
-            partial = torch.zeros(len(blocks), dtype=cdtype, device=logits.device)
-        else:
-            out = torch.empty(t.shape, dtype=cdtype, device=logits.device)
-        for i, (bs, ps) in enumerate(blocks):
-            loss = _classwise_chunk(kernel, z[bs, :, ps], t[bs, ps], None if weight is None else weight[bs, ps],
-                                    ignore_index, cdtype, want_grad=False)
-            if reduce_sum:
-                partial[i] = loss.sum()
-            else:
-                out[bs, ps] = loss
+        loss, grad = _classwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum,
+                                     need_grad=ctx.needs_input_grad[0])
+        ctx.grad = None if grad is None else grad.view(logits.shape)
         ctx.save_for_backward(logits, target, weight)
         ctx.kernel, ctx.ignore_index, ctx.reduce_sum = kernel, ignore_index, reduce_sum
-        return partial.sum() if reduce_sum else out.view(target.shape)
+        return loss if reduce_sum else loss.view(target.shape)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: Tensor):
+        grad, ctx.grad = ctx.grad, None
         logits, target, weight = ctx.saved_tensors
-        cdtype = compute_dtype(logits.dtype)
-        n, c = logits.shape[0], logits.shape[1]
-        z = logits.reshape(n, c, -1)
-        t = target.reshape(n, -1)
-        go = grad_output.to(cdtype) if ctx.reduce_sum else grad_output.reshape(n, -1)
-        grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device)
-        for bs, ps in _blocks(n, c, z.shape[2]):
-            g = _classwise_chunk(ctx.kernel, z[bs, :, ps], t[bs, ps], None if weight is None else weight[bs, ps],
-                                 ctx.ignore_index, cdtype, want_grad=True)
-            g.mul_(go if ctx.reduce_sum else go[bs, ps].unsqueeze(1))
-            grad[bs, :, ps] = g
-        return grad.view(logits.shape), None, None, None, None, None
+        if grad is None:  # a second backward through a retained graph
+            _, grad = _classwise_pass(ctx.kernel, logits, target, weight, ctx.ignore_index, ctx.reduce_sum,
+                                      need_grad=True)
+            grad = grad.view(logits.shape)
+        n = logits.shape[0]
+        shape = (n, 1) + tuple(logits.shape[2:])
+        return _scale_in_place(grad, grad_output, shape), None, None, None, None, None
 
 
 def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
@@ -229,10 +291,10 @@ def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, w
 
     ``weight`` is a per-position weight already shaped ``(N, prod(*))`` in the computing dtype, or None.
     """
-    if torch.compiler.is_compiling():
+    if _use_plain_formula():
         n, c = logits.shape[0], logits.shape[1]
         t = target.reshape(n, -1)
-        valid = _valid_mask(t, ignore_index)
+        valid = None if ignore_index is None else t != ignore_index
         if valid is not None:
             t = t.masked_fill(~valid, 0)
         loss = kernel.loss(logits.reshape(n, c, -1).to(compute_dtype(logits.dtype)), t)

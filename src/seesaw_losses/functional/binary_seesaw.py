@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import compute_dtype, elementwise_loss
+from ._fused import compute_dtype, elementwise_loss, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels
 from ._validation import (
@@ -54,9 +54,17 @@ class PaperKernel:
     def loss(self, x: Tensor, t: Tensor) -> Tensor:
         return softplus(self._margin(x, t))
 
-    def grad(self, x: Tensor, t: Tensor) -> Tensor:
-        s = torch.sigmoid(self._margin(x, t))
-        return torch.where(t > 0.5, -s, s)
+    def evaluate(self, x: Tensor, t: Tensor, need_grad: bool):
+        # With u the signed logit and ce = softplus(-u), the compensation term above simplifies to
+        # q * relu(-u - relu(ce + log eps)), so one softplus serves it; d(margin)/dx = -sign = flip.
+        flip = torch.mul(t, -2).add_(1)                      # -1 for foreground, +1 for background
+        neg_u = x * flip
+        margin = torch.addcmul(self.log_m_bg, t, self.log_m_fg - self.log_m_bg).add_(neg_u)
+        if self.q > 0:
+            ce, _ = softplus_sigmoid(neg_u, need_sigmoid=False)
+            margin.add_(torch.sub(neg_u, ce.add_(self.log_eps).relu_()).relu_().mul_(self.q))
+        loss, s = softplus_sigmoid(margin, need_grad)
+        return loss, (s.mul_(flip) if need_grad else None)
 
 
 class ReweightedKernel:
@@ -83,16 +91,19 @@ class ReweightedKernel:
         compensation = torch.exp((-self.q * u).clamp(min=0, max=self.log_cap))
         return nll * m * compensation
 
-    def grad(self, x: Tensor, t: Tensor) -> Tensor:
+    def evaluate(self, x: Tensor, t: Tensor, need_grad: bool):
         u, log_p, nll, m = self._parts(x, t)
         log_c = -self.q * u
-        inside = (log_c >= 0) & (log_c <= self.log_cap)
         compensation = torch.exp(log_c.clamp(min=0, max=self.log_cap))
+        loss = nll * m * compensation
+        if not need_grad:
+            return loss, None
+        inside = (log_c >= 0) & (log_c <= self.log_cap)
         p = torch.exp(log_p)
         d_nll = -(p / (p + REWEIGHTED_DELTA)) * torch.sigmoid(-u)
         d_u = d_nll * compensation - torch.where(inside, nll * compensation * self.q, torch.zeros_like(nll))
         d_x = d_u * m * self.temperature
-        return torch.where(t > 0.5, d_x, -d_x)
+        return loss, torch.where(t > 0.5, d_x, -d_x)
 
 
 def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
@@ -116,6 +127,16 @@ def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
     raise AssertionError  # unreachable
 
 
+def _is_binary(target: Tensor, ignore_index: Optional[int]) -> bool:
+    """Whether every value is 0, 1 or ``ignore_index``: ``t (1 - t) (t - ignore)`` is 0 exactly for those (NaN
+    and overflow make it non-zero). One arithmetic pass and a max, no boolean temporaries."""
+    t = target if target.is_floating_point() else target.double()
+    off = torch.rsub(t, 1).mul_(t)
+    if ignore_index is not None:
+        off.mul_(t - ignore_index)
+    return not bool(off.abs_().amax() != 0)
+
+
 def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Optional[int]):
     """Validate a binary target; return ``(x, t)``: one logit per element and the matching target.
 
@@ -127,13 +148,13 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
         fail(fn, "target", f"on the logits' device {logits.device}", f"device {target.device}")
     if target.is_complex():
         fail(fn, "target", "a real tensor", target, error=TypeError)
-    if target.numel() and should_check_values(target):
+    if target.numel() and target.dtype != torch.bool and should_check_values(target) and not _is_binary(
+            target, ignore_index):
         valid = target if ignore_index is None else target[target != ignore_index]
-        if valid.numel() and not bool(((valid == 0) | (valid == 1)).all()):
-            bad = valid[(valid != 0) & (valid != 1)][0].item()
-            hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
-                "binarise soft masks first, e.g. (mask > 0.5).float()")
-            fail(fn, "target", "binary (0 = background, 1 = foreground)", f"a value {bad}", hint)
+        bad = valid[(valid != 0) & (valid != 1)][0].item()
+        hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
+            "binarise soft masks first, e.g. (mask > 0.5).float()")
+        fail(fn, "target", "binary (0 = background, 1 = foreground)", f"a value {bad}", hint)
     x = logits if form == "one" else logits[:, 1] - logits[:, 0]
     return x, target
 

@@ -15,6 +15,9 @@ from ._validation import (
     check_weight, fail,
 )
 
+LOG_SAFE_FACTOR = 60.0
+"""Largest log-factor that ``SeesawKernel.evaluate`` multiplies in directly (float32 overflows past 88)."""
+
 
 class SeesawKernel:
     """Per-position Seesaw cross-entropy on ``(B, C, L)`` logits; with ``p = q = 0`` it is cross-entropy.
@@ -24,7 +27,15 @@ class SeesawKernel:
     """
 
     def __init__(self, log_counts: Optional[Tensor], p: float, q: float, eps: float) -> None:
-        self.log_counts, self.p, self.q, self.log_eps = log_counts, p, q, math.log(eps)
+        self.log_counts, self.p, self.q, self.eps, self.log_eps = log_counts, p, q, eps, math.log(eps)
+        # evaluate() multiplies exp(z - max) by the compensation (<= eps**-q) and by ratios of max(n, 1)**p
+        # (scaled to span exp(+-p * 63 log(2) / 2) whatever the int64 counts); beyond float32's range it works
+        # in log space instead.
+        self.direct = q * -self.log_eps < LOG_SAFE_FACTOR and p * math.log(2.0**63) / 2 < LOG_SAFE_FACTOR
+        self.count_power = None
+        if p > 0 and log_counts is not None and self.direct:
+            middle = log_counts.max() * (p / 2)
+            self.count_power = log_counts.mul(p).sub_(middle).exp_()
 
     def _adjusted(self, z: Tensor, t: Tensor) -> Tensor:
         """Logits with ``log S_ij`` added to every non-target class ``j`` (``log S_ii = 0``)."""
@@ -43,9 +54,34 @@ class SeesawKernel:
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
 
-    def grad(self, z: Tensor, t: Tensor) -> Tensor:
-        g = torch.softmax(self._adjusted(z, t), dim=1)
-        return g.scatter_add_(1, t.unsqueeze(1), torch.full_like(t, -1, dtype=g.dtype).unsqueeze(1))
+    def evaluate(self, z: Tensor, t: Tensor, need_grad: bool):
+        """Loss and gradient from one ``exp``: ``e = exp(z - max)`` is scaled by ``S`` in place.
+
+        ``S_ij = min(1, (n_j / n_i)^p) * max(1, e_j / max(e_i, eps * sum(e)))^q``; the gradient is
+        ``softmax(z + log S) - onehot(t)``.
+        """
+        t1 = t.unsqueeze(1)
+        z_target = z.gather(1, t1)
+        if self.direct:
+            z_max = z.amax(1, keepdim=True)
+            e = torch.sub(z, z_max).exp_()
+            if self.q > 0:
+                floor = e.sum(1, keepdim=True).mul_(self.eps)
+                ratio = torch.div(e, torch.maximum(e.gather(1, t1), floor)).clamp_(min=1)
+                e.mul_(ratio.square_() if self.q == 2 else ratio.pow_(self.q))
+            if self.count_power is not None:
+                ratio = torch.div(self.count_power.view(1, -1, 1), self.count_power[t1]).clamp_(max=1)
+                e.mul_(ratio)
+        else:
+            e = self._adjusted(z, t)                 # a new tensor: some factor is on here
+            z_max = e.amax(1, keepdim=True)
+            e = e.sub_(z_max).exp_()
+        total = e.sum(1, keepdim=True)
+        loss = total.log().add_(z_max).sub_(z_target).squeeze(1)
+        if not need_grad:
+            return loss, None
+        grad = e.div_(total)
+        return loss, grad.scatter_add_(1, t1, torch.full(t1.shape, -1.0, dtype=grad.dtype, device=grad.device))
 
 
 def softmax_loss(

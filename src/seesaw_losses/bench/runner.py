@@ -1,0 +1,187 @@
+"""Times forward + backward of every candidate, alternately in one process, and measures its peak memory.
+
+Time: the median over ``repeats`` rounds; each round runs every candidate once, in a rotated order, so that a
+busy neighbour slows all of them alike. Ratios to the native loss of the same run are what to compare across
+machines.
+
+Peak memory: the most bytes live at once, above what existed before the call, during one forward + backward
+(the gradient included). On CPU it is read from the allocation and free events that ``torch.profiler`` records
+for every tensor allocation (``profile_memory=True``), in a separate, untimed call; on CUDA from
+``torch.cuda.max_memory_allocated``. It counts tensors only, not the process's RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from .._version import __version__
+from .baselines import Candidate, candidates
+from .workloads import WORKLOADS, Workload
+
+MB = 2.0**20
+
+
+def machine_description(device: str) -> Dict[str, object]:
+    """CPU model, cores, threads, torch version (and the GPU when on CUDA)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info: Dict[str, object] = {
+        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+        "seesaw_losses": __version__, "device": device,
+    }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def _step(candidate: Candidate, logits: torch.Tensor, target: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    x = logits.detach().requires_grad_()
+    loss = candidate.fn(x, target, counts)
+    loss.backward()
+    return loss.detach()
+
+
+def _timed(candidate: Candidate, inputs, device: str) -> float:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    _step(candidate, *inputs)
+    sync()
+    return time.perf_counter() - start
+
+
+def peak_bytes(candidate: Candidate, inputs, device: str) -> int:
+    """Peak bytes of tensors allocated by one forward + backward, above those alive before it."""
+    return peak_tensor_bytes(lambda: _step(candidate, *inputs), device)
+
+
+def peak_tensor_bytes(fn: Callable[[], object], device: str = "cpu") -> int:
+    """Peak bytes of tensors allocated while ``fn()`` runs, above those alive before it."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]")
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, memory: bool,
+                 progress: Callable[[str], None]) -> Dict[str, object]:
+    logits, target, counts = workload.make(quick=quick, device=device)
+    inputs = (logits, target, counts)
+    rows: List[Candidate] = candidates(workload)
+    losses = {}
+    for c in rows:  # warm-up, and a sanity check that every candidate computes a finite loss
+        losses[c.name] = float(_step(c, *inputs))
+        if not torch.isfinite(torch.tensor(losses[c.name])):
+            raise RuntimeError(f"seesaw bench: {c.name} gave a non-finite loss on {workload.name}")
+    times: Dict[str, List[float]] = {c.name: [] for c in rows}
+    for r in range(repeats):
+        order = rows[r % len(rows):] + rows[:r % len(rows)]
+        for c in order:
+            times[c.name].append(_timed(c, inputs, device))
+    peaks = {c.name: peak_bytes(c, inputs, device) for c in rows} if memory else {}
+    input_bytes = logits.numel() * logits.element_size()
+    native = rows[0].name
+    median = {name: statistics.median(t) for name, t in times.items()}
+    results = []
+    for c in rows:
+        row = {
+            "name": c.name, "group": c.group, "loss": losses[c.name], "median_ms": median[c.name] * 1e3,
+            "times_ms": [t * 1e3 for t in times[c.name]], "time_vs_native": median[c.name] / median[native],
+        }
+        if c.pair is not None:
+            row["library_speedup"] = median[c.name] / median[c.pair]
+        if memory:
+            row["peak_mb"] = peaks[c.name] / MB
+            row["peak_vs_input"] = peaks[c.name] / input_bytes
+            row["peak_vs_native"] = peaks[c.name] / max(peaks[native], 1)
+        results.append(row)
+    progress(f"  {workload.name}: done")
+    return {
+        "name": workload.name, "description": workload.description, "shape": list(logits.shape),
+        "target_shape": list(target.shape), "dtype": str(logits.dtype).replace("torch.", ""),
+        "input_mb": input_bytes / MB, "native": native, "rows": results,
+    }
+
+
+def run_benchmark(workloads: Optional[Sequence[str]] = None, *, quick: bool = False, repeats: Optional[int] = None,
+                  threads: Optional[int] = 2, device: str = "cpu", memory: bool = True,
+                  progress: Callable[[str], None] = print) -> Dict[str, object]:
+    """Run the benchmark; returns the JSON-ready result (see :func:`format_table`)."""
+    names = list(WORKLOADS) if not workloads else list(workloads)
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        raise ValueError(f"seesaw bench: workloads must be among {', '.join(WORKLOADS)}, got {', '.join(unknown)}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    repeats = repeats if repeats is not None else (3 if quick else 11)
+    torch.manual_seed(0)
+    result = {"machine": machine_description(device), "quick": quick, "repeats": repeats, "workloads": []}
+    for name in names:
+        progress(f"seesaw bench: {name} ...")
+        result["workloads"].append(run_workload(WORKLOADS[name], quick=quick, repeats=repeats, device=device,
+                                                memory=memory, progress=progress))
+    return result
+
+
+def format_table(result: Dict[str, object]) -> str:
+    """A Markdown table per workload: median time and peak memory, as ratios to the native loss."""
+    lines = []
+    m = result["machine"]
+    lines.append(f"{m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
+                 f"device {m['device']}{', ' + m['gpu'] if 'gpu' in m else ''}; median of {result['repeats']} "
+                 "rounds, forward + backward")
+    for w in result["workloads"]:
+        lines.append("")
+        lines.append(f"**{w['name']}**: {w['description']}, logits {tuple(w['shape'])} {w['dtype']} "
+                     f"({w['input_mb']:.1f} MB); ratios to `{w['native']}`")
+        lines.append("")
+        has_memory = "peak_mb" in w["rows"][0]
+        header = "| implementation | ms | x native | library speedup |"
+        rule = "|---|---:|---:|---:|"
+        if has_memory:
+            header += " peak MB | peak / input | peak x native |"
+            rule += "---:|---:|---:|"
+        lines += [header, rule]
+        for r in w["rows"]:
+            speedup = f"{r['library_speedup']:.1f}x" if "library_speedup" in r else ""
+            name = f"**{r['name']}**" if r["group"] == "library" else r["name"]
+            line = f"| {name} | {r['median_ms']:.1f} | {r['time_vs_native']:.2f} | {speedup} |"
+            if has_memory:
+                line += f" {r['peak_mb']:.1f} | {r['peak_vs_input']:.2f} | {r['peak_vs_native']:.2f} |"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def write_json(result: Dict[str, object], path: str) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")

@@ -1,0 +1,68 @@
+"""`seesaw bench` and `python -m seesaw_losses.bench`, run for real in --quick mode."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from seesaw_losses.bench import WORKLOADS
+from seesaw_losses.bench.baselines import candidates
+from seesaw_losses.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _check_result(result, workloads):
+    assert result["quick"] is True and result["repeats"] == 3
+    assert result["machine"]["torch_threads"] == 2 and result["machine"]["device"] == "cpu"
+    assert [w["name"] for w in result["workloads"]] == workloads
+    for w in result["workloads"]:
+        rows = {r["name"]: r for r in w["rows"]}
+        native = rows[w["native"]]
+        assert native["group"] == "native" and native["time_vs_native"] == 1.0
+        assert {r["group"] for r in w["rows"]} >= {"native", "library", "plain", "peer"}
+        for r in w["rows"]:
+            assert len(r["times_ms"]) == 3 and r["median_ms"] > 0
+            assert r["peak_mb"] > 0 and r["peak_vs_input"] > 0
+            if r["group"] == "plain":
+                assert rows[r["name"].replace(" (plain autograd)", "")]["group"] == "library"
+                assert r["library_speedup"] > 0
+                # the plain formula and the fused path compute the same loss
+                assert r["loss"] == pytest.approx(rows[r["name"].replace(" (plain autograd)", "")]["loss"],
+                                                  rel=1e-4)
+
+
+def test_module_entry_point_runs_every_workload(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "seesaw_losses.bench", "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=240,
+        env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| F.binary_cross_entropy_with_logits | " in proc.stdout
+    assert "| F.cross_entropy | " in proc.stdout
+    _check_result(json.loads(out.read_text()), list(WORKLOADS))
+
+
+def test_seesaw_bench_subcommand(tmp_path, capsys):
+    out = tmp_path / "one.json"
+    assert main(["bench", "--quick", "--workload", "longtail", "--json", str(out)]) == 0
+    assert "MMDetection Seesaw math" in capsys.readouterr().out
+    _check_result(json.loads(out.read_text()), ["longtail"])
+
+
+def test_bench_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--workload", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--repeats must be >= 1, got 0"):
+        main(["bench", "--repeats", "0"])
+
+
+def test_every_workload_has_a_native_baseline_first():
+    for workload in WORKLOADS.values():
+        rows = candidates(workload)
+        assert rows[0].group == "native"
+        assert len({r.name for r in rows}) == len(rows)
