@@ -135,7 +135,7 @@ def test_elementwise_blocks_cover_every_element_once(small_chunks, shape):
 @pytest.mark.parametrize("n,c,s", [(3, 7, 50), (40, 9, 1), (2, 300, 3), (1, 1, 1)])
 def test_classwise_blocks_cover_every_position_once(small_chunks, n, c, s):
     seen = torch.zeros(n, s, dtype=torch.int64)
-    for bs, ps in _fused._classwise_blocks(n, c, s):
+    for bs, ps in _fused._blocks(n, c, s):
         seen[bs, ps] += 1
     assert bool((seen == 1).all())
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Iterator
-from typing import Optional, Protocol, Tuple
+from typing import Optional, Protocol, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -40,14 +40,17 @@ _plain_formula = False
 
 
 class ElementwiseKernel(Protocol):
-    """A pointwise loss ``l(x, t)`` of a logit ``x`` and a target ``t`` (same shape, computing dtype).
+    """A pointwise loss ``l(x, t, *operands)`` of a logit ``x`` and a target ``t`` (same shape, computing dtype).
 
-    Targets at ignored elements are replaced by 0 before the kernel sees them.
+    ``operands`` are the extra per-element tensors given to :func:`elementwise_loss` (e.g. a per-channel
+    ``pos_weight``), each a broadcast view over the block (or a 0-dim tensor). Targets at ignored elements are
+    replaced by 0 before the kernel sees them.
     """
 
-    def loss(self, x: Tensor, t: Tensor) -> Tensor: ...
+    def loss(self, x: Tensor, t: Tensor, *operands: Tensor) -> Tensor: ...
 
-    def evaluate(self, x: Tensor, t: Tensor, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]: ...
+    def evaluate(self, x: Tensor, t: Tensor, *operands: Tensor,
+                 need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]: ...
 
 
 class ClasswiseKernel(Protocol):
@@ -59,7 +62,7 @@ class ClasswiseKernel(Protocol):
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor: ...
 
-    def evaluate(self, z: Tensor, t: Tensor, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]: ...
+    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]: ...
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -93,11 +96,11 @@ def softplus_sigmoid(v: Tensor, need_sigmoid: bool) -> Tuple[Tensor, Optional[Te
     return softplus, (torch.sub(v, softplus).exp_() if need_sigmoid else None)
 
 
-def _evaluate(kernel, x: Tensor, t: Tensor, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+def _evaluate(kernel, x: Tensor, t: Tensor, operands, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
     evaluate = getattr(kernel, "evaluate", None)
     if evaluate is not None:
-        return evaluate(x, t, need_grad)
-    return kernel.loss(x, t), (kernel.grad(x, t) if need_grad else None)
+        return evaluate(x, t, *operands, need_grad=need_grad)
+    return kernel.loss(x, t, *operands), (kernel.grad(x, t, *operands) if need_grad else None)
 
 
 def _scale_in_place(grad: Tensor, grad_output: Tensor, shape) -> Tensor:
@@ -129,12 +132,13 @@ def _elementwise_blocks(shape) -> Iterator[tuple]:
 
 
 def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, weight: Optional[Tensor],
-                      ignore_index: Optional[int], reduce_sum: bool,
+                      ignore_index: Optional[int], reduce_sum: bool, operands: Tuple[Tensor, ...],
                       need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The loss (sum or map, computing dtype) and, if asked, the gradient of that sum (logits' dtype)."""
     cdtype = compute_dtype(logits.dtype)
     shape = logits.shape
     w = None if weight is None else weight.expand(shape)
+    operands = tuple(o.to(cdtype) if o.dim() == 0 else o.to(cdtype).expand(shape) for o in operands)
     grad = torch.empty(shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     out = None if reduce_sum else torch.empty(shape, dtype=cdtype, device=logits.device)
     sums = []
@@ -147,7 +151,7 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
             t = t * scale
         if w is not None:
             scale = w[idx] if scale is None else scale.mul_(w[idx])
-        loss, g = _evaluate(kernel, x, t, need_grad)
+        loss, g = _evaluate(kernel, x, t, [o if o.dim() == 0 else o[idx] for o in operands], need_grad)
         if scale is not None:
             loss = loss.mul_(scale)
         if reduce_sum:
@@ -168,11 +172,11 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
 class _ElementwiseLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], kernel: ElementwiseKernel,
-                ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
-        loss, ctx.grad = _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum,
+                ignore_index: Optional[int], reduce_sum: bool, operands: Tuple[Tensor, ...]) -> Tensor:
+        loss, ctx.grad = _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands,
                                            need_grad=ctx.needs_input_grad[0])
         ctx.save_for_backward(logits, target, weight)
-        ctx.kernel, ctx.ignore_index, ctx.reduce_sum = kernel, ignore_index, reduce_sum
+        ctx.kernel, ctx.ignore_index, ctx.reduce_sum, ctx.operands = kernel, ignore_index, reduce_sum, operands
         return loss
 
     @staticmethod
@@ -182,15 +186,16 @@ class _ElementwiseLoss(torch.autograd.Function):
         logits, target, weight = ctx.saved_tensors
         if grad is None:  # a second backward through a retained graph
             _, grad = _elementwise_pass(ctx.kernel, logits, target, weight, ctx.ignore_index, ctx.reduce_sum,
-                                        need_grad=True)
-        return _scale_in_place(grad, grad_output, logits.shape), None, None, None, None, None
+                                        ctx.operands, need_grad=True)
+        return _scale_in_place(grad, grad_output, logits.shape), None, None, None, None, None, None
 
 
 def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
-                     ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
+                     ignore_index: Optional[int], reduce_sum: bool, operands: Sequence[Tensor] = ()) -> Tensor:
     """Per-element loss map (``reduce_sum=False``, in the computing dtype) or its sum over valid elements.
 
-    ``weight`` (broadcastable to the logits, treated as a constant) multiplies each element's loss.
+    ``weight`` (broadcastable to the logits, treated as a constant) multiplies each element's loss;
+    ``operands`` are extra tensors broadcastable to the logits, handed to the kernel block by block (constants).
     """
     if _use_plain_formula():
         cdtype = compute_dtype(logits.dtype)
@@ -198,13 +203,13 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
         t = target.to(cdtype)
         if valid is not None:
             t = t.masked_fill(~valid, 0)
-        loss = kernel.loss(logits.to(cdtype), t)
+        loss = kernel.loss(logits.to(cdtype), t, *(o.to(cdtype) for o in operands))
         if weight is not None:
             loss = loss * weight
         if valid is not None:
             loss = loss.masked_fill(~valid, 0)
         return loss.sum() if reduce_sum else loss
-    return _ElementwiseLoss.apply(logits, target, weight, kernel, ignore_index, reduce_sum)
+    return _ElementwiseLoss.apply(logits, target, weight, kernel, ignore_index, reduce_sum, tuple(operands))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -212,7 +217,7 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _classwise_blocks(n: int, c: int, s: int) -> Iterator[Tuple[slice, slice]]:
+def _blocks(n: int, c: int, s: int) -> Iterator[Tuple[slice, slice]]:
     """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in blocks of ~CHUNK elements."""
     length = max(1, CHUNK_ELEMENTS // max(c, 1))
     if s == 1:
@@ -235,14 +240,14 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     sums = []
-    for bs, ps in _classwise_blocks(n, c, z.shape[2]):
+    for bs, ps in _blocks(n, c, z.shape[2]):
         t = t_all[bs, ps]
         scale = None if weight is None else weight[bs, ps]
         if ignore_index is not None:
             valid = t != ignore_index
             t = torch.where(valid, t, 0)
             scale = valid.to(cdtype) if scale is None else scale * valid
-        loss, g = _evaluate(kernel, z[bs, :, ps].to(cdtype), t, need_grad)
+        loss, g = _evaluate(kernel, z[bs, :, ps].to(cdtype), t, (), need_grad)
         if scale is not None:
             loss = loss.mul_(scale)
         if reduce_sum:

@@ -54,7 +54,7 @@ class PaperKernel:
     def loss(self, x: Tensor, t: Tensor) -> Tensor:
         return softplus(self._margin(x, t))
 
-    def evaluate(self, x: Tensor, t: Tensor, need_grad: bool):
+    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool):
         # With u the signed logit and ce = softplus(-u), the compensation term above simplifies to
         # q * relu(-u - relu(ce + log eps)), so one softplus serves it; d(margin)/dx = -sign = flip.
         flip = torch.mul(t, -2).add_(1)                      # -1 for foreground, +1 for background
@@ -91,7 +91,7 @@ class ReweightedKernel:
         compensation = torch.exp((-self.q * u).clamp(min=0, max=self.log_cap))
         return nll * m * compensation
 
-    def evaluate(self, x: Tensor, t: Tensor, need_grad: bool):
+    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool):
         u, log_p, nll, m = self._parts(x, t)
         log_c = -self.q * u
         compensation = torch.exp(log_c.clamp(min=0, max=self.log_cap))

@@ -54,7 +54,7 @@ class SeesawKernel:
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
 
-    def evaluate(self, z: Tensor, t: Tensor, need_grad: bool):
+    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool):
         """Loss and gradient from one ``exp``: ``e = exp(z - max)`` is scaled by ``S`` in place.
 
         ``S_ij = min(1, (n_j / n_i)^p) * max(1, e_j / max(e_i, eps * sum(e)))^q``; the gradient is
