@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import compute_dtype, elementwise_loss, softplus_sigmoid
+from ._fused import Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels
 from ._validation import (
@@ -39,6 +39,7 @@ class PaperKernel:
 
     def __init__(self, log_m_fg: Tensor, log_m_bg: Tensor, q: float, eps: float) -> None:
         self.log_m_fg, self.log_m_bg, self.q, self.log_eps = log_m_fg, log_m_bg, q, math.log(eps)
+        self.log_m_gap = log_m_fg - log_m_bg
 
     def _margin(self, x: Tensor, t: Tensor) -> Tensor:
         """``-u + log S`` where ``u`` is the signed logit; ``log S`` is computed from detached values."""
@@ -54,16 +55,16 @@ class PaperKernel:
     def loss(self, x: Tensor, t: Tensor) -> Tensor:
         return softplus(self._margin(x, t))
 
-    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool):
+    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With u the signed logit and ce = softplus(-u), the compensation term above simplifies to
         # q * relu(-u - relu(ce + log eps)), so one softplus serves it; d(margin)/dx = -sign = flip.
-        flip = torch.mul(t, -2).add_(1)                      # -1 for foreground, +1 for background
-        neg_u = x * flip
-        margin = torch.addcmul(self.log_m_bg, t, self.log_m_fg - self.log_m_bg).add_(neg_u)
+        flip = torch.mul(t, -2, out=scratch()).add_(1)       # -1 for foreground, +1 for background
+        neg_u = torch.mul(x, flip, out=scratch())
+        margin = torch.addcmul(self.log_m_bg, t, self.log_m_gap, out=scratch()).add_(neg_u)
         if self.q > 0:
-            ce, _ = softplus_sigmoid(neg_u, need_sigmoid=False)
-            margin.add_(torch.sub(neg_u, ce.add_(self.log_eps).relu_()).relu_().mul_(self.q))
-        loss, s = softplus_sigmoid(margin, need_grad)
+            ce, _ = softplus_sigmoid(neg_u, False, scratch)
+            margin.add_(torch.sub(neg_u, ce.add_(self.log_eps).relu_(), out=ce).relu_().mul_(self.q))
+        loss, s = softplus_sigmoid(margin, need_grad, scratch)
         return loss, (s.mul_(flip) if need_grad else None)
 
 
@@ -91,7 +92,7 @@ class ReweightedKernel:
         compensation = torch.exp((-self.q * u).clamp(min=0, max=self.log_cap))
         return nll * m * compensation
 
-    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool):
+    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         u, log_p, nll, m = self._parts(x, t)
         log_c = -self.q * u
         compensation = torch.exp(log_c.clamp(min=0, max=self.log_cap))

@@ -8,7 +8,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import classwise_loss, compute_dtype
+from ._fused import Scratch, classwise_loss, compute_dtype
 from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction,
@@ -54,7 +54,7 @@ class SeesawKernel:
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
 
-    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool):
+    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         """Loss and gradient from one ``exp``: ``e = exp(z - max)`` is scaled by ``S`` in place.
 
         ``S_ij = min(1, (n_j / n_i)^p) * max(1, e_j / max(e_i, eps * sum(e)))^q``; the gradient is
@@ -64,13 +64,14 @@ class SeesawKernel:
         z_target = z.gather(1, t1)
         if self.direct:
             z_max = z.amax(1, keepdim=True)
-            e = torch.sub(z, z_max).exp_()
+            e = torch.sub(z, z_max, out=scratch()).exp_()
+            ratio = scratch() if self.q > 0 or self.count_power is not None else None
             if self.q > 0:
                 floor = e.sum(1, keepdim=True).mul_(self.eps)
-                ratio = torch.div(e, torch.maximum(e.gather(1, t1), floor)).clamp_(min=1)
+                torch.div(e, torch.maximum(e.gather(1, t1), floor), out=ratio).clamp_(min=1)
                 e.mul_(ratio.square_() if self.q == 2 else ratio.pow_(self.q))
             if self.count_power is not None:
-                ratio = torch.div(self.count_power.view(1, -1, 1), self.count_power[t1]).clamp_(max=1)
+                torch.div(self.count_power.view(1, -1, 1), self.count_power[t1], out=ratio).clamp_(max=1)
                 e.mul_(ratio)
         else:
             e = self._adjusted(z, t)                 # a new tensor: some factor is on here
