@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional
 
 import torch
@@ -32,6 +33,14 @@ class ClassCountsMixin(nn.Module):
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.int64))
         if background:
             self.register_buffer("background_count", torch.zeros((), dtype=torch.int64))
+
+    def __deepcopy__(self, memo: dict) -> "ClassCountsMixin":
+        """Copy everything but the process group, which cannot be copied and is shared (e.g. by an EMA model)."""
+        memo[id(self.process_group)] = self.process_group
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(self.__dict__, memo))
+        return copied
 
     @property
     def _has_background(self) -> bool:
