@@ -354,7 +354,7 @@ def test_sync_options_are_validated(module):
     with pytest.raises(TypeError, match=r"sync_counts must be True, False or None \(automatic\), got 'yes'"):
         make(sync_counts="yes")
     with pytest.raises(TypeError, match=r"process_group must be None or a torch.distributed process group, got "
-                                        r"'str'; create one with torch.distributed.new_group"):
+                                        r"a str; create one with torch.distributed.new_group"):
         make(process_group="gloo")
     with pytest.raises(ValueError, match="process_group must be None when sync_counts=False"):
         make(sync_counts=False, process_group="gloo")

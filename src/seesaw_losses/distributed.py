@@ -20,14 +20,14 @@ from .functional._validation import fail
 def check_sync_options(fn: str, sync_counts: object, process_group: object) -> None:
     """``sync_counts`` is True, False or None; ``process_group`` is None or a group from ``new_group``."""
     if sync_counts is not None and not isinstance(sync_counts, bool):
-        fail(fn, "sync_counts", "True, False or None (automatic)", sync_counts, error=TypeError)
+        fail(fn, "sync_counts", "True, False or None (automatic)", repr(sync_counts), error=TypeError)
     if process_group is None:
         return
     if sync_counts is False:
-        fail(fn, "process_group", "None when sync_counts=False", type(process_group).__name__,
+        fail(fn, "process_group", "None when sync_counts=False", f"a {type(process_group).__name__}",
              "the group is only used to sum the class counts; drop one of the two arguments")
     if not _is_group(process_group):
-        fail(fn, "process_group", "None or a torch.distributed process group", type(process_group).__name__,
+        fail(fn, "process_group", "None or a torch.distributed process group", f"a {type(process_group).__name__}",
              "create one with torch.distributed.new_group(ranks)", error=TypeError)
 
 
