@@ -118,10 +118,11 @@ def _histogram(values: torch.Tensor, bins: int, ignore: int) -> torch.Tensor:
 
 
 def _sync_losses(group=None) -> dict:
+    """The losses under test; with ``group`` (in the processes) one insists on summing, one sums over ``group``."""
     losses = {
         "plain": SeesawLoss(NUM_CLASSES, reduction="none"),
         "objectness": SeesawLoss(NUM_CLASSES, objectness=True, reduction="none", ignore_index=-1),
-        "paper": BinarySeesawLoss(reduction="none", ignore_index=255),
+        "paper": BinarySeesawLoss(reduction="none", ignore_index=255, sync_counts=None if group is None else True),
         "reweighted": BinarySeesawLoss(variant="reweighted", reduction="none", ignore_index=255),
         "local": SeesawLoss(NUM_CLASSES, reduction="none", sync_counts=False),
     }
@@ -139,6 +140,24 @@ def _apply(name: str, loss: nn.Module, batch: dict):
     return loss(batch["logits"], batch["labels"])
 
 
+def _stuck_worker(rank: int, world_size: int, out: Path, failing_rank: int) -> None:
+    (out / f"pid_{rank}").write_text(str(os.getpid()))
+    if rank == failing_rank:
+        raise RuntimeError("worker failed on purpose")
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("failing_rank", [1, None], ids=["a worker fails", "a worker hangs"])
+def test_launch_leaves_no_process_behind(tmp_path, failing_rank):
+    expected = pytest.raises(mp.ProcessRaisedException, match="on purpose") if failing_rank is not None else (
+        pytest.raises(pytest.fail.Exception, match="did not finish within 2.0 s"))
+    with expected:
+        _launch(_stuck_worker, 2, tmp_path, failing_rank, timeout=2.0)
+    for rank in range(2):
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((tmp_path / f"pid_{rank}").read_text()), 0)
+
+
 # every process holds the global counts; per-sample losses equal one process on the whole batch ---------------
 
 
@@ -149,7 +168,7 @@ def _sync_worker(rank: int, world_size: int, out: Path) -> None:
                for name, loss in losses.items()}
     # A copy keeps the options and the counts.
     twin = copy.deepcopy(losses["group01"])
-    assert twin.process_group is losses["group01"].process_group or rank == 2
+    assert twin.process_group is losses["group01"].process_group
     # Eval mode counts nothing and runs no collective: one process alone can evaluate.
     if rank == 0:
         for name, loss in losses.items():
