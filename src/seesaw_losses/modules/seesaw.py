@@ -42,7 +42,8 @@ class SeesawLoss(ClassCountsMixin):
     In a ``torch.distributed`` job the counts of each training batch are summed over the processes before they
     are added, so every process holds the counts of the global batch stream (see README, "Distributed
     training"); this is correct with the loss inside or outside a ``DistributedDataParallel`` module and with
-    any ``broadcast_buffers``. Every process must then run the same number of training-mode forwards.
+    any ``broadcast_buffers`` (``forward_sync_buffers``). Every process must then run the same number of
+    training-mode forwards.
 
     Args:
         num_classes: number of classes ``C`` (without background).
@@ -207,7 +208,8 @@ class BinarySeesawLoss(ClassCountsMixin):
     In a ``torch.distributed`` job the counts of each training batch are summed over the processes before they
     are added, so every process holds the counts of the global batch stream (see README, "Distributed
     training"); this is correct with the loss inside or outside a ``DistributedDataParallel`` module and with
-    any ``broadcast_buffers``. Every process must then run the same number of training-mode forwards.
+    any ``broadcast_buffers`` (``forward_sync_buffers``). Every process must then run the same number of
+    training-mode forwards.
 
     Args:
         p: mitigation exponent, ``>= 0``.
