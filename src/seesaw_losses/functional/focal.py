@@ -204,8 +204,9 @@ def softmax_focal_loss(
 
     ``gamma = 0`` without ``alpha`` is cross-entropy. ``alpha`` multiplies each element's loss by its class's
     entry and, unlike ``cross_entropy``'s ``weight``, leaves the ``"mean"`` denominator unchanged (the number of
-    non-ignored elements), as kornia's and MMDetection's focal losses do. Class-balanced weights
-    (:func:`class_balanced_weights`) fit here.
+    non-ignored elements), as MMDetection's focal loss does. kornia's ``focal_loss`` and MONAI's ``FocalLoss``
+    give the same sum but their ``"mean"`` divides by every element of ``(N, C, *)`` (ignored ones included),
+    i.e. ``C`` times less. Class-balanced weights (:func:`class_balanced_weights`) fit here.
 
     Args:
         logits: unnormalised scores.
