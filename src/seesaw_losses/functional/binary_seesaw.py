@@ -27,10 +27,11 @@ REWEIGHTED_COMPENSATION_CAP = 5.0
 def softplus(x: Tensor) -> Tensor:
     """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``.
 
-    Written with ``where`` rather than ``clamp``/``abs`` so that autograd also gets ``sigma(0) = 1/2`` at 0.
+    ``max(x, 0)`` is written ``(x + |x|) / 2`` so that autograd also gets ``sigma(0) = 1/2`` at exactly 0
+    (``clamp`` would give 1 there); only cheap, vectorised ops (no ``where`` with a scalar).
     """
-    positive = x >= 0
-    return torch.where(positive, x, 0.0) + torch.log1p(torch.exp(-torch.where(positive, x, -x)))
+    magnitude = x.abs()
+    return (x + magnitude).mul_(0.5) + torch.log1p(torch.exp(-magnitude))
 
 
 def _signed(x: Tensor, t: Tensor) -> Tensor:
