@@ -25,8 +25,13 @@ REWEIGHTED_COMPENSATION_CAP = 5.0
 
 
 def softplus(x: Tensor) -> Tensor:
-    """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``."""
-    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+    """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``.
+
+    ``max(x, 0)`` is written ``(x + |x|) / 2`` so that autograd also gets ``sigma(0) = 1/2`` at exactly 0
+    (``clamp`` would give 1 there); only cheap, vectorised ops (no ``where`` with a scalar).
+    """
+    magnitude = x.abs()
+    return (x + magnitude).mul_(0.5) + torch.log1p(torch.exp(-magnitude))
 
 
 def _signed(x: Tensor, t: Tensor) -> Tensor:
