@@ -22,6 +22,7 @@ from .workloads import Workload
 
 SEESAW_P, SEESAW_Q, SEESAW_EPS = 0.8, 2.0, 1e-2
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0
+BCE_POS_WEIGHT = 10.0
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(logits, target, class_counts) -> scalar loss``."""
@@ -88,8 +89,12 @@ def _library(name: str, fn: LossFn) -> List[Candidate]:
 def _binary_candidates() -> List[Candidate]:
     rows = [Candidate("F.binary_cross_entropy_with_logits", "native",
                       lambda x, t, c: F.binary_cross_entropy_with_logits(x, t))]
+    rows += _library("sigmoid_focal_loss", lambda x, t, c: L.sigmoid_focal_loss(x, t, alpha=FOCAL_ALPHA,
+                                                                                gamma=FOCAL_GAMMA))
     rows += _library("binary_seesaw_loss", lambda x, t, c: L.binary_seesaw_loss(x, t, c, p=SEESAW_P, q=SEESAW_Q))
-    rows += _library("binary_seesaw_loss p=q=0 (BCE)", lambda x, t, c: L.binary_seesaw_loss(x, t, c, p=0, q=0))
+    rows += _library("weighted_bce_loss", lambda x, t, c: L.weighted_bce_loss(x, t, pos_weight=BCE_POS_WEIGHT))
+    rows += _library("dice_loss", lambda x, t, c: L.dice_loss(x, t))
+    rows += _library("tversky_loss", lambda x, t, c: L.tversky_loss(x, t))
     rows.append(Candidate("torchvision focal formula", "peer", lambda x, t, c: torchvision_sigmoid_focal(x, t)))
     rows += _monai_binary() + _kornia_binary()
     return rows
@@ -99,8 +104,11 @@ def _multiclass_candidates(workload: Workload) -> List[Candidate]:
     rows = [Candidate("F.cross_entropy", "native", lambda x, t, c: F.cross_entropy(x, t))]
     rows += _library("seesaw_loss", lambda x, t, c: L.seesaw_loss(x, t, c, p=SEESAW_P, q=SEESAW_Q, eps=SEESAW_EPS))
     rows += _library("seesaw_loss p=q=0 (CE)", lambda x, t, c: L.seesaw_loss(x, t, c, p=0, q=0))
-    rows.append(Candidate("MMDetection Seesaw math", "peer", mmdet_seesaw))
+    rows += _library("softmax_focal_loss", lambda x, t, c: L.softmax_focal_loss(x, t, gamma=FOCAL_GAMMA))
     dense = len(workload.shape) > 2
+    if dense:
+        rows += _library("dice_loss (softmax)", lambda x, t, c: L.dice_loss(x, t, activation="softmax"))
+    rows.append(Candidate("MMDetection Seesaw math", "peer", mmdet_seesaw))
     if dense:
         rows += _monai_dense()
     rows += _kornia_multiclass(dense)

@@ -7,7 +7,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import compute_dtype, elementwise_loss
+from ._fused import Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._validation import check_logits, check_probability_target, check_reduction, check_weight, fail
 from .binary_seesaw import softplus
@@ -22,12 +22,15 @@ class WeightedBCEKernel:
             return softplus(-x) + negative_part
         return softplus(-x) * ((pos_weight[0] - 1) * t + 1) + negative_part
 
-    def grad(self, x: Tensor, t: Tensor, *pos_weight: Tensor) -> Tensor:
-        p = torch.sigmoid(x)
+    def evaluate(self, x: Tensor, t: Tensor, *pos_weight: Tensor, need_grad: bool, scratch: Scratch):
+        # with k = 1 + (pw - 1) t: loss = k softplus(x) - pw t x, d/dx = k sigmoid(x) - pw t
+        softplus, p = softplus_sigmoid(x, need_grad, scratch)
         if not pos_weight:
-            return p.sub_(t)
-        pw = pos_weight[0]
-        return p.mul_((pw - 1) * t + 1).sub_(pw * t)
+            return softplus.addcmul_(t, x, value=-1), (p.sub_(t) if need_grad else None)
+        positive = torch.mul(t, pos_weight[0], out=scratch())
+        k = torch.sub(positive, t, out=scratch()).add_(1)
+        loss = softplus.mul_(k).addcmul_(positive, x, value=-1)
+        return loss, (p.mul_(k).sub_(positive) if need_grad else None)
 
 
 def as_pos_weight(fn: str, pos_weight: Optional[Union[float, Tensor]], logits: Tensor) -> Optional[Tensor]:

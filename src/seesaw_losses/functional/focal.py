@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from ._fused import compute_dtype, elementwise_loss
+from ._fused import Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
@@ -59,14 +59,38 @@ class SigmoidFocalKernel:
         a_t = self._alpha_t(t, alpha)
         return out if a_t is None else out * a_t
 
-    def grad(self, x: Tensor, t: Tensor, *alpha: Tensor) -> Tensor:
-        p, pn, ce, m = self._parts(x, t)
-        g = p - t
+    def evaluate(self, x: Tensor, t: Tensor, *alpha: Tensor, need_grad: bool, scratch: Scratch):
+        # d/dx = a_t m^(gamma-1) [(p - t) m + gamma BCE p (1 - p) (1 - 2t)], with m = 1 - p_t = t + p (1 - 2t)
+        softplus, p = softplus_sigmoid(x, True, scratch)
+        ce = softplus.addcmul_(t, x, value=-1)
+        flip = torch.mul(t, -2, out=scratch()).add_(1)
+        m = torch.addcmul(t, p, flip, out=scratch())
+        m_pow_less = None                                 # m ** (gamma - 1), None for 1
+        if self.gamma == 0:
+            loss = ce
+        else:
+            if self.gamma == 2:
+                m_pow_less = m
+            elif self.gamma != 1:
+                m_pow_less = _power(m, self.gamma - 1)
+            m_pow = m if m_pow_less is None else torch.mul(m_pow_less, m, out=scratch())
+            loss = torch.mul(ce, m_pow, out=scratch())
+        if alpha:
+            a_t = torch.neg(t, out=scratch()).add_(1).addcmul_(alpha[0], flip, value=-1)
+        else:
+            a_t = None if self.alpha is None else torch.mul(t, 2 * self.alpha - 1, out=scratch()).add_(1 - self.alpha)
+        if a_t is not None:
+            loss.mul_(a_t)
+        if not need_grad:
+            return loss, None
+        grad = torch.sub(p, t, out=scratch())
         if self.gamma != 0:
-            g.mul_(_power(m, self.gamma))
-            g.add_(ce.mul_(p).mul_(pn).mul_(1 - 2 * t).mul_(_power(m, self.gamma - 1)).mul_(self.gamma))
-        a_t = self._alpha_t(t, alpha)
-        return g if a_t is None else g.mul_(a_t)
+            grad.mul_(m)
+            spread = torch.addcmul(p, p, p, value=-1, out=scratch()).mul_(ce).mul_(flip)
+            grad.add_(spread, alpha=self.gamma)
+            if m_pow_less is not None:
+                grad.mul_(m_pow_less)
+        return loss, (grad if a_t is None else grad.mul_(a_t))
 
 
 class SoftmaxFocalKernel:
@@ -86,22 +110,30 @@ class SoftmaxFocalKernel:
         a_t = self._alpha_t(t)
         return out if a_t is None else out * a_t
 
-    def grad(self, z: Tensor, t: Tensor) -> Tensor:
-        lse = torch.logsumexp(z, dim=1, keepdim=True)
-        log_p_t = (z.gather(1, t.unsqueeze(1)) - lse).squeeze(1)
-        p = torch.exp(z - lse)
-        if self.gamma == 0:
-            k = torch.full_like(log_p_t, -1.0)
-        else:
+    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
+        # d loss / d z_j = k (delta_tj - p_j), with k per position: only exp(z - max) is class-sized
+        t1 = t.unsqueeze(1)
+        z_max = z.amax(1, keepdim=True)
+        e = torch.sub(z, z_max, out=scratch()).exp_()
+        total = e.sum(1, keepdim=True)
+        log_p_t = (z.gather(1, t1) - z_max - total.log()).squeeze(1)
+        loss = -log_p_t
+        k = torch.full_like(log_p_t, -1.0) if need_grad else None
+        if self.gamma != 0:
             one_minus = -torch.expm1(log_p_t)
-            k = (_power(one_minus, self.gamma - 1) * log_p_t.exp()).mul_(log_p_t).mul_(self.gamma)
-            k.sub_(_power(one_minus, self.gamma))
+            modulation = _power(one_minus, self.gamma)
+            if need_grad:
+                k = (_power(one_minus, self.gamma - 1) * log_p_t.exp()).mul_(log_p_t).mul_(self.gamma)
+                k.sub_(modulation)
+            loss = loss * modulation
         a_t = self._alpha_t(t)
         if a_t is not None:
-            k = k * a_t
-        # d loss / d z_j = k (delta_tj - p_j)
-        g = p.mul_(-k.unsqueeze(1))
-        return g.scatter_add_(1, t.unsqueeze(1), k.unsqueeze(1))
+            loss = loss * a_t
+            k = None if k is None else k * a_t
+        if not need_grad:
+            return loss, None
+        grad = e.mul_((-k).unsqueeze(1).div_(total))
+        return loss, grad.scatter_add_(1, t1, k.unsqueeze(1))
 
 
 def check_gamma(fn: str, gamma: object) -> None:

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._fused import _blocks, compute_dtype
+from ._fused import _blocks, _use_plain_formula, compute_dtype
 from ._validation import (
     check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
     check_reduction, fail,
@@ -135,7 +135,7 @@ def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_inde
     ``I`` and ``P`` carry the gradient (fused backward); ``T`` depends on the target only.
     """
     softmax = activation == "softmax"
-    if torch.compiler.is_compiling():
+    if _use_plain_formula():
         n, c = logits.shape[0], logits.shape[1]
         t = target.reshape(n, -1) if softmax else target.reshape(n, c, -1)
         p, tc, valid = _block(logits.reshape(n, c, -1), t, softmax, ignore_index, compute_dtype(logits.dtype))
