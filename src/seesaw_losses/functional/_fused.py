@@ -125,8 +125,10 @@ def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch) -> Tuple[T
     ``log1p(e)`` (half the cost here) leaves an absolute error below 2 ulp of 1 (1.2e-7 in float32), which only
     shows on losses that are themselves that small. ``sigmoid(v) = exp(v - softplus(v))``.
     """
-    softplus = torch.abs(v, out=scratch()).neg_().exp_().add_(1).log_().add_(torch.clamp(v, min=0, out=scratch()))
-    return softplus, (torch.sub(v, softplus, out=scratch()).exp_() if need_sigmoid else None)
+    softplus = torch.abs(v, out=scratch()).neg_().exp_().add_(1).log_()
+    other = torch.clamp(v, min=0, out=scratch())
+    softplus.add_(other)
+    return softplus, (torch.sub(v, softplus, out=other).exp_() if need_sigmoid else None)
 
 
 def _evaluate(kernel, x: Tensor, t: Tensor, operands, need_grad: bool,

@@ -73,8 +73,9 @@ class SigmoidFocalKernel:
                 m_pow_less = m
             elif self.gamma != 1:
                 m_pow_less = _power(m, self.gamma - 1)
-            m_pow = m if m_pow_less is None else torch.mul(m_pow_less, m, out=scratch())
-            loss = torch.mul(ce, m_pow, out=scratch())
+            loss = torch.mul(ce, m, out=scratch())
+            if m_pow_less is not None:
+                loss.mul_(m_pow_less)
         if alpha:
             a_t = torch.neg(t, out=scratch()).add_(1).addcmul_(alpha[0], flip, value=-1)
         else:
@@ -83,11 +84,11 @@ class SigmoidFocalKernel:
             loss.mul_(a_t)
         if not need_grad:
             return loss, None
-        grad = torch.sub(p, t, out=scratch())
-        if self.gamma != 0:
-            grad.mul_(m)
-            spread = torch.addcmul(p, p, p, value=-1, out=scratch()).mul_(ce).mul_(flip)
-            grad.add_(spread, alpha=self.gamma)
+        if self.gamma == 0:
+            grad = p.sub_(t)
+        else:
+            spread = torch.addcmul(p, p, p, value=-1, out=scratch()).mul_(ce).mul_(flip)   # p (1 - p) BCE (1 - 2t)
+            grad = p.sub_(t).mul_(m).add_(spread, alpha=self.gamma)
             if m_pow_less is not None:
                 grad.mul_(m_pow_less)
         return loss, (grad if a_t is None else grad.mul_(a_t))
