@@ -56,11 +56,13 @@ def should_check_values(tensor: Tensor) -> bool:
 def _describe(value: object) -> str:
     if isinstance(value, Tensor):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, str):  # already a description
+        return value
     return repr(value)
 
 
 def fail(fn: str, arg: str, rule: str, got: object, hint: str = "", *, error: type = ValueError) -> None:
-    """Raise ``error`` with the house message format."""
+    """Raise ``error`` with the house message format. ``got`` is a value, a tensor, or a description (str)."""
     message = f"{fn}: {arg} must be {rule}, got {_describe(got)}"
     if hint:
         message += f"; {hint}"
@@ -71,7 +73,7 @@ def check_choice(fn: str, arg: str, value: object, choices: Sequence[str]) -> No
     if not isinstance(value, str) or value not in choices:
         close = difflib.get_close_matches(str(value), choices, n=1)
         hint = f"did you mean {close[0]!r}?" if close else ""
-        fail(fn, arg, f"one of {', '.join(repr(c) for c in choices)}", value, hint)
+        fail(fn, arg, f"one of {', '.join(repr(c) for c in choices)}", repr(value), hint)
 
 
 def check_reduction(fn: str, reduction: object) -> None:

@@ -102,6 +102,9 @@ def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
     if tuple(target.shape) == tuple(logits.shape):
         return "one"
     if logits.dim() >= 2 and tuple(target.shape) == (logits.shape[0],) + tuple(logits.shape[2:]):
+        if logits.shape[1] == 1:
+            fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} for a one-logit output", target,
+                 "add the channel dimension with target.unsqueeze(1)")
         if logits.shape[1] != 2:
             fail(fn, "logits", "of 2 channels (background, foreground) for an index target", logits,
                  "for a one-logit output pass a target of the logits' shape; for C > 2 classes use seesaw_loss")
@@ -109,10 +112,8 @@ def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
             fail(fn, "target", "an integer tensor of class indices {0, 1} for two-logit outputs", target,
                  "convert with target.long()", error=TypeError)
         return "two"
-    hint = ("add the channel dimension with target.unsqueeze(1)"
-            if logits.dim() >= 2 and logits.shape[1] == 1 and target.dim() == logits.dim() - 1 else "")
     fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} (one logit) or "
-         f"{(logits.shape[0],) + tuple(logits.shape[2:])} (two logits)", target, hint)
+         f"{(logits.shape[0],) + tuple(logits.shape[2:])} (two logits)", target)
     raise AssertionError  # unreachable
 
 
@@ -131,6 +132,7 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
         valid = target if ignore_index is None else target[target != ignore_index]
         if valid.numel() and not bool(((valid == 0) | (valid == 1)).all()):
             bad = valid[(valid != 0) & (valid != 1)][0].item()
+            bad = int(bad) if float(bad).is_integer() else bad
             hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
                 "binarise soft masks first, e.g. (mask > 0.5).float()")
             fail(fn, "target", "binary (0 = background, 1 = foreground)", f"a value {bad}", hint)

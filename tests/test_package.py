@@ -1,0 +1,22 @@
+import subprocess
+import sys
+
+import seesaw_losses
+from seesaw_losses.cli import main
+
+
+def test_version_and_help(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    assert seesaw_losses.__version__ in capsys.readouterr().out
+    assert main([]) == 0
+    assert "usage: seesaw" in capsys.readouterr().out
+
+
+def test_import_needs_torch_only():
+    code = ("import sys, torch; before = set(sys.modules); import seesaw_losses; "
+            "print(sorted({'numpy', 'matplotlib', 'tqdm', 'PIL'} & (set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
