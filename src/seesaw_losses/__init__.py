@@ -2,14 +2,40 @@
 
 from . import functional
 from ._version import __version__
-from .functional import set_value_checks, value_checks
-from .modules import BinarySeesawLoss, SeesawLoss
+from .compose import CombinedLoss, build_loss
+from .functional import (
+    blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
+    inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
+)
+from .modules import (
+    BinarySeesawLoss, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LovaszHingeLoss,
+    LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
+)
 
 __all__ = [
     "BinarySeesawLoss",
+    "CombinedLoss",
+    "DiceLoss",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
     "SeesawLoss",
+    "SigmoidFocalLoss",
+    "SoftmaxFocalLoss",
+    "TverskyLoss",
+    "WeightedBCELoss",
     "__version__",
+    "blended_weights",
+    "build_loss",
+    "class_balanced_weights",
+    "class_counts",
+    "class_weights",
     "functional",
+    "inverse_frequency_weights",
+    "inverse_sqrt_weights",
+    "pos_weight_from_counts",
     "set_value_checks",
     "value_checks",
 ]

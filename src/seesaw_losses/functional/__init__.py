@@ -3,14 +3,39 @@
 
 from ._targets import count_labels
 from ._validation import set_value_checks, value_checks
+from .bce import weighted_bce_loss
 from .binary_seesaw import binary_counts, binary_seesaw_loss
+from .focal import sigmoid_focal_loss, softmax_focal_loss
+from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+from .overlap import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .seesaw import seesaw_loss
+from .weighting import (
+    blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
+    inverse_sqrt_weights, pos_weight_from_counts,
+)
 
 __all__ = [
     "binary_counts",
     "binary_seesaw_loss",
+    "blended_weights",
+    "class_balanced_weights",
+    "class_counts",
+    "class_weights",
     "count_labels",
+    "dice_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "inverse_frequency_weights",
+    "inverse_sqrt_weights",
+    "jaccard_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "pos_weight_from_counts",
     "seesaw_loss",
     "set_value_checks",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
+    "tversky_loss",
     "value_checks",
+    "weighted_bce_loss",
 ]

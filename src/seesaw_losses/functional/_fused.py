@@ -20,7 +20,7 @@ position).
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -31,11 +31,15 @@ CHUNK_ELEMENTS = 1 << 18
 
 
 class ElementwiseKernel(Protocol):
-    """A pointwise loss ``l(x, t)`` of a logit ``x`` and a target ``t`` (same shape, computing dtype)."""
+    """A pointwise loss ``l(x, t, *operands)`` of a logit ``x`` and a target ``t`` (same shape, computing dtype).
 
-    def loss(self, x: Tensor, t: Tensor) -> Tensor: ...
+    ``operands`` are the extra per-element tensors given to :func:`elementwise_loss` (e.g. a per-channel
+    ``pos_weight``), each already broadcast to the chunk (or a 0-dim tensor).
+    """
 
-    def grad(self, x: Tensor, t: Tensor) -> Tensor: ...
+    def loss(self, x: Tensor, t: Tensor, *operands: Tensor) -> Tensor: ...
+
+    def grad(self, x: Tensor, t: Tensor, *operands: Tensor) -> Tensor: ...
 
 
 class ClasswiseKernel(Protocol):
@@ -59,19 +63,42 @@ def _valid_mask(t: Tensor, ignore_index: Optional[int]) -> Optional[Tensor]:
     return None if ignore_index is None else t != ignore_index
 
 
+def broadcast_chunk(operand: Tensor, shape: Sequence[int], start: int, end: int) -> Tensor:
+    """Elements ``[start, end)`` of ``operand`` broadcast to ``shape`` and flattened, without materialising the
+    broadcast (a per-channel ``(C, 1, 1)`` tensor stays ``C`` elements; only the chunk is gathered).
+
+    A one-element operand is returned as a 0-dim tensor, which broadcasts against any chunk.
+    """
+    if operand.numel() == 1:
+        return operand.reshape(())
+    base = operand.contiguous()
+    expanded = base.expand(tuple(shape))
+    if expanded.is_contiguous():
+        return expanded.reshape(-1)[start:end]
+    index = torch.arange(start, end, device=operand.device)
+    offset = torch.zeros_like(index)
+    inner = 1
+    for size, stride in zip(reversed(expanded.shape), reversed(expanded.stride())):
+        if stride and size > 1:
+            offset += (index // inner) % size * stride
+        inner *= size
+    return base.reshape(-1)[offset]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Elementwise layout
 # ----------------------------------------------------------------------------------------------------------
 
 
 def _elementwise_chunk(kernel: ElementwiseKernel, x: Tensor, t: Tensor, w: Optional[Tensor],
-                       ignore_index: Optional[int], cdtype: torch.dtype, want_grad: bool) -> Tensor:
+                       ignore_index: Optional[int], cdtype: torch.dtype, want_grad: bool,
+                       operands: Sequence[Tensor] = ()) -> Tensor:
     valid = _valid_mask(t, ignore_index)
     tc = t.to(cdtype)
     if valid is not None:
         tc = tc.masked_fill(~valid, 0)
     xc = x.to(cdtype)
-    out = kernel.grad(xc, tc) if want_grad else kernel.loss(xc, tc)
+    out = kernel.grad(xc, tc, *operands) if want_grad else kernel.loss(xc, tc, *operands)
     if w is not None:
         out = out.mul_(w)
     if valid is not None:
@@ -82,9 +109,10 @@ def _elementwise_chunk(kernel: ElementwiseKernel, x: Tensor, t: Tensor, w: Optio
 class _ElementwiseLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], kernel: ElementwiseKernel,
-                ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
+                ignore_index: Optional[int], reduce_sum: bool, operands: tuple) -> Tensor:
         cdtype = compute_dtype(logits.dtype)
         x, t = logits.reshape(-1), target.reshape(-1)
+        operands = tuple(o.to(cdtype) for o in operands)
         w = None if weight is None else weight.expand(logits.shape).reshape(-1).to(cdtype)
         n = x.numel()
         chunks = range(0, n, CHUNK_ELEMENTS)
@@ -95,13 +123,13 @@ class _ElementwiseLoss(torch.autograd.Function):
         for i, s in enumerate(chunks):
             e = min(s + CHUNK_ELEMENTS, n)
             loss = _elementwise_chunk(kernel, x[s:e], t[s:e], None if w is None else w[s:e], ignore_index,
-                                      cdtype, want_grad=False)
+                                      cdtype, False, [broadcast_chunk(o, logits.shape, s, e) for o in operands])
             if reduce_sum:
                 partial[i] = loss.sum()
             else:
                 out[s:e] = loss
         ctx.save_for_backward(logits, target, w)
-        ctx.kernel, ctx.ignore_index, ctx.reduce_sum = kernel, ignore_index, reduce_sum
+        ctx.kernel, ctx.ignore_index, ctx.reduce_sum, ctx.operands = kernel, ignore_index, reduce_sum, operands
         return partial.sum() if reduce_sum else out.view(logits.shape)
 
     @staticmethod
@@ -116,29 +144,32 @@ class _ElementwiseLoss(torch.autograd.Function):
         n = x.numel()
         for s in range(0, n, CHUNK_ELEMENTS):
             e = min(s + CHUNK_ELEMENTS, n)
-            g = _elementwise_chunk(ctx.kernel, x[s:e], t[s:e], None if w is None else w[s:e],
-                                   ctx.ignore_index, cdtype, want_grad=True)
+            g = _elementwise_chunk(ctx.kernel, x[s:e], t[s:e], None if w is None else w[s:e], ctx.ignore_index,
+                                   cdtype, True, [broadcast_chunk(o, logits.shape, s, e) for o in ctx.operands])
             g.mul_(go if ctx.reduce_sum else go[s:e])
             g_flat[s:e] = g
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
-                     ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
-    """Per-element loss map (``reduce_sum=False``, in the computing dtype) or its sum over valid elements."""
+                     ignore_index: Optional[int], reduce_sum: bool, operands: Sequence[Tensor] = ()) -> Tensor:
+    """Per-element loss map (``reduce_sum=False``, in the computing dtype) or its sum over valid elements.
+
+    ``operands``: extra tensors broadcastable to the logits, passed to the kernel chunk by chunk (constants).
+    """
     if torch.compiler.is_compiling():
         cdtype = compute_dtype(logits.dtype)
         valid = _valid_mask(target, ignore_index)
         t = target.to(cdtype)
         if valid is not None:
             t = t.masked_fill(~valid, 0)
-        loss = kernel.loss(logits.to(cdtype), t)
+        loss = kernel.loss(logits.to(cdtype), t, *(o.to(cdtype) for o in operands))
         if weight is not None:
             loss = loss * weight
         if valid is not None:
             loss = loss.masked_fill(~valid, 0)
         return loss.sum() if reduce_sum else loss
-    return _ElementwiseLoss.apply(logits, target, weight, kernel, ignore_index, reduce_sum)
+    return _ElementwiseLoss.apply(logits, target, weight, kernel, ignore_index, reduce_sum, tuple(operands))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -222,3 +222,38 @@ def check_counts(fn: str, counts: object, num_classes: Optional[int] = None, arg
     if should_check_values(counts) and counts.numel() and bool((counts < 0).any()):
         fail(fn, arg, "non-negative", counts, "counts are numbers of samples (or pixels) per class")
     return counts
+
+
+def check_probability_target(fn: str, logits: Tensor, target: object, ignore_index: Optional[int], *,
+                             softmax_name: str) -> Tensor:
+    """Targets for sigmoid losses: the logits' shape, values in ``[0, 1]`` (soft labels allowed) or
+    ``ignore_index``. ``softmax_name`` names the loss to suggest when class indices are passed instead."""
+    hint = f"got what looks like class indices; did you mean {softmax_name}?"
+    if isinstance(target, Tensor) and not target.is_floating_point() and target.dtype != torch.bool \
+            and tuple(target.shape) != tuple(logits.shape) and target.dim() == logits.dim() - 1:
+        fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} with values in [0, 1]", target, hint)
+    target = check_same_shape_target(fn, logits, target, hint_index=hint)
+    if target.numel() and should_check_values(target):
+        valid = target if ignore_index is None else target[target != ignore_index]
+        if valid.numel():
+            lo, hi = valid.min().item(), valid.max().item()
+            if lo < 0 or hi > 1:
+                bad = lo if lo < 0 else hi
+                extra = f"if {bad:g} marks elements to skip, pass ignore_index={int(bad)}" \
+                    if bad in (255, -1, -100) else "targets are probabilities of the positive class"
+                fail(fn, "target", "in [0, 1] (or ignore_index)", f"a value {bad:g}", extra)
+    return target
+
+
+def check_unit_interval(fn: str, arg: str, value: object, *, allow_none: bool = True) -> None:
+    """``value`` is None (if allowed), a number in ``[0, 1]``, or a tensor with entries in ``[0, 1]``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, Tensor):
+        if value.is_complex() or not (value.is_floating_point() or value.dtype in (torch.int64, torch.int32)):
+            fail(fn, arg, "a real tensor", value, error=TypeError)
+        if value.device.type == "cpu" and not torch.compiler.is_compiling() and value.numel() \
+                and bool(((value < 0) | (value > 1) | value.isnan()).any()):
+            fail(fn, arg, "in [0, 1]", value)
+        return
+    check_number(fn, arg, value, low=0, high=1)

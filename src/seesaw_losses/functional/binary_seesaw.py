@@ -25,8 +25,12 @@ REWEIGHTED_COMPENSATION_CAP = 5.0
 
 
 def softplus(x: Tensor) -> Tensor:
-    """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``."""
-    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+    """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``.
+
+    Written with ``where`` rather than ``clamp``/``abs`` so that autograd also gets ``sigma(0) = 1/2`` at 0.
+    """
+    positive = x >= 0
+    return torch.where(positive, x, 0.0) + torch.log1p(torch.exp(-torch.where(positive, x, -x)))
 
 
 def _signed(x: Tensor, t: Tensor) -> Tensor:

@@ -1,0 +1,103 @@
+"""Binary cross-entropy with logits, with ``pos_weight`` and per-element weights, on the fused engine."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from ._fused import compute_dtype, elementwise_loss
+from ._reduction import count_valid, reduce_loss
+from ._validation import check_logits, check_probability_target, check_reduction, check_weight, fail
+from .binary_seesaw import softplus
+
+
+class WeightedBCEKernel:
+    """``pw t softplus(-x) + (1 - t) softplus(x)``; without ``pos_weight`` (no operand) ``softplus(-x) + (1-t) x``."""
+
+    def loss(self, x: Tensor, t: Tensor, *pos_weight: Tensor) -> Tensor:
+        negative_part = (1 - t) * x
+        if not pos_weight:
+            return softplus(-x) + negative_part
+        return softplus(-x) * ((pos_weight[0] - 1) * t + 1) + negative_part
+
+    def grad(self, x: Tensor, t: Tensor, *pos_weight: Tensor) -> Tensor:
+        p = torch.sigmoid(x)
+        if not pos_weight:
+            return p.sub_(t)
+        pw = pos_weight[0]
+        return p.mul_((pw - 1) * t + 1).sub_(pw * t)
+
+
+def as_pos_weight(fn: str, pos_weight: Optional[Union[float, Tensor]], logits: Tensor) -> Optional[Tensor]:
+    """Validate ``pos_weight`` (None, a number, or a tensor broadcastable to the logits, non-negative)."""
+    if pos_weight is None:
+        return None
+    if isinstance(pos_weight, bool) or not isinstance(pos_weight, (int, float, Tensor)):
+        fail(fn, "pos_weight", "None, a number or a tensor", pos_weight, error=TypeError)
+    if not isinstance(pos_weight, Tensor):
+        pos_weight = torch.tensor(float(pos_weight), device=logits.device)
+    if pos_weight.dim() == 1 and pos_weight.numel() > 1 and logits.dim() > 2:
+        fail(fn, "pos_weight", f"shaped to broadcast over the channel dimension, e.g. ({pos_weight.numel()}, "
+             f"{', '.join('1' for _ in logits.shape[2:])}), for logits of shape {tuple(logits.shape)}", pos_weight,
+             "a 1-D pos_weight would broadcast along the last (spatial) dimension; use "
+             "pos_weight.view(-1, " + ", ".join("1" for _ in logits.shape[2:]) + ")")
+    check_weight(fn, "pos_weight", pos_weight, logits.shape,
+                 f"broadcastable to the logits' shape {tuple(logits.shape)} (e.g. (C, 1, 1) per channel)")
+    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() and bool((pos_weight < 0).any()):
+        fail(fn, "pos_weight", "non-negative", pos_weight)
+    return pos_weight.to(device=logits.device, dtype=compute_dtype(logits.dtype))
+
+
+def weighted_bce_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    pos_weight: Optional[Union[float, Tensor]] = None,
+    weight: Optional[Tensor] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary cross-entropy with logits, weighting the positive term by ``pos_weight``.
+
+    .. math::
+        \ell = -w \,[\, p_w\, t \log \sigma(x) + (1 - t) \log(1 - \sigma(x)) \,]
+
+    Equal to :func:`torch.nn.functional.binary_cross_entropy_with_logits` for the same ``pos_weight`` and
+    ``weight``; ``ignore_index`` and the fused, memory-lean forward/backward are additions. A ``pos_weight`` of
+    ``n_negative / n_positive`` (see :func:`pos_weight_from_counts`) balances the two classes.
+
+    Args:
+        logits: one logit per element (binary or multi-label).
+        target: probabilities of the positive class in ``[0, 1]`` (hard or soft labels), the logits' shape.
+        pos_weight: weight of the positive term: a number, or a tensor broadcastable to the logits (per class:
+            ``(C,)`` for ``(N, C)`` logits, ``(C, 1, 1)`` for ``(N, C, H, W)``). Non-negative.
+        weight: per-element weights broadcastable to the target (constants; "mean" still divides by the
+            number of non-ignored elements, as in PyTorch).
+        ignore_index: target value whose elements contribute neither loss nor gradient (e.g. 255).
+        reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
+
+    Shape:
+        - logits: ``(N, *)``; target: the same shape.
+        - pos_weight: scalar or broadcastable to ``(N, *)``; weight: broadcastable to ``(N, *)``.
+        - output: scalar, or ``(N, *)`` for ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.randn(4, 1, 16, 16, requires_grad=True)
+        >>> mask = (torch.rand(4, 1, 16, 16) < 0.1).float()
+        >>> weighted_bce_loss(logits, mask, pos_weight=9.0).backward()
+    """
+    fn = "weighted_bce_loss"
+    check_logits(fn, logits)
+    check_reduction(fn, reduction)
+    target = check_probability_target(fn, logits, target, ignore_index, softmax_name="torch.nn.functional.cross_entropy")
+    check_weight(fn, "weight", weight, target.shape, f"None or broadcastable to the target's shape {tuple(target.shape)}")
+    pw = as_pos_weight(fn, pos_weight, logits)
+    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(WeightedBCEKernel(), logits, target, weight=w, ignore_index=ignore_index,
+                                reduce_sum=reduce_sum, operands=() if pw is None else (pw,))
+
+    return reduce_loss(fn, run, reduction, lambda: count_valid(target, ignore_index))

@@ -1,0 +1,439 @@
+r"""Overlap losses: Tversky, Dice, Jaccard (soft IoU), focal Tversky and generalized Dice.
+
+All are functions of three per-class sums over the scored elements (per image, or over the whole batch):
+
+.. math::
+    I_c = \sum p_c\, t_c, \qquad P_c = \sum p_c, \qquad T_c = \sum t_c
+
+(``squared_denominator``: :math:`P_c = \sum p_c^2`, :math:`T_c = \sum t_c^2`, the V-Net Dice), with
+:math:`p = \sigma(x)` (``activation="sigmoid"``: binary / multi-label, float targets of the logits' shape) or
+:math:`p = \mathrm{softmax}(z)` (``activation="softmax"``: multi-class, class-index targets, one-hot on the fly).
+The Tversky index is
+
+.. math::
+    \mathrm{TI}_c = \frac{I_c + s_{nr}}{I_c + \alpha (P_c - I_c) + \beta (T_c - I_c) + s_{dr}}
+
+(:math:`\alpha` weights false positives, :math:`\beta` false negatives). Dice is Tversky with
+:math:`\alpha = \beta = 1/2`, Jaccard with :math:`\alpha = \beta = 1`; the focal Tversky loss is
+:math:`(1 - \mathrm{TI})^\gamma`. The loss per class is :math:`1 - \mathrm{TI}_c` (or :math:`-\log \mathrm{TI}_c`
+with ``log_loss``); ``"mean"`` is the (``weight``-weighted) average over classes and images.
+
+**Empty masks.** A class with no foreground in the scored region (the image with ``per_image=True``, else the
+batch) has :math:`I = T = 0`, so its score is :math:`s_{nr} / (\alpha P + s_{dr})`: with the default smoothing
+(``1e-5`` both) an empty prediction scores 1 (loss 0) and any predicted mass drives the loss towards 1. With
+both smoothing terms 0 the score of such a class is 0 (loss 1, no gradient) unless nothing at all is predicted
+and the denominator is 0, which scores 1. Ignored elements (``ignore_index``) are left out of every sum.
+
+**Smoothing differs from MONAI by a factor 2 for Dice and Jaccard**: Dice here is
+:math:`(2I + 2s_{nr}) / (P + T + 2s_{dr})` (the Tversky form), so MONAI's ``DiceLoss(smooth_nr=a, smooth_dr=b)``
+equals ``dice_loss(smooth_nr=a/2, smooth_dr=b/2)``; Tversky's smoothing is MONAI's. Per-class ``weight`` here
+has one entry per channel (background included, unused when it is excluded) and ``"mean"`` divides by the
+summed weights; MONAI's weight covers only the scored classes and its mean divides by their number.
+
+Forward runs one chunked pass that accumulates the sums and saves only the inputs; backward turns the
+gradient of the (small) sums into the logits' gradient in a second chunked pass, recomputing the activation.
+Under ``torch.compile`` the plain formula is used.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ._fused import _blocks, compute_dtype
+from ._validation import (
+    check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
+    check_reduction, fail,
+)
+
+ACTIVATIONS = ("sigmoid", "softmax")
+GENERALIZED_WEIGHTS = ("square", "simple", "uniform")
+DEFAULT_SMOOTH = 1e-5
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The sums, fused
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _block(z: Tensor, t: Tensor, softmax: bool, ignore_index: Optional[int], cdtype: torch.dtype):
+    """Probabilities ``(B, C, L)``, the masked (one-hot) target ``(B, C, L)`` and the valid mask (or None)."""
+    x = z.to(cdtype)
+    if softmax:
+        p = torch.softmax(x, dim=1)
+        valid = None if ignore_index is None else (t != ignore_index).unsqueeze(1)
+        index = t if valid is None else t.masked_fill(~valid.squeeze(1), 0)
+        target = torch.zeros_like(p).scatter_(1, index.unsqueeze(1), 1.0)
+    else:
+        p = torch.sigmoid(x)
+        valid = None if ignore_index is None else t != ignore_index
+        target = t.to(cdtype)
+    if valid is not None:
+        target = target.masked_fill(~valid, 0)
+    return p, target, valid
+
+
+def _sums(p: Tensor, target: Tensor, valid: Optional[Tensor], squared: bool):
+    pv = p if valid is None else p.masked_fill(~valid, 0)
+    return (pv * target).sum(-1), (pv * pv if squared else pv).sum(-1), (target * target if squared else target).sum(-1)
+
+
+def _target_block(t: Tensor, softmax: bool, bs: slice, ps: slice) -> Tensor:
+    return t[bs, ps] if softmax else t[bs, :, ps]
+
+
+class _OverlapSums(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor, softmax: bool, ignore_index: Optional[int], squared: bool):
+        cdtype = compute_dtype(logits.dtype)
+        n, c = logits.shape[0], logits.shape[1]
+        z = logits.reshape(n, c, -1)
+        t = target.reshape(n, -1) if softmax else target.reshape(n, c, -1)
+        sums = torch.zeros(3, n, c, dtype=cdtype, device=logits.device)
+        for bs, ps in _blocks(n, c, z.shape[2]):
+            p, tc, valid = _block(z[bs, :, ps], _target_block(t, softmax, bs, ps), softmax, ignore_index, cdtype)
+            sums[:, bs] += torch.stack(_sums(p, tc, valid, squared))
+        ctx.save_for_backward(logits, target)
+        ctx.softmax, ctx.ignore_index, ctx.squared = softmax, ignore_index, squared
+        intersection, predicted, true = sums.unbind(0)
+        ctx.mark_non_differentiable(true)
+        return intersection, predicted, true
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_intersection: Tensor, grad_predicted: Tensor, _grad_true: Tensor):
+        logits, target = ctx.saved_tensors
+        cdtype = compute_dtype(logits.dtype)
+        n, c = logits.shape[0], logits.shape[1]
+        z = logits.reshape(n, c, -1)
+        t = target.reshape(n, -1) if ctx.softmax else target.reshape(n, c, -1)
+        g_i, g_p = grad_intersection.to(cdtype).unsqueeze(-1), grad_predicted.to(cdtype).unsqueeze(-1)
+        grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device)
+        for bs, ps in _blocks(n, c, z.shape[2]):
+            p, tc, valid = _block(z[bs, :, ps], _target_block(t, ctx.softmax, bs, ps), ctx.softmax,
+                                  ctx.ignore_index, cdtype)
+            d_p = (tc * g_i[bs]).add_(p * (2 * g_p[bs]) if ctx.squared else g_p[bs])  # tc may alias the target
+            if valid is not None:
+                d_p.masked_fill_(~valid, 0)
+            if ctx.softmax:
+                d_z = d_p.sub_((p * d_p).sum(1, keepdim=True)).mul_(p)
+            else:
+                d_z = d_p.mul_(p).mul_(1 - p)
+            grad[bs, :, ps] = d_z
+        return grad.view(logits.shape), None, None, None, None
+
+
+def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_index: Optional[int] = None,
+                 squared: bool = False):
+    """Per-image, per-class ``(I, P, T)`` of validated inputs, each ``(N, C)`` in the computing dtype.
+
+    ``I`` and ``P`` carry the gradient (fused backward); ``T`` depends on the target only.
+    """
+    softmax = activation == "softmax"
+    if torch.compiler.is_compiling():
+        n, c = logits.shape[0], logits.shape[1]
+        t = target.reshape(n, -1) if softmax else target.reshape(n, c, -1)
+        p, tc, valid = _block(logits.reshape(n, c, -1), t, softmax, ignore_index, compute_dtype(logits.dtype))
+        return _sums(p, tc, valid, squared)
+    return _OverlapSums.apply(logits, target, softmax, ignore_index, squared)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation and the formulas on the sums
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_inputs(fn: str, logits: Tensor, target: Tensor, activation: str, ignore_index: Optional[int],
+                  include_background: bool) -> None:
+    check_logits(fn, logits, min_dim=2)
+    check_choice(fn, "activation", activation, ACTIVATIONS)
+    channels = logits.shape[1]
+    if activation == "softmax":
+        if channels < 2:
+            fail(fn, "logits", "of at least 2 channels (dim 1) for activation='softmax'", logits,
+                 "a softmax over one channel is always 1; use activation='sigmoid' for one-logit outputs")
+        check_index_target(fn, logits, target, ignore_index, num_classes=channels,
+                           hint_float="activation='softmax' takes class indices; for float masks of the logits' "
+                                      "shape use activation='sigmoid'")
+    else:
+        check_probability_target(fn, logits, target, ignore_index, softmax_name="activation='softmax'")
+    if not include_background and channels < 2:
+        fail(fn, "include_background", "True for one-channel logits", include_background,
+             "excluding channel 0 would leave no class to score")
+
+
+def check_overlap_options(fn: str, *, alpha: float, beta: float, smooth_nr: float, smooth_dr: float,
+                          reduction: str, activation: str, gamma: float = 1.0) -> None:
+    """Options shared by every overlap loss (functions and modules)."""
+    check_number(fn, "alpha", alpha, low=0)
+    check_number(fn, "beta", beta, low=0)
+    check_number(fn, "gamma", gamma, low=0, low_open=True)
+    check_number(fn, "smooth_nr", smooth_nr, low=0)
+    check_number(fn, "smooth_dr", smooth_dr, low=0)
+    check_reduction(fn, reduction)
+    check_choice(fn, "activation", activation, ACTIVATIONS)
+
+
+def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
+    """``numerator / denominator``, 1 where the denominator is 0 (nothing predicted, nothing true, no smoothing)."""
+    safe = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+    return torch.where(denominator > 0, numerator / safe, torch.ones_like(numerator))
+
+
+def _pooled(fn: str, logits: Tensor, target: Tensor, activation: str, ignore_index: Optional[int],
+            include_background: bool, squared: bool, per_image: bool):
+    _check_inputs(fn, logits, target, activation, ignore_index, include_background)
+    intersection, predicted, true = overlap_sums(logits, target, activation=activation,
+                                                 ignore_index=ignore_index, squared=squared)
+    if not per_image:
+        intersection, predicted, true = (s.sum(0, keepdim=True) for s in (intersection, predicted, true))
+    if not include_background:
+        intersection, predicted, true = (s[:, 1:] for s in (intersection, predicted, true))
+    return intersection, predicted, true
+
+
+def _reduce_classes(loss: Tensor, weight: Optional[Tensor], reduction: str, per_image: bool) -> Tensor:
+    """Reduce a ``(rows, classes)`` loss: "mean" is the weighted average, "none" drops the batch row if pooled."""
+    if weight is not None:
+        weighted = loss * weight
+    else:
+        weighted = loss
+    if reduction == "none":
+        return weighted if per_image else weighted[0]
+    if reduction == "sum":
+        return weighted.sum()
+    if weight is None:
+        return loss.mean()
+    total = weight.sum() * loss.shape[0]
+    return weighted.sum() / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def tversky_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 1.0,
+    activation: str = "sigmoid",
+    per_image: bool = False,
+    smooth_nr: float = DEFAULT_SMOOTH,
+    smooth_dr: float = DEFAULT_SMOOTH,
+    squared_denominator: bool = False,
+    log_loss: bool = False,
+    include_background: bool = True,
+    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Tversky loss (Salehi et al. 2017): :math:`(1 - \mathrm{TI}_c)^\gamma` per class, averaged.
+
+    See the module documentation of :mod:`seesaw_losses.functional.overlap` for the sums, the Tversky index,
+    the empty-mask behaviour and the differences from MONAI. Matches MONAI's ``TverskyLoss`` (same smoothing)
+    and kornia's ``tversky_loss`` (per image, softmax, ``smooth_nr=0``, ``smooth_dr=eps``).
+
+    Args:
+        logits: raw scores, one channel per class (or one channel for binary outputs).
+        target: ``activation="sigmoid"``: the logits' shape, values in ``[0, 1]``; ``"softmax"``: class indices.
+        alpha: weight of false positives, ``>= 0``.
+        beta: weight of false negatives, ``>= 0``.
+        gamma: focal exponent ``> 0`` on ``1 - TI`` (1 = plain Tversky; see :func:`focal_tversky_loss`).
+        activation: ``"sigmoid"`` (binary / multi-label) | ``"softmax"`` (multi-class).
+        per_image: statistics per image (True) or over the whole batch (False, MONAI's ``batch=True``).
+        smooth_nr: added to the numerator, ``>= 0``.
+        smooth_dr: added to the denominator, ``>= 0``.
+        squared_denominator: use :math:`\sum p^2` and :math:`\sum t^2` (MONAI's ``squared_pred``).
+        log_loss: :math:`-\log \mathrm{TI}` instead of :math:`1 - \mathrm{TI}` (the log-Dice loss).
+        include_background: score channel 0 (False leaves it out of the loss; it stays in the softmax).
+        weight: per-class weights ``(C,)`` (channel 0 included), non-negative; "mean" divides by their sum.
+        ignore_index: target value (sigmoid: per element; softmax: per position) left out of every sum.
+        reduction: ``"none"`` (per image and class, or per class) | ``"mean"`` | ``"sum"``.
+
+    Shape:
+        - logits: ``(N, C, d1, ..., dK)`` (2D, 3D, or ``(N, C)``).
+        - target: sigmoid: ``(N, C, d1, ..., dK)``; softmax: ``(N, d1, ..., dK)`` integer.
+        - weight: ``(C,)``.
+        - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``, where ``C'``
+          is ``C`` or ``C - 1`` without the background.
+
+    Example:
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> mask = (torch.rand(2, 1, 32, 32) < 0.1).float()
+        >>> tversky_loss(logits, mask, alpha=0.3, beta=0.7).backward()
+    """
+    fn = "tversky_loss"
+    return _tversky(fn, logits, target, alpha=alpha, beta=beta, gamma=gamma, activation=activation,
+                    per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                    squared_denominator=squared_denominator, log_loss=log_loss,
+                    include_background=include_background, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction)
+
+
+def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: float, gamma: float, activation: str,
+             per_image: bool, smooth_nr: float, smooth_dr: float, squared_denominator: bool, log_loss: bool,
+             include_background: bool, weight, ignore_index: Optional[int], reduction: str) -> Tensor:
+    check_overlap_options(fn, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                          reduction=reduction, activation=activation, gamma=gamma)
+    if log_loss and gamma != 1:
+        fail(fn, "gamma", "1 with log_loss=True", gamma, "the focal exponent applies to 1 - TI, not to -log TI")
+    if isinstance(logits, Tensor) and logits.dim() >= 2:
+        weight = check_class_weight(fn, weight, logits.shape[1])
+    intersection, predicted, true = _pooled(fn, logits, target, activation, ignore_index, include_background,
+                                            squared_denominator, per_image)
+    denominator = intersection + alpha * (predicted - intersection) + beta * (true - intersection) + smooth_dr
+    score = _ratio(intersection + smooth_nr, denominator)
+    if log_loss:
+        loss = -torch.log(score.clamp(min=torch.finfo(score.dtype).tiny))
+    else:
+        loss = (1 - score).clamp(min=0)
+        if gamma != 1:
+            loss = loss.clamp(min=torch.finfo(loss.dtype).eps).pow(gamma)
+    if weight is not None:
+        weight = weight.to(device=loss.device, dtype=loss.dtype)
+        if not include_background:
+            weight = weight[1:]
+    return _reduce_classes(loss, weight, reduction, per_image)
+
+
+def dice_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    activation: str = "sigmoid",
+    per_image: bool = False,
+    smooth_nr: float = DEFAULT_SMOOTH,
+    smooth_dr: float = DEFAULT_SMOOTH,
+    squared_denominator: bool = False,
+    log_loss: bool = False,
+    include_background: bool = True,
+    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Soft Dice loss: :func:`tversky_loss` with ``alpha = beta = 0.5``.
+
+    .. math::
+        1 - \frac{I_c + s_{nr}}{\tfrac12 (P_c + T_c) + s_{dr}} = 1 - \frac{2 I_c + 2 s_{nr}}{P_c + T_c + 2 s_{dr}}
+
+    Matches MONAI's ``DiceLoss`` with its smoothing terms doubled (see the module documentation) and kornia's
+    ``dice_loss``. Arguments and shapes as in :func:`tversky_loss`.
+
+    Example:
+        >>> logits = torch.randn(2, 4, 16, 16, requires_grad=True)
+        >>> dice_loss(logits, torch.randint(0, 4, (2, 16, 16)), activation="softmax").backward()
+    """
+    return _tversky("dice_loss", logits, target, alpha=0.5, beta=0.5, gamma=1.0, activation=activation,
+                    per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                    squared_denominator=squared_denominator, log_loss=log_loss,
+                    include_background=include_background, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction)
+
+
+def jaccard_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    activation: str = "sigmoid",
+    per_image: bool = False,
+    smooth_nr: float = DEFAULT_SMOOTH,
+    smooth_dr: float = DEFAULT_SMOOTH,
+    log_loss: bool = False,
+    include_background: bool = True,
+    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Jaccard (soft IoU) loss: :func:`tversky_loss` with ``alpha = beta = 1``.
+
+    .. math::
+        1 - \frac{I_c + s_{nr}}{P_c + T_c - I_c + s_{dr}}
+
+    Matches MONAI's ``DiceLoss(jaccard=True)`` with its smoothing terms doubled. Arguments and shapes as in
+    :func:`tversky_loss`.
+    """
+    return _tversky("jaccard_loss", logits, target, alpha=1.0, beta=1.0, gamma=1.0, activation=activation,
+                    per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr, squared_denominator=False,
+                    log_loss=log_loss, include_background=include_background, weight=weight,
+                    ignore_index=ignore_index, reduction=reduction)
+
+
+def focal_tversky_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 0.75,
+    activation: str = "sigmoid",
+    per_image: bool = False,
+    smooth_nr: float = DEFAULT_SMOOTH,
+    smooth_dr: float = DEFAULT_SMOOTH,
+    include_background: bool = True,
+    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Focal Tversky loss (Abraham & Khan 2019): :math:`(1 - \mathrm{TI}_c)^\gamma`.
+
+    ``gamma`` is the exponent applied (the paper's :math:`1/\gamma`; its recommended 4/3 is ``gamma=0.75``).
+    For ``gamma < 1`` the base is floored at float epsilon so that the gradient stays finite at a perfect
+    score. Arguments and shapes as in :func:`tversky_loss`.
+    """
+    return _tversky("focal_tversky_loss", logits, target, alpha=alpha, beta=beta, gamma=gamma,
+                    activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                    squared_denominator=False, log_loss=False, include_background=include_background,
+                    weight=weight, ignore_index=ignore_index, reduction=reduction)
+
+
+def generalized_dice_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    weight_type: str = "square",
+    activation: str = "sigmoid",
+    per_image: bool = False,
+    smooth_nr: float = DEFAULT_SMOOTH,
+    smooth_dr: float = DEFAULT_SMOOTH,
+    include_background: bool = True,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Generalized Dice loss (Sudre et al. 2017): classes weighted by their (inverse squared) volume.
+
+    .. math::
+        1 - \frac{2 \sum_c w_c I_c + s_{nr}}{\sum_c w_c (P_c + T_c) + s_{dr}}, \qquad
+        w_c = 1 / T_c^2 \ (\text{"square"}), \ 1 / T_c \ (\text{"simple"}), \ 1 \ (\text{"uniform"})
+
+    The weights come from the target (no gradient); a class with :math:`T_c = 0` gets the largest weight of the
+    others (all 0 if every class is empty). Equal to MONAI's ``GeneralizedDiceLoss`` with the same smoothing
+    (its formula has no Tversky form, so no factor 2 here).
+
+    Args:
+        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``.
+        others: as in :func:`tversky_loss`.
+
+    Shape:
+        - logits, target: as in :func:`tversky_loss`.
+        - output: scalar; ``(N,)`` with ``per_image`` and ``reduction="none"``, else a 0-dim tensor.
+    """
+    fn = "generalized_dice_loss"
+    check_overlap_options(fn, alpha=0.5, beta=0.5, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
+                          activation=activation)
+    check_choice(fn, "weight_type", weight_type, GENERALIZED_WEIGHTS)
+    intersection, predicted, true = _pooled(fn, logits, target, activation, ignore_index, include_background,
+                                            False, per_image)
+    if weight_type == "uniform":
+        w = torch.ones_like(true)
+    else:
+        volume = true if weight_type == "simple" else true * true
+        w = torch.where(volume > 0, 1 / torch.where(volume > 0, volume, torch.ones_like(volume)), torch.zeros_like(volume))
+        w = torch.where(volume > 0, w, w.amax(1, keepdim=True))
+    numerator = 2 * (w * intersection).sum(1) + smooth_nr
+    denominator = (w * (predicted + true)).sum(1) + smooth_dr
+    loss = 1 - _ratio(numerator, denominator)
+    if reduction == "none":
+        return loss if per_image else loss[0]
+    return loss.sum() if reduction == "sum" else loss.mean()

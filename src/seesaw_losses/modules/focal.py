@@ -1,0 +1,110 @@
+"""Focal loss modules."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..functional._validation import check_choice, check_class_weight, check_reduction, check_unit_interval, fail
+from ..functional.focal import NORMALIZERS, check_gamma, sigmoid_focal_loss, softmax_focal_loss
+
+
+class SigmoidFocalLoss(nn.Module):
+    r"""Sigmoid focal loss for binary and multi-label outputs (Lin et al. 2017).
+
+    See :func:`seesaw_losses.functional.sigmoid_focal_loss` for the formula; equal to torchvision's
+    ``sigmoid_focal_loss``. A tensor ``alpha`` is kept as a buffer.
+
+    Args:
+        alpha: weight of the positive class in ``[0, 1]`` (``1 - alpha`` for the negative class), a tensor of
+            per-class values broadcastable to the logits, or None to disable.
+        gamma: focusing exponent, ``>= 0``.
+        ignore_index: target value to skip.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        normalizer: ``"elements"`` | ``"positives"`` (RetinaNet: divide the sum by the number of positives).
+
+    Shape:
+        - logits: ``(N, *)``; target: the same shape, values in ``[0, 1]``.
+        - weight (forward): per-element weights broadcastable to the target.
+        - output: scalar, or ``(N, *)`` for ``reduction="none"``.
+
+    Example:
+        >>> criterion = SigmoidFocalLoss(alpha=0.25, gamma=2.0)
+        >>> logits = torch.randn(4, 3, requires_grad=True)
+        >>> criterion(logits, (torch.rand(4, 3) < 0.3).float()).backward()
+    """
+
+    alpha_tensor: Optional[Tensor]
+
+    def __init__(self, *, alpha: Optional[Union[float, Tensor]] = 0.25, gamma: float = 2.0,
+                 ignore_index: Optional[int] = None, reduction: str = "mean", normalizer: str = "elements") -> None:
+        super().__init__()
+        fn = "SigmoidFocalLoss"
+        check_unit_interval(fn, "alpha", alpha)
+        check_gamma(fn, gamma)
+        check_reduction(fn, reduction)
+        check_choice(fn, "normalizer", normalizer, NORMALIZERS)
+        self.register_buffer("alpha_tensor", alpha if isinstance(alpha, Tensor) else None)
+        self.alpha = None if isinstance(alpha, Tensor) else alpha
+        self.gamma, self.ignore_index, self.reduction, self.normalizer = gamma, ignore_index, reduction, normalizer
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}, normalizer={self.normalizer!r}"
+
+    def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        alpha = self.alpha_tensor if self.alpha_tensor is not None else self.alpha
+        return sigmoid_focal_loss(logits, target, alpha=alpha, gamma=self.gamma, weight=weight,
+                                  ignore_index=self.ignore_index, reduction=self.reduction,
+                                  normalizer=self.normalizer)
+
+
+class SoftmaxFocalLoss(nn.Module):
+    r"""Softmax focal loss for multi-class outputs with class-index targets.
+
+    See :func:`seesaw_losses.functional.softmax_focal_loss`. ``alpha`` is kept as a buffer.
+
+    Args:
+        num_classes: number of classes ``C`` (checked against the logits).
+        alpha: per-class factors ``(C,)`` (e.g. :func:`~seesaw_losses.functional.class_balanced_weights`), or None.
+        gamma: focusing exponent, ``>= 0``.
+        ignore_index: target value to skip.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)`` integer.
+        - weight (forward): per-element weights broadcastable to the target.
+        - output: scalar, or the target's shape for ``reduction="none"``.
+
+    Example:
+        >>> criterion = SoftmaxFocalLoss(num_classes=3, gamma=2.0)
+        >>> criterion(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 2, 1, 0])).backward()
+    """
+
+    alpha: Optional[Tensor]
+
+    def __init__(self, num_classes: Optional[int] = None, *, alpha: Optional[Union[Tensor, Sequence[float]]] = None,
+                 gamma: float = 2.0, ignore_index: Optional[int] = -100, reduction: str = "mean") -> None:
+        super().__init__()
+        fn = "SoftmaxFocalLoss"
+        check_gamma(fn, gamma)
+        check_reduction(fn, reduction)
+        if alpha is not None:
+            if isinstance(alpha, (int, float)):
+                fail(fn, "alpha", "None or a tensor of per-class factors", alpha,
+                     "a single factor only scales the loss", error=TypeError)
+            size = num_classes if num_classes is not None else len(alpha)
+            alpha = check_class_weight(fn, alpha, size, arg="alpha")
+        self.register_buffer("alpha", alpha)
+        self.num_classes, self.gamma, self.ignore_index, self.reduction = num_classes, gamma, ignore_index, reduction
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, gamma={self.gamma}, reduction={self.reduction!r}"
+
+    def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        if self.num_classes is not None and isinstance(logits, Tensor) and logits.dim() >= 2 \
+                and logits.shape[1] != self.num_classes:
+            fail("SoftmaxFocalLoss.forward", "logits", f"of {self.num_classes} channels (dim 1)", logits)
+        return softmax_focal_loss(logits, target, alpha=self.alpha, gamma=self.gamma, weight=weight,
+                                  ignore_index=self.ignore_index, reduction=self.reduction)

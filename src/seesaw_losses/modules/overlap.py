@@ -1,0 +1,157 @@
+"""Overlap loss modules: Dice, Tversky, Jaccard, focal Tversky, generalized Dice."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..functional._validation import check_choice, fail
+from ..functional.overlap import (
+    DEFAULT_SMOOTH, GENERALIZED_WEIGHTS, check_overlap_options, dice_loss, focal_tversky_loss,
+    generalized_dice_loss, jaccard_loss, tversky_loss,
+)
+
+_SHAPE_DOC = """
+    Shape:
+        - logits: ``(N, C, d1, ..., dK)``; target: the logits' shape (sigmoid) or ``(N, d1, ..., dK)`` class
+          indices (softmax).
+        - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
+"""
+
+
+class _OverlapLoss(nn.Module):
+    """Shared configuration of the overlap modules: options validated at construction, ``weight`` a buffer."""
+
+    weight: Optional[Tensor]
+    _function: Callable[..., Tensor]
+
+    def __init__(self, *, activation: str, per_image: bool, smooth_nr: float, smooth_dr: float,
+                 include_background: bool, weight: Optional[Union[Tensor, Sequence[float]]],
+                 ignore_index: Optional[int], reduction: str, **options: Any) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        check_overlap_options(fn, alpha=options.get("alpha", 0.5), beta=options.get("beta", 0.5),
+                              smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction, activation=activation,
+                              gamma=options.get("gamma", 1.0))
+        if weight is not None:
+            weight = torch.as_tensor(weight, dtype=torch.float32) if not isinstance(weight, Tensor) else weight
+            if weight.dim() != 1 or bool((weight < 0).any()):
+                fail(fn, "weight", "a 1-D tensor of non-negative per-class weights", weight)
+        self.register_buffer("weight", weight)
+        self.options = dict(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                            include_background=include_background, ignore_index=ignore_index, reduction=reduction,
+                            **options)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return type(self)._function(logits, target, weight=self.weight, **self.options)
+
+
+class TverskyLoss(_OverlapLoss):
+    __doc__ = r"""Tversky loss; see :func:`seesaw_losses.functional.tversky_loss` for the formula and options.
+
+    Args:
+        alpha: weight of false positives. beta: weight of false negatives.
+        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        smooth_nr, smooth_dr: numerator / denominator smoothing. squared_denominator: V-Net denominator.
+        log_loss: ``-log TI``. include_background: score channel 0. weight: per-class weights ``(C,)`` (buffer).
+        ignore_index: target value to skip. reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+""" + _SHAPE_DOC
+    _function = staticmethod(tversky_loss)
+
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: str = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
+                 squared_denominator: bool = False, log_loss: bool = False, include_background: bool = True,
+                 weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(alpha=alpha, beta=beta, activation=activation, per_image=per_image, smooth_nr=smooth_nr,
+                         smooth_dr=smooth_dr, squared_denominator=squared_denominator, log_loss=log_loss,
+                         include_background=include_background, weight=weight, ignore_index=ignore_index,
+                         reduction=reduction)
+
+
+class DiceLoss(_OverlapLoss):
+    __doc__ = r"""Soft Dice loss (Tversky with alpha = beta = 0.5); see :func:`seesaw_losses.functional.dice_loss`.
+
+    Args:
+        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        smooth_nr, smooth_dr: numerator / denominator smoothing (half of MONAI's for the same effect).
+        squared_denominator: V-Net denominator. log_loss: log-Dice. include_background: score channel 0.
+        weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+""" + _SHAPE_DOC + r"""
+    Example:
+        >>> criterion = DiceLoss(activation="softmax", include_background=False)
+        >>> criterion(torch.randn(2, 3, 8, 8, requires_grad=True), torch.randint(0, 3, (2, 8, 8))).backward()
+"""
+    _function = staticmethod(dice_loss)
+
+    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+                 smooth_dr: float = DEFAULT_SMOOTH, squared_denominator: bool = False, log_loss: bool = False,
+                 include_background: bool = True, weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                 ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
+        super().__init__(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                         squared_denominator=squared_denominator, log_loss=log_loss,
+                         include_background=include_background, weight=weight, ignore_index=ignore_index,
+                         reduction=reduction)
+
+
+class JaccardLoss(_OverlapLoss):
+    __doc__ = r"""Jaccard (soft IoU) loss (Tversky with alpha = beta = 1); see
+    :func:`seesaw_losses.functional.jaccard_loss`. Arguments as in :class:`DiceLoss` (no squared denominator).
+""" + _SHAPE_DOC
+    _function = staticmethod(jaccard_loss)
+
+    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+                 smooth_dr: float = DEFAULT_SMOOTH, log_loss: bool = False, include_background: bool = True,
+                 weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                         log_loss=log_loss, include_background=include_background, weight=weight,
+                         ignore_index=ignore_index, reduction=reduction)
+
+
+class FocalTverskyLoss(_OverlapLoss):
+    __doc__ = r"""Focal Tversky loss ``(1 - TI)^gamma``; see :func:`seesaw_losses.functional.focal_tversky_loss`.
+
+    Args:
+        alpha, beta: false-positive / false-negative weights. gamma: exponent ``> 0`` (0.75 = the paper's 4/3).
+        others: as in :class:`TverskyLoss`.
+""" + _SHAPE_DOC
+    _function = staticmethod(focal_tversky_loss)
+
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, activation: str = "sigmoid",
+                 per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
+                 include_background: bool = True, weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                 ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
+        super().__init__(alpha=alpha, beta=beta, gamma=gamma, activation=activation, per_image=per_image,
+                         smooth_nr=smooth_nr, smooth_dr=smooth_dr, include_background=include_background,
+                         weight=weight, ignore_index=ignore_index, reduction=reduction)
+
+
+class GeneralizedDiceLoss(_OverlapLoss):
+    __doc__ = r"""Generalized Dice loss (Sudre et al. 2017); see
+    :func:`seesaw_losses.functional.generalized_dice_loss`.
+
+    Args:
+        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``. others: as in :class:`DiceLoss` (no ``weight``).
+
+    Shape:
+        - logits, target: as in :class:`DiceLoss`; output: scalar, or ``(N,)`` with ``per_image`` and
+          ``reduction="none"``.
+"""
+
+    def __init__(self, *, weight_type: str = "square", activation: str = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH, include_background: bool = True,
+                 ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
+        check_choice("GeneralizedDiceLoss", "weight_type", weight_type, GENERALIZED_WEIGHTS)
+        super().__init__(weight_type=weight_type, activation=activation, per_image=per_image, smooth_nr=smooth_nr,
+                         smooth_dr=smooth_dr, include_background=include_background, weight=None,
+                         ignore_index=ignore_index, reduction=reduction)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return generalized_dice_loss(logits, target, **self.options)
