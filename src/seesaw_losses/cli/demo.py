@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
                         help=f"long-tail loss, repeatable (default: {' '.join(LONG_TAIL_LOSSES)})")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="segmentation epochs (default: 10, or 2 with --quick)")
-    add_run_options(parser, "seesaw-demo")
+    add_run_options(parser, "seesaw-report")
     parser.set_defaults(func=run)
 
 

@@ -27,8 +27,7 @@ def two_class_counts(ratio: float, rare: int = 1000) -> List[int]:
 def build_for_curves(spec: LossSpec, ratio: float) -> BuiltLoss:
     """``spec`` built with ``reduction="sum"`` (so one sample's value keeps its class weight) and its counts set."""
     counts = two_class_counts(ratio)
-    params = {"reduction": "sum", **spec.params}
-    built = build(LossSpec(spec.name, params, spec.text), counts)
+    built = build(LossSpec(spec.text, [{"reduction": "sum", **term} for term in spec.terms]), counts)
     if hasattr(built.module, "class_counts"):
         built.module.class_counts.copy_(torch.tensor(counts))
     built.module.eval()
@@ -62,7 +61,7 @@ def plot_losses(losses: Sequence[BuiltLoss], ratio: float, path: Path) -> Path:
     """Two panels: value and gradient magnitude against the true class's probability, for both classes."""
     plt = _plt()
     probabilities = np.linspace(0.005, 0.995, 199)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
     for built, color in zip(losses, _colors(len(losses))):
         for true_class, style in ((RARE, "-"), (FREQUENT, "--")):
             values, gradients = loss_and_gradient(built, probabilities, true_class)
@@ -83,7 +82,7 @@ def plot_losses(losses: Sequence[BuiltLoss], ratio: float, path: Path) -> Path:
 def plot_seesaw_factors(ps: Sequence[float], qs: Sequence[float], path: Path) -> Path:
     """Seesaw's mitigation ``M_ij = (n_j / n_i)^p`` (when ``n_j < n_i``) and compensation ``(s_j / s_i)^q``."""
     plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     count_ratio = np.logspace(-3, 1, 300)
     for p, color in zip(ps, _colors(len(ps))):
         left.plot(count_ratio, np.where(count_ratio < 1, count_ratio**p, 1.0), color=color, label=f"p = {p:g}")
@@ -109,10 +108,10 @@ def seesaw_exponents(losses: Sequence[BuiltLoss], defaults: Dict[str, Sequence[f
     for built in losses:
         for key in found:
             value = getattr(built.module, key, None)
-            if built.spec.name in ("seesaw", "binary_seesaw") and isinstance(value, (int, float)):
+            if set(built.spec.names) & {"seesaw", "binary_seesaw"} and isinstance(value, (int, float)):
                 found[key].add(float(value))
     return {key: sorted(values) for key, values in found.items()}
 
 
 def skipped_region_losses(specs: Sequence[LossSpec]) -> List[str]:
-    return [spec.text for spec in specs if spec.name in REGION_LOSSES]
+    return [spec.text for spec in specs if set(spec.names) & set(REGION_LOSSES)]

@@ -1,55 +1,64 @@
-"""``--loss name:key=value,...`` strings turned into constructed losses, with data-derived settings filled in.
+"""``--loss`` strings turned into constructed losses, with settings that depend on the training data filled in.
 
-Every loss is built by :func:`seesaw_losses.build_loss`. Settings that depend on the training data are computed
-from its label counts unless the user gives them: weighted BCE's ``pos_weight`` (background / foreground pixels)
-and class-balanced cross-entropy's class counts; Seesaw gets ``num_classes``.
+A ``--loss`` string is :func:`seesaw_losses.build_loss`'s string form: ``"focal:gamma=2,alpha=0.25"``,
+``"bce+dice"``, ``"focal:gamma=2+0.5*dice"``. Unless the user gives them, weighted BCE's ``pos_weight`` comes from
+the training masks' ``[background, foreground]`` pixel counts, class-balanced cross-entropy's weights from the
+training label counts, and Seesaw's ``num_classes`` from the data.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
-import numpy as np
 from torch import nn
 
+from .. import compose
+from ..compose import LOSSES, build_loss
 from . import InputError
 
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
-#: How each loss reads the network's output: one logit per pixel (sigmoid) or one per class (softmax).
-FAMILIES: Dict[str, str] = {
-    "bce": SIGMOID,
-    "weighted_bce": SIGMOID,
-    "focal": SIGMOID,
-    "dice": SIGMOID,
-    "bce+dice": SIGMOID,
-    "binary_seesaw": SIGMOID,
-    "ce": SOFTMAX,
-    "class_balanced_ce": SOFTMAX,
-    "softmax_focal": SOFTMAX,
-    "seesaw": SOFTMAX,
-}
+#: Losses on one logit per pixel / one logit per class; the overlap family follows its ``activation`` option.
+SIGMOID_LOSSES = ("bce", "weighted_bce", "focal", "sigmoid_focal", "lovasz_hinge", "binary_seesaw")
+SOFTMAX_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "lovasz_softmax", "seesaw")
+OVERLAP_LOSSES = ("dice", "tversky", "jaccard", "focal_tversky", "generalized_dice")
 
 #: Losses whose value at one pixel depends on the other pixels (no per-pixel curve for ``seesaw plot``).
-REGION_LOSSES = ("dice", "bce+dice")
+REGION_LOSSES = OVERLAP_LOSSES + ("lovasz_hinge", "lovasz_softmax")
+
+
+#: Losses whose weights come from the training label counts unless given, and the attribute that holds them.
+DERIVED_FROM_COUNTS = {"weighted_bce": "pos_weight", "class_balanced_ce": "weight"}
 
 
 class LossSpecError(InputError, ValueError):
     """A ``--loss`` string that cannot be parsed or built."""
 
 
+def _family(term: Dict[str, object]) -> str:
+    name = term["type"]
+    if name in OVERLAP_LOSSES:
+        return SOFTMAX if term.get("activation") == SOFTMAX else SIGMOID
+    return SIGMOID if name in SIGMOID_LOSSES else SOFTMAX
+
+
 @dataclass
 class LossSpec:
-    """A parsed ``--loss`` string: ``name`` plus keyword ``params``; ``text`` is what the user typed."""
+    """A parsed ``--loss`` string: one config dict per ``+``-separated term; ``text`` is what the user typed."""
 
-    name: str
-    params: Dict[str, object]
     text: str
+    terms: List[Dict[str, object]]
+
+    @property
+    def names(self) -> List[str]:
+        return [str(term["type"]) for term in self.terms]
 
     @property
     def family(self) -> str:
-        return FAMILIES[self.name]
+        """``"sigmoid"`` (one logit per pixel) or ``"softmax"`` (one logit per class)."""
+        return _family(self.terms[0])
 
 
 @dataclass
@@ -63,47 +72,31 @@ class BuiltLoss:
         return self.spec.text
 
 
-def _value(text: str) -> object:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_loss(text: str) -> LossSpec:
-    """Parse ``"focal:gamma=2,alpha=0.25"`` (parameters after ``:``, separated by ``,`` or ``:``)."""
-    name, _, rest = text.strip().partition(":")
-    name = name.strip().lower().replace("-", "_")
-    if name not in FAMILIES:
-        import difflib
-
-        close = difflib.get_close_matches(name, FAMILIES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LossSpecError(f"unknown loss {name!r} in --loss {text!r}: choose from {', '.join(FAMILIES)}{hint}")
-    params: Dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in rest.replace(":", ",").split(","))):
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip():
-            raise LossSpecError(f"bad parameter {item!r} in --loss {text!r}: write key=value, "
-                                f"e.g. --loss focal:gamma=2,alpha=0.25")
-        params[key.strip()] = _value(value.strip())
-    return LossSpec(name, params, text.strip())
+    """Parse one ``--loss`` string; unknown names, bad ``key=value`` items and mixed families are errors."""
+    text = text.strip()
+    try:
+        terms = [compose._parse_term(term) for term in compose._split_top_level(text, "+")]
+    except ValueError as error:
+        raise LossSpecError(f"--loss {text!r}: {error}") from None
+    for term in terms:
+        if term["type"] not in LOSSES:
+            close = difflib.get_close_matches(str(term["type"]), list(LOSSES), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise LossSpecError(f"unknown loss {term['type']!r} in --loss {text!r}: choose from "
+                                f"{', '.join(LOSSES)}{hint}")
+    if len({_family(term) for term in terms}) > 1:
+        raise LossSpecError(f"--loss {text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
+                            "combination with dice use dice:activation=softmax alongside ce or seesaw")
+    return LossSpec(text, terms)
 
 
 def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
     specs = [parse_loss(text) for text in texts]
-    seen = set()
-    for spec in specs:
-        if spec.text in seen:
-            raise LossSpecError(f"--loss {spec.text!r} is given twice")
-        seen.add(spec.text)
+    texts_seen = [spec.text for spec in specs]
+    for text in texts_seen:
+        if texts_seen.count(text) > 1:
+            raise LossSpecError(f"--loss {text!r} is given twice")
     return specs
 
 
@@ -112,50 +105,29 @@ def build(spec: LossSpec, class_counts: Sequence[int]) -> BuiltLoss:
 
     Raises :class:`LossSpecError` when the loss does not fit the task or rejects its parameters.
     """
-    build_loss = _factory()
-    counts = np.asarray(class_counts, dtype=np.int64)
-    num_classes = len(counts)
-    params = dict(spec.params)
-    notes: List[str] = []
-    if spec.family == SIGMOID and num_classes != 2:
-        raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the masks have {num_classes} "
-                            "classes; use a softmax loss: ce, class_balanced_ce, softmax_focal, seesaw")
-    if spec.name == "weighted_bce" and "pos_weight" not in params:
-        params["pos_weight"] = float(counts[0] / max(counts[1], 1))
-        notes.append(f"{spec.text}: pos_weight={params['pos_weight']:.1f} = background / foreground pixels "
-                     "in the training masks")
-    if spec.name == "class_balanced_ce" and "class_counts" not in params:
-        params["class_counts"] = counts.tolist()
-        notes.append(f"{spec.text}: class weights from the training label counts {counts.tolist()}")
-    if spec.name == "seesaw":
-        params.setdefault("num_classes", num_classes)
+    counts = [int(c) for c in class_counts]
+    if spec.family == SIGMOID and len(counts) != 2:
+        raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
+                            "classes; use ce, class_balanced_ce, softmax_focal, seesaw or dice:activation=softmax")
+    terms, derived = [], []
+    for term in spec.terms:
+        term = dict(term)
+        if term["type"] in DERIVED_FROM_COUNTS and "pos_weight" not in term and "class_counts" not in term:
+            term["class_counts"] = counts
+            derived.append(DERIVED_FROM_COUNTS[str(term["type"])])
+        else:
+            derived.append(None)
+        if term["type"] == "seesaw":
+            term.setdefault("num_classes", len(counts))
+        terms.append(term)
     try:
-        module = build_loss({"type": spec.name, **params})
+        module = build_loss(terms if len(terms) > 1 else terms[0])
     except (TypeError, ValueError) as error:
         raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
+    parts = module.losses.values() if isinstance(module, compose.CombinedLoss) else [module]
+    notes = []
+    for part, attribute in zip(parts, derived):
+        if attribute is not None:
+            shown = ", ".join(f"{v:.3g}" for v in getattr(part, attribute).flatten().tolist())
+            notes.append(f"{spec.text}: {attribute} {shown} from the training label counts {counts}")
     return BuiltLoss(spec, module, notes)
-
-
-def _factory():
-    import seesaw_losses
-
-    if hasattr(seesaw_losses, "build_loss"):
-        return seesaw_losses.build_loss
-    import torch
-
-    def interim(config):
-        config = dict(config)
-        name = config.pop("type")
-        if name == "bce":
-            return nn.BCEWithLogitsLoss(**config)
-        if name == "weighted_bce":
-            return nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.pop("pos_weight")), **config)
-        if name == "ce":
-            return nn.CrossEntropyLoss(**config)
-        if name == "binary_seesaw":
-            return seesaw_losses.BinarySeesawLoss(**config)
-        if name == "seesaw":
-            return seesaw_losses.SeesawLoss(**config)
-        raise ValueError(f"{name} is not available yet")
-
-    return interim

@@ -14,6 +14,8 @@ from .data import SegmentationData
 from .metrics import precision_recall_curve
 from .train import Run
 
+DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
+
 BINARY, MULTICLASS, LONG_TAIL = "binary_segmentation", "multiclass_segmentation", "long_tail"
 
 #: Per task: the metric that ranks the losses, then the table's columns as (metric key, header).
@@ -74,7 +76,7 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI)
     _plt().close(fig)
     return path
 
@@ -87,7 +89,7 @@ def _colors(count: int):
 def plot_curves(comparison: Comparison, path: Path) -> Path:
     """Training loss (relative to its first epoch, each loss on its own scale) and held-out score per epoch."""
     plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     score_name = next(key for key in comparison.runs[0].history if key != "train_loss")
     for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
         epochs = np.arange(1, len(run.history["train_loss"]) + 1)
@@ -107,7 +109,7 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
 def plot_precision_recall(comparison: Comparison, mask: np.ndarray, path: Path) -> Path:
     """Held-out foreground precision-recall curve of every loss; the dot is the 0.5 threshold."""
     plt = _plt()
-    fig, axis = plt.subplots(figsize=(6, 5))
+    fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
     for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
         precision, recall = precision_recall_curve(run.outputs, mask)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
@@ -141,12 +143,18 @@ def _show_image(axis, image: np.ndarray) -> None:
         axis.imshow((rgb - low) / (high - low) if high > low else np.zeros_like(rgb))
 
 
+def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
+    """Figure size in inches of :func:`plot_predictions` for ``rows`` images and ``losses`` losses."""
+    return 1.7 * (2 + losses), 1.8 * rows + 0.6
+
+
 def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path, rows: int = 4) -> Path:
     """Held-out images, ground truth and every loss's prediction (binary: errors coloured)."""
     plt = _plt()
     picks = np.linspace(0, len(data.val) - 1, min(rows, len(data.val))).astype(int)
     columns = 2 + len(comparison.runs)
-    fig, axes = plt.subplots(len(picks), columns, figsize=(1.7 * columns, 1.8 * len(picks) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(picks), columns, figsize=prediction_grid_size(len(picks), len(comparison.runs)),
+                             squeeze=False, layout="constrained")
     colors = "tab20" if data.num_classes > 10 else "tab10"
     for row, index in enumerate(picks):
         truth = data.val.masks[index]
@@ -176,7 +184,7 @@ def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path,
 def plot_per_class(comparison: Comparison, class_counts: np.ndarray, path: Path) -> Path:
     """Per-class test accuracy against the class's training count (log scale)."""
     plt = _plt()
-    fig, axis = plt.subplots(figsize=(7, 4.5))
+    fig, axis = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
         axis.plot(class_counts, run.metrics["per_class_accuracy"], marker="o", color=color,
                   label=f"{run.label} (tail {run.metrics['tail_accuracy']:.2f})")
