@@ -52,7 +52,7 @@ def loss_and_gradient(built: BuiltLoss, probabilities: np.ndarray, true_class: s
             target = torch.tensor([label])
         value = built.module(logits, target)
         (gradient,) = torch.autograd.grad(value, margin)
-        values.append(float(value))
+        values.append(float(value.detach()))
         gradients.append(abs(float(gradient)))
     return np.asarray(values), np.asarray(gradients)
 
