@@ -68,12 +68,13 @@ def plot_losses(losses: Sequence[BuiltLoss], ratio: float, path: Path) -> Path:
             label = built.label if true_class == RARE else None
             left.plot(probabilities, values, style, color=color, label=label)
             right.plot(probabilities, gradients, style, color=color, label=label)
-    left.set(xlabel="predicted probability of the true class", ylabel="loss", ylim=(0, 5), title="Loss")
-    right.set(xlabel="predicted probability of the true class", ylabel="|gradient| on the true class's logit",
-              title="Gradient")
+    left.set(xlabel="predicted probability of the true class", ylabel="loss (log scale)", yscale="log",
+             ylim=(1e-4, None), title="Loss")
+    right.set(xlabel="predicted probability of the true class", yscale="log", ylim=(1e-4, None),
+              ylabel="|gradient| on the true class's logit (log scale)", title="Gradient")
     left.legend(fontsize=8)
     for axis in (left, right):
-        axis.grid(alpha=0.3)
+        axis.grid(alpha=0.3, which="both")
     fig.suptitle(f"solid: sample of the rare class (foreground / tail); dashed: of the frequent class "
                  f"({ratio:g}x more samples)", fontsize=10)
     return _save(fig, path)
