@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="train with each loss on built-in imbalanced data and rank them",
         description="Train a small U-Net with each segmentation loss on built-in vessel/crack images (foreground "
-                    "1-5%% of pixels) and an MLP with each classification loss on a built-in long-tailed task "
+                    "1-5% of pixels) and an MLP with each classification loss on a built-in long-tailed task "
                     "(imbalance 100), under the same budget and seed; print ranked tables and write a report "
                     "folder with plots, results.json and CSVs. No download.")
     parser.add_argument("--quick", action="store_true", help="a tiny budget (well under a minute), for tests")
