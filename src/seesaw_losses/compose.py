@@ -134,7 +134,7 @@ _RESERVED = ("type", "loss_weight", "name")
 
 def _parse_value(text: str) -> Any:
     lowered = text.strip().lower()
-    if lowered in ("none", "null"):
+    if text.strip() in ("None", "null"):  # lowercase "none" stays a string: it is a reduction
         return None
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -215,7 +215,8 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     Forms:
 
     - ``"dice"``, ``"focal:gamma=2,alpha=0.5"``: one loss, options as ``key=value`` (Python literals;
-      ``none``/``true``/``false`` accepted; other words are strings, e.g. ``activation=softmax``).
+      ``None``/``null`` and ``true``/``false`` accepted; other words are strings, e.g. ``activation=softmax``,
+      ``reduction=none``).
     - ``"bce+dice"``, ``"focal:gamma=2+0.5*dice"``: a :class:`CombinedLoss`; ``factor*`` weights a term.
     - ``{"type": "dice", "activation": "softmax"}``: one loss; ``"loss_weight"`` and ``"name"`` are used in a
       combination. ``{"type": "bce+dice"}`` is the string form.

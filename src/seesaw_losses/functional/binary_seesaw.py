@@ -27,10 +27,11 @@ REWEIGHTED_COMPENSATION_CAP = 5.0
 def softplus(x: Tensor) -> Tensor:
     """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``.
 
-    Written with ``where`` rather than ``clamp``/``abs`` so that autograd also gets ``sigma(0) = 1/2`` at 0.
+    ``max(x, 0)`` is written ``(x + |x|) / 2`` so that autograd also gets ``sigma(0) = 1/2`` at exactly 0
+    (``clamp`` would give 1 there); only cheap, vectorised ops (no ``where`` with a scalar).
     """
-    positive = x >= 0
-    return torch.where(positive, x, 0.0) + torch.log1p(torch.exp(-torch.where(positive, x, -x)))
+    magnitude = x.abs()
+    return (x + magnitude).mul_(0.5) + torch.log1p(torch.exp(-magnitude))
 
 
 def _signed(x: Tensor, t: Tensor) -> Tensor:
@@ -170,6 +171,7 @@ def binary_seesaw_loss(
     weight: Optional[Tensor] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
+    batch_counts: Optional[Tensor] = None,
 ) -> Tensor:
     r"""Binary Seesaw loss for binary segmentation (background dominates the foreground).
 
@@ -201,11 +203,14 @@ def binary_seesaw_loss(
         weight: per-element weights broadcastable to the target (constants).
         ignore_index: target value to skip (e.g. 255); None for none.
         reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
+        batch_counts: "reweighted" only: the batch's ``[background, foreground]`` counts, by default counted
+            from ``target``; a data-parallel caller passes the whole global batch's counts (summed over the
+            processes) so that every shard is weighted as the global batch is.
 
     Shape:
         - one logit: logits ``(N, 1, *)`` or ``(N, *)``, target of the same shape (any real dtype).
         - two logits: logits ``(N, 2, *)``, target ``(N, *)`` integer, channel 1 = foreground.
-        - class_counts: ``(2,)``, ordered ``[background, foreground]``.
+        - class_counts, batch_counts: ``(2,)``, ordered ``[background, foreground]``.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
     Example:
@@ -227,6 +232,9 @@ def binary_seesaw_loss(
         if class_counts is None:
             fail(fn, "class_counts", "a (2,) tensor [background, foreground] for variant='paper'", None,
                  "BinarySeesawLoss keeps cumulative counts for you")
+        if batch_counts is not None:
+            fail(fn, "batch_counts", "None for variant='paper'", batch_counts,
+                 "the paper variant uses the cumulative class_counts")
         check_counts(fn, class_counts, 2)
         log_n = class_counts.to(device=logits.device).clamp(min=1).to(cdtype).log()
         gap = (log_n[0] - log_n[1]) * p
@@ -237,7 +245,11 @@ def binary_seesaw_loss(
                  "the reweighted variant uses each batch's own counts")
         temperature = 3.0 if temperature is None else temperature
         check_number(fn, "temperature", temperature, low=0, low_open=True)
-        counts = binary_counts(t, ignore_index).to(cdtype) + REWEIGHTED_DELTA
+        if batch_counts is None:
+            batch_counts = binary_counts(t, ignore_index)
+        else:
+            check_counts(fn, batch_counts, 2, arg="batch_counts")
+        counts = batch_counts.to(device=logits.device, dtype=cdtype) + REWEIGHTED_DELTA
         n_bg, n_fg = counts[0], counts[1]
         m_fg = (n_bg / n_fg).pow(p).clamp(max=1)
         m_bg = (n_fg / n_bg).pow(p).clamp(max=1).clamp(min=REWEIGHTED_BACKGROUND_FLOOR)

@@ -13,6 +13,7 @@ from ._validation import (
     check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
     check_reduction, check_unit_interval, check_weight, fail,
 )
+from .binary_seesaw import softplus
 from .seesaw import softmax_loss
 
 NORMALIZERS = ("elements", "positives")
@@ -43,12 +44,8 @@ class SigmoidFocalKernel:
 
     def _parts(self, x: Tensor, t: Tensor):
         """``sigma(x)``, ``sigma(-x)``, the BCE and the modulating base ``m = 1 - p_t``, all stable."""
-        positive = x >= 0
-        e = torch.exp(-torch.where(positive, x, -x))  # ``where``, not ``abs``: autograd-correct at 0
-        r = 1 / (1 + e)
-        q = e * r
-        p, pn = torch.where(positive, r, q), torch.where(positive, q, r)
-        ce = torch.log1p(e) + torch.where(positive, 0.0, -x) + (1 - t) * x
+        p, pn = torch.sigmoid(x), torch.sigmoid(-x)
+        ce = softplus(x) - t * x
         m = p + t * (pn - p)
         return p, pn, ce, m
 
@@ -204,8 +201,9 @@ def softmax_focal_loss(
 
     ``gamma = 0`` without ``alpha`` is cross-entropy. ``alpha`` multiplies each element's loss by its class's
     entry and, unlike ``cross_entropy``'s ``weight``, leaves the ``"mean"`` denominator unchanged (the number of
-    non-ignored elements), as kornia's and MMDetection's focal losses do. Class-balanced weights
-    (:func:`class_balanced_weights`) fit here.
+    non-ignored elements), as MMDetection's focal loss does. kornia's ``focal_loss`` and MONAI's ``FocalLoss``
+    give the same sum but their ``"mean"`` divides by every element of ``(N, C, *)`` (ignored ones included),
+    i.e. ``C`` times less. Class-balanced weights (:func:`class_balanced_weights`) fit here.
 
     Args:
         logits: unnormalised scores.

@@ -28,7 +28,9 @@ and the denominator is 0, which scores 1. Ignored elements (``ignore_index``) ar
 :math:`(2I + 2s_{nr}) / (P + T + 2s_{dr})` (the Tversky form), so MONAI's ``DiceLoss(smooth_nr=a, smooth_dr=b)``
 equals ``dice_loss(smooth_nr=a/2, smooth_dr=b/2)``; Tversky's smoothing is MONAI's. Per-class ``weight`` here
 has one entry per channel (background included, unused when it is excluded) and ``"mean"`` divides by the
-summed weights; MONAI's weight covers only the scored classes and its mean divides by their number.
+summed weights; MONAI's weight covers only the scored classes and its mean divides by their number. kornia's
+``dice_loss(average="macro")`` and ``tversky_loss`` average only the classes present in each image; here every
+scored class counts (an absent class with predicted mass is a miss).
 
 Forward runs one chunked pass that accumulates the sums and saves only the inputs; backward turns the
 gradient of the (small) sums into the logits' gradient in a second chunked pass, recomputing the activation.

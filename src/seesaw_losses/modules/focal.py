@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
-import torch
 from torch import Tensor, nn
 
 from ..functional._validation import check_choice, check_class_weight, check_reduction, check_unit_interval, fail

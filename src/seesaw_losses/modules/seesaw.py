@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,12 @@ class SeesawLoss(ClassCountsMixin):
     ``background_count`` buffer. Without objectness it matches mmpretrain's classification ``SeesawLoss`` and
     also accepts dense ``(N, C, *)`` segmentation outputs.
 
+    In a ``torch.distributed`` job the counts of each training batch are summed over the processes before they
+    are added, so every process holds the counts of the global batch stream (see README, "Distributed
+    training"); this is correct with the loss inside or outside a ``DistributedDataParallel`` module and with
+    any ``broadcast_buffers`` (``forward_sync_buffers``). Every process must then run the same number of
+    training-mode forwards.
+
     Args:
         num_classes: number of classes ``C`` (without background).
         p: mitigation exponent, ``>= 0``.
@@ -50,6 +56,10 @@ class SeesawLoss(ClassCountsMixin):
         loss_weight: factor on the loss.
         objectness: MMDetection's box-head form with the extra objectness branch.
         return_dict: with ``objectness``, return the two terms as a dict (else their sum).
+        sync_counts: sum each training batch's counts over the processes: ``None`` (default) when
+            ``torch.distributed`` is initialised with more than one process, ``True`` always (an error if it is
+            not initialised), ``False`` never (each process counts its own shard).
+        process_group: the processes to sum over (default: all); from ``torch.distributed.new_group``.
 
     Shape:
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; ``(N, C + 2)`` with ``objectness``.
@@ -76,6 +86,8 @@ class SeesawLoss(ClassCountsMixin):
         loss_weight: float = 1.0,
         objectness: bool = False,
         return_dict: bool = True,
+        sync_counts: Optional[bool] = None,
+        process_group: Any = None,
     ) -> None:
         super().__init__()
         fn = "SeesawLoss"
@@ -89,10 +101,9 @@ class SeesawLoss(ClassCountsMixin):
         self.num_classes, self.p, self.q, self.eps = num_classes, p, q, eps
         self.ignore_index, self.reduction, self.loss_weight = ignore_index, reduction, loss_weight
         self.objectness, self.return_dict = objectness, return_dict
-        self._init_counts(num_classes)
+        self._init_counts(fn, num_classes, sync_counts=sync_counts, process_group=process_group,
+                          background=objectness)
         self.register_buffer("weight", check_class_weight(fn, weight, num_classes))
-        if objectness:
-            self.register_buffer("background_count", torch.zeros((), dtype=torch.int64))
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, p={self.p}, q={self.q}, eps={self.eps}, "
@@ -165,10 +176,7 @@ class SeesawLoss(ClassCountsMixin):
         if not isinstance(target, Tensor) or target.is_floating_point():
             fail(fn, "target", "an integer tensor of labels", target, error=TypeError)
         check_index_target(fn, logits, target, self.ignore_index, num_classes=self.num_classes + 1)
-        counts = count_labels(target, self.num_classes + 1, self.ignore_index)
-        self.accumulate(counts[: self.num_classes])
-        if self.training:
-            self.background_count.add_(counts[self.num_classes].to(self.background_count.device))
+        self.accumulate(count_labels(target, self.num_classes + 1, self.ignore_index))
         ignored = target == self.num_classes
         if self.ignore_index is not None:
             ignored = ignored | (target == self.ignore_index)
@@ -195,7 +203,13 @@ class BinarySeesawLoss(ClassCountsMixin):
     See :func:`seesaw_losses.functional.binary_seesaw_loss` for both variants. In training mode each batch's
     pixels (ignored ones excluded) are added to ``class_counts`` before the loss is computed; in eval mode the
     counts are left alone. ``variant="reweighted"`` uses per-batch counts in its formula (the buffer is still
-    kept, for inspection).
+    kept, for inspection); in training mode in a ``torch.distributed`` job these are the global batch's.
+
+    In a ``torch.distributed`` job the counts of each training batch are summed over the processes before they
+    are added, so every process holds the counts of the global batch stream (see README, "Distributed
+    training"); this is correct with the loss inside or outside a ``DistributedDataParallel`` module and with
+    any ``broadcast_buffers`` (``forward_sync_buffers``). Every process must then run the same number of
+    training-mode forwards.
 
     Args:
         p: mitigation exponent, ``>= 0``.
@@ -205,6 +219,10 @@ class BinarySeesawLoss(ClassCountsMixin):
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
         variant: ``"paper"`` | ``"reweighted"``.
         temperature: logit scale of the reweighted variant (default 3.0).
+        sync_counts: sum each training batch's counts over the processes: ``None`` (default) when
+            ``torch.distributed`` is initialised with more than one process, ``True`` always (an error if it is
+            not initialised), ``False`` never (each process counts its own shard).
+        process_group: the processes to sum over (default: all); from ``torch.distributed.new_group``.
 
     Shape:
         - one logit: logits ``(N, 1, *)`` or ``(N, *)``, target of the same shape, values in ``{0, 1}``.
@@ -228,6 +246,8 @@ class BinarySeesawLoss(ClassCountsMixin):
         reduction: str = "mean",
         variant: str = "paper",
         temperature: Optional[float] = None,
+        sync_counts: Optional[bool] = None,
+        process_group: Any = None,
     ) -> None:
         super().__init__()
         fn = "BinarySeesawLoss"
@@ -241,15 +261,16 @@ class BinarySeesawLoss(ClassCountsMixin):
             check_number(fn, "temperature", temperature, low=0, low_open=True)
         self.p, self.q, self.eps, self.ignore_index = p, q, eps, ignore_index
         self.reduction, self.variant, self.temperature = reduction, variant, temperature
-        self._init_counts(2)
+        self._init_counts(fn, 2, sync_counts=sync_counts, process_group=process_group)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, q={self.q}, variant={self.variant!r}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
         _, t = binary_targets("BinarySeesawLoss.forward", logits, target, self.ignore_index)
-        self.accumulate(binary_counts(t, self.ignore_index))
+        batch_counts = self.accumulate(binary_counts(t, self.ignore_index))
+        paper = self.variant == "paper"
         return binary_seesaw_loss(
-            logits, target, self.class_counts if self.variant == "paper" else None, p=self.p, q=self.q,
-            eps=self.eps, variant=self.variant, temperature=self.temperature, weight=weight,
-            ignore_index=self.ignore_index, reduction=self.reduction)
+            logits, target, self.class_counts if paper else None, p=self.p, q=self.q, eps=self.eps,
+            variant=self.variant, temperature=self.temperature, weight=weight, ignore_index=self.ignore_index,
+            reduction=self.reduction, batch_counts=None if paper else batch_counts)

@@ -1,0 +1,93 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+import seesaw_losses as sl
+from seesaw_losses import CombinedLoss, build_loss
+from seesaw_losses.functional import dice_loss, seesaw_loss, sigmoid_focal_loss, weighted_bce_loss
+
+
+def binary_batch():
+    return torch.randn(2, 1, 8, 8, requires_grad=True), (torch.rand(2, 1, 8, 8) < 0.3).float()
+
+
+def test_combined_total_and_components():
+    x, t = binary_batch()
+    criterion = CombinedLoss({"bce": sl.WeightedBCELoss(), "dice": sl.DiceLoss()}, weights={"dice": 0.5})
+    total, parts = criterion(x, t, return_components=True)
+    torch.testing.assert_close(parts["bce"], weighted_bce_loss(x, t))
+    torch.testing.assert_close(parts["dice"], dice_loss(x, t))
+    torch.testing.assert_close(total, parts["bce"] + 0.5 * parts["dice"])
+    torch.testing.assert_close(criterion(x, t), total)
+    total.backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_stateful_component_keeps_buffers():
+    criterion = build_loss([{"type": "seesaw", "num_classes": 3}, {"type": "dice", "activation": "softmax"}])
+    z, t = torch.randn(4, 3, 5, 5), torch.randint(0, 3, (4, 5, 5))
+    total, parts = criterion(z, t, return_components=True)
+    counts = criterion.losses["seesaw"].class_counts
+    assert counts.sum().item() == t.numel()
+    assert "losses.seesaw.class_counts" in criterion.state_dict()
+    torch.testing.assert_close(parts["seesaw"], seesaw_loss(z, t, counts))
+    restored = build_loss("seesaw:num_classes=3+dice:activation=softmax")
+    restored.load_state_dict(criterion.state_dict())
+    assert torch.equal(restored.losses["seesaw"].class_counts, counts)
+
+
+@pytest.mark.parametrize("name", ["bce", "focal", "dice", "tversky", "jaccard", "focal_tversky", "generalized_dice",
+                                  "lovasz_hinge", "binary_seesaw", "sigmoid_focal"])
+def test_every_binary_name_builds_and_runs(name):
+    x, t = binary_batch()
+    loss = build_loss(name)(x, t)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("config", ["ce", "softmax_focal", "lovasz_softmax", {"type": "seesaw", "num_classes": 4},
+                                    {"type": "class_balanced_ce", "class_counts": [900, 90, 9, 1], "beta": 0.99},
+                                    "dice:activation=softmax,include_background=false"])
+def test_every_multiclass_name_builds_and_runs(config):
+    z, t = torch.randn(2, 4, 6, 6, requires_grad=True), torch.randint(0, 4, (2, 6, 6))
+    build_loss(config)(z, t).backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_string_options_weights_and_equivalences():
+    x, t = binary_batch()
+    criterion = build_loss("focal:gamma=1.5,alpha=None+0.5*dice:per_image=true")
+    assert criterion.weights == {"focal": 1.0, "dice": 0.5}
+    expected = sigmoid_focal_loss(x, t, alpha=None, gamma=1.5) + 0.5 * dice_loss(x, t, per_image=True)
+    torch.testing.assert_close(criterion(x, t), expected)
+    assert isinstance(build_loss({"type": "bce+dice"}), CombinedLoss)
+    twice = build_loss("dice+dice")
+    assert list(twice.losses) == ["dice", "dice_1"]
+    weighted = build_loss({"type": "weighted_bce", "class_counts": [90, 10]})
+    torch.testing.assert_close(weighted(x, t), weighted_bce_loss(x, t, pos_weight=9.0))
+    cb = build_loss({"type": "class_balanced_ce", "class_counts": [100, 10, 1], "beta": 0.0})
+    z, idx = torch.randn(5, 3), torch.randint(0, 3, (5,))
+    torch.testing.assert_close(cb(z, idx), F.cross_entropy(z, idx))
+    focal = build_loss({"type": "softmax_focal", "alpha": [0.5, 1.0, 2.0], "gamma": 0})
+    assert isinstance(focal.alpha, torch.Tensor)
+    module = sl.DiceLoss()
+    assert build_loss(module) is module
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="type must be one of .*did you mean 'dice'"):
+        build_loss("dcie")
+    with pytest.raises(ValueError, match="options of 'focal' must be among .*did you mean 'gamma'"):
+        build_loss("focal:gama=2")
+    with pytest.raises(ValueError, match="options of the form key=value"):
+        build_loss("focal:gamma")
+    with pytest.raises(ValueError, match="exactly one of pos_weight or class_counts"):
+        build_loss("weighted_bce")
+    with pytest.raises(TypeError, match="config must be a string"):
+        build_loss(3)
+    with pytest.raises(ValueError, match="gamma must be in"):
+        build_loss({"type": "focal", "gamma": -2})
+    with pytest.raises(ValueError, match="weights must be keyed by the loss names"):
+        CombinedLoss({"dice": sl.DiceLoss()}, weights={"bce": 1.0})
+    with pytest.raises(ValueError, match="a scalar tensor"):
+        build_loss("bce:reduction=none+dice")(*binary_batch())

@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+import seesaw_losses as sl
+from seesaw_losses.functional import lovasz_hinge_loss, lovasz_softmax_loss
+
+
+def lovasz_grad_reference(gt_sorted):
+    """The authors' lovasz_grad, written out for one vector."""
+    gts = gt_sorted.sum()
+    intersection = gts - gt_sorted.cumsum(0)
+    union = gts + (1 - gt_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    jaccard[1:] = jaccard[1:] - jaccard[:-1].clone()
+    return jaccard
+
+
+def hinge_flat_reference(logits, labels):
+    if len(labels) == 0:
+        return logits.sum() * 0.0
+    signs = 2.0 * labels - 1.0
+    errors = 1.0 - logits * signs
+    errors_sorted, perm = torch.sort(errors, descending=True)
+    return torch.dot(torch.relu(errors_sorted), lovasz_grad_reference(labels[perm]))
+
+
+def softmax_flat_reference(probas, labels, num_classes, classes="present"):
+    losses = []
+    for c in range(num_classes):
+        fg = (labels == c).double()
+        if classes == "present" and fg.sum() == 0:
+            continue
+        errors = (fg - probas[:, c]).abs()
+        errors_sorted, perm = torch.sort(errors, descending=True)
+        losses.append(torch.dot(errors_sorted, lovasz_grad_reference(fg[perm])))
+    return sum(losses) / len(losses) if losses else probas.sum() * 0.0
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_hinge_matches_reference_with_ignore(per_image):
+    x = torch.randn(3, 1, 5, 4, dtype=torch.float64, requires_grad=True)
+    t = (torch.rand(3, 1, 5, 4) < 0.3).double()
+    t[0, 0, 0] = 255
+    t[2] = 0  # no foreground
+    ours = lovasz_hinge_loss(x, t, per_image=per_image, ignore_index=255)
+    rows = [(x[i].flatten(), t[i].flatten()) for i in range(3)] if per_image else [(x.flatten(), t.flatten())]
+    ref = torch.stack([hinge_flat_reference(xi[ti != 255], ti[ti != 255]) for xi, ti in rows]).mean()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, x)[0], torch.autograd.grad(ref, x)[0])
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+@pytest.mark.parametrize("classes", ["present", "all"])
+def test_softmax_matches_reference(per_image, classes):
+    z = torch.randn(3, 4, 5, 4, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 4, (3, 5, 4))
+    t[1, 0] = 255
+    t[2] = t[2].clamp(max=1)
+    ours = lovasz_softmax_loss(z, t, classes=classes, per_image=per_image, ignore_index=255)
+    p = torch.softmax(z, 1)
+    if per_image:
+        rows = [(p[i].flatten(1).T, t[i].flatten()) for i in range(3)]
+    else:
+        rows = [(p.movedim(1, -1).reshape(-1, 4), t.flatten())]
+    ref = torch.stack([softmax_flat_reference(pi[ti != 255], ti[ti != 255], 4, classes) for pi, ti in rows]).mean()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, z)[0], torch.autograd.grad(ref, z)[0])
+
+
+def test_two_logit_hinge_equals_margin_and_gradcheck():
+    z = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 2, (2, 3, 3))
+    torch.testing.assert_close(lovasz_hinge_loss(z, t), lovasz_hinge_loss((z[:, 1] - z[:, 0]), t.double()))
+    assert torch.autograd.gradcheck(lambda v: lovasz_hinge_loss(v, t, per_image=True), (z,))
+    assert torch.autograd.gradcheck(lambda v: lovasz_softmax_loss(v, t, per_image=True), (z,))
+
+
+def test_all_ignored_scores_zero_and_extremes():
+    x = torch.randn(2, 1, 4, 4, requires_grad=True)
+    t = torch.full((2, 1, 4, 4), 255.0)
+    loss = lovasz_hinge_loss(x, t, ignore_index=255)
+    loss.backward()
+    assert loss.item() == 0 and (x.grad == 0).all()
+    big = (torch.randn(2, 3, 8, 8) * 1e4).requires_grad_()
+    lovasz_softmax_loss(big, torch.randint(0, 3, (2, 8, 8))).backward()
+    assert torch.isfinite(big.grad).all()
+    half = torch.randn(2, 1, 8, 8, dtype=torch.bfloat16, requires_grad=True)
+    lovasz_hinge_loss(half, (torch.rand(2, 1, 8, 8) < 0.5).to(torch.bfloat16)).backward()
+    assert half.grad.dtype == torch.bfloat16
+
+
+def test_modules_and_bad_input():
+    x, t = torch.randn(2, 1, 4, 4), (torch.rand(2, 1, 4, 4) < 0.5).float()
+    torch.testing.assert_close(sl.LovaszHingeLoss(per_image=True)(x, t), lovasz_hinge_loss(x, t, per_image=True))
+    z, idx = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    torch.testing.assert_close(sl.LovaszSoftmaxLoss(classes="all")(z, idx), lovasz_softmax_loss(z, idx, classes="all"))
+    with pytest.raises(ValueError, match="binary"):
+        lovasz_hinge_loss(x, t * 2)
+    with pytest.raises(ValueError, match="classes must be one of .*did you mean 'all'"):
+        sl.LovaszSoftmaxLoss(classes="al")
+    with pytest.raises(ValueError, match="use lovasz_hinge_loss"):
+        lovasz_softmax_loss(x, t[:, 0].long())
