@@ -30,8 +30,8 @@ def test_curves_are_the_textbook_formulas():
     value, gradient = curves("bce")
     np.testing.assert_allclose(value, -np.log(p))
     np.testing.assert_allclose(gradient, 1 - p)
-    np.testing.assert_allclose(curves("focal:gamma=0,alpha=none")[0], -np.log(p))
-    focal, _ = curves("focal:gamma=2,alpha=none")
+    np.testing.assert_allclose(curves("focal:gamma=0,alpha=None")[0], -np.log(p))
+    focal, _ = curves("focal:gamma=2,alpha=None")
     np.testing.assert_allclose(focal, -(1 - p) ** 2 * np.log(p))
     np.testing.assert_allclose(curves("ce")[0], -np.log(p))
     # weighted BCE weighs the rare class by the frequency ratio only
