@@ -1,13 +1,20 @@
-"""The ``seesaw`` command."""
+"""The ``seesaw`` command.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)``, which registers its parser and sets
+``func`` to the function that runs it (``args -> exit status``); :data:`SUBCOMMANDS` lists those modules.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Optional, Sequence
 
 from .._version import __version__
-from . import bench
+
+#: Subcommand modules of this package, in the order ``seesaw --help`` lists them.
+SUBCOMMANDS = ("demo", "compare", "plot", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,17 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seesaw-losses {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench.add_parser(subparsers)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ..experiments import InputError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as error:
+        print(f"seesaw {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"seesaw {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

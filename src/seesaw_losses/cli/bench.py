@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Optional, Sequence
+
+from ..experiments import InputError
 
 DEFAULT_JSON = "bench-results/bench.json"
 
@@ -30,15 +33,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass")
     parser.add_argument("--json", default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})")
-    parser.set_defaults(run=run)
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.runner import format_table, run_benchmark, write_json
     if args.repeats is not None and args.repeats < 1:
-        raise SystemExit(f"seesaw bench: --repeats must be >= 1, got {args.repeats}")
+        raise InputError(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads < 1:
-        raise SystemExit(f"seesaw bench: --threads must be >= 1, got {args.threads}")
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
     result = run_benchmark(args.workloads, quick=args.quick, repeats=args.repeats, threads=args.threads,
                            device=args.device, memory=args.memory)
     print(format_table(result))
@@ -51,4 +54,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m seesaw_losses.bench``."""
     parser = argparse.ArgumentParser(prog="python -m seesaw_losses.bench", description=DESCRIPTION)
     _add_arguments(parser)
-    return run(parser.parse_args(argv))
+    try:
+        return run(parser.parse_args(argv))
+    except InputError as error:
+        print(f"seesaw bench: error: {error}", file=sys.stderr)
+        return 2

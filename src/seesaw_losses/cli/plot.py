@@ -1,0 +1,53 @@
+"""``seesaw plot``: what each loss and its parameters do, as curves."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..experiments import InputError
+from ._common import positive_float, prepare_output, print_files, require_extras
+from pathlib import Path
+
+DEFAULT_LOSSES = ("bce", "weighted_bce", "focal:gamma=1", "focal:gamma=2", "focal:gamma=5", "binary_seesaw", "ce",
+                  "seesaw")
+REFERENCE_EXPONENTS = {"p": (0.0, 0.4, 0.8, 1.2), "q": (0.0, 1.0, 2.0, 3.0)}
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "plot", help="plot each loss's value and gradient, and Seesaw's factors",
+        description="Plot each loss's value and gradient against the predicted probability of the true class, for "
+                    "a sample of a rare and of a frequent class, and Seesaw's mitigation factor against the "
+                    "class-frequency ratio and its compensation factor, so the effect of gamma, alpha, p and q "
+                    "is visible. Region losses (dice, bce+dice) have no per-pixel curve and are skipped.")
+    parser.add_argument("--loss", action="append", metavar="SPEC",
+                        help=f"loss, repeatable, e.g. focal:gamma=2,alpha=0.25 (default: {' '.join(DEFAULT_LOSSES)})")
+    parser.add_argument("--ratio", type=positive_float, default=100.0,
+                        help="samples of the frequent class per sample of the rare class (default 100)")
+    parser.add_argument("--out", type=Path, default=Path("seesaw-plots"), help="output folder (default seesaw-plots)")
+    parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_extras("plot")
+    from ..experiments import loss_curves, losses
+
+    specs = losses.parse_losses(args.loss or DEFAULT_LOSSES)
+    skipped = loss_curves.skipped_region_losses(specs)
+    kept = [spec for spec in specs if spec.text not in skipped]
+    if not kept:
+        raise InputError(f"nothing to plot: {', '.join(skipped)} are region losses (a pixel's loss depends on "
+                         "the whole mask); give a per-pixel loss such as bce, focal or seesaw")
+    prepare_output(args.out, args.force)
+    built = [loss_curves.build_for_curves(spec, args.ratio) for spec in kept]
+    for loss in built:
+        for note in loss.notes:
+            print(f"  {note}")
+    if skipped:
+        print(f"  skipped region losses (no per-pixel curve): {', '.join(skipped)}")
+    exponents = loss_curves.seesaw_exponents(built, REFERENCE_EXPONENTS)
+    written = [loss_curves.plot_losses(built, args.ratio, args.out / "losses.png"),
+               loss_curves.plot_seesaw_factors(exponents["p"], exponents["q"], args.out / "seesaw_factors.png")]
+    print_files(args.out, written)
+    return 0

@@ -1,0 +1,133 @@
+"""``--loss`` strings turned into constructed losses, with settings that depend on the training data filled in.
+
+A ``--loss`` string is :func:`seesaw_losses.build_loss`'s string form: ``"focal:gamma=2,alpha=0.25"``,
+``"bce+dice"``, ``"focal:gamma=2+0.5*dice"``. Unless the user gives them, weighted BCE's ``pos_weight`` comes from
+the training masks' ``[background, foreground]`` pixel counts, class-balanced cross-entropy's weights from the
+training label counts, and Seesaw's ``num_classes`` from the data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence
+
+from torch import nn
+
+from .. import compose
+from ..compose import LOSSES, build_loss
+from . import InputError
+
+SIGMOID, SOFTMAX = "sigmoid", "softmax"
+
+#: Losses on one logit per pixel / one logit per class; the overlap family follows its ``activation`` option.
+SIGMOID_LOSSES = ("bce", "weighted_bce", "focal", "sigmoid_focal", "lovasz_hinge", "binary_seesaw")
+SOFTMAX_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "lovasz_softmax", "seesaw")
+OVERLAP_LOSSES = ("dice", "tversky", "jaccard", "focal_tversky", "generalized_dice")
+
+#: Losses whose value at one pixel depends on the other pixels (no per-pixel curve for ``seesaw plot``).
+REGION_LOSSES = OVERLAP_LOSSES + ("lovasz_hinge", "lovasz_softmax")
+
+
+#: Losses whose weights come from the training label counts unless given, and the attribute that holds them.
+DERIVED_FROM_COUNTS = {"weighted_bce": "pos_weight", "class_balanced_ce": "weight"}
+
+
+class LossSpecError(InputError, ValueError):
+    """A ``--loss`` string that cannot be parsed or built."""
+
+
+def _family(term: Dict[str, object]) -> str:
+    name = term["type"]
+    if name in OVERLAP_LOSSES:
+        return SOFTMAX if term.get("activation") == SOFTMAX else SIGMOID
+    return SIGMOID if name in SIGMOID_LOSSES else SOFTMAX
+
+
+@dataclass
+class LossSpec:
+    """A parsed ``--loss`` string: one config dict per ``+``-separated term; ``text`` is what the user typed."""
+
+    text: str
+    terms: List[Dict[str, object]]
+
+    @property
+    def names(self) -> List[str]:
+        return [str(term["type"]) for term in self.terms]
+
+    @property
+    def family(self) -> str:
+        """``"sigmoid"`` (one logit per pixel) or ``"softmax"`` (one logit per class)."""
+        return _family(self.terms[0])
+
+
+@dataclass
+class BuiltLoss:
+    spec: LossSpec
+    module: nn.Module
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.spec.text
+
+
+def parse_loss(text: str) -> LossSpec:
+    """Parse one ``--loss`` string; unknown names, bad ``key=value`` items and mixed families are errors."""
+    text = text.strip()
+    try:
+        terms = [compose._parse_term(term) for term in compose._split_top_level(text, "+")]
+    except ValueError as error:
+        raise LossSpecError(f"--loss {text!r}: {error}") from None
+    for term in terms:
+        if term["type"] not in LOSSES:
+            close = difflib.get_close_matches(str(term["type"]), list(LOSSES), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise LossSpecError(f"unknown loss {term['type']!r} in --loss {text!r}: choose from "
+                                f"{', '.join(LOSSES)}{hint}")
+    if len({_family(term) for term in terms}) > 1:
+        raise LossSpecError(f"--loss {text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
+                            "combination with dice use dice:activation=softmax alongside ce or seesaw")
+    return LossSpec(text, terms)
+
+
+def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
+    specs = [parse_loss(text) for text in texts]
+    texts_seen = [spec.text for spec in specs]
+    for text in texts_seen:
+        if texts_seen.count(text) > 1:
+            raise LossSpecError(f"--loss {text!r} is given twice")
+    return specs
+
+
+def build(spec: LossSpec, class_counts: Sequence[int]) -> BuiltLoss:
+    """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary).
+
+    Raises :class:`LossSpecError` when the loss does not fit the task or rejects its parameters.
+    """
+    counts = [int(c) for c in class_counts]
+    if spec.family == SIGMOID and len(counts) != 2:
+        raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
+                            "classes; use ce, class_balanced_ce, softmax_focal, seesaw or dice:activation=softmax")
+    terms, derived = [], []
+    for term in spec.terms:
+        term = dict(term)
+        if term["type"] in DERIVED_FROM_COUNTS and "pos_weight" not in term and "class_counts" not in term:
+            term["class_counts"] = counts
+            derived.append(DERIVED_FROM_COUNTS[str(term["type"])])
+        else:
+            derived.append(None)
+        if term["type"] == "seesaw":
+            term.setdefault("num_classes", len(counts))
+        terms.append(term)
+    try:
+        module = build_loss(terms if len(terms) > 1 else terms[0])
+    except (TypeError, ValueError) as error:
+        raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
+    parts = module.losses.values() if isinstance(module, compose.CombinedLoss) else [module]
+    notes = []
+    for part, attribute in zip(parts, derived):
+        if attribute is not None:
+            shown = ", ".join(f"{v:.3g}" for v in getattr(part, attribute).flatten().tolist())
+            notes.append(f"{spec.text}: {attribute} {shown} from the training label counts {counts}")
+    return BuiltLoss(spec, module, notes)

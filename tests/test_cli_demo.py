@@ -1,0 +1,95 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from cli_checks import assert_png, inches, load_results
+from seesaw_losses.cli import main
+from seesaw_losses.cli.demo import LONG_TAIL_LOSSES, SEGMENTATION_LOSSES
+from seesaw_losses.experiments.report import prediction_grid_size
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """One `seesaw demo --quick` run with the default losses, as a user would type it."""
+    out = tmp_path_factory.mktemp("demo") / "report"
+    result = subprocess.run([sys.executable, "-m", "seesaw_losses.cli", "demo", "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    return out, result
+
+
+def test_demo_exits_zero_and_prints_ranked_tables(quick_demo):
+    _, result = quick_demo
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Sparse vessel/crack segmentation (held-out, ranked by Dice/F1)" in out
+    assert "Long-tailed classification (held-out, ranked by Accuracy)" in out
+    for loss in SEGMENTATION_LOSSES + LONG_TAIL_LOSSES:
+        assert f"  {loss} " in out
+    assert "pos_weight" in out and "from the training label counts" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_writes_plots_of_the_expected_size(quick_demo):
+    out, _ = quick_demo
+    assert_png(out / "segmentation_curves.png", inches(11, 4))
+    assert_png(out / "long_tail_curves.png", inches(11, 4))
+    assert_png(out / "segmentation_precision_recall.png", inches(6, 5))
+    assert_png(out / "long_tail_per_class.png", inches(7, 4.5))
+    assert_png(out / "segmentation_predictions.png", inches(*prediction_grid_size(4, len(SEGMENTATION_LOSSES))))
+
+
+def test_demo_json_and_csv_hold_every_loss_with_metrics_in_range(quick_demo):
+    out, _ = quick_demo
+    document = load_results(out / "results.json")
+    segmentation, long_tail = document["segmentation"], document["long_tail"]
+    assert [r["rank"] for r in segmentation["results"]] == list(range(1, len(SEGMENTATION_LOSSES) + 1))
+    assert {r["loss"] for r in segmentation["results"]} == set(SEGMENTATION_LOSSES)
+    assert {r["loss"] for r in long_tail["results"]} == set(LONG_TAIL_LOSSES)
+    dice = [r["metrics"]["dice"] for r in segmentation["results"]]
+    assert dice == sorted(dice, reverse=True)
+    for result in segmentation["results"]:
+        assert set(result["metrics"]) == {"dice", "iou", "precision", "recall", "average_precision"}
+        assert len(result["history"]["val_dice"]) == document["settings"]["segmentation"]["epochs"]
+    for result in long_tail["results"]:
+        assert len(result["metrics"]["per_class_accuracy"]) == 10
+    with open(out / "segmentation.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["loss"] for row in rows] == [r["loss"] for r in segmentation["results"]]
+
+
+def test_demo_refuses_a_non_empty_output_folder(quick_demo, capsys):
+    out, _ = quick_demo
+    assert main(["demo", "--quick", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "is not empty; pass --force" in error
+
+
+def test_demo_with_chosen_losses_and_one_task(tmp_path, capsys):
+    code = main(["demo", "--quick", "--task", "long-tail", "--cls-loss", "seesaw:p=0.4,q=1", "--cls-loss", "ce",
+                 "--out", str(tmp_path / "r"), "--no-progress", "--threads", "1"])
+    assert code == 0
+    document = load_results(tmp_path / "r" / "results.json")
+    assert "segmentation" not in document
+    assert {r["loss"] for r in document["long_tail"]["results"]} == {"seesaw:p=0.4,q=1", "ce"}
+    assert (tmp_path / "r" / "long_tail_per_class.png").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seg-loss", "focl"], "unknown loss 'focl'"),
+    (["--seg-loss", "focal:gamma"], "key=value"),
+    (["--seg-loss", "focal:gamma=2+ce"], "mixes one-logit"),
+    (["--seg-loss", "bce", "--seg-loss", "bce"], "is given twice"),
+    (["--seg-loss", "focal:gama=2"], "did you mean 'gamma'"),
+])
+def test_demo_bad_loss_options(tmp_path, capsys, argv, message):
+    assert main(["demo", "--quick", "--task", "segmentation", "--out", str(tmp_path / "r"), "--no-progress"]
+                + argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_and_version_still_work():
+    for argv in (["--help"], ["demo", "--help"], ["compare", "--help"], ["plot", "--help"], ["--version"]):
+        result = subprocess.run([sys.executable, "-m", "seesaw_losses.cli"] + argv, capture_output=True, text=True)
+        assert result.returncode == 0 and result.stdout

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from seesaw_losses.experiments.data import FOREGROUND_RANGE, long_tail, vessel_dataset, vessels
+
+
+@pytest.fixture(scope="module")
+def split():
+    return vessels(24, size=64, seed=3)
+
+
+def test_vessels_shapes_and_binary_masks(split):
+    assert split.images.shape == (24, 1, 64, 64) and split.images.dtype == np.float32
+    assert split.masks.shape == (24, 64, 64) and set(np.unique(split.masks)) == {0, 1}
+    assert len(split.names) == 24 and len(set(split.names)) == 24
+    assert np.isfinite(split.images).all()
+
+
+def test_vessels_foreground_is_sparse_in_every_image(split):
+    fractions = split.masks.mean(axis=(1, 2))
+    low, high = FOREGROUND_RANGE
+    assert ((fractions >= low) & (fractions <= high)).all(), fractions
+
+
+def test_vessels_are_thin_structures_not_blobs(split):
+    # Thin curves: most foreground pixels touch the background within 2 pixels (a blob's interior would not).
+    mask = split.masks.astype(bool)
+    padded = np.pad(mask, ((0, 0), (2, 2), (2, 2)))
+    interior = np.ones_like(mask)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            interior &= padded[:, 2 + dy:66 + dy, 2 + dx:66 + dx]
+    assert interior.sum() < 0.1 * mask.sum()
+
+
+def test_vessels_are_visible_in_the_image(split):
+    # Foreground pixels differ from the background on average (dark, or bright in flipped images).
+    gaps = [abs(img[0][m == 1].mean() - img[0][m == 0].mean()) for img, m in zip(split.images, split.masks)]
+    assert np.median(gaps) > 0.5
+
+
+def test_vessels_are_deterministic_per_seed():
+    a, b, c = vessels(4, size=32, seed=7), vessels(4, size=32, seed=7), vessels(4, size=32, seed=8)
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.masks, b.masks)
+    assert not np.array_equal(a.masks, c.masks)
+
+
+def test_vessel_dataset_splits_are_independent():
+    data = vessel_dataset(6, 3, size=32, seed=0)
+    assert data.binary and data.num_classes == 2 and data.channels == 1
+    assert len(data.train) == 6 and len(data.val) == 3
+    assert not np.array_equal(data.train.masks[:3], data.val.masks)
+    assert "foreground" in data.description
+
+
+def test_long_tail_is_imbalanced_with_a_balanced_test_set():
+    data = long_tail(seed=0)
+    counts = np.bincount(data.train_y, minlength=data.num_classes)
+    np.testing.assert_array_equal(counts, data.class_counts)
+    assert counts[0] / counts[-1] >= 50
+    assert (np.diff(counts) <= 0).all()
+    assert len(set(np.bincount(data.test_y))) == 1
+    groups = data.groups
+    assert sorted(groups["head"] + groups["medium"] + groups["tail"]) == list(range(data.num_classes))
+    assert all(groups[name] for name in ("head", "medium", "tail"))
+    again = long_tail(seed=0)
+    np.testing.assert_array_equal(data.train_x, again.train_x)
