@@ -123,6 +123,7 @@ def test_gradcheck_custom_backward():
     for squared in (False, True):
         assert torch.autograd.gradcheck(lambda v: tversky_loss(v, t, ignore_index=255, per_image=True,
                                                                squared_denominator=squared, reduction="none"), (x,))
+        assert torch.autograd.gradcheck(lambda v: dice_loss(v, t.clamp(max=1), squared_denominator=squared), (x,))
     z = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
     idx = torch.randint(0, 3, (2, 3, 4))
     idx[1, 0, 0] = -1
@@ -130,11 +131,26 @@ def test_gradcheck_custom_backward():
         v, idx, activation="softmax", ignore_index=-1, weight=[1.0, 2.0, 0.5]), (z,))
     assert torch.autograd.gradcheck(lambda v: generalized_dice_loss(v, idx, activation="softmax", ignore_index=-1,
                                                                     per_image=True), (z,))
+    for squared in (False, True):
+        assert torch.autograd.gradcheck(lambda v: dice_loss(v, idx.clamp(min=0), activation="softmax",
+                                                            squared_denominator=squared, per_image=True), (z,))
+        assert torch.autograd.gradcheck(lambda v: tversky_loss(v, idx, activation="softmax", ignore_index=-1,
+                                                               squared_denominator=squared), (z,))
 
 
-def test_chunked_path_matches_plain_on_large_input(monkeypatch):
-    from seesaw_losses.functional import _fused
-    monkeypatch.setattr(_fused, "CHUNK_ELEMENTS", 1000)
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_second_backward_through_retained_graph_and_no_grad(activation):
+    z = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 3, (2, 5, 4)) if activation == "softmax" else (torch.rand(2, 3, 5, 4) < 0.4).double()
+    loss = dice_loss(z, t, activation=activation)
+    first, = torch.autograd.grad(loss, z, retain_graph=True)
+    second, = torch.autograd.grad(loss, z)
+    torch.testing.assert_close(first, second)
+    with torch.no_grad():
+        torch.testing.assert_close(dice_loss(z, t, activation=activation), loss.detach())
+
+
+def test_softmax_per_image_value_and_gradient_match_reference():
     z = torch.randn(3, 4, 30, 40, dtype=torch.float64, requires_grad=True)
     t = torch.randint(0, 4, (3, 30, 40))
     ours = dice_loss(z, t, activation="softmax", per_image=True)

@@ -32,9 +32,12 @@ summed weights; MONAI's weight covers only the scored classes and its mean divid
 ``dice_loss(average="macro")`` and ``tversky_loss`` average only the classes present in each image; here every
 scored class counts (an absent class with predicted mass is a miss).
 
-Forward runs one chunked pass that accumulates the sums and saves only the inputs; backward turns the
-gradient of the (small) sums into the logits' gradient in a second chunked pass, recomputing the activation.
-Under ``torch.compile`` the plain formula is used.
+Forward computes the activation once (the only input-sized allocation besides the gradient) and the sums
+with whole-tensor reductions (batched dot products, no product tensor); when a gradient is needed it keeps the
+activation (for the sigmoid, turned in place into its derivative ``p (1 - p)``), so that backward is two or
+three passes with no transcendental: ``p (1 - p) (a + b t)`` with per-image, per-class ``a``, ``b`` for the
+sigmoid. Under ``torch.compile`` (or :func:`~seesaw_losses.functional._fused.plain_formula`) the plain formula
+is used.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._fused import _blocks, _use_plain_formula, compute_dtype
+from ._fused import _use_plain_formula, compute_dtype
 from ._validation import (
     check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
     check_reduction, fail,
@@ -83,49 +86,85 @@ def _sums(p: Tensor, target: Tensor, valid: Optional[Tensor], squared: bool):
     return (pv * target).sum(-1), (pv * pv if squared else pv).sum(-1), (target * target if squared else target).sum(-1)
 
 
-def _target_block(t: Tensor, softmax: bool, bs: slice, ps: slice) -> Tensor:
-    return t[bs, ps] if softmax else t[bs, :, ps]
+def _probabilities(z: Tensor, softmax: bool, cdtype: torch.dtype) -> Tensor:
+    """``softmax(z, 1)`` or ``sigmoid(z)`` of ``(N, C, L)`` logits in the computing dtype, in a fresh tensor."""
+    if softmax:
+        return torch.softmax(z, dim=1, dtype=cdtype)
+    return torch.sigmoid(z) if z.dtype == cdtype else z.to(cdtype).sigmoid_()
+
+
+def _row_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum(-1)`` of two ``(N, C, L)`` tensors as batched dot products, without the product tensor."""
+    return torch.einsum("ncl,ncl->nc", a, b)
 
 
 class _OverlapSums(torch.autograd.Function):
+    """``(I, P, T)`` from whole-tensor passes; backward is two or three passes over the saved activation.
+
+    Forward keeps what backward needs instead of recomputing the activation: for the sigmoid, ``p (1 - p)``
+    (overwriting ``p``; ``p`` itself with ``squared``) and the target in the computing dtype; for the softmax,
+    ``p``, the class indices and ``p`` at the target class. Ignored elements have ``p = 0`` there, which zeroes
+    their gradient with no mask in backward.
+    """
+
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, softmax: bool, ignore_index: Optional[int], squared: bool):
         cdtype = compute_dtype(logits.dtype)
         n, c = logits.shape[0], logits.shape[1]
-        z = logits.reshape(n, c, -1)
-        t = target.reshape(n, -1) if softmax else target.reshape(n, c, -1)
-        sums = torch.zeros(3, n, c, dtype=cdtype, device=logits.device)
-        for bs, ps in _blocks(n, c, z.shape[2]):
-            p, tc, valid = _block(z[bs, :, ps], _target_block(t, softmax, bs, ps), softmax, ignore_index, cdtype)
-            sums[:, bs] += torch.stack(_sums(p, tc, valid, squared))
-        ctx.save_for_backward(logits, target)
-        ctx.softmax, ctx.ignore_index, ctx.squared = softmax, ignore_index, squared
-        intersection, predicted, true = sums.unbind(0)
+        p = _probabilities(logits.reshape(n, c, -1), softmax, cdtype)
+        ctx.softmax, ctx.squared, ctx.input_dtype, ctx.shape = softmax, squared, logits.dtype, logits.shape
+        if softmax:
+            t = target.reshape(n, -1)
+            valid = None if ignore_index is None else t != ignore_index
+            index = t if valid is None else t.masked_fill(~valid, 0)
+            if valid is not None:
+                p.mul_(valid.unsqueeze(1))
+            p_true = p.gather(1, index.unsqueeze(1))
+            intersection = p.new_zeros(n, c).scatter_add_(1, index, p_true.squeeze(1))
+            counts = torch.ones_like(index, dtype=cdtype) if valid is None else valid.to(cdtype)
+            true = p.new_zeros(n, c).scatter_add_(1, index, counts)
+            predicted = _row_dot(p, p) if squared else p.sum(-1)
+            saved = (p, index, p_true)
+        else:
+            t = target.reshape(n, c, -1).to(cdtype)
+            if ignore_index is not None:
+                valid = target.reshape(n, c, -1) != ignore_index
+                t = t.masked_fill(~valid, 0)
+                p.mul_(valid)
+            intersection = _row_dot(p, t)
+            predicted = _row_dot(p, p) if squared else p.sum(-1)
+            true = _row_dot(t, t) if squared else t.sum(-1)
+            if ctx.needs_input_grad[0] and not squared:
+                torch.addcmul(p, p, p, value=-1, out=p)  # p (1 - p), the sigmoid's derivative
+            saved = (p, t)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(*saved)
         ctx.mark_non_differentiable(true)
         return intersection, predicted, true
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_intersection: Tensor, grad_predicted: Tensor, _grad_true: Tensor):
-        logits, target = ctx.saved_tensors
-        cdtype = compute_dtype(logits.dtype)
-        n, c = logits.shape[0], logits.shape[1]
-        z = logits.reshape(n, c, -1)
-        t = target.reshape(n, -1) if ctx.softmax else target.reshape(n, c, -1)
-        g_i, g_p = grad_intersection.to(cdtype).unsqueeze(-1), grad_predicted.to(cdtype).unsqueeze(-1)
-        grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device)
-        for bs, ps in _blocks(n, c, z.shape[2]):
-            p, tc, valid = _block(z[bs, :, ps], _target_block(t, ctx.softmax, bs, ps), ctx.softmax,
-                                  ctx.ignore_index, cdtype)
-            d_p = (tc * g_i[bs]).add_(p * (2 * g_p[bs]) if ctx.squared else g_p[bs])  # tc may alias the target
-            if valid is not None:
-                d_p.masked_fill_(~valid, 0)
-            if ctx.softmax:
-                d_z = d_p.sub_((p * d_p).sum(1, keepdim=True)).mul_(p)
-            else:
-                d_z = d_p.mul_(p).mul_(1 - p)
-            grad[bs, :, ps] = d_z
-        return grad.view(logits.shape), None, None, None, None
+        g_i, g_p = grad_intersection.unsqueeze(-1), grad_predicted.unsqueeze(-1)
+        if ctx.softmax:
+            # d/dz_c = p_c (d_c - sum_k p_k d_k), d_c = dL/dp_c = g_p[c] (2 p_c if squared) + g_i[c] [c = t]
+            p, index, p_true = ctx.saved_tensors
+            grad = p * g_p
+            if ctx.squared:
+                grad.mul_(p).mul_(2)
+            at_true = g_i.squeeze(-1).gather(1, index).unsqueeze(1).mul_(p_true)
+            total = grad.sum(1, keepdim=True).add_(at_true)
+            grad.addcmul_(p, total, value=-1).scatter_add_(1, index.unsqueeze(1), at_true)
+        elif ctx.squared:
+            # d/dx = p (1 - p) (g_i t + 2 g_p p)
+            p, t = ctx.saved_tensors
+            grad = torch.mul(p, 2 * g_p).addcmul_(t, g_i).mul_(p)
+            grad.addcmul_(grad, p, value=-1)
+        else:
+            # d/dx = p (1 - p) (g_p + g_i t)
+            derivative, t = ctx.saved_tensors
+            grad = torch.addcmul(g_p, t, g_i).mul_(derivative)
+        return grad.view(ctx.shape).to(ctx.input_dtype), None, None, None, None
 
 
 def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_index: Optional[int] = None,
