@@ -143,17 +143,25 @@ def check_index_target(
     if target.device != logits.device:
         fail(fn, "target", f"on the logits' device {logits.device}", f"device {target.device}")
     if target.numel() and should_check_values(target):
-        valid = target if ignore_index is None else target[target != ignore_index]
-        if valid.numel():
-            lo, hi = int(valid.min()), int(valid.max())
-            if lo < 0 or hi >= num_classes:
-                bad = lo if lo < 0 else hi
-                hint = ""
-                if ignore_index is not None and bad in (255, -1, -100) and bad != ignore_index:
-                    hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}"
-                fail(fn, "target", f"class indices in [0, {num_classes - 1}] (or ignore_index={ignore_index})",
-                     f"a label {bad}", hint)
+        lo, hi = value_range(target, ignore_index)
+        if lo < 0 or hi >= num_classes:
+            bad = int(lo if lo < 0 else hi)
+            hint = ""
+            if ignore_index is not None and bad in (255, -1, -100) and bad != ignore_index:
+                hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}"
+            fail(fn, "target", f"class indices in [0, {num_classes - 1}] (or ignore_index={ignore_index})",
+                 f"a label {bad}", hint)
     return target
+
+
+def value_range(target: Tensor, ignore_index: Optional[float]) -> tuple:
+    """Smallest and largest value of ``target`` (ignored elements read as 0), in one pass (a host sync)."""
+    if target.dtype == torch.bool:
+        return 0, 1
+    if ignore_index is not None:
+        target = target.masked_fill(target == ignore_index, 0)
+    lo, hi = torch.aminmax(target)
+    return lo.item(), hi.item()
 
 
 def check_same_shape_target(fn: str, logits: Tensor, target: object, *, hint_index: str = "") -> Tensor:
@@ -234,14 +242,12 @@ def check_probability_target(fn: str, logits: Tensor, target: object, ignore_ind
         fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} with values in [0, 1]", target, hint)
     target = check_same_shape_target(fn, logits, target, hint_index=hint)
     if target.numel() and should_check_values(target):
-        valid = target if ignore_index is None else target[target != ignore_index]
-        if valid.numel():
-            lo, hi = valid.min().item(), valid.max().item()
-            if lo < 0 or hi > 1:
-                bad = lo if lo < 0 else hi
-                extra = f"if {bad:g} marks elements to skip, pass ignore_index={int(bad)}" \
-                    if bad in (255, -1, -100) else "targets are probabilities of the positive class"
-                fail(fn, "target", "in [0, 1] (or ignore_index)", f"a value {bad:g}", extra)
+        lo, hi = value_range(target, ignore_index)
+        if lo < 0 or hi > 1:
+            bad = lo if lo < 0 else hi
+            extra = f"if {bad:g} marks elements to skip, pass ignore_index={int(bad)}" \
+                if bad in (255, -1, -100) else "targets are probabilities of the positive class"
+            fail(fn, "target", "in [0, 1] (or ignore_index)", f"a value {bad:g}", extra)
     return target
 
 
