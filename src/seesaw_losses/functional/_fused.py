@@ -125,9 +125,8 @@ def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch) -> Tuple[T
     ``log1p(e)`` (half the cost here) leaves an absolute error below 2 ulp of 1 (1.2e-7 in float32), which only
     shows on losses that are themselves that small. ``sigmoid(v) = exp(v - softplus(v))``.
     """
-    softplus = torch.abs(v, out=scratch()).neg_().exp_().add_(1).log_()
     other = torch.clamp(v, min=0, out=scratch())
-    softplus.add_(other)
+    softplus = torch.add(v, other, alpha=-2, out=scratch()).exp_().add_(1).log_().add_(other)   # v - 2 relu(v) = -|v|
     return softplus, (torch.sub(v, softplus, out=other).exp_() if need_sigmoid else None)
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
+from ._fused import CHUNK_ELEMENTS, Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels
 from ._validation import (
@@ -61,16 +61,16 @@ class PaperKernel:
         return softplus(self._margin(x, t))
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
-        # With u the signed logit and ce = softplus(-u), the compensation term above simplifies to
-        # q * relu(-u - relu(ce + log eps)), so one softplus serves it; d(margin)/dx = -sign = flip.
-        flip = torch.mul(t, -2, out=scratch()).add_(1)       # -1 for foreground, +1 for background
-        neg_u = torch.mul(x, flip, out=scratch())
-        margin = torch.addcmul(self.log_m_bg, t, self.log_m_gap, out=scratch()).add_(neg_u)
+        # With v = -u = x (1 - 2t) and log s_other - log s_true = v, the compensation term above is
+        # q relu(v - relu(softplus(v) + log eps)): one softplus, and d(margin)/dx = 1 - 2t.
+        v = torch.addcmul(x, t, x, value=-2, out=scratch())
+        margin = torch.addcmul(v, t, self.log_m_gap, out=scratch()).add_(self.log_m_bg)
         if self.q > 0:
-            ce, _ = softplus_sigmoid(neg_u, False, scratch)
-            margin.add_(torch.sub(neg_u, ce.add_(self.log_eps).relu_(), out=ce).relu_().mul_(self.q))
+            excess, _ = softplus_sigmoid(v, False, scratch)
+            excess.add_(self.log_eps).relu_()                   # how far s_true lies below eps, in log
+            margin.add_(torch.sub(v, excess, out=excess).relu_(), alpha=self.q)
         loss, s = softplus_sigmoid(margin, need_grad, scratch)
-        return loss, (s.mul_(flip) if need_grad else None)
+        return loss, (s.addcmul_(t, s, value=-2) if need_grad else None)
 
 
 class ReweightedKernel:
@@ -136,12 +136,20 @@ def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
 
 def _is_binary(target: Tensor, ignore_index: Optional[int]) -> bool:
     """Whether every value is 0, 1 or ``ignore_index``: ``t (1 - t) (t - ignore)`` is 0 exactly for those (NaN
-    and overflow make it non-zero). One arithmetic pass and a max, no boolean temporaries."""
-    t = target if target.is_floating_point() else target.double()
-    off = torch.rsub(t, 1).mul_(t)
-    if ignore_index is not None:
-        off.mul_(t - ignore_index)
-    return not bool(off.abs_().amax() != 0)
+    and overflow make it non-zero). Read in blocks into one reused buffer: a target-sized temporary would cost
+    more in fresh pages than the check itself."""
+    flat = target.reshape(-1)
+    dtype = flat.dtype if flat.is_floating_point() else torch.float64
+    size = min(flat.numel(), CHUNK_ELEMENTS)
+    off, shifted = (torch.empty(size, dtype=dtype, device=flat.device) for _ in range(2))
+    for start in range(0, flat.numel(), CHUNK_ELEMENTS):
+        t = flat[start:start + CHUNK_ELEMENTS].to(dtype)
+        block = torch.addcmul(t, t, t, value=-1, out=off[:t.numel()])
+        if ignore_index is not None:
+            block.mul_(torch.sub(t, ignore_index, out=shifted[:t.numel()]))
+        if bool(block.any()):
+            return False
+    return True
 
 
 def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Optional[int]):

@@ -60,38 +60,35 @@ class SigmoidFocalKernel:
         return out if a_t is None else out * a_t
 
     def evaluate(self, x: Tensor, t: Tensor, *alpha: Tensor, need_grad: bool, scratch: Scratch):
-        # d/dx = a_t m^(gamma-1) [(p - t) m + gamma BCE p (1 - p) (1 - 2t)], with m = 1 - p_t = t + p (1 - 2t)
+        # With m = 1 - p_t = t + p (1 - 2t) and k = a_t m^(gamma - 1): loss = k m BCE and
+        # d/dx = k [(p - t) m + gamma BCE p (1 - p) (1 - 2t)]; for gamma = 0, loss = a_t BCE, d/dx = a_t (p - t).
         softplus, p = softplus_sigmoid(x, True, scratch)
         ce = softplus.addcmul_(t, x, value=-1)
-        flip = torch.mul(t, -2, out=scratch()).add_(1)
-        m = torch.addcmul(t, p, flip, out=scratch())
-        m_pow_less = None                                 # m ** (gamma - 1), None for 1
-        if self.gamma == 0:
-            loss = ce
-        else:
-            if self.gamma == 2:
-                m_pow_less = m
-            elif self.gamma != 1:
-                m_pow_less = _power(m, self.gamma - 1)
-            loss = torch.mul(ce, m, out=scratch())
-            if m_pow_less is not None:
-                loss.mul_(m_pow_less)
-        if alpha:
-            a_t = torch.neg(t, out=scratch()).add_(1).addcmul_(alpha[0], flip, value=-1)
-        else:
-            a_t = None if self.alpha is None else torch.mul(t, 2 * self.alpha - 1, out=scratch()).add_(1 - self.alpha)
+        m = None if self.gamma == 0 else torch.addcmul(p, t, p, value=-2, out=scratch()).add_(t)
+        k = None if self.gamma in (0, 1) else m if self.gamma == 2 else _power(m, self.gamma - 1)
+        a_t = self._alpha_t_into(t, alpha, scratch)
         if a_t is not None:
-            loss.mul_(a_t)
+            k = a_t if k is None else a_t.mul_(k)
+        loss = ce if m is None else torch.mul(ce, m, out=scratch())
+        if k is not None:
+            loss.mul_(k)
         if not need_grad:
             return loss, None
-        if self.gamma == 0:
+        if m is None:
             grad = p.sub_(t)
         else:
-            spread = torch.addcmul(p, p, p, value=-1, out=scratch()).mul_(ce).mul_(flip)   # p (1 - p) BCE (1 - 2t)
+            spread = torch.addcmul(p, p, p, value=-1, out=scratch()).mul_(ce)
+            spread.addcmul_(t, spread, value=-2)                 # p (1 - p) BCE (1 - 2t)
             grad = p.sub_(t).mul_(m).add_(spread, alpha=self.gamma)
-            if m_pow_less is not None:
-                grad.mul_(m_pow_less)
-        return loss, (grad if a_t is None else grad.mul_(a_t))
+        return loss, (grad if k is None else grad.mul_(k))
+
+    def _alpha_t_into(self, t: Tensor, alpha: Sequence[Tensor], scratch: Scratch) -> Optional[Tensor]:
+        """``a_t = (1 - a) + (2a - 1) t`` in a scratch buffer, or None without ``alpha``."""
+        if alpha:
+            return torch.neg(alpha[0], out=scratch()).add_(1).lerp_(alpha[0], t)
+        if self.alpha is None:
+            return None
+        return torch.mul(t, 2 * self.alpha - 1, out=scratch()).add_(1 - self.alpha)
 
 
 class SoftmaxFocalKernel:
