@@ -12,12 +12,14 @@ for every tensor allocation (``profile_memory=True``), in a separate, untimed ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import platform
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
@@ -63,6 +65,20 @@ def _timed(candidate: Candidate, inputs, device: str) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: the profiler's C++ side logs a line at every start and stop."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_bytes(candidate: Candidate, inputs, device: str) -> int:
     """Peak bytes of tensors allocated by one forward + backward, above those alive before it."""
     return peak_tensor_bytes(lambda: _step(candidate, *inputs), device)
@@ -78,7 +94,7 @@ def peak_tensor_bytes(fn: Callable[[], object], device: str = "cpu") -> int:
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
                     if e.name() == "[memory]")
