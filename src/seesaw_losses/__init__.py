@@ -1,6 +1,6 @@
 """seesaw-losses: losses for class-imbalanced segmentation and classification."""
 
-from . import functional
+from . import functional, modules
 from ._version import __version__
 from .compose import CombinedLoss, build_loss
 from .functional import (
@@ -13,19 +13,7 @@ from .modules import (
 )
 
 __all__ = [
-    "BinarySeesawLoss",
     "CombinedLoss",
-    "DiceLoss",
-    "FocalTverskyLoss",
-    "GeneralizedDiceLoss",
-    "JaccardLoss",
-    "LovaszHingeLoss",
-    "LovaszSoftmaxLoss",
-    "SeesawLoss",
-    "SigmoidFocalLoss",
-    "SoftmaxFocalLoss",
-    "TverskyLoss",
-    "WeightedBCELoss",
     "__version__",
     "blended_weights",
     "build_loss",
@@ -38,4 +26,5 @@ __all__ = [
     "pos_weight_from_counts",
     "set_value_checks",
     "value_checks",
+    *modules.__all__,
 ]

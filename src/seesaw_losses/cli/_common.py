@@ -83,3 +83,15 @@ def print_files(out: Path, paths: List[Path]) -> None:
     print(f"\nReport written to {out}/:")
     for path in paths:
         print(f"  {path.name}")
+
+
+def train_each(kind: str, title: str, dataset, built, train_one, settings, notes=()):
+    """Print the notes on the data and on the data-derived loss settings, train one model per built loss, and
+    return the runs as a ``report.Comparison``."""
+    from ..experiments import report
+
+    notes = list(notes) + [note for loss in built for note in loss.notes]
+    for note in notes:
+        print(f"  {note}")
+    runs = [train_one(dataset, loss, settings) for loss in built]
+    return report.Comparison(kind, title, dataset.description, runs, notes)

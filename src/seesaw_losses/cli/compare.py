@@ -7,12 +7,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..experiments import InputError
+from ..experiments.losses import DEFAULT_BINARY_LOSSES, DEFAULT_MULTICLASS_LOSSES
 from ._common import (
     add_run_options, configure_torch, positive_float, positive_int, prepare_output, print_files, require_extras,
+    train_each,
 )
 
-BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw")
-MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw")
 DEPTH = 3
 
 
@@ -30,8 +30,8 @@ def add_parser(subparsers) -> None:
                         help="fraction held out for validation without --val-images (default 0.2)")
     parser.add_argument("--loss", action="append", metavar="SPEC",
                         help="loss, repeatable, with parameters: --loss focal:gamma=2 --loss seesaw:p=0.8,q=2 "
-                             f"(default, binary masks: {' '.join(BINARY_LOSSES)}; class-index masks: "
-                             f"{' '.join(MULTICLASS_LOSSES)})")
+                             f"(default, binary masks: {' '.join(DEFAULT_BINARY_LOSSES)}; class-index masks: "
+                             f"{' '.join(DEFAULT_MULTICLASS_LOSSES)})")
     parser.add_argument("--epochs", type=positive_int, default=20, help="epochs per loss (default 20)")
     parser.add_argument("--image-size", type=positive_int, default=128,
                         help=f"side images are resized to, a multiple of {2**DEPTH} (default 128)")
@@ -56,21 +56,17 @@ def run(args: argparse.Namespace) -> int:
     data = io.load_user_data(args.images, args.masks, size=args.image_size, val_images=args.val_images,
                              val_masks=args.val_masks, val_fraction=args.val_fraction, seed=args.seed)
     if specs is None:
-        specs = losses.parse_losses(BINARY_LOSSES if data.binary else MULTICLASS_LOSSES)
+        specs = losses.parse_losses(DEFAULT_BINARY_LOSSES if data.binary else DEFAULT_MULTICLASS_LOSSES)
     counts = [int((data.train.masks == c).sum()) for c in range(data.num_classes)]
     built = [losses.build(spec, counts) for spec in specs]
     device = configure_torch(args)
     settings = train.Settings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                               device=device, width=args.width, depth=DEPTH, progress=args.progress)
-    notes = data.notes + [note for loss in built for note in loss.notes]
     print(f"Data: {data.description}")
     print(f"  U-Net width {args.width}, depth {DEPTH}; {args.epochs} epochs, batch {args.batch_size}, "
           f"AdamW lr {args.lr:g} (cosine), on {device}")
-    for note in notes:
-        print(f"  {note}")
-    runs = [train.train_segmentation(data, loss, settings) for loss in built]
-    task = report.BINARY if data.binary else report.MULTICLASS
-    comparison = report.Comparison(task, "Your data", data.description, runs, notes)
+    comparison = train_each(report.BINARY if data.binary else report.MULTICLASS, "Your data", data, built,
+                            train.train_segmentation, settings, notes=data.notes)
     print("\n" + report.format_table(comparison))
     written = report.write_report(args.out, {"segmentation": comparison}, data, None,
                                   {"segmentation": asdict(settings), "image_size": args.image_size,

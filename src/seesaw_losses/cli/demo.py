@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from ._common import add_run_options, configure_torch, positive_int, prepare_output, print_files, require_extras
-
-SEGMENTATION_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw")
-LONG_TAIL_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw")
+from ..experiments.losses import DEFAULT_BINARY_LOSSES as SEGMENTATION_LOSSES
+from ..experiments.losses import DEFAULT_MULTICLASS_LOSSES as LONG_TAIL_LOSSES
+from ._common import (
+    add_run_options, configure_torch, positive_int, prepare_output, print_files, require_extras, train_each,
+)
 
 #: Data and training budget: (train images, held-out images, segmentation epochs, long-tail epochs).
 BUDGETS = {"default": (160, 48, 10, 30), "quick": (32, 12, 2, 6)}
@@ -56,12 +57,8 @@ def run(args: argparse.Namespace) -> int:
                                       width=8, depth=3, progress=args.progress)
         print(f"Segmentation: {segmentation.description}")
         print(f"  U-Net width 8, depth 3; {seg_epochs} epochs, batch 8, AdamW lr 3e-3 (cosine), on {device}")
-        for note in (note for loss in built for note in loss.notes):
-            print(f"  {note}")
-        runs = [train.train_segmentation(segmentation, loss, seg_settings) for loss in built]
-        comparisons["segmentation"] = report.Comparison(
-            report.BINARY, "Sparse vessel/crack segmentation", segmentation.description, runs,
-            [note for loss in built for note in loss.notes])
+        comparisons["segmentation"] = train_each(report.BINARY, "Sparse vessel/crack segmentation", segmentation,
+                                                  built, train.train_segmentation, seg_settings)
         settings["segmentation"] = asdict(seg_settings)
 
     if args.task in ("all", "long-tail"):
@@ -72,12 +69,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nLong-tailed classification: {long_tail.description}")
         print(f"  MLP 2x128; {cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine); groups by training count: "
               "head > 100, medium 20-100, tail < 20")
-        for note in (note for loss in built for note in loss.notes):
-            print(f"  {note}")
-        runs = [train.train_long_tail(long_tail, loss, cls_settings) for loss in built]
-        comparisons["long_tail"] = report.Comparison(
-            report.LONG_TAIL, "Long-tailed classification", long_tail.description, runs,
-            [note for loss in built for note in loss.notes])
+        comparisons["long_tail"] = train_each(report.LONG_TAIL, "Long-tailed classification", long_tail, built,
+                                               train.train_long_tail, cls_settings)
         settings["long_tail"] = asdict(cls_settings)
 
     for comparison in comparisons.values():

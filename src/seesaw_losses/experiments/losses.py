@@ -29,6 +29,10 @@ OVERLAP_LOSSES = ("dice", "tversky", "jaccard", "focal_tversky", "generalized_di
 REGION_LOSSES = OVERLAP_LOSSES + ("lovasz_hinge", "lovasz_softmax")
 
 
+#: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named: binary and multi-class.
+DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw")
+DEFAULT_MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw")
+
 #: Losses whose weights come from the training label counts unless given, and the attribute that holds them.
 DERIVED_FROM_COUNTS = {"weighted_bce": "pos_weight", "class_balanced_ce": "weight"}
 

@@ -3,8 +3,8 @@
 A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correct under autograd (it is what
 ``torch.compile`` fuses, and what the fused path is tested against), and ``evaluate(..., need_grad)`` returns the
 loss together with its analytic derivative with respect to the logits, sharing the transcendentals between the
-two (a kernel without ``evaluate`` gives ``grad(...)`` instead). The engine runs the kernel over large tensors in
-blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input size:
+two. The engine runs the kernel over large tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so
+temporaries stay cache-sized whatever the input size:
 
 - forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
   the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
@@ -130,16 +130,53 @@ def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch) -> Tuple[T
     return softplus, (torch.sub(v, softplus, out=other).exp_() if need_sigmoid else None)
 
 
-def _evaluate(kernel, x: Tensor, t: Tensor, operands, need_grad: bool,
-              scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]:
-    evaluate = getattr(kernel, "evaluate", None)
-    if evaluate is not None:
-        return evaluate(x, t, *operands, need_grad=need_grad, scratch=scratch)
-    return kernel.loss(x, t, *operands), (kernel.grad(x, t, *operands) if need_grad else None)
+class _FusedLoss(torch.autograd.Function):
+    """Forward runs ``run_pass(logits, target, weight, need_grad) -> (loss, gradient of its sum or None)`` and
+    keeps the gradient; backward scales it in place by ``grad_output`` (viewed as ``grad_output_shape``, which
+    broadcasts over the logits), or recomputes it for a second backward through a retained graph."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], run_pass,
+                grad_output_shape) -> Tensor:
+        loss, ctx.grad = run_pass(logits, target, weight, ctx.needs_input_grad[0])
+        ctx.save_for_backward(logits, target, weight)
+        ctx.run_pass, ctx.grad_output_shape = run_pass, grad_output_shape
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor):
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:
+            _, grad = ctx.run_pass(*ctx.saved_tensors, True)
+        scale = grad_output if grad_output.dim() == 0 else grad_output.reshape(ctx.grad_output_shape)
+        return grad.mul_(scale), None, None, None, None
 
 
-def _scale_in_place(grad: Tensor, grad_output: Tensor, shape) -> Tensor:
-    return grad.mul_(grad_output if grad_output.dim() == 0 else grad_output.reshape(shape))
+def _store_block(loss: Tensor, g: Optional[Tensor], scale: Optional[Tensor], grad_scale: Optional[Tensor],
+                 sums: List[Tensor], out_block: Optional[Tensor], grad_block: Optional[Tensor]) -> None:
+    """Weight a block's loss and gradient by ``scale`` (its shape, or ``grad_scale`` broadcast for the gradient),
+    then add the loss to ``sums`` (``out_block`` None) or write it to ``out_block``, and the gradient to
+    ``grad_block``."""
+    if scale is not None:
+        loss = loss.mul_(scale)
+    if out_block is None:
+        sums.append(loss.sum())
+    else:
+        out_block.copy_(loss)
+    if grad_block is not None:
+        if scale is None:
+            grad_block.copy_(g)
+        else:
+            torch.mul(g, grad_scale, out=grad_block)
+
+
+def _result(sums: List[Tensor], out: Optional[Tensor], grad: Optional[Tensor], dtype: torch.dtype,
+            device: torch.device) -> Tuple[Tensor, Optional[Tensor]]:
+    """``(loss sum or map, gradient)`` once every block is stored."""
+    if out is not None:
+        return out, grad
+    return (torch.stack(sums).sum() if sums else torch.zeros((), dtype=dtype, device=device)), grad
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -189,43 +226,11 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
             t = torch.mul(t, scale, out=scratch())
         if w is not None:
             scale = w[idx] if scale is None else scale.mul_(w[idx])
-        loss, g = _evaluate(kernel, x, t, [o if o.dim() == 0 else o[idx] for o in operands], need_grad, scratch)
-        if scale is not None:
-            loss = loss.mul_(scale)
-        if reduce_sum:
-            sums.append(loss.sum())
-        else:
-            out[idx] = loss
-        if grad is not None:
-            if scale is None:
-                grad[idx] = g
-            else:
-                torch.mul(g, scale, out=grad[idx])
-    if reduce_sum:
-        total = torch.stack(sums).sum() if sums else torch.zeros((), dtype=cdtype, device=logits.device)
-        return total, grad
-    return out, grad
-
-
-class _ElementwiseLoss(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], kernel: ElementwiseKernel,
-                ignore_index: Optional[int], reduce_sum: bool, operands: Tuple[Tensor, ...]) -> Tensor:
-        loss, ctx.grad = _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands,
-                                           need_grad=ctx.needs_input_grad[0])
-        ctx.save_for_backward(logits, target, weight)
-        ctx.kernel, ctx.ignore_index, ctx.reduce_sum, ctx.operands = kernel, ignore_index, reduce_sum, operands
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: Tensor):
-        grad, ctx.grad = ctx.grad, None
-        logits, target, weight = ctx.saved_tensors
-        if grad is None:  # a second backward through a retained graph
-            _, grad = _elementwise_pass(ctx.kernel, logits, target, weight, ctx.ignore_index, ctx.reduce_sum,
-                                        ctx.operands, need_grad=True)
-        return _scale_in_place(grad, grad_output, logits.shape), None, None, None, None, None, None
+        loss, g = kernel.evaluate(x, t, *(o if o.dim() == 0 else o[idx] for o in operands), need_grad=need_grad,
+                                  scratch=scratch)
+        _store_block(loss, g, scale, scale, sums, None if out is None else out[idx],
+                     None if grad is None else grad[idx])
+    return _result(sums, out, grad, cdtype, logits.device)
 
 
 def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
@@ -247,7 +252,12 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
         if valid is not None:
             loss = loss.masked_fill(~valid, 0)
         return loss.sum() if reduce_sum else loss
-    return _ElementwiseLoss.apply(logits, target, weight, kernel, ignore_index, reduce_sum, tuple(operands))
+    operands = tuple(operands)
+
+    def run_pass(logits: Tensor, target: Tensor, weight: Optional[Tensor], need_grad: bool):
+        return _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
+
+    return _FusedLoss.apply(logits, target, weight, run_pass, logits.shape)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -289,47 +299,10 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
             valid = t != ignore_index
             t = torch.where(valid, t, 0)
             scale = valid.to(cdtype) if scale is None else scale * valid
-        loss, g = _evaluate(kernel, block, t, (), need_grad, scratch)
-        if scale is not None:
-            loss = loss.mul_(scale)
-        if reduce_sum:
-            sums.append(loss.sum())
-        else:
-            out[bs, ps] = loss
-        if grad is not None:
-            if scale is None:
-                grad[bs, :, ps] = g
-            else:
-                torch.mul(g, scale.unsqueeze(1), out=grad[bs, :, ps])
-    if reduce_sum:
-        total = torch.stack(sums).sum() if sums else torch.zeros((), dtype=cdtype, device=logits.device)
-        return total, grad
-    return out, grad
-
-
-class _ClasswiseLoss(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, logits: Tensor, target: Tensor, weight: Optional[Tensor], kernel: ClasswiseKernel,
-                ignore_index: Optional[int], reduce_sum: bool) -> Tensor:
-        loss, grad = _classwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum,
-                                     need_grad=ctx.needs_input_grad[0])
-        ctx.grad = None if grad is None else grad.view(logits.shape)
-        ctx.save_for_backward(logits, target, weight)
-        ctx.kernel, ctx.ignore_index, ctx.reduce_sum = kernel, ignore_index, reduce_sum
-        return loss if reduce_sum else loss.view(target.shape)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: Tensor):
-        grad, ctx.grad = ctx.grad, None
-        logits, target, weight = ctx.saved_tensors
-        if grad is None:  # a second backward through a retained graph
-            _, grad = _classwise_pass(ctx.kernel, logits, target, weight, ctx.ignore_index, ctx.reduce_sum,
-                                      need_grad=True)
-            grad = grad.view(logits.shape)
-        n = logits.shape[0]
-        shape = (n, 1) + tuple(logits.shape[2:])
-        return _scale_in_place(grad, grad_output, shape), None, None, None, None, None
+        loss, g = kernel.evaluate(block, t, need_grad=need_grad, scratch=scratch)
+        _store_block(loss, g, scale, None if scale is None else scale.unsqueeze(1), sums,
+                     None if out is None else out[bs, ps], None if grad is None else grad[bs, :, ps])
+    return _result(sums, out, grad, cdtype, logits.device)
 
 
 def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
@@ -350,4 +323,9 @@ def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, w
         if valid is not None:
             loss = loss.masked_fill(~valid, 0)
         return loss.sum() if reduce_sum else loss.view(target.shape)
-    return _ClasswiseLoss.apply(logits, target, weight, kernel, ignore_index, reduce_sum)
+
+    def run_pass(logits: Tensor, target: Tensor, weight: Optional[Tensor], need_grad: bool):
+        loss, grad = _classwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, need_grad)
+        return (loss if reduce_sum else loss.view(target.shape)), (None if grad is None else grad.view(logits.shape))
+
+    return _FusedLoss.apply(logits, target, weight, run_pass, (logits.shape[0], 1) + tuple(logits.shape[2:]))

@@ -204,12 +204,7 @@ class BinarySeesawLoss(ClassCountsMixin):
     pixels (ignored ones excluded) are added to ``class_counts`` before the loss is computed; in eval mode the
     counts are left alone. ``variant="reweighted"`` uses per-batch counts in its formula (the buffer is still
     kept, for inspection); in training mode in a ``torch.distributed`` job these are the global batch's.
-
-    In a ``torch.distributed`` job the counts of each training batch are summed over the processes before they
-    are added, so every process holds the counts of the global batch stream (see README, "Distributed
-    training"); this is correct with the loss inside or outside a ``DistributedDataParallel`` module and with
-    any ``broadcast_buffers`` (``forward_sync_buffers``). Every process must then run the same number of
-    training-mode forwards.
+    Counts are synchronised across processes as in :class:`SeesawLoss`, with the same options and rules.
 
     Args:
         p: mitigation exponent, ``>= 0``.
