@@ -1,12 +1,16 @@
-"""Agreement with MONAI and kornia on the option sets that map onto ours, and the deliberate differences."""
+"""Agreement with MONAI, kornia and cbloss on the option sets that map onto ours, and the deliberate differences."""
 
 import pytest
 import torch
+from cbloss import loss as cb
 from kornia import losses as kl
 from monai import losses as ml
+from torch import nn
 
+from seesaw_losses import build_loss
 from seesaw_losses.functional import (
-    dice_loss, generalized_dice_loss, jaccard_loss, sigmoid_focal_loss, softmax_focal_loss, tversky_loss,
+    class_balanced_weights, dice_loss, generalized_dice_loss, jaccard_loss, sigmoid_focal_loss, softmax_focal_loss,
+    tversky_loss,
 )
 
 
@@ -103,6 +107,23 @@ def test_kornia_dice_and_tversky_per_image_softmax():
                                kl.tversky_loss(z, t, alpha=0.3, beta=0.7, eps=1e-8))
 
 
+@pytest.mark.parametrize("beta", [0.9, 0.99, 0.999])
+def test_cbloss_class_balanced_weights(beta):
+    counts = [12000, 3000, 400, 25, 1]
+    peer = cb.ClassBalancedLoss(counts, beta, len(counts), nn.CrossEntropyLoss(reduction="none"))
+    torch.testing.assert_close(class_balanced_weights(torch.tensor(counts), beta), peer.weights.cpu())
+
+
+def test_cbloss_focal_alpha_is_one_global_factor():
+    x, t = (v.float() for v in binary_case((40,)))  # cbloss casts the target to float32
+    for alpha, gamma in [(1.0, 2.0), (0.25, 1.5)]:
+        peer = cb.FocalLoss(num_classes=2, alpha=alpha, gamma=gamma)(x, t)
+        torch.testing.assert_close(alpha * sigmoid_focal_loss(x, t, alpha=None, gamma=gamma), peer)
+    z, idx = torch.randn(40, 5, dtype=torch.float64), torch.randint(0, 5, (40,))
+    peer = cb.FocalLoss(num_classes=5, alpha=0.5, gamma=2.0)(z, idx)
+    torch.testing.assert_close(0.5 * softmax_focal_loss(z, idx, gamma=2.0), peer)
+
+
 # -- deliberate differences, pinned ------------------------------------------------------------------------------
 
 
@@ -136,3 +157,14 @@ def test_difference_kornia_macro_dice_skips_absent_classes():
     expected = ((ours * present).sum(1) / present.sum(1)).mean()
     torch.testing.assert_close(expected, kl.dice_loss(z, t, average="macro", eps=1e-8))
     assert ours[0, 2] > 0.99  # an absent class with predicted mass counts as a miss here
+
+
+
+def test_difference_cbloss_class_balanced_mean_divides_by_sample_count():
+    counts = [500, 50, 5]
+    z, idx = torch.randn(64, 3), torch.randint(0, 3, (64,))
+    peer = cb.ClassBalancedLoss(counts, 0.99, 3, nn.CrossEntropyLoss(reduction="none"))(z, idx)
+    ours = build_loss({"type": "class_balanced_ce", "class_counts": counts, "beta": 0.99})
+    weights = class_balanced_weights(torch.tensor(counts), 0.99)
+    # ours: cross-entropy's weighted mean, sum(w_t l) / sum(w_t); cbloss: sum(w_t l) / N
+    torch.testing.assert_close(ours(z, idx) * weights[idx].sum() / len(idx), peer)

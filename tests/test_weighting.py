@@ -9,8 +9,8 @@ from seesaw_losses.functional import (
 )
 
 
-def cbloss_weights(samples_per_cls, beta):
-    """The cbloss package's (and the paper code's) weights, written out."""
+def effective_number_weights(samples_per_cls, beta):
+    """Cui et al.'s weights in float64: (1 - beta) / (1 - beta^n), scaled to sum to the class count."""
     effective_num = 1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64),
                                      torch.tensor(samples_per_cls, dtype=torch.float64))
     weights = (1.0 - beta) / effective_num
@@ -18,10 +18,10 @@ def cbloss_weights(samples_per_cls, beta):
 
 
 @pytest.mark.parametrize("beta", [0.9, 0.99, 0.999, 0.9999])
-def test_class_balanced_matches_cbloss(beta):
+def test_class_balanced_matches_float64_reference(beta):
     counts = [12000, 3000, 400, 25, 1]
     torch.testing.assert_close(class_balanced_weights(torch.tensor(counts), beta),
-                               cbloss_weights(counts, beta).float())
+                               effective_number_weights(counts, beta).float())
 
 
 def test_identities_and_sums():
