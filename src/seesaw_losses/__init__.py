@@ -3,6 +3,7 @@
 from . import functional, modules
 from ._version import __version__
 from .compose import CombinedLoss, build_loss
+from .registry import LossEntry, available_losses, get_loss, register
 from .functional import (
     blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
@@ -14,16 +15,20 @@ from .modules import (
 
 __all__ = [
     "CombinedLoss",
+    "LossEntry",
     "__version__",
+    "available_losses",
     "blended_weights",
     "build_loss",
     "class_balanced_weights",
     "class_counts",
     "class_weights",
     "functional",
+    "get_loss",
     "inverse_frequency_weights",
     "inverse_sqrt_weights",
     "pos_weight_from_counts",
+    "register",
     "set_value_checks",
     "value_checks",
     *modules.__all__,

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import ast
 import difflib
-import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from .functional._validation import check_number, fail
-from .functional.weighting import class_weights, pos_weight_from_counts
-from .modules.bce import WeightedBCELoss
-from .modules.focal import SigmoidFocalLoss, SoftmaxFocalLoss
-from .modules.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
-from .modules.overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
-from .modules.seesaw import BinarySeesawLoss, SeesawLoss
+from .registry import get_loss
 
 
 class CombinedLoss(nn.Module):
@@ -80,55 +74,7 @@ class CombinedLoss(nn.Module):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _cross_entropy(*, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean",
-                   label_smoothing: float = 0.0) -> nn.Module:
-    return nn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index, reduction=reduction,
-                               label_smoothing=label_smoothing)
-
-
-def _class_balanced_cross_entropy(*, class_counts: Any, strategy: str = "class_balanced", beta: float = 0.9999,
-                                  blend: float = 0.5, ignore_index: int = -100, reduction: str = "mean",
-                                  label_smoothing: float = 0.0) -> nn.Module:
-    return _cross_entropy(weight=class_weights(class_counts, strategy, beta=beta, blend=blend),
-                          ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
-
-
-def _weighted_bce(*, pos_weight: Optional[Union[float, Tensor]] = None, class_counts: Any = None,
-                  max_weight: Optional[float] = None, ignore_index: Optional[int] = None,
-                  reduction: str = "mean") -> nn.Module:
-    if (pos_weight is None) == (class_counts is None):
-        fail("build_loss", "'weighted_bce' options", "exactly one of pos_weight or class_counts "
-             "([background, foreground])", {"pos_weight": pos_weight, "class_counts": class_counts},
-             "use 'bce' for an unweighted BCE")
-    if class_counts is not None:
-        counts = torch.as_tensor(class_counts)
-        if counts.shape != (2,):
-            fail("build_loss", "class_counts", "[background, foreground] counts for 'weighted_bce'", counts)
-        pos_weight = pos_weight_from_counts(counts[1], counts[0], max_weight=max_weight)
-    return WeightedBCELoss(pos_weight=pos_weight, ignore_index=ignore_index, reduction=reduction)
-
-
-LOSSES: dict = {
-    "bce": WeightedBCELoss,
-    "weighted_bce": _weighted_bce,
-    "focal": SigmoidFocalLoss,
-    "sigmoid_focal": SigmoidFocalLoss,
-    "softmax_focal": SoftmaxFocalLoss,
-    "dice": DiceLoss,
-    "tversky": TverskyLoss,
-    "jaccard": JaccardLoss,
-    "focal_tversky": FocalTverskyLoss,
-    "generalized_dice": GeneralizedDiceLoss,
-    "lovasz_hinge": LovaszHingeLoss,
-    "lovasz_softmax": LovaszSoftmaxLoss,
-    "seesaw": SeesawLoss,
-    "binary_seesaw": BinarySeesawLoss,
-    "ce": _cross_entropy,
-    "class_balanced_ce": _class_balanced_cross_entropy,
-}
-"""Loss names known to :func:`build_loss`, and what builds each."""
-
-_TENSOR_OPTIONS = ("weight", "alpha", "pos_weight")
+_TENSOR_OPTIONS = ("weight", "class_weight", "alpha", "pos_weight", "class_counts")
 _RESERVED = ("type", "loss_weight", "name")
 
 
@@ -144,12 +90,19 @@ def _parse_value(text: str) -> Any:
         return text.strip()
 
 
+def _is_exponent_sign(text: str, index: int) -> bool:
+    """Whether ``text[index]`` (a ``+`` or ``-``) is the sign of a number's exponent, as in ``1e+3``."""
+    return (index >= 2 and text[index - 1] in "eE" and (text[index - 2].isdigit() or text[index - 2] == ".")
+            and index + 1 < len(text) and text[index + 1].isdigit())
+
+
 def _split_top_level(text: str, separator: str) -> list:
+    """``text`` split at ``separator`` outside brackets (and, for ``+``, not in an exponent like ``1e+3``)."""
     parts, depth, current = [], 0, ""
-    for char in text:
+    for index, char in enumerate(text):
         depth += char in "[("
         depth -= char in "])"
-        if char == separator and depth == 0:
+        if char == separator and depth == 0 and not _is_exponent_sign(text, index):
             parts.append(current)
             current = ""
         else:
@@ -179,23 +132,19 @@ def _parse_term(term: str) -> dict:
     return config
 
 
-def _accepted(builder: Callable) -> list:
-    target = builder.__init__ if inspect.isclass(builder) else builder
-    return [name for name, parameter in inspect.signature(target).parameters.items()
-            if name != "self" and parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)]
+def parse_config(text: str) -> list:
+    """A ``build_loss`` string -> one ``{"type": name, option: value, ...}`` dict per ``+``-separated term
+    (``"loss_weight"`` holds a ``factor*``). Names are not looked up here."""
+    return [_parse_term(term) for term in _split_top_level(text, "+")]
 
 
 def _build_one(config: Mapping) -> tuple:
     """A ``{"type": name, ...}`` config -> ``(name, module, loss_weight)``."""
     fn = "build_loss"
-    name = config.get("type")
-    if not isinstance(name, str) or name not in LOSSES:
-        close = difflib.get_close_matches(str(name), list(LOSSES), n=1)
-        fail(fn, "type", f"one of {', '.join(repr(k) for k in LOSSES)}", name,
-             f"did you mean {close[0]!r}?" if close else "")
-    builder = LOSSES[name]
+    entry = get_loss(config.get("type"), fn=fn, arg="type")
+    name = str(config["type"])
     options = {k: v for k, v in config.items() if k not in _RESERVED}
-    accepted = _accepted(builder)
+    accepted = entry.options()
     for key in options:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
@@ -203,10 +152,10 @@ def _build_one(config: Mapping) -> tuple:
                  f"did you mean {close[0]!r}?" if close else "")
     for key in _TENSOR_OPTIONS:
         if isinstance(options.get(key), (list, tuple)):
-            options[key] = torch.tensor(options[key], dtype=torch.float32)
+            options[key] = torch.tensor(options[key], dtype=torch.int64 if key == "class_counts" else torch.float32)
     loss_weight = config.get("loss_weight", 1.0)
     check_number(fn, "loss_weight", loss_weight)
-    return config.get("name", name), builder(**options), float(loss_weight)
+    return config.get("name", name), entry.build(**options), float(loss_weight)
 
 
 def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
@@ -223,14 +172,10 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     - ``[{"type": "ce"}, {"type": "dice", "activation": "softmax", "loss_weight": 0.5}]``: a combination.
     - an ``nn.Module`` is returned as is.
 
-    Names: ``bce`` (:class:`WeightedBCELoss`), ``weighted_bce`` (BCE with ``pos_weight``, or ``class_counts``
-    ``[background, foreground]`` to derive it as ``n_bg / n_fg``, optional ``max_weight``), ``focal`` /
-    ``sigmoid_focal`` (:class:`SigmoidFocalLoss`), ``softmax_focal`` (:class:`SoftmaxFocalLoss`), ``dice``,
-    ``tversky``, ``jaccard``, ``focal_tversky``, ``generalized_dice``, ``lovasz_hinge``, ``lovasz_softmax``,
-    ``seesaw`` (:class:`SeesawLoss`, needs ``num_classes``), ``binary_seesaw`` (:class:`BinarySeesawLoss`),
-    ``ce`` (``torch.nn.CrossEntropyLoss``), ``class_balanced_ce`` (cross-entropy with weights from
-    ``class_counts``; ``strategy`` one of the :func:`class_weights` strategies, ``beta``, ``blend``).
-    List-valued ``weight``/``alpha``/``pos_weight`` become float tensors.
+    Names: every loss of :func:`seesaw_losses.available_losses` (``seesaw losses`` prints them), e.g. ``bce``,
+    ``weighted_bce`` (``pos_weight``, or ``class_counts`` ``[background, foreground]``), ``focal``, ``dice``,
+    ``seesaw`` (needs ``num_classes``), ``ce``, ``class_balanced_ce`` (``class_counts``). List-valued
+    ``weight``/``class_weight``/``alpha``/``pos_weight`` become float tensors, ``class_counts`` an int64 tensor.
 
     A single loss is returned as its module; several as a :class:`CombinedLoss` keyed by name (repeated names
     get ``_1``, ``_2``... suffixes).
@@ -244,7 +189,7 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     if isinstance(config, nn.Module):
         return config
     if isinstance(config, str):
-        terms = [_parse_term(term) for term in _split_top_level(config, "+")]
+        terms = parse_config(config)
     elif isinstance(config, Mapping):
         if isinstance(config.get("type"), str) and "+" in config["type"]:
             if len(config) > 1:
@@ -269,4 +214,4 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     return CombinedLoss(losses, weights)
 
 
-__all__ = ["CombinedLoss", "LOSSES", "build_loss"]
+__all__ = ["CombinedLoss", "build_loss", "parse_config"]

@@ -10,7 +10,7 @@ from typing import List
 
 from ..experiments import InputError
 
-EXTRAS = ("numpy", "matplotlib", "tqdm", "PIL")
+EXTRAS = ("numpy", "matplotlib", "tqdm", "PIL", "rich")
 
 
 def require_extras(command: str) -> None:

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from .losses import REGION_LOSSES, SIGMOID, BuiltLoss, LossSpec, build
+from .losses import SIGMOID, BuiltLoss, LossSpec, build, is_region_loss
 from .report import _colors, _plt, _save
 
 RARE, FREQUENT = "rare", "frequent"
@@ -115,4 +115,4 @@ def seesaw_exponents(losses: Sequence[BuiltLoss], defaults: Dict[str, Sequence[f
 
 
 def skipped_region_losses(specs: Sequence[LossSpec]) -> List[str]:
-    return [spec.text for spec in specs if set(spec.names) & set(REGION_LOSSES)]
+    return [spec.text for spec in specs if is_region_loss(spec)]

@@ -14,27 +14,15 @@ from typing import Dict, List, Sequence
 
 from torch import nn
 
-from .. import compose
-from ..compose import LOSSES, build_loss
+from ..compose import CombinedLoss, build_loss, parse_config
+from ..registry import get_loss, loss_names
 from . import InputError
 
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
-#: Losses on one logit per pixel / one logit per class; the overlap family follows its ``activation`` option.
-SIGMOID_LOSSES = ("bce", "weighted_bce", "focal", "sigmoid_focal", "lovasz_hinge", "binary_seesaw")
-SOFTMAX_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "lovasz_softmax", "seesaw")
-OVERLAP_LOSSES = ("dice", "tversky", "jaccard", "focal_tversky", "generalized_dice")
-
-#: Losses whose value at one pixel depends on the other pixels (no per-pixel curve for ``seesaw plot``).
-REGION_LOSSES = OVERLAP_LOSSES + ("lovasz_hinge", "lovasz_softmax")
-
-
 #: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named: binary and multi-class.
 DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw")
 DEFAULT_MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw")
-
-#: Losses whose weights come from the training label counts unless given, and the attribute that holds them.
-DERIVED_FROM_COUNTS = {"weighted_bce": "pos_weight", "class_balanced_ce": "weight"}
 
 
 class LossSpecError(InputError, ValueError):
@@ -42,10 +30,15 @@ class LossSpecError(InputError, ValueError):
 
 
 def _family(term: Dict[str, object]) -> str:
-    name = term["type"]
-    if name in OVERLAP_LOSSES:
+    activation = get_loss(term["type"]).activation
+    if activation == "option":
         return SOFTMAX if term.get("activation") == SOFTMAX else SIGMOID
-    return SIGMOID if name in SIGMOID_LOSSES else SOFTMAX
+    return activation
+
+
+def is_region_loss(spec: "LossSpec") -> bool:
+    """Whether any term of ``spec`` is a region loss (a pixel's loss depends on the whole mask)."""
+    return any(get_loss(name).region for name in spec.names)
 
 
 @dataclass
@@ -80,15 +73,16 @@ def parse_loss(text: str) -> LossSpec:
     """Parse one ``--loss`` string; unknown names, bad ``key=value`` items and mixed families are errors."""
     text = text.strip()
     try:
-        terms = [compose._parse_term(term) for term in compose._split_top_level(text, "+")]
+        terms = parse_config(text)
     except ValueError as error:
         raise LossSpecError(f"--loss {text!r}: {error}") from None
+    known = loss_names(aliases=True)
     for term in terms:
-        if term["type"] not in LOSSES:
-            close = difflib.get_close_matches(str(term["type"]), list(LOSSES), n=1)
+        if term["type"] not in known:
+            close = difflib.get_close_matches(str(term["type"]), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise LossSpecError(f"unknown loss {term['type']!r} in --loss {text!r}: choose from "
-                                f"{', '.join(LOSSES)}{hint}")
+                                f"{', '.join(loss_names())} (seesaw losses lists them){hint}")
     if len({_family(term) for term in terms}) > 1:
         raise LossSpecError(f"--loss {text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
                             "combination with dice use dice:activation=softmax alongside ce or seesaw")
@@ -116,19 +110,21 @@ def build(spec: LossSpec, class_counts: Sequence[int]) -> BuiltLoss:
     terms, derived = [], []
     for term in spec.terms:
         term = dict(term)
-        if term["type"] in DERIVED_FROM_COUNTS and "pos_weight" not in term and "class_counts" not in term:
-            term["class_counts"] = counts
-            derived.append(DERIVED_FROM_COUNTS[str(term["type"])])
+        entry = get_loss(term["type"])
+        given = entry.derived_attribute in term or entry.counts_argument in term
+        if entry.counts_argument is not None and not given:
+            term[entry.counts_argument] = counts
+            derived.append(entry.derived_attribute)
         else:
             derived.append(None)
-        if term["type"] == "seesaw":
+        if "num_classes" in entry.options():
             term.setdefault("num_classes", len(counts))
         terms.append(term)
     try:
         module = build_loss(terms if len(terms) > 1 else terms[0])
     except (TypeError, ValueError) as error:
         raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
-    parts = module.losses.values() if isinstance(module, compose.CombinedLoss) else [module]
+    parts = module.losses.values() if isinstance(module, CombinedLoss) else [module]
     notes = []
     for part, attribute in zip(parts, derived):
         if attribute is not None:

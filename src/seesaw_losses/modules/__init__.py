@@ -1,10 +1,14 @@
-"""``nn.Module`` forms of the losses: validated configuration, buffers, and one call into the function."""
+"""``nn.Module`` forms of the losses: validated configuration, buffers, and one call into the function.
+
+Each family's file also registers its losses (:mod:`seesaw_losses.registry`).
+"""
 
 from .bce import WeightedBCELoss
 from .focal import SigmoidFocalLoss, SoftmaxFocalLoss
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from .overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .seesaw import BinarySeesawLoss, SeesawLoss
+from . import cross_entropy  # noqa: E402,F401  (registers ce and class_balanced_ce)
 
 __all__ = [
     "BinarySeesawLoss",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from ..functional._validation import check_reduction, fail
 from ..functional.bce import weighted_bce_loss
+from ..functional.weighting import pos_weight_from_counts
+from ..registry import Hyperparameter, LossEntry, register
 
 
 class WeightedBCELoss(nn.Module):
@@ -57,3 +59,31 @@ class WeightedBCELoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
         return weighted_bce_loss(logits, target, pos_weight=self.pos_weight, weight=weight,
                                  ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+def weighted_bce(*, pos_weight: Optional[Union[float, Tensor]] = None, class_counts: Any = None,
+                 max_weight: Optional[float] = None, ignore_index: Optional[int] = None,
+                 reduction: str = "mean") -> WeightedBCELoss:
+    """:class:`WeightedBCELoss` with ``pos_weight`` given, or derived from ``class_counts`` ``[background,
+    foreground]`` as ``n_bg / n_fg`` (capped at ``max_weight``)."""
+    if (pos_weight is None) == (class_counts is None):
+        fail("weighted_bce", "options", "exactly one of pos_weight or class_counts ([background, foreground])",
+             {"pos_weight": pos_weight, "class_counts": class_counts}, "use 'bce' for an unweighted BCE")
+    if class_counts is not None:
+        counts = torch.as_tensor(class_counts)
+        if counts.shape != (2,):
+            fail("weighted_bce", "class_counts", "[background, foreground] counts", counts)
+        pos_weight = pos_weight_from_counts(counts[1], counts[0], max_weight=max_weight)
+    return WeightedBCELoss(pos_weight=pos_weight, ignore_index=ignore_index, reduction=reduction)
+
+
+register(LossEntry(
+    name="bce", function=weighted_bce_loss, module=WeightedBCELoss, tasks=("binary", "multi-label"),
+    summary="binary cross-entropy with logits (optional pos_weight, ignore_index); the baseline",
+    reference="PyTorch binary_cross_entropy_with_logits", activation="sigmoid"))
+register(LossEntry(
+    name="weighted_bce", function=weighted_bce_loss, module=weighted_bce, tasks=("binary", "multi-label"),
+    summary="BCE whose positive term is weighted by n_background / n_foreground from the training counts",
+    reference="PyTorch binary_cross_entropy_with_logits(pos_weight=...)", activation="sigmoid",
+    needs_counts=True, counts_argument="class_counts", derived_attribute="pos_weight",
+    search_space={"max_weight": Hyperparameter(1.0, 100.0, log=True)}))

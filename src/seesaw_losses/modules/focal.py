@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from ..functional._validation import check_choice, check_class_weight, check_reduction, check_unit_interval, fail
 from ..functional.focal import NORMALIZERS, check_gamma, sigmoid_focal_loss, softmax_focal_loss
+from ..registry import Hyperparameter, LossEntry, register
 
 
 class SigmoidFocalLoss(nn.Module):
@@ -107,3 +108,17 @@ class SoftmaxFocalLoss(nn.Module):
             fail("SoftmaxFocalLoss.forward", "logits", f"of {self.num_classes} channels (dim 1)", logits)
         return softmax_focal_loss(logits, target, alpha=self.alpha, gamma=self.gamma, weight=weight,
                                   ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+register(LossEntry(
+    name="focal", function=sigmoid_focal_loss, module=SigmoidFocalLoss, tasks=("binary", "multi-label", "detection"),
+    summary="sigmoid focal loss: BCE down-weighted by (1 - p_t)^gamma on easy elements, alpha for positives",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="sigmoid",
+    defaults={"alpha": 0.25, "gamma": 2.0}, aliases=("sigmoid_focal",),
+    search_space={"gamma": Hyperparameter(0.0, 5.0), "alpha": Hyperparameter(0.05, 0.95)}))
+register(LossEntry(
+    name="softmax_focal", function=softmax_focal_loss, module=SoftmaxFocalLoss,
+    tasks=("multi-class", "long-tailed"),
+    summary="softmax focal loss: cross-entropy down-weighted by (1 - p_t)^gamma, optional per-class alpha",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="softmax",
+    defaults={"gamma": 2.0}, search_space={"gamma": Hyperparameter(0.0, 5.0)}))

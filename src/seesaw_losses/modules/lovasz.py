@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from ..functional._validation import check_choice, check_reduction
 from ..functional.lovasz import CLASS_SETS, lovasz_hinge_loss, lovasz_softmax_loss
+from ..registry import Hyperparameter, LossEntry, register
 
 
 class LovaszHingeLoss(nn.Module):
@@ -65,3 +66,13 @@ class LovaszSoftmaxLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return lovasz_softmax_loss(logits, target, classes=self.classes, per_image=self.per_image,
                                    ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+register(LossEntry(
+    name="lovasz_hinge", function=lovasz_hinge_loss, module=LovaszHingeLoss, tasks=("binary",),
+    summary="Lovasz hinge: a convex surrogate of the Jaccard index, optimised directly",
+    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", activation="sigmoid", region=True))
+register(LossEntry(
+    name="lovasz_softmax", function=lovasz_softmax_loss, module=LovaszSoftmaxLoss, tasks=("multi-class",),
+    summary="Lovasz-softmax: the Jaccard surrogate on softmax probabilities, per class",
+    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", activation="softmax", region=True))

@@ -12,6 +12,7 @@ from ..functional.overlap import (
     DEFAULT_SMOOTH, GENERALIZED_WEIGHTS, check_overlap_options, dice_loss, focal_tversky_loss,
     generalized_dice_loss, jaccard_loss, tversky_loss,
 )
+from ..registry import Hyperparameter, LossEntry, register
 
 _SHAPE_DOC = """
     Shape:
@@ -155,3 +156,33 @@ class GeneralizedDiceLoss(_OverlapLoss):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return generalized_dice_loss(logits, target, **self.options)
+
+
+_OVERLAP = dict(tasks=("binary", "multi-class", "multi-label"), activation="option", region=True)
+_SMOOTH = Hyperparameter(1e-3, 10.0, log=True)
+
+register(LossEntry(
+    name="dice", function=dice_loss, module=DiceLoss, **_OVERLAP,
+    summary="soft Dice: one minus the overlap of probabilities and target, per class (Tversky 0.5/0.5)",
+    reference="Milletari et al., V-Net, 3DV 2016", search_space={"smooth_nr": _SMOOTH}))
+register(LossEntry(
+    name="tversky", function=tversky_loss, module=TverskyLoss, **_OVERLAP,
+    summary="Tversky: Dice with false positives weighted by alpha and false negatives by beta",
+    reference="Salehi et al., Tversky loss function for image segmentation, MLMI 2017",
+    defaults={"alpha": 0.3, "beta": 0.7},
+    search_space={"alpha": Hyperparameter(0.05, 0.95), "beta": Hyperparameter(0.05, 0.95)}))
+register(LossEntry(
+    name="jaccard", function=jaccard_loss, module=JaccardLoss, **_OVERLAP,
+    summary="soft Jaccard (IoU): Tversky with alpha = beta = 1",
+    reference="Rahman and Wang, Optimizing intersection-over-union in deep neural networks, ISVC 2016"))
+register(LossEntry(
+    name="focal_tversky", function=focal_tversky_loss, module=FocalTverskyLoss, **_OVERLAP,
+    summary="focal Tversky: (1 - Tversky index)^gamma, focusing on hard classes",
+    reference="Abraham and Khan, A novel focal Tversky loss function, ISBI 2019",
+    defaults={"alpha": 0.3, "beta": 0.7, "gamma": 0.75},
+    search_space={"alpha": Hyperparameter(0.05, 0.95), "beta": Hyperparameter(0.05, 0.95),
+                  "gamma": Hyperparameter(0.5, 3.0)}))
+register(LossEntry(
+    name="generalized_dice", function=generalized_dice_loss, module=GeneralizedDiceLoss, **_OVERLAP,
+    summary="generalized Dice: per-class overlaps weighted by the inverse squared class volume",
+    reference="Sudre et al., Generalised Dice overlap as a deep learning loss function, DLMIA 2017"))

@@ -15,6 +15,7 @@ from ..functional._validation import (
 from ..functional.binary_seesaw import VARIANTS, binary_counts, binary_seesaw_loss, binary_targets
 from ..functional.seesaw import SeesawKernel, check_seesaw_factors, seesaw_loss, softmax_loss
 from ._class_counts import ClassCountsMixin
+from ..registry import Hyperparameter, LossEntry, register
 
 
 def _accuracy(scores: Tensor, labels: Tensor) -> Tensor:
@@ -269,3 +270,18 @@ class BinarySeesawLoss(ClassCountsMixin):
             logits, target, self.class_counts if paper else None, p=self.p, q=self.q, eps=self.eps,
             variant=self.variant, temperature=self.temperature, weight=weight, ignore_index=self.ignore_index,
             reduction=self.reduction, batch_counts=None if paper else batch_counts)
+
+
+_SEESAW_SPACE = {"p": Hyperparameter(0.0, 1.5), "q": Hyperparameter(0.0, 3.0)}
+
+register(LossEntry(
+    name="seesaw", function=seesaw_loss, module=SeesawLoss, tasks=("multi-class", "long-tailed", "detection"),
+    summary="Seesaw: cross-entropy whose negative gradients on rarer classes are scaled down by count ratios "
+            "(p) and up for misclassifications (q)",
+    reference="Wang et al., Seesaw Loss for Long-Tailed Instance Segmentation, CVPR 2021", activation="softmax",
+    needs_counts=True, defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))
+register(LossEntry(
+    name="binary_seesaw", function=binary_seesaw_loss, module=BinarySeesawLoss, tasks=("binary",),
+    summary="Binary Seesaw: the two-class Seesaw for sparse foregrounds, with cumulative pixel counts",
+    reference="Wang et al., CVPR 2021 (two-class case)", activation="sigmoid", needs_counts=True,
+    defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))

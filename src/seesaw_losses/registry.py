@@ -1,0 +1,218 @@
+"""The one list of the library's losses, and what everything else needs to know about each.
+
+A loss is declared once, with :func:`register`, next to its module class (``modules/<family>.py``), one import
+away from its function (``functional/<family>.py``, where the formula lives). :func:`build_loss`, the ``seesaw``
+command (``--loss`` parsing, ``seesaw losses``, ``seesaw plot``), the benchmark, the compile and property tests
+and the README's loss table all read :func:`available_losses`; none keeps a list of its own.
+
+Adding a loss means: its function, one :class:`LossEntry`, its tests. An entry without a module class gets a
+generic one (:class:`FunctionLoss`) that stores the options and calls the function.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from torch import Tensor, nn
+
+TASKS = ("binary", "multi-label", "multi-class", "long-tailed", "detection")
+"""Task kinds a loss can serve: binary segmentation/classification, multi-label, multi-class (segmentation or
+classification), long-tailed classification, detection classification heads."""
+
+ACTIVATIONS = ("sigmoid", "softmax", "option")
+"""How a loss reads its logits: ``"sigmoid"`` one logit per element and a target of the logits' shape;
+``"softmax"`` ``(N, C, *)`` logits with ``(N, *)`` class indices; ``"option"`` follows the loss's
+``activation`` option (the overlap family: sigmoid unless ``activation="softmax"``)."""
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """A tunable hyperparameter's search range: ``[low, high]`` (``log`` scale, ``integer`` values), or a
+    categorical ``choices`` tuple (``low``/``high`` unused)."""
+
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    integer: bool = False
+    choices: Tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.choices and not self.low <= self.high:
+            raise ValueError(f"Hyperparameter: low must be <= high, got {self.low} > {self.high}")
+        if self.log and not self.choices and self.low <= 0:
+            raise ValueError(f"Hyperparameter: low must be > 0 on a log scale, got {self.low}")
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """One loss of the library and its metadata.
+
+    Attributes:
+        name: the name :func:`build_loss` and ``--loss`` take.
+        function: the pure function (``functional.<name>_loss``); None only for losses PyTorch provides.
+        module: the ``nn.Module`` class, or a factory taking keyword options and returning a module; None builds
+            a :class:`FunctionLoss` around ``function``.
+        tasks: the :data:`TASKS` it serves.
+        summary: one line for ``seesaw losses`` and the README.
+        reference: the paper (authors, venue, year), or where the formula comes from.
+        activation: one of :data:`ACTIVATIONS`.
+        needs_counts: whether it uses the training data's class counts (given, or counted as it trains).
+        counts_argument: the option that receives the training label counts when the ``seesaw`` command builds
+            it (``"class_counts"``), or None when the loss counts by itself or needs none.
+        derived_attribute: the module attribute computed from those counts, printed by the command (e.g.
+            ``"pos_weight"``).
+        region: whether a pixel's loss depends on the other pixels (no per-pixel curve in ``seesaw plot``).
+        defaults: the hyperparameters' default values, as the module's signature has them.
+        search_space: a :class:`Hyperparameter` per tunable option (``seesaw compare --tune``).
+        aliases: other names that build the same loss.
+    """
+
+    name: str
+    function: Optional[Callable[..., Tensor]]
+    tasks: Tuple[str, ...]
+    summary: str
+    reference: str
+    module: Optional[Callable[..., nn.Module]] = None
+    activation: str = "sigmoid"
+    needs_counts: bool = False
+    counts_argument: Optional[str] = None
+    derived_attribute: Optional[str] = None
+    region: bool = False
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    search_space: Mapping[str, Hyperparameter] = field(default_factory=dict)
+    aliases: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        fn = f"LossEntry({self.name!r})"
+        if not self.name.isidentifier():
+            raise ValueError(f"{fn}: name must be an identifier, got {self.name!r}")
+        if self.function is None and self.module is None:
+            raise ValueError(f"{fn}: function or module must be given, got neither")
+        if not self.tasks or set(self.tasks) - set(TASKS):
+            raise ValueError(f"{fn}: tasks must be a non-empty tuple among {TASKS}, got {self.tasks!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"{fn}: activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        accepted = self.options()
+        unknown = sorted((set(self.defaults) | set(self.search_space)) - set(accepted))
+        if unknown and not self._takes_any_option():
+            raise ValueError(f"{fn}: defaults and search_space must name options of the loss "
+                             f"({', '.join(accepted)}), got {unknown}")
+
+    @property
+    def builder(self) -> Callable[..., nn.Module]:
+        if self.module is not None:
+            return self.module
+        function = self.function
+        assert function is not None
+        return lambda **options: FunctionLoss(function, name=self.name, **options)
+
+    def _signature_target(self) -> Callable[..., Any]:
+        if self.module is None:
+            assert self.function is not None
+            return self.function
+        return self.module.__init__ if inspect.isclass(self.module) else self.module
+
+    def _takes_any_option(self) -> bool:
+        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self._signature_target()).parameters.values())
+
+    def options(self) -> Tuple[str, ...]:
+        """The keyword options the loss accepts when built."""
+        skipped = {"self"} | ({"logits", "target"} if self.module is None else set())
+        return tuple(name for name, p in inspect.signature(self._signature_target()).parameters.items()
+                     if name not in skipped and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+    def build(self, **options: Any) -> nn.Module:
+        """The loss as a module, with ``options`` on top of its defaults."""
+        return self.builder(**options)
+
+    @property
+    def kind(self) -> str:
+        """The task kinds as one string, e.g. ``"binary, multi-label"``."""
+        return ", ".join(self.tasks)
+
+
+class FunctionLoss(nn.Module):
+    """A module around a pure loss function: keeps the keyword options and calls ``function(logits, target,
+    **options)``. What an entry without a module class builds.
+
+    Shape:
+        - whatever the function takes; output: the function's.
+    """
+
+    def __init__(self, function: Callable[..., Tensor], *, name: str = "", **options: Any) -> None:
+        super().__init__()
+        signature = inspect.signature(function)
+        accepted = [n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
+        for key in options:
+            if key not in accepted:
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{name or function.__name__}: options must be among {', '.join(accepted)}, "
+                                 f"got {key!r}{hint}")
+        signature.bind_partial(None, None, **options)
+        self.function, self.name, self.options = function, name or function.__name__, dict(options)
+
+    def extra_repr(self) -> str:
+        return ", ".join([self.name] + [f"{k}={v!r}" for k, v in self.options.items()])
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return self.function(logits, target, **self.options)
+
+
+_ENTRIES: Dict[str, LossEntry] = {}
+_ALIASES: Dict[str, str] = {}
+
+
+def register(entry: LossEntry) -> LossEntry:
+    """Add ``entry`` to the registry (its name and aliases must be new); returns it."""
+    for name in (entry.name,) + entry.aliases:
+        if name in _ENTRIES or name in _ALIASES:
+            raise ValueError(f"register: name must be new, got {name!r} (already registered)")
+    _ENTRIES[entry.name] = entry
+    for alias in entry.aliases:
+        _ALIASES[alias] = entry.name
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove a registered loss and its aliases (for tests and plugins that register temporarily)."""
+    entry = _ENTRIES.pop(get_loss(name).name)
+    for alias in entry.aliases:
+        _ALIASES.pop(alias, None)
+
+
+def _ensure_loaded() -> None:
+    from . import modules  # noqa: F401  (importing the modules registers the library's losses)
+
+
+def available_losses() -> Tuple[LossEntry, ...]:
+    """Every registered loss, in registration order (family by family)."""
+    _ensure_loaded()
+    return tuple(_ENTRIES.values())
+
+
+def loss_names(*, aliases: bool = False) -> Tuple[str, ...]:
+    """The registered names (with ``aliases``, those too)."""
+    _ensure_loaded()
+    return tuple(_ENTRIES) + (tuple(_ALIASES) if aliases else ())
+
+
+def get_loss(name: object, *, fn: str = "get_loss", arg: str = "name") -> LossEntry:
+    """The entry for ``name`` or one of its aliases; a ``ValueError`` with a "did you mean" otherwise."""
+    _ensure_loaded()
+    if isinstance(name, str):
+        if name in _ENTRIES:
+            return _ENTRIES[name]
+        if name in _ALIASES:
+            return _ENTRIES[_ALIASES[name]]
+    known = list(_ENTRIES) + list(_ALIASES)
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{fn}: {arg} must be one of {', '.join(repr(k) for k in _ENTRIES)}, got {name!r}{hint}")
+
+
+__all__ = ["ACTIVATIONS", "TASKS", "FunctionLoss", "Hyperparameter", "LossEntry", "available_losses", "get_loss",
+           "loss_names", "register", "unregister"]
