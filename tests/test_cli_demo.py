@@ -50,7 +50,9 @@ def test_demo_json_and_csv_hold_every_loss_with_metrics_in_range(quick_demo):
     dice = [r["metrics"]["dice"] for r in segmentation["results"]]
     assert dice == sorted(dice, reverse=True)
     for result in segmentation["results"]:
-        assert set(result["metrics"]) == {"dice", "iou", "precision", "recall", "average_precision"}
+        assert set(result["metrics"]) == {"dice", "iou", "precision", "recall", "average_precision", "cldice",
+                                          "betti0_error", "betti1_error", "hd95", "per_image_cldice",
+                                          "per_image_betti0_error", "per_image_betti1_error", "per_image_hd95"}
         assert len(result["history"]["val_dice"]) == document["settings"]["segmentation"]["epochs"]
     for result in long_tail["results"]:
         assert len(result["metrics"]["per_class_accuracy"]) == 10

@@ -9,8 +9,9 @@ from .functional import (
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
 )
 from .modules import (
-    BinarySeesawLoss, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LovaszHingeLoss,
-    LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
+    BinarySeesawLoss, BoundaryLoss, ClDiceLoss, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss,
+    LovaszHingeLoss, LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SkeletonRecallLoss, SoftmaxFocalLoss,
+    TverskyLoss, WeightedBCELoss,
 )
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
@@ -58,9 +59,19 @@ class CombinedLoss(nn.Module):
     def extra_repr(self) -> str:
         return "weights=" + repr(self.weights)
 
-    def forward(self, logits: Tensor, target: Tensor, return_components: bool = False):
-        """The weighted total; with ``return_components`` also ``{name: unweighted component}`` for logging."""
-        components = {name: loss(logits, target) for name, loss in self.losses.items()}
+    def forward(self, logits: Tensor, target: Tensor, return_components: bool = False, **inputs: Tensor):
+        """The weighted total; with ``return_components`` also ``{name: unweighted component}`` for logging.
+
+        Extra keyword ``inputs`` (a precomputed ``skeleton=`` or ``distance_map=``) go to the components whose
+        ``forward`` takes them.
+        """
+        takes = {name: [key for key in inputs if key in inspect.signature(loss.forward).parameters]
+                 for name, loss in self.losses.items()} if inputs else {}
+        unused = sorted(set(inputs) - {key for keys in takes.values() for key in keys})
+        if unused:
+            fail("CombinedLoss.forward", "keyword inputs", "taken by at least one component's forward", unused)
+        components = {name: loss(logits, target, **{key: inputs[key] for key in takes.get(name, ())})
+                      for name, loss in self.losses.items()}
         for name, value in components.items():
             if not isinstance(value, Tensor) or value.dim() != 0:
                 fail("CombinedLoss.forward", f"component {name!r}", "a scalar tensor (reduction 'mean' or 'sum')",

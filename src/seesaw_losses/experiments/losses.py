@@ -21,7 +21,8 @@ from . import InputError
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
 #: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named: binary and multi-class.
-DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw")
+DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw", "binary_seesaw+dice",
+                         "binary_seesaw+cldice", "dice+skeleton_recall")
 DEFAULT_MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw")
 
 

@@ -21,7 +21,8 @@ BINARY, MULTICLASS, LONG_TAIL = "binary_segmentation", "multiclass_segmentation"
 #: Per task: the metric that ranks the losses, then the table's columns as (metric key, header).
 COLUMNS: Dict[str, List[Tuple[str, str]]] = {
     BINARY: [("dice", "Dice/F1"), ("iou", "IoU"), ("precision", "Precision"), ("recall", "Recall"),
-             ("average_precision", "AP")],
+             ("average_precision", "AP"), ("cldice", "clDice"), ("betti0_error", "Betti0 err"),
+             ("betti1_error", "Betti1 err"), ("hd95", "HD95")],
     MULTICLASS: [("mean_iou", "mIoU"), ("mean_dice", "mDice"), ("pixel_accuracy", "Pixel acc")],
     LONG_TAIL: [("balanced_accuracy", "Accuracy"), ("head_accuracy", "Head"), ("medium_accuracy", "Medium"),
                 ("tail_accuracy", "Tail")],

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import metrics
+from . import metrics, topology
 from .data import LongTailData, SegmentationData
 from .losses import SIGMOID, BuiltLoss
 from .unet import MLP, UNet
@@ -144,6 +144,8 @@ def train_segmentation(data: SegmentationData, loss: BuiltLoss, settings: Settin
 
     run = _fit(model, loss, x, y, evaluate, settings, augment=True, score_name=f"val_{key}")
     run.metrics = score(run.outputs)
+    if data.binary:
+        run.metrics.update(topology.topology_metrics(run.outputs >= 0.5, val_mask))
     return run
 
 

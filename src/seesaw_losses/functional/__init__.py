@@ -9,6 +9,7 @@ from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from .overlap import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .seesaw import seesaw_loss
+from .topology import boundary_loss, cldice_loss, skeleton_recall_loss, soft_skeleton
 from .weighting import (
     blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
     inverse_sqrt_weights, pos_weight_from_counts,
@@ -18,9 +19,11 @@ __all__ = [
     "binary_counts",
     "binary_seesaw_loss",
     "blended_weights",
+    "boundary_loss",
     "class_balanced_weights",
     "class_counts",
     "class_weights",
+    "cldice_loss",
     "count_labels",
     "dice_loss",
     "focal_tversky_loss",
@@ -34,6 +37,8 @@ __all__ = [
     "seesaw_loss",
     "set_value_checks",
     "sigmoid_focal_loss",
+    "skeleton_recall_loss",
+    "soft_skeleton",
     "softmax_focal_loss",
     "tversky_loss",
     "value_checks",

@@ -8,10 +8,13 @@ from .focal import SigmoidFocalLoss, SoftmaxFocalLoss
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from .overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .seesaw import BinarySeesawLoss, SeesawLoss
+from .topology import BoundaryLoss, ClDiceLoss, SkeletonRecallLoss
 from . import cross_entropy  # noqa: E402,F401  (registers ce and class_balanced_ce)
 
 __all__ = [
     "BinarySeesawLoss",
+    "BoundaryLoss",
+    "ClDiceLoss",
     "DiceLoss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
@@ -20,6 +23,7 @@ __all__ = [
     "LovaszSoftmaxLoss",
     "SeesawLoss",
     "SigmoidFocalLoss",
+    "SkeletonRecallLoss",
     "SoftmaxFocalLoss",
     "TverskyLoss",
     "WeightedBCELoss",

@@ -1,0 +1,416 @@
+r"""Topology-aware losses for thin structures (vessels, cracks, outlines): clDice, Skeleton Recall, boundary loss.
+
+All three score each class channel of ``(N, C, H, W)`` or ``(N, C, D, H, W)`` inputs, with per-class
+probabilities :math:`p` from ``activation="sigmoid"`` (float targets of the logits' shape), ``"softmax"``
+(class-index targets, one-hot on the fly) or ``None`` (the inputs are already probabilities; targets of their
+shape), as the overlap losses do. With ``"softmax"`` the papers score the foreground classes only: pass
+``include_background=False``.
+
+- **clDice** (Shit et al., CVPR 2021): with :math:`S(\cdot)` the soft skeleton (:func:`soft_skeleton`),
+  topology precision :math:`T_{prec} = (\sum S(p)\, t + s) / (\sum S(p) + s)` and sensitivity
+  :math:`T_{sens} = (\sum S(t)\, p + s) / (\sum S(t) + s)`; the loss is
+  :math:`1 - 2 T_{prec} T_{sens} / (T_{prec} + T_{sens})` per class.
+- **Skeleton Recall** (Kirchhoff et al., ECCV 2024): :math:`1 - (\sum p\, k + s) / (\sum k + s)` per class, with
+  :math:`k` the target's *tubed skeleton* (its skeleton dilated to a tube and clipped to the target), which
+  carries no gradient.
+- **Boundary loss** (Kervadec et al., MIDL 2019): :math:`\frac{1}{|\Omega|} \sum_\Omega p\, \phi`, with
+  :math:`\phi` the target's signed distance map (negative inside, positive outside; see
+  :func:`seesaw_losses.transforms.signed_distance_map`). Its minimum is negative.
+
+The skeletons and distance maps of the target are best computed once per sample in the data pipeline
+(:mod:`seesaw_losses.transforms`, CPU, in the DataLoader's workers) and passed as ``skeleton=`` /
+``distance_map=``; the losses are then a few pooling passes (clDice) or one product and sum (the other two), and
+compile with ``torch.compile(fullgraph=True)``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._fused import compute_dtype
+from ._validation import (
+    check_choice, check_class_weight, check_int, check_number, check_reduction, fail, should_check_values,
+    value_range,
+)
+from .overlap import _block, _check_inputs, _ratio, _reduce_classes
+
+ACTIVATIONS = ("sigmoid", "softmax", None)
+DEFAULT_SKELETON_ITERATIONS = 10
+"""Erosion steps of the skeleton :func:`skeleton_recall_loss` computes when none is passed: enough for
+structures up to about 20 pixels wide."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Soft morphology
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _pool(x: Tensor, kernel: Sequence[int]) -> Tensor:
+    """Max pooling with stride 1 and "same" padding (the padding never wins)."""
+    padding = [k // 2 for k in kernel]
+    pool = F.max_pool2d if x.dim() == 4 else F.max_pool3d
+    return pool(x, kernel, 1, padding)
+
+
+def _axis_kernels(spatial: int):
+    return [[3 if axis == a else 1 for axis in range(spatial)] for a in range(spatial)]
+
+
+def _erode(x: Tensor) -> Tensor:
+    """Soft erosion: the minimum over the cross-shaped neighbourhood (one min-pool of 3 along each axis)."""
+    pooled = [_pool(-x, kernel) for kernel in _axis_kernels(x.dim() - 2)]
+    out = pooled[0]
+    for other in pooled[1:]:
+        out = torch.maximum(out, other)
+    return -out
+
+
+def _dilate_cross(x: Tensor, steps: int) -> Tensor:
+    """``steps`` dilations by the cross (a diamond of radius ``steps``), as max-pools along each axis."""
+    for _ in range(steps):
+        pooled = [_pool(x, kernel) for kernel in _axis_kernels(x.dim() - 2)]
+        x = pooled[0]
+        for other in pooled[1:]:
+            x = torch.maximum(x, other)
+    return x
+
+
+def _soft_skeleton(x: Tensor, iterations: int) -> Tensor:
+    # Shit et al.'s loop; erode(x) serves both as the next image and inside the opening dilate(erode(x)).
+    skeleton = None
+    for _ in range(iterations + 1):
+        eroded = _erode(x)
+        delta = F.relu(x - _pool(eroded, [3] * (x.dim() - 2)))
+        skeleton = delta if skeleton is None else skeleton + F.relu(delta - skeleton * delta)
+        x = eroded
+    assert skeleton is not None
+    return skeleton
+
+
+def _check_spatial(fn: str, arg: str, x: Tensor) -> None:
+    if x.dim() not in (4, 5):
+        fail(fn, arg, "a 4-D (N, C, H, W) or 5-D (N, C, D, H, W) tensor", x,
+             "topology needs 2 or 3 spatial dimensions; add the channel dimension with unsqueeze(1)")
+
+
+def soft_skeleton(probabilities: Tensor, *, iterations: int = 3) -> Tensor:
+    r"""Soft skeleton (Shit et al., CVPR 2021) by iterated soft erosion and opening.
+
+    .. math::
+        S \leftarrow \mathrm{relu}(x - \mathrm{open}(x)); \quad \text{then } ``iterations`` \text{ times: }
+        x \leftarrow \mathrm{erode}(x), \ \delta = \mathrm{relu}(x - \mathrm{open}(x)), \
+        S \leftarrow S + \mathrm{relu}(\delta - S\,\delta)
+
+    Erosion is the minimum over the cross (min-pooling of 3 along each axis), dilation the maximum over the
+    3x3 (3x3x3) square, the opening a dilation of the erosion. Structures up to about ``2 * iterations + 1``
+    pixels wide get a full centre line. On a binary mask the result is binary (a morphological skeleton). The
+    same as MONAI's ``soft_skel``.
+
+    Args:
+        probabilities: values in ``[0, 1]``.
+        iterations: erosion steps, ``>= 1``.
+
+    Shape:
+        - probabilities: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; output: the same.
+
+    Example:
+        >>> line = torch.zeros(1, 1, 5, 9); line[0, 0, 2, 1:8] = 1
+        >>> bool((soft_skeleton(line) == line).all())
+        True
+    """
+    fn = "soft_skeleton"
+    if not isinstance(probabilities, Tensor) or not probabilities.is_floating_point():
+        fail(fn, "probabilities", "a floating-point torch.Tensor", probabilities if isinstance(probabilities, Tensor)
+             else type(probabilities).__name__, error=TypeError)
+    _check_spatial(fn, "probabilities", probabilities)
+    check_int(fn, "iterations", iterations, low=1)
+    return _soft_skeleton(probabilities, iterations)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Inputs
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_options(fn: str, *, activation: Optional[str], smooth: float, reduction: str,
+                   iterations: Optional[int] = None, radius: Optional[int] = None) -> None:
+    """Options shared by the topology losses (functions and modules)."""
+    if activation is not None:
+        check_choice(fn, "activation", activation, ("sigmoid", "softmax"))
+    check_number(fn, "smooth", smooth, low=0)
+    check_reduction(fn, reduction)
+    if iterations is not None:
+        check_int(fn, "iterations", iterations, low=1)
+    if radius is not None:
+        check_int(fn, "radius", radius, low=0)
+
+
+def _probabilities(fn: str, logits: Tensor, target: Tensor, activation: Optional[str], ignore_index: Optional[int],
+                   include_background: bool):
+    """Validated per-class probabilities and target ``(N, C', *)`` (ignored elements 0 in both) and the valid
+    mask (or None), where ``C'`` drops channel 0 without the background."""
+    _check_inputs(fn, logits, target, activation or "sigmoid", ignore_index, include_background)
+    _check_spatial(fn, "logits", logits)
+    cdtype = compute_dtype(logits.dtype)
+    if activation is None:
+        p = logits.to(cdtype)
+        valid = None if ignore_index is None else target != ignore_index
+        t = target.to(cdtype) if valid is None else target.to(cdtype).masked_fill(~valid, 0)
+    else:
+        p, t, valid = _block(logits, target, activation == "softmax", ignore_index, cdtype)
+    if valid is not None:
+        p = p * valid
+    if not include_background:
+        p, t = p[:, 1:], t[:, 1:]
+        if valid is not None and valid.shape[1] > 1:
+            valid = valid[:, 1:]
+    return p, t, valid
+
+
+def _class_weight(fn: str, class_weight, logits: Tensor, include_background: bool, like: Tensor):
+    weight = check_class_weight(fn, class_weight, logits.shape[1], arg="class_weight")
+    if weight is None:
+        return None
+    weight = weight.to(device=like.device, dtype=like.dtype)
+    return weight if include_background else weight[1:]
+
+
+def _sum(x: Tensor, per_image: bool) -> Tensor:
+    """Sum over the spatial dimensions (per image and class), and over the batch unless ``per_image``."""
+    total = x.flatten(2).sum(-1)
+    return total if per_image else total.sum(0, keepdim=True)
+
+
+def _check_map(fn: str, arg: str, value: object, logits: Tensor, hint: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        fail(fn, arg, "a torch.Tensor or None", type(value).__name__, error=TypeError)
+    assert isinstance(value, Tensor)
+    if tuple(value.shape) != tuple(logits.shape):
+        fail(fn, arg, f"of the logits' shape {tuple(logits.shape)}", value, hint)
+    if value.device != logits.device:
+        fail(fn, arg, f"on the logits' device {logits.device}", f"device {value.device}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The losses
+# ----------------------------------------------------------------------------------------------------------
+
+
+def cldice_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    iterations: int = 3,
+    smooth: float = 1.0,
+    activation: Optional[str] = "sigmoid",
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""clDice loss (Shit et al., CVPR 2021): one minus the harmonic mean of topology precision and sensitivity.
+
+    See :mod:`seesaw_losses.functional.topology` for the formula. The paper's
+    :math:`(1 - \alpha)\,\mathrm{Dice} + \alpha\,\mathrm{clDice}` is ``build_loss("0.5*dice+0.5*cldice")``.
+    A perfect prediction (probabilities equal to a binary target) scores 0; every class channel counts,
+    one-channel inputs included. MONAI's ``SoftclDiceLoss`` pools the sums over every channel of an image
+    (``per_image=True`` here, one number per image) and adds ``smooth`` to the harmonic mean's denominator; with
+    one channel and that term near 0 the two agree. Ignored elements (``ignore_index``) are 0 in the
+    probabilities and the target before the skeletons are taken.
+
+    Args:
+        logits: raw scores (probabilities with ``activation=None``), one channel per class.
+        target: sigmoid / None: the logits' shape, values in ``[0, 1]``; softmax: class indices.
+        iterations: soft-skeleton erosion steps, ``>= 1`` (structures up to ``2 * iterations + 1`` wide).
+        smooth: added to the numerators and denominators of both ratios, ``>= 0``.
+        activation: ``"sigmoid"`` | ``"softmax"`` | ``None`` (inputs are probabilities).
+        per_image: one score per image and class (True) or per class over the batch (False).
+        include_background: score channel 0 (with softmax the paper leaves it out).
+        class_weight: per-class weights ``(C,)``; "mean" divides by their sum.
+        ignore_index: target value left out.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Shape:
+        - logits: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape, or ``(N, *)`` indices.
+        - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
+
+    Example:
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 16, 4:28] = 1
+        >>> cldice_loss(logits, mask).backward()
+    """
+    fn = "cldice_loss"
+    _check_options(fn, activation=activation, smooth=smooth, reduction=reduction, iterations=iterations)
+    p, t, _ = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    skeleton_p, skeleton_t = _soft_skeleton(p, iterations), _soft_skeleton(t, iterations)
+    precision = (_sum(skeleton_p * t, per_image) + smooth) / (_sum(skeleton_p, per_image) + smooth)
+    sensitivity = (_sum(skeleton_t * p, per_image) + smooth) / (_sum(skeleton_t, per_image) + smooth)
+    total = precision + sensitivity
+    score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
+    return _reduce_classes((1 - score).clamp(min=0), weight, reduction, per_image)
+
+
+def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERATIONS) -> Tensor:
+    """The tubed skeleton of binary masks in torch, on their device: the morphological skeleton
+    (:func:`soft_skeleton` of the mask, ``iterations`` steps) dilated ``radius`` times by the cross and clipped
+    to the mask. Thicker than scikit-image's thinning (:func:`seesaw_losses.transforms.tubed_skeleton`), and
+    not always connected.
+
+    Shape:
+        - mask: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` in ``{0, 1}``; output: the same.
+    """
+    return _dilate_cross(_soft_skeleton(mask, iterations), radius) * mask
+
+
+def skeleton_recall_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    skeleton: Optional[Tensor] = None,
+    radius: int = 2,
+    iterations: int = DEFAULT_SKELETON_ITERATIONS,
+    smooth: float = 1.0,
+    activation: Optional[str] = "sigmoid",
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Skeleton Recall loss (Kirchhoff et al., ECCV 2024): one minus the soft recall of the tubed skeleton.
+
+    .. math::
+        1 - \frac{\sum p_c\, k_c + s}{\sum k_c + s}
+
+    per class, with :math:`k_c` the tubed skeleton of class :math:`c` (no gradient). Pass ``skeleton`` from
+    :func:`seesaw_losses.transforms.tubed_skeleton` (scikit-image's thinning, the paper's skeleton; run it in
+    the data pipeline). Without it the loss computes one from the target in torch on the target's device
+    (:func:`tube`: a morphological skeleton of ``iterations`` erosion steps, dilated ``radius`` times by the
+    cross and clipped to the target) — thicker than the thinned one, so the recall it asks for is a little
+    wider. The paper's own loss returns ``-recall`` and leaves out the background channel under softmax
+    (``include_background=False`` here).
+
+    Args:
+        logits: raw scores (probabilities with ``activation=None``).
+        target: sigmoid / None: the logits' shape, values in ``[0, 1]``; softmax: class indices.
+        skeleton: the tubed skeleton, binary (bool, integer or float 0/1), one channel per class (the logits'
+            shape; channel 0 included, unused without the background); None computes it.
+        radius: tube radius (cross dilations) of the computed skeleton, ``>= 0``; 2 is the paper's.
+        iterations: erosion steps of the computed skeleton, ``>= 1``.
+        smooth: added to the numerator and denominator, ``>= 0``.
+        others: as in :func:`cldice_loss`.
+
+    Shape:
+        - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape, or ``(N, *)``.
+        - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
+
+    Example:
+        >>> from seesaw_losses.transforms import tubed_skeleton
+        >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 14:18, 4:28] = 1
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> skeleton_recall_loss(logits, mask, skeleton=tubed_skeleton(mask, spatial_dims=2)).backward()
+    """
+    fn = "skeleton_recall_loss"
+    _check_options(fn, activation=activation, smooth=smooth, reduction=reduction, iterations=iterations,
+                   radius=radius)
+    if skeleton is not None:
+        skeleton = _check_map(fn, "skeleton", skeleton, logits,
+                              "one binary channel per class; for class-index masks use "
+                              "tubed_skeleton(mask, num_classes=C)")
+        if skeleton.is_complex():
+            fail(fn, "skeleton", "a real tensor", skeleton, error=TypeError)
+        if skeleton.numel() and should_check_values(skeleton):
+            lo, hi = value_range(skeleton, None)
+            if lo < 0 or hi > 1 or (skeleton.is_floating_point() and bool(((skeleton != 0) & (skeleton != 1)).any())):
+                fail(fn, "skeleton", "binary (values 0 and 1)", f"values in [{lo:g}, {hi:g}]",
+                     "pass the tubed skeleton mask (seesaw_losses.transforms.tubed_skeleton), not probabilities "
+                     "or class labels")
+    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    if skeleton is None:
+        k = tube((t >= 0.5).to(p.dtype), radius=radius, iterations=iterations)
+    else:
+        k = skeleton.to(p.dtype)
+        if not include_background:
+            k = k[:, 1:]
+        if valid is not None:
+            k = k * valid
+    recall = _ratio(_sum(p * k, per_image) + smooth, _sum(k, per_image) + smooth)
+    return _reduce_classes((1 - recall).clamp(min=0), weight, reduction, per_image)
+
+
+def boundary_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    distance_map: Optional[Tensor] = None,
+    activation: Optional[str] = "sigmoid",
+    include_background: bool = True,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Boundary loss (Kervadec et al., MIDL 2019 / MedIA 2021): the mean of :math:`p\,\phi` over the pixels.
+
+    .. math::
+        \frac{1}{|\Omega|} \sum_{x \in \Omega} p_c(x)\, \phi_c(x)
+
+    per image and class, :math:`\phi_c` the target's signed distance map (negative inside, 0 on the boundary's
+    inner pixels, positive outside; all 0 for an empty or full mask), :math:`\Omega` the pixels that are not
+    ignored. Pass ``distance_map`` from :func:`seesaw_losses.transforms.signed_distance_map` (in the data
+    pipeline); without it the loss computes one from the target (thresholded at 0.5) with SciPy's Euclidean
+    distance transform on the CPU (a device-to-host copy and a sync; needs the ``cli`` extra). The loss is
+    negative at its minimum, so it is used beside a region loss with a weight that grows during training
+    (``build_loss("dice+0.01*boundary")``, raising the factor each epoch); the paper's code scores the
+    foreground classes only (``include_background=False`` with softmax).
+
+    Args:
+        logits: raw scores (probabilities with ``activation=None``).
+        target: sigmoid / None: the logits' shape, values in ``[0, 1]``; softmax: class indices.
+        distance_map: signed distance maps, one channel per class (the logits' shape, channel 0 included);
+            None computes them.
+        activation, include_background, class_weight, ignore_index, reduction: as in :func:`cldice_loss`.
+
+    Shape:
+        - logits, distance_map: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape, or ``(N, *)``.
+        - output: scalar; for ``reduction="none"`` ``(N, C')``.
+
+    Example:
+        >>> from seesaw_losses.transforms import signed_distance_map
+        >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 8:24, 8:24] = 1
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> boundary_loss(logits, mask, distance_map=signed_distance_map(mask, spatial_dims=2)).backward()
+    """
+    fn = "boundary_loss"
+    _check_options(fn, activation=activation, smooth=0.0, reduction=reduction)
+    if distance_map is not None:
+        distance_map = _check_map(fn, "distance_map", distance_map, logits,
+                                  "one signed distance map per class channel; for class-index masks use "
+                                  "signed_distance_map(mask, num_classes=C)")
+        if not distance_map.is_floating_point():
+            fail(fn, "distance_map", "a floating-point tensor", distance_map, error=TypeError)
+    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    if distance_map is None:
+        from ..transforms import signed_distance_map
+
+        mask = (t >= 0.5).cpu()
+        phi = signed_distance_map(mask, spatial_dims=mask.dim() - 2).to(device=p.device, dtype=p.dtype)
+    else:
+        phi = distance_map.to(p.dtype)
+        if not include_background:
+            phi = phi[:, 1:]
+    total = (p * phi).flatten(2).sum(-1)
+    if valid is None:
+        loss = total / p[0, 0].numel()
+    else:
+        count = valid.flatten(2).sum(-1).to(p.dtype)
+        loss = total / torch.where(count > 0, count, 1)
+    return _reduce_classes(loss, weight, reduction, True)
