@@ -503,3 +503,25 @@ def test_transforms_name_the_extra_when_scipy_is_missing(monkeypatch):
     with pytest.raises(ImportError, match=r"signed_distance_map: needs SciPy, which is not installed; install it "
                                           r"with pip install 'seesaw-losses\[cli\]'"):
         transforms.signed_distance_map(np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 7, 9), (1, 2, 4, 5, 6)])
+def test_fused_erosion_and_dilation_match_pooling_and_pass_gradcheck(shape):
+    from seesaw_losses.functional._fused import plain_formula
+    from seesaw_losses.functional.topology import _extremum
+
+    gen = torch.Generator().manual_seed(15)
+    x = torch.rand(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    target = (torch.rand(shape, generator=gen) < 0.3).double()
+    fused = F.cldice_loss(x, target)
+    with plain_formula():  # max pooling, as under torch.compile
+        pooled = F.cldice_loss(x, target)
+    torch.testing.assert_close(fused, pooled)
+    torch.testing.assert_close(torch.autograd.grad(fused, x)[0], torch.autograd.grad(pooled, x)[0])
+    dims = tuple(range(2, len(shape)))
+    for largest in (True, False):
+        assert torch.autograd.gradcheck(lambda v: _extremum(v, dims, largest), (x,))
+    binary = (torch.rand(shape, generator=gen) < 0.5).double().requires_grad_()  # ties everywhere
+    weights = torch.rand(shape, generator=gen, dtype=torch.float64)
+    grad, = torch.autograd.grad((_extremum(binary, dims, False) * weights).sum(), binary)
+    torch.testing.assert_close(grad.sum(), weights.sum())  # each output's gradient goes to one winner

@@ -30,13 +30,14 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-from ._fused import compute_dtype
+from ._fused import _use_plain_formula, compute_dtype
 from ._validation import (
     check_choice, check_class_weight, check_int, check_number, check_reduction, fail, should_check_values,
     value_range,
 )
-from .overlap import _block, _check_inputs, _ratio, _reduce_classes
+from .overlap import _block, _check_inputs, _ratio, _reduce_classes, overlap_sums
 
 ACTIVATIONS = ("sigmoid", "softmax", None)
 DEFAULT_SKELETON_ITERATIONS = 10
@@ -49,33 +50,82 @@ structures up to about 20 pixels wide."""
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _pool(x: Tensor, kernel: Sequence[int]) -> Tensor:
-    """Max pooling with stride 1 and "same" padding (the padding never wins)."""
-    padding = [k // 2 for k in kernel]
-    pool = F.max_pool2d if x.dim() == 4 else F.max_pool3d
-    return pool(x, kernel, 1, padding)
+def _shifted(target: Tensor, source: Tensor, dim: int, shift: int):
+    """The overlapping parts of ``target[i]`` and ``source[i + shift]`` along ``dim`` (``shift`` is -1 or 1)."""
+    n = target.shape[dim]
+    if shift > 0:
+        return target.narrow(dim, 0, n - 1), source.narrow(dim, 1, n - 1)
+    return target.narrow(dim, 1, n - 1), source.narrow(dim, 0, n - 1)
 
 
-def _axis_kernels(spatial: int):
-    return [[3 if axis == a else 1 for axis in range(spatial)] for a in range(spatial)]
+class _Extremum(torch.autograd.Function):
+    """The maximum (or minimum) of each element and its neighbours at ``shifts`` ((dim, -1 | 1) pairs); outside
+    the tensor nothing competes. Backward sends each output's gradient to the element that won, recorded as one
+    int8 code per element (max pooling would keep int64 indices and, on the CPU, run several times slower)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, shifts, largest: bool):
+        pick = torch.maximum if largest else torch.minimum
+        out = x.clone()
+        for dim, shift in shifts:
+            region, neighbour = _shifted(out, x, dim, shift)
+            pick(region, neighbour, out=region)
+        ctx.shifts = shifts
+        if ctx.needs_input_grad[0]:
+            # the winner's code: k for the neighbour at shifts[k - 1], 0 for the element itself; ties go to the
+            # element itself, then to the last neighbour that equals the extremum
+            code = torch.empty(x.shape, dtype=torch.int8, device=x.device)
+            for k, (dim, shift) in enumerate(shifts, start=1):
+                region, neighbour = _shifted(out, x, dim, shift)
+                code_region, _ = _shifted(code, x, dim, shift)
+                code_region.masked_fill_(neighbour == region, k)
+            code.masked_fill_(x == out, 0)
+            ctx.save_for_backward(code)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor):
+        (code,) = ctx.saved_tensors
+        grad = torch.where(code == 0, grad_output, 0)
+        for k, (dim, shift) in enumerate(ctx.shifts, start=1):
+            code_region, _ = _shifted(code, code, dim, shift)
+            grad_region, _ = _shifted(grad_output, grad_output, dim, shift)
+            _, winner = _shifted(grad, grad, dim, shift)
+            winner.add_(torch.where(code_region == k, grad_region, 0))
+        return grad, None, None
+
+
+def _extremum(x: Tensor, dims: Sequence[int], largest: bool) -> Tensor:
+    """Max (min) over each element and its two neighbours along each of ``dims`` (a cross for several dims)."""
+    if _use_plain_formula():
+        pool = F.max_pool2d if x.dim() == 4 else F.max_pool3d
+        sign = 1 if largest else -1
+        pooled = [pool(sign * x, [3 if axis == d else 1 for axis in range(2, x.dim())], 1,
+                       [1 if axis == d else 0 for axis in range(2, x.dim())]) for d in dims]
+        out = pooled[0]
+        for other in pooled[1:]:
+            out = torch.maximum(out, other)
+        return sign * out
+    return _Extremum.apply(x, tuple((d, s) for d in dims for s in (-1, 1)), largest)
 
 
 def _erode(x: Tensor) -> Tensor:
-    """Soft erosion: the minimum over the cross-shaped neighbourhood (one min-pool of 3 along each axis)."""
-    pooled = [_pool(-x, kernel) for kernel in _axis_kernels(x.dim() - 2)]
-    out = pooled[0]
-    for other in pooled[1:]:
-        out = torch.maximum(out, other)
-    return -out
+    """Soft erosion: the minimum over the cross-shaped neighbourhood."""
+    return _extremum(x, range(2, x.dim()), largest=False)
+
+
+def _dilate_square(x: Tensor) -> Tensor:
+    """Soft dilation: the maximum over the 3x3 (3x3x3) square, one axis at a time."""
+    for d in range(2, x.dim()):
+        x = _extremum(x, [d], largest=True)
+    return x
 
 
 def _dilate_cross(x: Tensor, steps: int) -> Tensor:
-    """``steps`` dilations by the cross (a diamond of radius ``steps``), as max-pools along each axis."""
+    """``steps`` dilations by the cross (a diamond of radius ``steps``)."""
     for _ in range(steps):
-        pooled = [_pool(x, kernel) for kernel in _axis_kernels(x.dim() - 2)]
-        x = pooled[0]
-        for other in pooled[1:]:
-            x = torch.maximum(x, other)
+        x = _extremum(x, range(2, x.dim()), largest=True)
     return x
 
 
@@ -84,7 +134,7 @@ def _soft_skeleton(x: Tensor, iterations: int) -> Tensor:
     skeleton = None
     for _ in range(iterations + 1):
         eroded = _erode(x)
-        delta = F.relu(x - _pool(eroded, [3] * (x.dim() - 2)))
+        delta = F.relu(x - _dilate_square(eroded))
         skeleton = delta if skeleton is None else skeleton + F.relu(delta - skeleton * delta)
         x = eroded
     assert skeleton is not None
@@ -332,17 +382,26 @@ def skeleton_recall_loss(
                 fail(fn, "skeleton", "binary (values 0 and 1)", f"values in [{lo:g}, {hi:g}]",
                      "pass the tubed skeleton mask (seesaw_losses.transforms.tubed_skeleton), not probabilities "
                      "or class labels")
-    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
-    weight = _class_weight(fn, class_weight, logits, include_background, p)
-    if skeleton is None:
-        k = tube((t >= 0.5).to(p.dtype), radius=radius, iterations=iterations)
+    if activation == "sigmoid" and ignore_index is None:
+        # The sums are Dice's intersection and true volume with the skeleton as the target: fused passes.
+        _check_inputs(fn, logits, target, activation, None, include_background)
+        _check_spatial(fn, "logits", logits)
+        k = tube((target >= 0.5).to(compute_dtype(logits.dtype)), radius=radius, iterations=iterations) \
+            if skeleton is None else skeleton
+        z = logits if include_background else logits[:, 1:]
+        hit, _, total = overlap_sums(z, k if include_background else k[:, 1:], activation="sigmoid")
     else:
-        k = skeleton.to(p.dtype)
-        if not include_background:
-            k = k[:, 1:]
-        if valid is not None:
-            k = k * valid
-    recall = _ratio(_sum(p * k, per_image) + smooth, _sum(k, per_image) + smooth)
+        p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+        if skeleton is None:
+            k = tube((t >= 0.5).to(p.dtype), radius=radius, iterations=iterations)
+        else:
+            k = skeleton.to(p.dtype) if include_background else skeleton[:, 1:].to(p.dtype)
+            k = k if valid is None else k * valid
+        hit, total = _sum(p * k, True), _sum(k, True)
+    if not per_image:
+        hit, total = hit.sum(0, keepdim=True), total.sum(0, keepdim=True)
+    weight = _class_weight(fn, class_weight, logits, include_background, hit)
+    recall = _ratio(hit + smooth, total + smooth)
     return _reduce_classes((1 - recall).clamp(min=0), weight, reduction, per_image)
 
 
