@@ -50,7 +50,7 @@ def test_seesaw_fused_matches_plain(small_chunks, factors, ignore_index, weighte
     if ignore_index is not None:
         target[0, :2] = ignore_index
     counts = torch.tensor([5000, 800, 60, 7, 0])
-    kwargs = dict(weight=torch.rand(5) + 0.1, element_weight=torch.rand(3, 1, 9)) if weighted else {}
+    kwargs = dict(class_weight=torch.rand(5) + 0.1, weight=torch.rand(3, 1, 9)) if weighted else {}
     _assert_paths_agree(seesaw_loss, logits, target, counts, ignore_index=ignore_index, **factors, **kwargs)
 
 
@@ -90,7 +90,7 @@ def test_seesaw_gradcheck(small_chunks):
     """With q = 0 the factors depend on the counts only, so the loss is differentiable as written."""
     target = torch.tensor([[0, 1, 2, 3], [3, 3, -100, 1]])
     _gradcheck(seesaw_loss, torch.randn(2, 4, 4), target, torch.tensor([900, 50, 5, 1]), p=0.8, q=0.0,
-               weight=torch.rand(4, dtype=torch.float64))
+               class_weight=torch.rand(4, dtype=torch.float64))
 
 
 def test_binary_seesaw_gradcheck(small_chunks):

@@ -74,7 +74,7 @@ class CombinedLoss(nn.Module):
 # --------------------------------------------------------------------------------------------------------------
 
 
-_TENSOR_OPTIONS = ("weight", "class_weight", "alpha", "pos_weight", "class_counts")
+_TENSOR_OPTIONS = ("class_weight", "pos_weight", "class_counts")
 _RESERVED = ("type", "loss_weight", "name")
 
 
@@ -175,7 +175,7 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     Names: every loss of :func:`seesaw_losses.available_losses` (``seesaw losses`` prints them), e.g. ``bce``,
     ``weighted_bce`` (``pos_weight``, or ``class_counts`` ``[background, foreground]``), ``focal``, ``dice``,
     ``seesaw`` (needs ``num_classes``), ``ce``, ``class_balanced_ce`` (``class_counts``). List-valued
-    ``weight``/``class_weight``/``alpha``/``pos_weight`` become float tensors, ``class_counts`` an int64 tensor.
+    ``class_weight``/``pos_weight`` become float tensors, ``class_counts`` an int64 tensor.
 
     A single loss is returned as its module; several as a :class:`CombinedLoss` keyed by name (repeated names
     get ``_1``, ``_2``... suffixes).
