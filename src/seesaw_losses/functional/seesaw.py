@@ -105,7 +105,7 @@ def softmax_loss(
     reduction. Arguments are assumed validated. Returns ``(N, *)`` for ``reduction="none"``, else a scalar."""
     n = logits.shape[0]
     cdtype = compute_dtype(logits.dtype)
-    w = None
+    w = class_w = None
     if class_weight is not None:
         safe, valid = mask_ignored(target.reshape(n, -1), ignore_index)
         w = class_weight.to(device=logits.device, dtype=cdtype)[safe]
