@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from .functional._validation import check_number, fail
+from .functional._validation import check_number, fail, shared_value_checks
 from .registry import get_loss
 
 
@@ -59,8 +59,11 @@ class CombinedLoss(nn.Module):
         return "weights=" + repr(self.weights)
 
     def forward(self, logits: Tensor, target: Tensor, return_components: bool = False):
-        """The weighted total; with ``return_components`` also ``{name: unweighted component}`` for logging."""
-        components = {name: loss(logits, target) for name, loss in self.losses.items()}
+        """The weighted total; with ``return_components`` also ``{name: unweighted component}`` for logging.
+
+        The target's values are read once per rule for all the components (:func:`shared_value_checks`)."""
+        with shared_value_checks():
+            components = {name: loss(logits, target) for name, loss in self.losses.items()}
         for name, value in components.items():
             if not isinstance(value, Tensor) or value.dim() != 0:
                 fail("CombinedLoss.forward", f"component {name!r}", "a scalar tensor (reduction 'mean' or 'sum')",

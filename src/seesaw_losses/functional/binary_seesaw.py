@@ -168,11 +168,16 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
     return logits[:, 1].to(cdtype) - logits[:, 0].to(cdtype), target
 
 
+_EXACT_ROW = 1 << 22
+"""Elements per partial sum when counting a float target: float32 holds every integer up to 2**24 exactly."""
+
+
 def binary_counts(target: Tensor, ignore_index: Optional[int]) -> Tensor:
     """``[background, foreground]`` counts of a binary target (int64, no host sync).
 
-    A float target is counted without a copy: its sum (in float64, exact) is the foreground count, less
-    ``ignore_index`` times the number of ignored elements; the background is the rest of the valid elements.
+    A float target is counted without a converted copy: its sum is the foreground count (taken in float32 rows
+    of :data:`_EXACT_ROW` elements, so exact at any size); with ``ignore_index``, the elements equal to 1 are
+    counted instead. The background is the rest of the valid elements.
 
     Shape:
         - target: any shape, values in ``{0, 1}`` or ``ignore_index``.
@@ -180,14 +185,18 @@ def binary_counts(target: Tensor, ignore_index: Optional[int]) -> Tensor:
     """
     if not target.is_floating_point():
         return count_labels(target, 2, ignore_index)
-    total = target.sum(dtype=torch.float64)
     valid = valid_mask(target, ignore_index)
-    if valid is None:
-        foreground = total.round().long()
-        return torch.stack([target.numel() - foreground, foreground])
-    count = valid.sum()
-    foreground = (total - ignore_index * (target.numel() - count)).round().long()
-    return torch.stack([count - foreground, foreground])
+    if valid is not None:
+        count, foreground = valid.sum(), (target == 1).sum()
+        return torch.stack([count - foreground, foreground])
+    flat = target.reshape(-1)
+    cut = flat.numel() - flat.numel() % _EXACT_ROW
+    dtype = torch.float64 if flat.dtype == torch.float64 else torch.float32
+    total = flat[cut:].sum(dtype=dtype).double()
+    if cut:
+        total = total + flat[:cut].view(-1, _EXACT_ROW).sum(1, dtype=dtype).double().sum()
+    foreground = total.round().long()
+    return torch.stack([flat.numel() - foreground, foreground])
 
 
 def check_binary_seesaw_options(fn: str, p: float, q: float, eps: float, reduction: str, variant: str,
