@@ -47,7 +47,6 @@ def _as_numpy(fn: str, mask: object) -> np.ndarray:
     if isinstance(mask, np.ndarray):
         return mask
     fail(fn, "mask", "a NumPy array or a torch.Tensor", type(mask).__name__, error=TypeError)
-    raise AssertionError
 
 
 def _per_image(fn: str, mask: object, spatial_dims: Optional[int], num_classes: Optional[int],

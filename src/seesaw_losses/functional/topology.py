@@ -38,7 +38,8 @@ from ._validation import (
     check_choice, check_class_weight, check_int, check_number, check_reduction, fail, should_check_values,
     value_range,
 )
-from .overlap import _block, _check_inputs, _ratio, _reduce_classes, overlap_sums
+from ._reduction import reduce_rows
+from .overlap import _block, _ratio, check_overlap_tensors, overlap_sums
 
 DEFAULT_SKELETON_ITERATIONS = 10
 """Erosion steps of the skeleton :func:`skeleton_recall_loss` computes when none is passed: enough for
@@ -204,7 +205,7 @@ def _probabilities(fn: str, logits: Tensor, target: Tensor, activation: Optional
                    include_background: bool):
     """Validated per-class probabilities and target ``(N, C', *)`` (ignored elements 0 in both) and the valid
     mask (or None), where ``C'`` drops channel 0 without the background."""
-    _check_inputs(fn, logits, target, activation or "sigmoid", ignore_index, include_background)
+    check_overlap_tensors(fn, logits, target, activation or "sigmoid", ignore_index, include_background)
     _check_spatial(fn, "logits", logits)
     cdtype = compute_dtype(logits.dtype)
     if activation is None:
@@ -239,7 +240,6 @@ def _sum(x: Tensor, per_image: bool) -> Tensor:
 def _check_map(fn: str, arg: str, value: object, logits: Tensor, hint: str) -> Tensor:
     if not isinstance(value, Tensor):
         fail(fn, arg, "a torch.Tensor or None", type(value).__name__, error=TypeError)
-    assert isinstance(value, Tensor)
     if tuple(value.shape) != tuple(logits.shape):
         fail(fn, arg, f"of the logits' shape {tuple(logits.shape)}", value, hint)
     if value.device != logits.device:
@@ -305,7 +305,7 @@ def cldice_loss(
     sensitivity = (_sum(skeleton_t * p, per_image) + smooth) / (_sum(skeleton_t, per_image) + smooth)
     total = precision + sensitivity
     score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
-    return _reduce_classes((1 - score).clamp(min=0), weight, reduction, per_image)
+    return reduce_rows((1 - score).clamp(min=0), reduction, per_image, weight)
 
 
 def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERATIONS) -> Tensor:
@@ -385,7 +385,7 @@ def skeleton_recall_loss(
                      "or class labels")
     if activation == "sigmoid" and ignore_index is None:
         # The sums are Dice's intersection and true volume with the skeleton as the target: fused passes.
-        _check_inputs(fn, logits, target, activation, None, include_background)
+        check_overlap_tensors(fn, logits, target, activation, None, include_background)
         _check_spatial(fn, "logits", logits)
         k = tube((target >= 0.5).to(compute_dtype(logits.dtype)), radius=radius, iterations=iterations) \
             if skeleton is None else skeleton
@@ -403,7 +403,7 @@ def skeleton_recall_loss(
         hit, total = hit.sum(0, keepdim=True), total.sum(0, keepdim=True)
     weight = _class_weight(fn, class_weight, logits, include_background, hit)
     recall = _ratio(hit + smooth, total + smooth)
-    return _reduce_classes((1 - recall).clamp(min=0), weight, reduction, per_image)
+    return reduce_rows((1 - recall).clamp(min=0), reduction, per_image, weight)
 
 
 def boundary_loss(
@@ -473,4 +473,4 @@ def boundary_loss(
     else:
         count = valid.flatten(2).sum(-1).to(p.dtype)
         loss = total / torch.where(count > 0, count, 1)
-    return _reduce_classes(loss, weight, reduction, True)
+    return reduce_rows(loss, reduction, True, weight)
