@@ -241,7 +241,7 @@ def test_skeleton_recall_multiclass_with_the_transforms_skeleton():
     target[:, 2:5, 1:11] = 1
     target[:, 7:10, 1:11] = 2
     skeleton = transforms.tubed_skeleton(target, num_classes=3, radius=1, spatial_dims=2)
-    assert skeleton.shape == (2, 3, 12, 12) and skeleton.dtype == torch.uint8
+    assert skeleton.shape == (2, 3, 12, 12) and skeleton.dtype == torch.bool
     logits = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
     p, k = torch.softmax(logits, 1), skeleton.double()
     per_class = 1 - ((p * k).sum((0, 2, 3)) + 1) / (k.sum((0, 2, 3)) + 1)
@@ -326,13 +326,13 @@ def test_tubed_skeleton_of_hand_built_masks():
     mask[2:5, 1:11] = True  # a band 3 pixels wide
     bare = transforms.tubed_skeleton(mask, radius=0)
     # Zhang's thinning: the middle row, ending in a one-pixel spur towards a corner
-    assert bare.dtype == np.uint8 and bare[3, 1:9].all() and bare.sum() == 9 and not bare[[0, 1, 4, 5, 6]].any()
+    assert bare.dtype == bool and bare[3, 1:9].all() and bare.sum() == 9 and not bare[[0, 1, 4, 5, 6]].any()
     tubed = transforms.tubed_skeleton(mask, radius=1)
     assert bool((tubed <= mask).all()) and tubed[2:5, 1:9].all() and tubed.sum() == 27
     np.testing.assert_array_equal(transforms.tubed_skeleton(np.zeros((6, 6))), 0)
     volume = np.zeros((5, 9, 9), np.uint8)
     volume[2, 2:7, 4] = 1
-    np.testing.assert_array_equal(transforms.tubed_skeleton(volume, radius=0), volume)
+    np.testing.assert_array_equal(transforms.tubed_skeleton(volume, radius=0), volume.astype(bool))
     batch = torch.from_numpy(np.stack([mask, mask[::-1]]))[:, None]
     out = transforms.tubed_skeleton(batch, spatial_dims=2)
     assert isinstance(out, torch.Tensor) and out.shape == (2, 1, 7, 12)
@@ -525,3 +525,12 @@ def test_fused_erosion_and_dilation_match_pooling_and_pass_gradcheck(shape):
     weights = torch.rand(shape, generator=gen, dtype=torch.float64)
     grad, = torch.autograd.grad((_extremum(binary, dims, False) * weights).sum(), binary)
     torch.testing.assert_close(grad.sum(), weights.sum())  # each output's gradient goes to one winner
+
+
+def test_cldice_scores_a_mask_covering_the_whole_image_as_perfect():
+    # Nothing erodes at the image border (as in the paper's code and MONAI): a full mask has no soft skeleton,
+    # so clDice alone cannot penalise over-segmentation; it is meant to be used beside a region loss.
+    target = _line_mask((1, 1, 12, 12), 2)
+    full = torch.ones_like(target)
+    assert float(F.soft_skeleton(full).sum()) == 0.0
+    assert float(F.cldice_loss(full, target, activation=None)) == 0.0

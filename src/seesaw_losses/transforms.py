@@ -91,7 +91,8 @@ def tubed_skeleton(mask: Any, *, radius: int = 2, num_classes: Optional[int] = N
         spatial_dims: how many trailing dimensions form an image (2 or 3); None: all of them.
 
     Shape:
-        - mask ``(*, *spatial)``; output ``uint8``: the same, or ``(*, C, *spatial)`` with ``num_classes``.
+        - mask ``(*, *spatial)``; output ``bool`` (binary by its type, so the loss reads no values to check it):
+          the same, or ``(*, C, *spatial)`` with ``num_classes``.
     """
     fn = "tubed_skeleton"
     check_int(fn, "radius", radius, low=0)
@@ -107,7 +108,7 @@ def tubed_skeleton(mask: Any, *, radius: int = 2, num_classes: Optional[int] = N
             skeleton = ndimage.binary_dilation(skeleton, structure=cross, iterations=radius)
         return skeleton & binary
 
-    return _per_image(fn, mask, spatial_dims, num_classes, image, np.uint8)
+    return _per_image(fn, mask, spatial_dims, num_classes, image, bool)
 
 
 def signed_distance_map(mask: Any, *, num_classes: Optional[int] = None, spatial_dims: Optional[int] = None,
