@@ -20,6 +20,8 @@ from typing import Dict, List
 from ..transforms import np, optional_module
 
 METRICS = ("cldice", "betti0_error", "betti1_error", "hd95")
+UNBOUNDED = ("betti0_error", "betti1_error", "hd95")
+"""The metrics that are counts or distances (``>= 0``), not fractions in ``[0, 1]``."""
 
 
 def cldice_score(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -81,4 +83,4 @@ def topology_metrics(predicted: np.ndarray, truth: np.ndarray) -> Dict[str, obje
     return result
 
 
-__all__ = ["METRICS", "betti_numbers", "cldice_score", "hd95", "topology_metrics"]
+__all__ = ["METRICS", "UNBOUNDED", "betti_numbers", "cldice_score", "hd95", "topology_metrics"]
