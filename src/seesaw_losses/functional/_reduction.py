@@ -48,3 +48,8 @@ def count_valid(target: Tensor, ignore_index: Optional[int]) -> Union[Tensor, in
     if ignore_index is None:
         return target.numel()
     return (target != ignore_index).sum()
+
+
+def mean_or_zero(loss: Tensor) -> Tensor:
+    """``loss.mean()``, or 0 (with a zero gradient) when ``loss`` has no element, instead of NaN."""
+    return loss.sum() / max(loss.numel(), 1)

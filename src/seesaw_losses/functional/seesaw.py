@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ._fused import Scratch, classwise_loss, compute_dtype
+from ._shapes import flatten_from
 from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction,
@@ -93,15 +94,14 @@ def softmax_loss(
 
     Arguments are assumed validated. Returns ``(N, *)`` for ``reduction="none"``, else a scalar.
     """
-    n = logits.shape[0]
     cdtype = compute_dtype(logits.dtype)
-    t_flat = target.reshape(n, -1)
+    t_flat = flatten_from(target, 1)
     w = None
     if weight is not None:
         safe = t_flat if ignore_index is None else t_flat.masked_fill(t_flat == ignore_index, 0)
         w = weight.to(device=logits.device, dtype=cdtype)[safe]
     if element_weight is not None:
-        ew = element_weight.to(cdtype).expand(target.shape).reshape(n, -1)
+        ew = element_weight.to(cdtype).expand(target.shape).reshape(t_flat.shape)
         w = ew if w is None else w * ew
 
     def denominator():

@@ -28,7 +28,7 @@ class _OverlapLoss(nn.Module):
     weight: Optional[Tensor]
     _function: Callable[..., Tensor]
 
-    def __init__(self, *, activation: str, per_image: bool, smooth_nr: float, smooth_dr: float,
+    def __init__(self, *, activation: Optional[str], per_image: bool, smooth_nr: float, smooth_dr: float,
                  include_background: bool, weight: Optional[Union[Tensor, Sequence[float]]],
                  ignore_index: Optional[int], reduction: str, **options: Any) -> None:
         super().__init__()
@@ -57,14 +57,16 @@ class TverskyLoss(_OverlapLoss):
 
     Args:
         alpha: weight of false positives. beta: weight of false negatives.
-        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
+        per_image: per-image statistics (else whole batch).
         smooth_nr, smooth_dr: numerator / denominator smoothing. squared_denominator: V-Net denominator.
         log_loss: ``-log TI``. include_background: score channel 0. weight: per-class weights ``(C,)`` (buffer).
         ignore_index: target value to skip. reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC
     _function = staticmethod(tversky_loss)
 
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: str = "sigmoid", per_image: bool = False,
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: Optional[str] = "sigmoid",
+                 per_image: bool = False,
                  smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
                  squared_denominator: bool = False, log_loss: bool = False, include_background: bool = True,
                  weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
@@ -79,7 +81,8 @@ class DiceLoss(_OverlapLoss):
     __doc__ = r"""Soft Dice loss (Tversky with alpha = beta = 0.5); see :func:`seesaw_losses.functional.dice_loss`.
 
     Args:
-        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
+        per_image: per-image statistics (else whole batch).
         smooth_nr, smooth_dr: numerator / denominator smoothing (half of MONAI's for the same effect).
         squared_denominator: V-Net denominator. log_loss: log-Dice. include_background: score channel 0.
         weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip.
@@ -91,7 +94,8 @@ class DiceLoss(_OverlapLoss):
 """
     _function = staticmethod(dice_loss)
 
-    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+    def __init__(self, *, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH,
                  smooth_dr: float = DEFAULT_SMOOTH, squared_denominator: bool = False, log_loss: bool = False,
                  include_background: bool = True, weight: Optional[Union[Tensor, Sequence[float]]] = None,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
@@ -107,7 +111,8 @@ class JaccardLoss(_OverlapLoss):
 """ + _SHAPE_DOC
     _function = staticmethod(jaccard_loss)
 
-    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+    def __init__(self, *, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH,
                  smooth_dr: float = DEFAULT_SMOOTH, log_loss: bool = False, include_background: bool = True,
                  weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
                  reduction: str = "mean") -> None:
@@ -125,7 +130,8 @@ class FocalTverskyLoss(_OverlapLoss):
 """ + _SHAPE_DOC
     _function = staticmethod(focal_tversky_loss)
 
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, activation: str = "sigmoid",
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+                 activation: Optional[str] = "sigmoid",
                  per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
                  include_background: bool = True, weight: Optional[Union[Tensor, Sequence[float]]] = None,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
@@ -146,7 +152,8 @@ class GeneralizedDiceLoss(_OverlapLoss):
           ``reduction="none"``.
 """
 
-    def __init__(self, *, weight_type: str = "square", activation: str = "sigmoid", per_image: bool = False,
+    def __init__(self, *, weight_type: str = "square", activation: Optional[str] = "sigmoid",
+                 per_image: bool = False,
                  smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH, include_background: bool = True,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
         check_choice("GeneralizedDiceLoss", "weight_type", weight_type, GENERALIZED_WEIGHTS)
