@@ -9,7 +9,9 @@ from torch import Tensor
 
 from ._fused import Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
-from ._validation import check_logits, check_probability_target, check_reduction, check_weight, fail
+from ._validation import (
+    check_logits, check_probability_target, check_reduction, check_weight, fail, non_negative_and_finite,
+)
 from .binary_seesaw import softplus
 
 
@@ -48,8 +50,8 @@ def as_pos_weight(fn: str, pos_weight: Optional[Union[float, Tensor]], logits: T
              "pos_weight.view(-1, " + ", ".join("1" for _ in logits.shape[2:]) + ")")
     check_weight(fn, "pos_weight", pos_weight, logits.shape,
                  f"broadcastable to the logits' shape {tuple(logits.shape)} (e.g. (C, 1, 1) per channel)")
-    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() and bool((pos_weight < 0).any()):
-        fail(fn, "pos_weight", "non-negative", pos_weight)
+    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() and not non_negative_and_finite(pos_weight):
+        fail(fn, "pos_weight", "non-negative and finite", pos_weight)
     return pos_weight.to(device=logits.device, dtype=compute_dtype(logits.dtype))
 
 

@@ -12,7 +12,7 @@ from ._fused import CHUNK_ELEMENTS, Scratch, compute_dtype, elementwise_loss, so
 from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels
 from ._validation import (
-    check_choice, check_counts, check_logits, check_number, check_reduction, check_weight, fail,
+    check_choice, check_counts, check_finite, check_logits, check_number, check_reduction, check_weight, fail,
     should_check_values,
 )
 from .seesaw import check_seesaw_factors
@@ -167,6 +167,7 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
             target, ignore_index):
         valid = target if ignore_index is None else target[target != ignore_index]
         bad = valid[(valid != 0) & (valid != 1)][0].item()
+        check_finite(fn, "target", bad, bad)
         bad = int(bad) if float(bad).is_integer() else bad
         hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
             "binarise soft masks first, e.g. (mask > 0.5).float()")

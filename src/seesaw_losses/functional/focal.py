@@ -138,6 +138,14 @@ def check_gamma(fn: str, gamma: object) -> None:
     check_number(fn, "gamma", gamma, low=0)
 
 
+def check_sigmoid_alpha(fn: str, alpha: object) -> None:
+    """``alpha`` of the sigmoid focal loss: None, a number in ``[0, 1]`` or a tensor of such values."""
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha < 0:
+        fail(fn, "alpha", "None or in [0, 1]", alpha, "alpha=None disables the class weight (torchvision spells "
+             "it alpha=-1)")
+    check_unit_interval(fn, "alpha", alpha)
+
+
 def sigmoid_focal_loss(
     logits: Tensor,
     target: Tensor,
@@ -187,7 +195,7 @@ def sigmoid_focal_loss(
     check_reduction(fn, reduction)
     check_choice(fn, "normalizer", normalizer, NORMALIZERS)
     check_gamma(fn, gamma)
-    check_unit_interval(fn, "alpha", alpha)
+    check_sigmoid_alpha(fn, alpha)
     target = check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
     check_weight(fn, "weight", weight, target.shape, f"None or broadcastable to the target's shape {tuple(target.shape)}")
     cdtype = compute_dtype(logits.dtype)

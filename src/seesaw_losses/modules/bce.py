@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ..functional._validation import check_reduction, fail
+from ..functional._validation import check_reduction, fail, non_negative_and_finite
 from ..functional.bce import weighted_bce_loss
 from ..functional.weighting import pos_weight_from_counts
 from ..registry import Hyperparameter, LossEntry, register
@@ -48,8 +48,8 @@ class WeightedBCELoss(nn.Module):
                 fail(fn, "pos_weight", "None, a number or a tensor", pos_weight, error=TypeError)
             pos_weight = torch.as_tensor(pos_weight, dtype=torch.float32) if not isinstance(pos_weight, Tensor) \
                 else pos_weight
-            if bool((pos_weight < 0).any()):
-                fail(fn, "pos_weight", "non-negative", pos_weight)
+            if not non_negative_and_finite(pos_weight):
+                fail(fn, "pos_weight", "non-negative and finite", pos_weight)
         self.register_buffer("pos_weight", pos_weight)
         self.ignore_index, self.reduction = ignore_index, reduction
 

@@ -6,8 +6,8 @@ from typing import Optional, Sequence, Union
 
 from torch import Tensor, nn
 
-from ..functional._validation import check_choice, check_class_weight, check_reduction, check_unit_interval, fail
-from ..functional.focal import NORMALIZERS, check_gamma, sigmoid_focal_loss, softmax_focal_loss
+from ..functional._validation import check_choice, check_class_weight, check_reduction, fail
+from ..functional.focal import NORMALIZERS, check_gamma, check_sigmoid_alpha, sigmoid_focal_loss, softmax_focal_loss
 from ..registry import Hyperparameter, LossEntry, register
 
 
@@ -42,7 +42,7 @@ class SigmoidFocalLoss(nn.Module):
                  ignore_index: Optional[int] = None, reduction: str = "mean", normalizer: str = "elements") -> None:
         super().__init__()
         fn = "SigmoidFocalLoss"
-        check_unit_interval(fn, "alpha", alpha)
+        check_sigmoid_alpha(fn, alpha)
         check_gamma(fn, gamma)
         check_reduction(fn, reduction)
         check_choice(fn, "normalizer", normalizer, NORMALIZERS)

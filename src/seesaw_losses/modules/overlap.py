@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from ..functional._validation import check_choice, fail
+from ..functional._validation import check_choice, fail, non_negative_and_finite
 from ..functional.overlap import (
     DEFAULT_SMOOTH, GENERALIZED_WEIGHTS, check_overlap_options, dice_loss, focal_tversky_loss,
     generalized_dice_loss, jaccard_loss, tversky_loss,
@@ -38,8 +38,8 @@ class _OverlapLoss(nn.Module):
                               gamma=options.get("gamma", 1.0))
         if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32) if not isinstance(weight, Tensor) else weight
-            if weight.dim() != 1 or bool((weight < 0).any()):
-                fail(fn, "weight", "a 1-D tensor of non-negative per-class weights", weight)
+            if weight.dim() != 1 or not non_negative_and_finite(weight):
+                fail(fn, "weight", "a 1-D tensor of non-negative, finite per-class weights", weight)
         self.register_buffer("weight", weight)
         self.options = dict(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                             include_background=include_background, ignore_index=ignore_index, reduction=reduction,

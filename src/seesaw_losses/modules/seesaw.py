@@ -161,6 +161,9 @@ class SeesawLoss(ClassCountsMixin):
         if self.objectness:
             return self._forward_objectness(logits, target, weight, avg_factor, reduction)
         if isinstance(logits, Tensor) and logits.dim() >= 2:
+            if logits.shape[1] != self.num_classes:
+                fail("SeesawLoss.forward", "logits", f"of {self.num_classes} channels (dim 1), one per class",
+                     logits, f"the loss was built with num_classes={self.num_classes}")
             check_index_target("SeesawLoss.forward", logits, target, self.ignore_index,
                                num_classes=logits.shape[1])
             self.accumulate(count_labels(target, self.num_classes, self.ignore_index))
