@@ -93,6 +93,7 @@ class Inputs:
     target: torch.Tensor
     ignored: Optional[torch.Tensor]   # a mask of the logits' shape, True where the gradient must be 0
     call: object                      # (logits, target) -> loss
+    options: dict                     # what the module was built with (module form)
 
 
 def make_inputs(entry: LossEntry, case: Case) -> Inputs:
@@ -133,7 +134,7 @@ def make_inputs(entry: LossEntry, case: Case) -> Inputs:
         if entry.counts_argument is not None:
             options[entry.counts_argument] = counts
         call = entry.build(**options)
-    return Inputs(logits, target, ignored, call)
+    return Inputs(logits, target, ignored, call, options)
 
 
 def _function_call(entry: LossEntry, options: dict, counts: torch.Tensor):

@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..functional._validation import (
+    check_class_weight, check_index_target, check_logits, check_number, check_probability_target, check_reduction,
+)
 from ..functional.weighting import class_weights
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -23,6 +26,12 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
     """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        fn = type(self).__name__
+        check_logits(fn, input, min_dim=2)
+        if isinstance(target, Tensor) and target.is_floating_point() and target.shape == input.shape:
+            check_probability_target(fn, input, target, None, softmax_name="class indices")
+        else:
+            check_index_target(fn, input, target, self.ignore_index, num_classes=input.shape[1])
         x = input if input.dtype == torch.float64 else input.float()
         weight = None if self.weight is None else self.weight.to(x.dtype)
         loss = F.cross_entropy(x, target, weight=weight, ignore_index=self.ignore_index,
@@ -37,6 +46,11 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
 def cross_entropy(*, class_weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> nn.Module:
     """:class:`CrossEntropyLoss` with per-class weights named ``class_weight`` as in the rest of the library."""
+    fn = "cross_entropy"
+    check_reduction(fn, reduction)
+    check_number(fn, "label_smoothing", label_smoothing, low=0, high=1)
+    if class_weight is not None:
+        class_weight = check_class_weight(fn, class_weight, len(class_weight), arg="class_weight")
     return CrossEntropyLoss(weight=class_weight, ignore_index=ignore_index, reduction=reduction,
                             label_smoothing=label_smoothing)
 
@@ -45,6 +59,10 @@ def class_balanced_cross_entropy(*, class_counts: Any, strategy: str = "class_ba
                                  blend: float = 0.5, ignore_index: int = -100, reduction: str = "mean",
                                  label_smoothing: float = 0.0) -> nn.Module:
     """Cross-entropy with per-class weights from ``class_counts`` (:func:`class_weights` ``strategy``)."""
+    fn = "class_balanced_ce"
+    check_reduction(fn, reduction)
+    check_number(fn, "beta", beta, low=0, high=1, high_open=True)
+    check_number(fn, "blend", blend, low=0, high=1)
     return cross_entropy(class_weight=class_weights(class_counts, strategy, beta=beta, blend=blend),
                          ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
 
