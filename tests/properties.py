@@ -96,8 +96,9 @@ class Inputs:
     options: dict                     # what the module was built with (module form)
 
 
-def make_inputs(entry: LossEntry, case: Case) -> Inputs:
-    """Logits, target and a call of the entry (function or fresh module) for ``case``."""
+def make_inputs(entry: LossEntry, case: Case, **overrides) -> Inputs:
+    """Logits, target and a call of the entry (function or fresh module) for ``case``; ``overrides`` are options
+    it is built (or called) with where it accepts them (e.g. ``reduction``)."""
     generator = torch.Generator().manual_seed(case.seed)
     channels = _channels(entry, case)
     shape = (case.batch, channels) + case.spatial
@@ -125,6 +126,7 @@ def make_inputs(entry: LossEntry, case: Case) -> Inputs:
         options["activation"] = case.activation
     if "per_image" in accepted:
         options["per_image"] = case.per_image
+    options.update({k: v for k, v in overrides.items() if k in accepted})
     counts = _counts(case, channels)
     if case.form == "function":
         call = _function_call(entry, options, counts)
