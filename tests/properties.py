@@ -34,7 +34,7 @@ SCALES = (1.0, 30.0, 1e4)
 LAYOUTS = ("contiguous", "channels_last", "strided")
 FORMS = ("module", "function")
 IGNORE = 255
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 50
 
 
 @dataclass(frozen=True)
