@@ -60,7 +60,8 @@ def activations(entry: LossEntry) -> tuple:
 
 def cases(entry: LossEntry):
     return st.builds(
-        Case, form=st.sampled_from(FORMS if entry.function is not None else ("module",)), activation=st.sampled_from(activations(entry)),
+        Case, form=st.sampled_from(FORMS if entry.function is not None else ("module",)),
+        activation=st.sampled_from(activations(entry)),
         batch=st.integers(0, 4), channels=st.integers(1, 4),
         spatial=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), dtype=st.sampled_from(DTYPES),
         scale=st.sampled_from(SCALES), ignore=st.booleans(), dense=st.booleans(),

@@ -51,7 +51,7 @@ def check_activation_inputs(fn: str, logits: Tensor, target: object, activation:
         if channels < 2:
             fail(fn, "logits", f"of at least 2 channels (dim 1) for {what}", logits,
                  "a softmax over one channel is always 1; use activation='sigmoid' for one-logit outputs")
-        one_hot = isinstance(target, Tensor) and tuple(target.shape) == tuple(logits.shape)
+        one_hot = tuple(target.shape) == tuple(logits.shape)
         check_index_target(fn, logits, target, ignore_index, num_classes=channels, hint_float=(
             "got a target shaped like the logits (one-hot?); pass class indices with target.argmax(1)" if one_hot
             else "activation='softmax' takes class indices; for float masks of the logits' shape use "

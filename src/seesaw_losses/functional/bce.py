@@ -50,7 +50,8 @@ def as_pos_weight(fn: str, pos_weight: Optional[Union[float, Tensor]], logits: T
              "pos_weight.view(-1, " + ", ".join("1" for _ in logits.shape[2:]) + ")")
     check_weight(fn, "pos_weight", pos_weight, logits.shape,
                  f"broadcastable to the logits' shape {tuple(logits.shape)} (e.g. (C, 1, 1) per channel)")
-    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() and not non_negative_and_finite(pos_weight):
+    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() \
+            and not non_negative_and_finite(pos_weight):
         fail(fn, "pos_weight", "non-negative and finite", pos_weight)
     return pos_weight.to(device=logits.device, dtype=compute_dtype(logits.dtype))
 

@@ -302,7 +302,8 @@ def tversky_loss(
 
 def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: float, gamma: float,
              activation: Optional[str], per_image: bool, smooth_nr: float, smooth_dr: float,
-             squared_denominator: bool, log_loss: bool, include_background: bool, weight, ignore_index: Optional[int], reduction: str) -> Tensor:
+             squared_denominator: bool, log_loss: bool, include_background: bool, weight,
+             ignore_index: Optional[int], reduction: str) -> Tensor:
     check_overlap_options(fn, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                           reduction=reduction, activation=activation, gamma=gamma)
     if log_loss and gamma != 1:
