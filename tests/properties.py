@@ -4,7 +4,7 @@
 ``counts_argument``, the options it accepts), so a loss is covered the moment it is registered. For the function
 and the module form, on generated cases (1 to 3 spatial dimensions, batch 0 to 4, sparse or dense targets,
 ``ignore_index`` or not, logits up to +-1e4 in float32 / float16 / bfloat16, contiguous, channels-last or strided
-inputs) it checks that:
+inputs, each reduction) it checks that:
 
 - the loss and its gradient are finite, and the gradient has the input's dtype;
 - ignored elements get a zero gradient; an empty input gives a zero loss and a zero gradient;
@@ -32,6 +32,7 @@ from seesaw_losses.registry import LossEntry
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 SCALES = (1.0, 30.0, 1e4)
 LAYOUTS = ("contiguous", "channels_last", "strided")
+REDUCTIONS = ("mean", "sum", "none")
 FORMS = ("module", "function")
 IGNORE = 255
 MAX_EXAMPLES = 50
@@ -49,6 +50,7 @@ class Case:
     ignore: bool
     dense: bool
     per_image: bool
+    reduction: str
     layout: str
     seed: int
 
@@ -65,7 +67,7 @@ def cases(entry: LossEntry):
         batch=st.integers(0, 4), channels=st.integers(1, 4),
         spatial=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), dtype=st.sampled_from(DTYPES),
         scale=st.sampled_from(SCALES), ignore=st.booleans(), dense=st.booleans(),
-        per_image=st.booleans(), layout=st.sampled_from(LAYOUTS), seed=st.integers(0, 2**16))
+        per_image=st.booleans(), reduction=st.sampled_from(REDUCTIONS), layout=st.sampled_from(LAYOUTS), seed=st.integers(0, 2**16))
 
 
 def _index_targets(case: Case) -> bool:
@@ -97,9 +99,8 @@ class Inputs:
     options: dict                     # what the module was built with (module form)
 
 
-def make_inputs(entry: LossEntry, case: Case, **overrides) -> Inputs:
-    """Logits, target and a call of the entry (function or fresh module) for ``case``; ``overrides`` are options
-    it is built (or called) with where it accepts them (e.g. ``reduction``)."""
+def make_inputs(entry: LossEntry, case: Case) -> Inputs:
+    """Logits, target and a call of the entry (function or fresh module) for ``case``."""
     generator = torch.Generator().manual_seed(case.seed)
     channels = _channels(entry, case)
     shape = (case.batch, channels) + case.spatial
@@ -127,7 +128,8 @@ def make_inputs(entry: LossEntry, case: Case, **overrides) -> Inputs:
         options["activation"] = case.activation
     if "per_image" in accepted:
         options["per_image"] = case.per_image
-    options.update({k: v for k, v in overrides.items() if k in accepted})
+    if "reduction" in accepted:
+        options["reduction"] = case.reduction
     counts = _counts(case, channels)
     if case.form == "function":
         call = _function_call(entry, options, counts)

@@ -34,7 +34,7 @@ class Bad:
 
 def _valid(entry, activation: Optional[str]):
     case = Case(form="module", activation=activation, batch=2, channels=3, spatial=(4, 4), dtype=torch.float32,
-                scale=1.0, ignore=False, dense=True, per_image=False, layout="contiguous", seed=0)
+                scale=1.0, ignore=False, dense=True, per_image=False, reduction="mean", layout="contiguous", seed=0)
     return make_inputs(entry, case)
 
 

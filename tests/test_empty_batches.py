@@ -18,8 +18,8 @@ def test_every_loss_and_reduction(entry, reduction):
     per_images = (False, True) if "per_image" in entry.options() else (False,)
     for activation, per_image, form in itertools.product(activations(entry), per_images, forms):
         case = Case(form=form, activation=activation, batch=0, channels=3, spatial=(3, 2), dtype=torch.float32,
-                    scale=1.0, ignore=False, dense=True, per_image=per_image, layout="contiguous", seed=0)
-        inputs = make_inputs(entry, case, reduction=reduction)
+                    scale=1.0, ignore=False, dense=True, per_image=per_image, reduction=reduction, layout="contiguous", seed=0)
+        inputs = make_inputs(entry, case)
         x = inputs.logits.requires_grad_(True)
         loss = inputs.call(x, inputs.target)
         assert not loss.isnan().any() and (loss == 0).all(), (entry.name, case)
