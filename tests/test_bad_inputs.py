@@ -134,7 +134,7 @@ def _specific_rows():
             lambda m: m(torch.randn(3, 4), torch.tensor([0, 4, 1]))),
         Bad("seesaw-module-label-too-large", "seesaw", "target", lambda: sl.SeesawLoss(3),
             lambda m: m(z, torch.tensor([0, 1, 3, 1]))),
-        Bad("seesaw-module-element-weight-shape", "seesaw", "element_weight", lambda: sl.SeesawLoss(3),
+        Bad("seesaw-module-element-weight-shape", "seesaw", "weight", lambda: sl.SeesawLoss(3),
             lambda m: m(z, labels, torch.ones(3)), names=("seesaw_loss",)),
         Bad("seesaw-module-avg-factor-with-sum", "seesaw", "avg_factor", lambda: sl.SeesawLoss(3, reduction="sum"),
             lambda m: m(z, labels, avg_factor=2.0), names=("seesaw_loss",)),
@@ -203,17 +203,6 @@ def _specific_rows():
 
 ROWS = _generic_rows() + _specific_rows()
 
-# The Seesaw modules still count a training batch before the checks that reject it; strict, so that the
-# validation-first forward turns these into passes that must drop the mark.
-COUNTED_BEFORE_CHECKS = {"seesaw-softmax-integer-logits", "seesaw-module-element-weight-shape",
-                         "seesaw-module-avg-factor-with-sum", "binary-seesaw-module-weight-shape"}
-
-
-def _param(row: Bad):
-    marks = [pytest.mark.xfail(strict=True, reason="counted before the checks")] \
-        if row.id in COUNTED_BEFORE_CHECKS else []
-    return pytest.param(row, id=row.id, marks=marks)
-
 
 def _buffers(module) -> dict:
     if not isinstance(module, torch.nn.Module):
@@ -226,7 +215,7 @@ def test_the_table_is_large():
     assert len({row.id for row in ROWS}) == len(ROWS)
 
 
-@pytest.mark.parametrize("row", [_param(row) for row in ROWS])
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
 def test_bad_call_is_rejected_by_name_and_leaves_state_alone(row):
     entry = sl.get_loss(row.entry)
     subject = row.build()

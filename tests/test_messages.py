@@ -30,8 +30,8 @@ def test_pos_weight_from_counts_names_its_own_arguments():
 
 
 def test_seesaw_module_blames_the_channel_count_not_the_labels():
-    with pytest.raises(ValueError, match=r"SeesawLoss.forward: logits must be of 5 channels .*got a tensor of "
-                                         r"shape \(3, 4\).*built with num_classes=5"):
+    with pytest.raises(ValueError, match=r"SeesawLoss.forward: logits must be of 5 channels .*num_classes=5, got a "
+                                         r"tensor of shape \(3, 4\)"):
         sl.SeesawLoss(5)(torch.randn(3, 4), torch.tensor([0, 4, 1]))
 
 
@@ -62,8 +62,8 @@ def test_non_finite_weights_and_counts_are_an_error():
         F.weighted_bce_loss(torch.randn(3), torch.ones(3), pos_weight=torch.tensor(NAN))
     with pytest.raises(ValueError, match="WeightedBCELoss: pos_weight must be non-negative and finite"):
         sl.WeightedBCELoss(pos_weight=torch.tensor([INF]))
-    with pytest.raises(ValueError, match="dice_loss: (class_)?weight must be non-negative and finite"):
-        F.dice_loss(torch.randn(2, 2, 3), torch.ones(2, 2, 3), weight=torch.tensor([1.0, NAN]))
+    with pytest.raises(ValueError, match="dice_loss: class_weight must be non-negative and finite"):
+        F.dice_loss(torch.randn(2, 2, 3), torch.ones(2, 2, 3), class_weight=torch.tensor([1.0, NAN]))
     with pytest.raises(ValueError, match="SeesawLoss: p must be finite and in"):
         sl.SeesawLoss(3, p=INF)
 
