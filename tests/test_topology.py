@@ -480,8 +480,8 @@ def test_bad_input_raises_clear_errors():
         F.skeleton_recall_loss(logits, mask, skeleton=skeleton[0])
     with pytest.raises(ValueError, match=r"cldice_loss: logits must be a 4-D \(N, C, H, W\) or 5-D"):
         F.cldice_loss(logits[:, :, 0], mask[:, :, 0])
-    with pytest.raises(ValueError, match=r"cldice_loss: activation must be one of 'sigmoid', 'softmax', got "
-                                         r"'softmx'; did you mean 'softmax'\?"):
+    with pytest.raises(ValueError, match=r"cldice_loss: activation must be one of 'sigmoid', 'softmax' or None "
+                                         r"\(inputs are probabilities\), got 'softmx'; did you mean 'softmax'\?"):
         F.cldice_loss(logits, mask, activation="softmx")
     with pytest.raises(ValueError, match=r"tubed_skeleton: mask must be binary \(values 0 and 1\), got values in "
                                          r"\[0, 2\]; for class-index masks pass num_classes="):

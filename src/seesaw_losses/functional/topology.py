@@ -2,8 +2,8 @@ r"""Topology-aware losses for thin structures (vessels, cracks, outlines): clDic
 
 All three score each class channel of ``(N, C, H, W)`` or ``(N, C, D, H, W)`` inputs, with per-class
 probabilities :math:`p` from ``activation="sigmoid"`` (float targets of the logits' shape), ``"softmax"``
-(class-index targets, one-hot on the fly) or ``None`` (the inputs are already probabilities; targets of their
-shape), as the overlap losses do. With ``"softmax"`` the papers score the foreground classes only: pass
+(class-index targets, one-hot on the fly) or ``None`` (the inputs are already probabilities; a target of their
+shape or class indices), as the overlap losses do (:mod:`seesaw_losses.functional._activation`). With ``"softmax"`` the papers score the foreground classes only: pass
 ``include_background=False``.
 
 - **clDice** (Shit et al., CVPR 2021): with :math:`S(\cdot)` the soft skeleton (:func:`soft_skeleton`),
@@ -35,9 +35,10 @@ from torch.autograd.function import once_differentiable
 
 from ._fused import _use_plain_formula, compute_dtype
 from ._validation import (
-    check_choice, check_class_weight, check_int, check_number, check_reduction, fail, should_check_values,
+    check_class_weight, check_int, check_number, check_reduction, fail, should_check_values,
     value_range,
 )
+from ._activation import check_activation, index_form
 from ._reduction import reduce_rows
 from .overlap import _block, _ratio, check_overlap_tensors, overlap_sums
 
@@ -191,8 +192,7 @@ def soft_skeleton(probabilities: Tensor, *, iterations: int = 3) -> Tensor:
 def _check_options(fn: str, *, activation: Optional[str], smooth: float, reduction: str,
                    iterations: Optional[int] = None, radius: Optional[int] = None) -> None:
     """Options shared by the topology losses (functions and modules)."""
-    if activation is not None:
-        check_choice(fn, "activation", activation, ("sigmoid", "softmax"))
+    check_activation(fn, activation)
     check_number(fn, "smooth", smooth, low=0)
     check_reduction(fn, reduction)
     if iterations is not None:
@@ -205,15 +205,10 @@ def _probabilities(fn: str, logits: Tensor, target: Tensor, activation: Optional
                    include_background: bool):
     """Validated per-class probabilities and target ``(N, C', *)`` (ignored elements 0 in both) and the valid
     mask (or None), where ``C'`` drops channel 0 without the background."""
-    check_overlap_tensors(fn, logits, target, activation or "sigmoid", ignore_index, include_background)
+    check_overlap_tensors(fn, logits, target, activation, ignore_index, include_background)
     _check_spatial(fn, "logits", logits)
-    cdtype = compute_dtype(logits.dtype)
-    if activation is None:
-        p = logits.to(cdtype)
-        valid = None if ignore_index is None else target != ignore_index
-        t = target.to(cdtype) if valid is None else target.to(cdtype).masked_fill(~valid, 0)
-    else:
-        p, t, valid = _block(logits, target, activation == "softmax", ignore_index, cdtype)
+    p, t, valid = _block(logits, target, activation, index_form(activation, logits, target), ignore_index,
+                         compute_dtype(logits.dtype))
     if valid is not None:
         p = p * valid
     if not include_background:
@@ -277,7 +272,7 @@ def cldice_loss(
 
     Args:
         logits: raw scores (probabilities with ``activation=None``), one channel per class.
-        target: sigmoid / None: the logits' shape, values in ``[0, 1]``; softmax: class indices.
+        target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
         iterations: soft-skeleton erosion steps, ``>= 1`` (structures up to ``2 * iterations + 1`` wide).
         smooth: added to the numerators and denominators of both ratios, ``>= 0``.
         activation: ``"sigmoid"`` | ``"softmax"`` | ``None`` (inputs are probabilities).
@@ -350,7 +345,7 @@ def skeleton_recall_loss(
 
     Args:
         logits: raw scores (probabilities with ``activation=None``).
-        target: sigmoid / None: the logits' shape, values in ``[0, 1]``; softmax: class indices.
+        target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
         skeleton: the tubed skeleton, binary (bool, integer or float 0/1), one channel per class (the logits'
             shape; channel 0 included, unused without the background); None computes it.
         radius: tube radius (cross dilations) of the computed skeleton, ``>= 0``; 2 is the paper's.
@@ -433,7 +428,7 @@ def boundary_loss(
 
     Args:
         logits: raw scores (probabilities with ``activation=None``).
-        target: sigmoid / None: the logits' shape, values in ``[0, 1]``; softmax: class indices.
+        target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
         distance_map: signed distance maps, one channel per class (the logits' shape, channel 0 included);
             None computes them.
         activation, include_background, class_weight, ignore_index, reduction: as in :func:`cldice_loss`.
