@@ -478,16 +478,18 @@ def test_bad_input_raises_clear_errors():
         F.skeleton_recall_loss(logits, mask, skeleton=skeleton.long() * 2)
     with pytest.raises(ValueError, match=r"skeleton must be of the logits' shape .*num_classes=C"):
         F.skeleton_recall_loss(logits, mask, skeleton=skeleton[0])
-    with pytest.raises(ValueError, match=r"cldice_loss: logits must be a 4-D \(N, C, H, W\) or 5-D"):
-        F.cldice_loss(logits[:, :, 0], mask[:, :, 0])
+    with pytest.raises(ValueError, match=r"cldice_loss: logits must be a tensor \(N, C, L\), \(N, C, H, W\) or "):
+        F.cldice_loss(logits[:, :, 0, 0], mask[:, :, 0, 0])
     with pytest.raises(ValueError, match=r"cldice_loss: activation must be one of 'sigmoid', 'softmax' or None "
                                          r"\(inputs are probabilities\), got 'softmx'; did you mean 'softmax'\?"):
         F.cldice_loss(logits, mask, activation="softmx")
     with pytest.raises(ValueError, match=r"tubed_skeleton: mask must be binary \(values 0 and 1\), got values in "
                                          r"\[0, 2\]; for class-index masks pass num_classes="):
         transforms.tubed_skeleton(mask.numpy() * 2, spatial_dims=2)
-    with pytest.raises(ValueError, match=r"signed_distance_map: spatial_dims must be 2 or 3"):
-        transforms.signed_distance_map(np.zeros(5))
+    with pytest.raises(ValueError, match=r"signed_distance_map: spatial_dims must be from 1 to 3"):
+        transforms.signed_distance_map(np.zeros((2, 5)), spatial_dims=4)
+    with pytest.raises(ValueError, match=r"tubed_skeleton: spatial_dims must be from 2 to 3"):
+        transforms.tubed_skeleton(np.zeros(5))
 
 
 def test_transforms_name_the_extra_when_scipy_is_missing(monkeypatch):

@@ -50,12 +50,13 @@ def _as_numpy(fn: str, mask: object) -> np.ndarray:
 
 
 def _per_image(fn: str, mask: object, spatial_dims: Optional[int], num_classes: Optional[int],
-               image: Callable[[np.ndarray], np.ndarray], dtype: type) -> Any:
-    """Apply ``image`` to each binary 2D/3D image of ``mask`` (one per class of an index mask)."""
+               image: Callable[[np.ndarray], np.ndarray], dtype: type, lowest: int) -> Any:
+    """Apply ``image`` to each binary image (``lowest`` to 3 dimensions) of ``mask`` (one per class of an index
+    mask)."""
     array = _as_numpy(fn, mask)
     spatial = array.ndim if spatial_dims is None else spatial_dims
-    if spatial not in (2, 3) or spatial > array.ndim:
-        fail(fn, "spatial_dims", f"2 or 3 (and at most mask.ndim = {array.ndim})", spatial_dims,
+    if spatial not in range(lowest, 4) or spatial > array.ndim:
+        fail(fn, "spatial_dims", f"from {lowest} to 3 (and at most mask.ndim = {array.ndim})", spatial_dims,
              "the last spatial_dims dimensions of the mask form one image")
     if num_classes is None:
         if array.dtype != bool and array.size and not np.isin(array, (0, 1)).all():
@@ -108,7 +109,7 @@ def tubed_skeleton(mask: Any, *, radius: int = 2, num_classes: Optional[int] = N
             skeleton = ndimage.binary_dilation(skeleton, structure=cross, iterations=radius)
         return skeleton & binary
 
-    return _per_image(fn, mask, spatial_dims, num_classes, image, bool)
+    return _per_image(fn, mask, spatial_dims, num_classes, image, bool, lowest=2)
 
 
 def signed_distance_map(mask: Any, *, num_classes: Optional[int] = None, spatial_dims: Optional[int] = None,
@@ -122,7 +123,7 @@ def signed_distance_map(mask: Any, *, num_classes: Optional[int] = None, spatial
     Args:
         mask: a binary mask, or with ``num_classes`` an integer class-index mask.
         num_classes: for class-index masks: one output channel per class, before the spatial dimensions.
-        spatial_dims: how many trailing dimensions form an image (2 or 3); None: all of them.
+        spatial_dims: how many trailing dimensions form an image (1 to 3); None: all of them.
         spacing: pixel size along each spatial axis (default 1).
 
     Shape:
@@ -138,7 +139,7 @@ def signed_distance_map(mask: Any, *, num_classes: Optional[int] = None, spatial
         inside = ndimage.distance_transform_edt(binary, sampling=spacing)
         return np.where(binary, 1 - inside, outside)
 
-    return _per_image(fn, mask, spatial_dims, num_classes, image, np.float32)
+    return _per_image(fn, mask, spatial_dims, num_classes, image, np.float32, lowest=1)
 
 
 __all__ = ["signed_distance_map", "tubed_skeleton"]

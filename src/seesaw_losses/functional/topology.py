@@ -1,10 +1,10 @@
 r"""Topology-aware losses for thin structures (vessels, cracks, outlines): clDice, Skeleton Recall, boundary loss.
 
-All three score each class channel of ``(N, C, H, W)`` or ``(N, C, D, H, W)`` inputs, with per-class
-probabilities :math:`p` from ``activation="sigmoid"`` (float targets of the logits' shape), ``"softmax"``
-(class-index targets, one-hot on the fly) or ``None`` (the inputs are already probabilities; a target of their
-shape or class indices), as the overlap losses do (:mod:`seesaw_losses.functional._activation`). With ``"softmax"`` the papers score the foreground classes only: pass
-``include_background=False``.
+All three score each class channel of ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``) inputs,
+with per-class probabilities :math:`p` from ``activation="sigmoid"`` (float targets of the logits' shape),
+``"softmax"`` (class-index targets, one-hot on the fly) or ``None`` (the inputs are already probabilities; a
+target of their shape or class indices), as the overlap losses do (:mod:`seesaw_losses.functional._activation`).
+With ``"softmax"`` the papers score the foreground classes only: pass ``include_background=False``.
 
 - **clDice** (Shit et al., CVPR 2021): with :math:`S(\cdot)` the soft skeleton (:func:`soft_skeleton`),
   topology precision :math:`T_{prec} = (\sum S(p)\, t + s) / (\sum S(p) + s)` and sensitivity
@@ -26,6 +26,7 @@ Dice's fused sums); clDice takes about 30 passes over the input per skeleton ite
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import torch
@@ -101,7 +102,7 @@ class _Extremum(torch.autograd.Function):
 def _extremum(x: Tensor, dims: Sequence[int], largest: bool) -> Tensor:
     """Max (min) over each element and its two neighbours along each of ``dims`` (a cross for several dims)."""
     if _use_plain_formula():
-        pool = F.max_pool2d if x.dim() == 4 else F.max_pool3d
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[x.dim() - 3]
         sign = 1 if largest else -1
         pooled = [pool(sign * x, [3 if axis == d else 1 for axis in range(2, x.dim())], 1,
                        [1 if axis == d else 0 for axis in range(2, x.dim())]) for d in dims]
@@ -144,9 +145,9 @@ def _soft_skeleton(x: Tensor, iterations: int) -> Tensor:
 
 
 def _check_spatial(fn: str, arg: str, x: Tensor) -> None:
-    if x.dim() not in (4, 5):
-        fail(fn, arg, "a 4-D (N, C, H, W) or 5-D (N, C, D, H, W) tensor", x,
-             "topology needs 2 or 3 spatial dimensions; add the channel dimension with unsqueeze(1)")
+    if x.dim() not in (3, 4, 5):
+        fail(fn, arg, "a tensor (N, C, L), (N, C, H, W) or (N, C, D, H, W)", x,
+             "topology needs 1 to 3 spatial dimensions; add the channel dimension with unsqueeze(1)")
 
 
 def soft_skeleton(probabilities: Tensor, *, iterations: int = 3) -> Tensor:
@@ -168,7 +169,7 @@ def soft_skeleton(probabilities: Tensor, *, iterations: int = 3) -> Tensor:
         iterations: erosion steps, ``>= 1``.
 
     Shape:
-        - probabilities: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; output: the same.
+        - probabilities: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); output: the same.
 
     Example:
         >>> line = torch.zeros(1, 1, 5, 9); line[0, 0, 2, 1:8] = 1
@@ -283,7 +284,8 @@ def cldice_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Shape:
-        - logits: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape, or ``(N, *)`` indices.
+        - logits: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits' shape, or
+          ``(N, *)`` indices.
         - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
 
     Example:
@@ -310,7 +312,7 @@ def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERAT
     not always connected.
 
     Shape:
-        - mask: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` in ``{0, 1}``; output: the same.
+        - mask: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``) in ``{0, 1}``; output: the same.
     """
     return _dilate_cross(_soft_skeleton(mask, iterations), radius) * mask
 
@@ -354,7 +356,8 @@ def skeleton_recall_loss(
         others: as in :func:`cldice_loss`.
 
     Shape:
-        - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape, or ``(N, *)``.
+        - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits'
+          shape, or ``(N, *)``.
         - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
 
     Example:
@@ -434,7 +437,8 @@ def boundary_loss(
         activation, include_background, class_weight, ignore_index, reduction: as in :func:`cldice_loss`.
 
     Shape:
-        - logits, distance_map: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape, or ``(N, *)``.
+        - logits, distance_map: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the
+          logits' shape, or ``(N, *)``.
         - output: scalar; for ``reduction="none"`` ``(N, C')``.
 
     Example:
@@ -464,7 +468,7 @@ def boundary_loss(
             phi = phi[:, 1:]
     total = (p * phi).flatten(2).sum(-1)
     if valid is None:
-        loss = total / p[0, 0].numel()
+        loss = total / max(math.prod(p.shape[2:]), 1)
     else:
         count = valid.flatten(2).sum(-1).to(p.dtype)
         loss = total / torch.where(count > 0, count, 1)

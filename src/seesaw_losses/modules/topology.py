@@ -15,8 +15,8 @@ from ..registry import Hyperparameter, LossEntry, register
 
 _SHAPE_DOC = """
     Shape:
-        - logits: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; target: the logits' shape (sigmoid) or ``(N, *)``
-          class indices (softmax); either with ``activation=None``.
+        - logits: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits' shape
+          (sigmoid) or ``(N, *)`` class indices (softmax); either with ``activation=None``.
         - output: scalar; for ``reduction="none"`` ``(N, C')`` (per image) or ``(C',)``.
 """
 
