@@ -311,10 +311,21 @@ def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERAT
     to the mask. Thicker than scikit-image's thinning (:func:`seesaw_losses.transforms.tubed_skeleton`), and
     not always connected.
 
+    Eagerly the loop runs on bool tensors (AND for the erosion, OR for the dilation: the soft skeleton's exact
+    result on a binary mask, at a quarter of the memory traffic); under ``torch.compile`` on floats.
+
     Shape:
         - mask: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``) in ``{0, 1}``; output: the same.
     """
-    return _dilate_cross(_soft_skeleton(mask, iterations), radius) * mask
+    if _use_plain_formula():
+        return _dilate_cross(_soft_skeleton(mask, iterations), radius) * mask
+    x = mask.bool()
+    skeleton = torch.zeros_like(x)
+    for _ in range(iterations + 1):
+        eroded = _erode(x)
+        skeleton |= x & ~_dilate_square(eroded)
+        x = eroded
+    return (_dilate_cross(skeleton, radius) & mask.bool()).to(mask.dtype)
 
 
 def skeleton_recall_loss(
