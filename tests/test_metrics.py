@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -17,35 +19,59 @@ def brute_force_average_precision(scores, truth):
 
 def test_average_precision_matches_brute_force_with_ties():
     rng = np.random.default_rng(0)
-    scores = np.round(rng.random(300), 1)
-    truth = (rng.random(300) < 0.2).astype(int)
-    assert metrics.average_precision(scores, truth) == pytest.approx(brute_force_average_precision(scores, truth))
+    scores = np.round(rng.random((3, 10, 10)), 1).astype(np.float32)
+    truth = (rng.random((3, 10, 10)) < 0.2).astype(int)
+    found = metrics.binary_segmentation(scores, truth)["average_precision"]
+    assert found == pytest.approx(brute_force_average_precision(scores, truth), abs=1e-6)
 
 
-def test_average_precision_perfect_and_precision_recall_ends():
+def test_precision_recall_curve_ends_and_best_f1_threshold():
+    scores = np.array([0.1, 0.2, 0.9, 0.8, 0.3], dtype=np.float32)
     truth = np.array([0, 0, 1, 1, 0])
-    assert metrics.average_precision(np.array([0.1, 0.2, 0.9, 0.8, 0.3]), truth) == pytest.approx(1.0)
-    precision, recall = metrics.precision_recall_curve(np.array([0.1, 0.2, 0.9, 0.8, 0.3]), truth)
-    assert recall[-1] == 1.0 and precision[-1] == pytest.approx(0.4) and (np.diff(recall) >= 0).all()
+    precision, recall, thresholds = metrics.precision_recall_curve(scores, truth)
+    assert recall[0] == 1.0 and precision[0] == pytest.approx(0.4) and recall[-1] == 0 and precision[-1] == 1
+    assert len(thresholds) == len(precision) - 1
+    assert metrics.best_f1_threshold(scores, truth) == pytest.approx(0.8)
 
 
-def test_binary_segmentation_counts():
+def test_binary_segmentation_counts_at_both_thresholds():
     mask = np.array([[[1, 1, 0, 0]]])
-    probability = np.array([[[0.9, 0.2, 0.7, 0.1]]])  # tp=1, fn=1, fp=1
-    found = metrics.binary_segmentation(probability, mask)
-    assert found["dice"] == pytest.approx(0.5) and found["iou"] == pytest.approx(1 / 3)
-    assert found["precision"] == pytest.approx(0.5) and found["recall"] == pytest.approx(0.5)
-    empty = metrics.binary_segmentation(np.zeros((1, 2, 2)), np.zeros((1, 2, 2), dtype=int))
-    assert empty["dice"] == 1.0 and empty["precision"] == 0.0
+    probability = np.array([[[0.9, 0.4, 0.7, 0.1]]], dtype=np.float32)
+    found = metrics.binary_segmentation(probability, mask, threshold=0.3)
+    # at 0.5: tp=1, fn=1, fp=1; at 0.3: tp=2, fp=1
+    assert found["dice@0.5"] == pytest.approx(0.5) and found["iou@0.5"] == pytest.approx(1 / 3)
+    assert found["precision@0.5"] == pytest.approx(0.5) and found["recall@0.5"] == pytest.approx(0.5)
+    assert found["dice"] == pytest.approx(0.8) and found["recall"] == 1.0 and found["threshold"] == 0.3
 
 
-def test_multiclass_segmentation_and_classification():
-    mask = np.array([[[0, 1, 2, 2]]])
-    found = metrics.multiclass_segmentation(np.array([[[0, 1, 2, 1]]]), mask, 3)
-    assert found["pixel_accuracy"] == 0.75
-    assert found["per_class_iou"] == pytest.approx([1.0, 0.5, 0.5])
+def test_ignore_index_is_left_out_of_every_binary_metric():
+    rng = np.random.default_rng(1)
+    probability = rng.random((2, 6, 6)).astype(np.float32)
+    mask = (rng.random((2, 6, 6)) < 0.3).astype(np.int64)
+    skip = rng.random((2, 6, 6)) < 0.25
+    with_skip = np.where(skip, 255, mask)
+    found = metrics.binary_segmentation(probability, with_skip, ignore_index=255)
+    expected = metrics.binary_segmentation(probability[~skip], mask[~skip])
+    assert found == pytest.approx(expected)
+
+
+def test_an_absent_class_is_left_out_of_miou_not_scored_one():
+    mask = np.array([[[0, 1, 1, 1]]])
+    predicted = np.array([[[0, 0, 1, 1]]])  # class 2 is neither in the target nor predicted
+    found = metrics.multiclass_segmentation(predicted, mask, 3)
+    assert found["iou/0"] == pytest.approx(0.5) and found["iou/1"] == pytest.approx(2 / 3)
+    assert math.isnan(found["iou/2"]) and math.isnan(found["dice/2"])
+    assert found["mean_iou"] == pytest.approx((0.5 + 2 / 3) / 2)  # with IoU 1 for class 2 it would read 0.722
+    assert found["dice/1"] == pytest.approx(0.8) and found["pixel_accuracy"] == 0.75
+    assert metrics.absent_classes(found) == [2]
+
+
+def test_multiclass_ignore_index_and_classification():
+    mask = np.array([[[0, 1, 255, 2]]])
+    found = metrics.multiclass_segmentation(np.array([[[0, 1, 2, 2]]]), mask, 3, ignore_index=255)
+    assert found["mean_iou"] == 1.0 and found["pixel_accuracy"] == 1.0
     scores = metrics.classification(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3,
                                     {"head": [0], "medium": [1], "tail": [2]})
-    assert scores["per_class_accuracy"] == [1.0, 0.5, 1.0]
+    assert [scores[f"accuracy/{c}"] for c in range(3)] == [1.0, 0.5, 1.0]
     assert scores["accuracy"] == 0.75 and scores["medium_accuracy"] == 0.5
     assert scores["balanced_accuracy"] == pytest.approx(2.5 / 3)

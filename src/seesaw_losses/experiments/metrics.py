@@ -9,13 +9,23 @@ Precision, recall, Dice and IoU are 0 when their denominator is 0.
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+import warnings
+from contextlib import contextmanager
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 PER_CLASS = "/"  #: separates a metric from its class in per-class keys: ``"iou/3"``
 AT_HALF = "@0.5"  #: suffix of the binary metrics at threshold 0.5 (the plain names use the validated threshold)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No warning when an evaluated split has no foreground (recall and AP are then defined by convention)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No positive samples found in target")
+        yield
 
 
 def _flat(scores: np.ndarray, truth: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -32,7 +42,9 @@ def precision_recall_curve(scores: np.ndarray, truth: np.ndarray, *, ignore_inde
     """
     from torchmetrics.functional.classification import binary_precision_recall_curve
 
-    precision, recall, thresholds = binary_precision_recall_curve(*_flat(scores, truth), ignore_index=ignore_index)
+    with _quiet():
+        precision, recall, thresholds = binary_precision_recall_curve(*_flat(scores, truth),
+                                                                      ignore_index=ignore_index)
     return precision.numpy(), recall.numpy(), thresholds.numpy()
 
 
@@ -64,8 +76,9 @@ def binary_segmentation(probability: np.ndarray, mask: np.ndarray, *, threshold:
         result[f"precision{suffix}"] = float(tm.binary_precision(preds, target, **options))
         result[f"recall{suffix}"] = float(tm.binary_recall(preds, target, **options))
         if suffix == "":
-            result["average_precision"] = float(tm.binary_average_precision(preds, target,
-                                                                              ignore_index=ignore_index))
+            with _quiet():
+                result["average_precision"] = float(tm.binary_average_precision(preds, target,
+                                                                                  ignore_index=ignore_index))
             result["threshold"] = float(threshold)
     return result
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import metrics
+from . import DataError, metrics
 from .data import LongTailData, SegmentationData, SegmentationSplit
 from .losses import SIGMOID, BuiltLoss
 from .progress import QUIET, Tracker
@@ -116,8 +116,8 @@ def _fit(model: nn.Module, loss: BuiltLoss, x: Tensor, y: Tensor, validate: Call
                     xb, yb = _augment(xb, yb, generator)
                 value = _loss_value(model, criterion, loss, xb.to(device), yb.to(device))
                 if not torch.isfinite(value):
-                    raise FloatingPointError(f"{loss.label}: the loss became {value.item()} during training; "
-                                             "try a smaller --lr")
+                    raise DataError(f"{loss.label}: the loss became {value.item()} during training; try a "
+                                    "smaller --lr")
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 optimizer.step()
