@@ -8,7 +8,7 @@ from PIL import Image
 from cli_checks import assert_png, inches, load_results
 from seesaw_losses.cli import main
 from seesaw_losses.experiments.data import vessels
-from seesaw_losses.experiments.report import prediction_grid_size
+from seesaw_losses.experiments.report import per_class_size, prediction_grid_size
 
 FAST = ["--epochs", "1", "--image-size", "32", "--width", "4", "--no-progress", "--threads", "1", "--seeds", "1"]
 
@@ -100,7 +100,7 @@ def test_compare_index_masks_per_class_table_and_a_test_folder(tmp_path, capsys)
         scores = result["runs"][0]["metrics"]
         present = [scores[f"iou/{c}"] for c in range(3) if scores[f"iou/{c}"] is not None]
         assert scores["mean_iou"] == pytest.approx(np.mean(present))  # an absent class is not scored 1
-    assert_png(out / "segmentation_per_class.png", inches(7, 4.5))
+    assert_png(out / "segmentation_per_class.png", inches(*per_class_size(3, 2)))
 
 
 def test_compare_binary_loss_on_index_masks_is_refused(tmp_path, capsys):

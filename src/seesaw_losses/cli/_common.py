@@ -119,6 +119,7 @@ def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int,
     """Tune (when ``tune`` trials are asked for) and train every loss over ``seeds`` seeds, with a progress
     display; returns the ``Comparison``."""
     from ..experiments import comparison, tuning
+    from ..experiments.losses import search_space
     from ..experiments.progress import Tracker
 
     plan = None
@@ -128,6 +129,9 @@ def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int,
         if args.storage is None and not args.resume and (args.out / tuning.STUDY_FILE).exists():
             (args.out / tuning.STUDY_FILE).unlink()  # --force without --resume: a fresh study
         missing = tuning.plan_trials(task, specs, plan)
+        untuned = [spec.text for spec in specs if not search_space(spec)]
+        if untuned:
+            notes = list(notes) + [f"no tunable hyperparameters (defaults trained): {', '.join(untuned)}"]
     for note in notes:
         print(f"  {note}")
     seed_list = list(range(args.seed, args.seed + seeds))
@@ -143,9 +147,8 @@ def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int,
                 tuned = tuning.tune_all(task, specs, plan, tracker)
         result = comparison.compare(task, specs, seed_list, tracker=tracker, tuned=tuned, description=description,
                                     notes=notes)
-    untuned = [spec.text for spec in specs if tune and not tuned.get(spec.text, ({}, 0))[1]]
-    if untuned:
-        result.notes.append(f"no tunable hyperparameters (defaults trained): {', '.join(untuned)}")
+    for note in result.notes[len(notes):]:
+        print(f"  {note}")
     return result
 
 

@@ -307,14 +307,18 @@ def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path,
     return _save(fig, path)
 
 
+def per_class_size(classes: int, losses: int) -> Tuple[float, float]:
+    """Figure size in inches of :func:`plot_per_class`."""
+    return max(7.0, 0.25 * classes * losses), 4.5
+
+
 def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
                    ) -> Path:
     """Bars of a per-class metric (``"iou"``, ``"accuracy"``): one group per class, one bar per loss, error
     bars the 95 % interval over seeds."""
     plt = _plt()
     keys = [k for k in comparison.metric_keys() if k.startswith(metric + PER_CLASS)]
-    fig, axis = plt.subplots(figsize=(max(7.0, 0.5 * len(keys) * len(comparison.results) / 2), 4.5),
-                             layout="constrained")
+    fig, axis = plt.subplots(figsize=per_class_size(len(keys), len(comparison.results)), layout="constrained")
     width = 0.8 / len(comparison.results)
     for k, (result, color) in enumerate(zip(comparison.results, _colors(len(comparison.results)))):
         stats = np.array([result.summary(key) for key in keys])
