@@ -75,3 +75,35 @@ def test_multiclass_ignore_index_and_classification():
     assert [scores[f"accuracy/{c}"] for c in range(3)] == [1.0, 0.5, 1.0]
     assert scores["accuracy"] == 0.75 and scores["medium_accuracy"] == 0.5
     assert scores["balanced_accuracy"] == pytest.approx(2.5 / 3)
+
+
+def test_t_interval_and_paired_test():
+    from seesaw_losses.experiments.comparison import mean_ci, paired_p_value
+
+    mean, low, high = mean_ci([0.5, 0.6, 0.7])
+    assert mean == pytest.approx(0.6) and high - mean == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(mean_ci([0.5])[1]) and mean_ci([0.5, math.nan, 0.7])[0] == pytest.approx(0.6)
+    best, other = [0.70, 0.72, 0.69, 0.71], [0.60, 0.63, 0.58, 0.62]
+    assert paired_p_value(best, other) < 0.01  # consistently worse on every seed
+    assert paired_p_value(best, [0.71, 0.70, 0.70, 0.70]) > 0.05  # worse on some seeds, better on others
+    assert paired_p_value(best, best) == 1.0 and math.isnan(paired_p_value([0.7], [0.6]))
+
+
+def test_the_recommendation_is_the_simplest_of_the_tied_group():
+    from seesaw_losses.experiments import comparison, losses, report
+    from seesaw_losses.experiments.train import Run
+
+    def result(text, dice):
+        spec = losses.parse_loss(text)
+        runs = [Run(text, seed, {}, {"dice": d}, d, None, 1.0, 1.0) for seed, d in enumerate(dice)]
+        return comparison.LossResult(spec, losses.build(spec, [90, 10]), runs)
+
+    results = [result("bce+dice", [0.70, 0.72, 0.69]), result("focal", [0.69, 0.73, 0.68]),
+               result("bce", [0.50, 0.52, 0.49])]
+    found = comparison.Comparison(comparison.BINARY, "t", "", "dice", results, [0, 1, 2])
+    found.mark_ties()
+    assert [r.label for r in found.ranked() if r.tied] == ["bce+dice", "focal"]
+    assert found.winner().label == "focal"  # one term against two
+    text = report.recommendation(found)
+    assert text.startswith("Recommendation: focal (Dice 0.700 [") and "tied group bce+dice, focal" in text
+    assert "the best mean is bce+dice's" in text

@@ -170,7 +170,6 @@ def compare(task: Task, specs: Sequence[LossSpec], seeds: Sequence[int], *, trac
     for spec in specs:
         hyperparameters, trials = (tuned or {}).get(spec.text, ({}, 0))
         built = task.build(with_hyperparameters(spec, hyperparameters))
-        built.spec = LossSpec(spec.text, built.spec.terms)
         results.append(LossResult(spec, built, run_seeds(task, spec, built, seeds, tracker), dict(hyperparameters),
                                   trials))
     all_notes = list(notes) + [note for result in results for note in result.built.notes]

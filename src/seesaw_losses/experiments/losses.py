@@ -144,13 +144,14 @@ def search_space(spec: LossSpec) -> Dict[str, Hyperparameter]:
 
 
 def with_hyperparameters(spec: LossSpec, values: Mapping[str, Any]) -> LossSpec:
-    """``spec`` with ``values`` (keyed as :func:`search_space` names them) set; the text is the new string."""
+    """``spec`` with ``values`` (keyed as :func:`search_space` names them) set in its terms; the text (the label
+    of the loss in tables) stays the one given."""
     terms = [dict(term) for term in spec.terms]
     for prefix, term in zip(term_prefixes(spec), terms):
         for key, value in values.items():
             if key.startswith(prefix) and "." not in key[len(prefix):]:
                 term[key[len(prefix):]] = value
-    return LossSpec(spec.text if not values else config_text(terms), terms)
+    return LossSpec(spec.text, terms)
 
 
 def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional[int] = None) -> BuiltLoss:
