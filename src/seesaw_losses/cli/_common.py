@@ -167,7 +167,12 @@ def configure_torch(args: argparse.Namespace) -> str:
     return args.device
 
 
-def print_files(out: Path, paths: List[Path]) -> None:
+def print_files(out: Path, paths: List[Path], comparisons=()) -> None:
+    """The files written, then (last, to copy) the line that builds each comparison's recommended loss."""
+    from ..experiments.report import paste_line
+
     print(f"\nReport written to {out}/:")
     for path in paths:
         print(f"  {path.name}")
+    for comparison in comparisons:
+        print(f"\nPaste into training code ({comparison.title}):\n    {paste_line(comparison)}")

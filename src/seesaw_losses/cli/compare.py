@@ -101,5 +101,5 @@ def run(args: argparse.Namespace) -> int:
             "segmentation": vars(settings) | {"seeds": args.seeds, "tune": args.tune}, "images": str(args.images),
             "masks": str(args.masks), "image_size": args.image_size if args.resize else None,
             "ignore_index": args.ignore_index, "mask_mode": args.mask_mode}, "seesaw compare report")
-    print_files(args.out, written)
+    print_files(args.out, written, [result])
     return 0

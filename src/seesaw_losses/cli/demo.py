@@ -105,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
         written = report.write_report(args.out, comparisons, segmentation,
                                       None if long_tail is None else long_tail.class_counts, settings,
                                       "seesaw demo report")
-    print_files(args.out, written)
+    print_files(args.out, written, comparisons.values())
     return 0

@@ -27,7 +27,7 @@ DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x
 HEADERS = {
     "dice": "Dice", "iou": "IoU", "precision": "Precision", "recall": "Recall", "average_precision": "AP",
     "threshold": "Thr", "mean_iou": "mIoU", "mean_dice": "mDice", "pixel_accuracy": "Pixel acc",
-    "balanced_accuracy": "Bal. acc", "accuracy": "Acc", "head_accuracy": "Head", "medium_accuracy": "Medium",
+    "balanced_accuracy": "Bal. acc", "accuracy": "Accuracy", "head_accuracy": "Head", "medium_accuracy": "Medium",
     "tail_accuracy": "Tail",
 }
 __all__ = ["BINARY", "LONG_TAIL", "MULTICLASS", "format_tables", "write_report"]
@@ -140,14 +140,13 @@ def _second_title(keys: Sequence[str]) -> str:
 
 
 def format_tables(comparison: Comparison) -> str:
-    """The ranked results, their per-class and threshold-0.5 values, the recommendation and the line to paste."""
+    """The ranked results, their per-class and threshold-0.5 values, and the recommendation."""
     parts = [_rich_table(f"{comparison.title} (held-out, ranked by {header(comparison.rank_key)})",
                          *_rows(comparison, _main_keys(comparison), True))]
     second = _second_keys(comparison)
     if second:
         parts.append(_rich_table(f"{comparison.title}: {_second_title(second)}", *_rows(comparison, second, False)))
-    parts += [ranking_note(comparison), recommendation(comparison), "Paste into training code:",
-              "    " + paste_line(comparison)]
+    parts += [ranking_note(comparison), recommendation(comparison)]
     return "\n".join(parts)
 
 

@@ -8,6 +8,7 @@ Every loss gets exactly ``trials`` completed trials:
   that is killed and resumed proposes the same hyperparameters as one that was not.
 - A trial claims a slot when it starts; a claim beyond the budget (two workers starting the last slot at once) ends
   as *pruned* without training, so every completed trial counts once.
+- A trial whose loss diverges scores 0 (the worst) instead of ending the search.
 - Trials left running by a dead process are marked failed before new ones start: at once when the process ran on
   this machine (its pid is recorded), after Optuna's heartbeat grace period otherwise.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
 from ..registry import Hyperparameter
+from . import DataError
 from .comparison import Task
 from .losses import LossSpec, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
@@ -140,8 +142,12 @@ def tune(task: Task, spec: LossSpec, plan: StudyPlan, tracker: Tracker = QUIET) 
             values = suggest(trial, space)
             trial.set_user_attr("hyperparameters", values)
             built = task.build(with_hyperparameters(spec, values))
-            run = task.train(task.data, built, task.settings, test=False, tracker=tracker,
-                             description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
+            try:
+                run = task.train(task.data, built, task.settings, test=False, tracker=tracker,
+                                 description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
+            except DataError as error:  # these hyperparameters diverge: the worst score, and the search goes on
+                trial.set_user_attr("diverged", str(error))
+                return 0.0
             return run.validation_score if not math.isnan(run.validation_score) else 0.0
 
         study.optimize(objective, n_trials=1)
