@@ -25,7 +25,7 @@ class Budget:
     cls_trials: int  #: Optuna trials per long-tail loss (the cheap task is the one tuned)
 
 
-BUDGETS = {"default": Budget(120, 40, 8, 2, 30, 5, 6), "quick": Budget(20, 8, 1, 2, 3, 2, 2)}
+BUDGETS = {"default": Budget(100, 40, 8, 2, 30, 5, 4), "quick": Budget(20, 8, 1, 2, 3, 2, 2)}
 IMAGE_SIZE = 64
 
 
