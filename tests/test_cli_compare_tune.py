@@ -115,3 +115,16 @@ def test_two_workers_share_one_study_and_count_every_trial_once(folders, tmp_pat
         pids = {row[0] for row in db.execute("SELECT a.value_json FROM trial_user_attributes a JOIN trials t "
                                              "USING (trial_id) WHERE a.key = 'pid' AND t.state = 'COMPLETE'")}
     assert len(pids) == 2  # both workers trained trials of the shared studies
+
+
+def test_runs_on_one_storage_share_the_study(folders, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = compare(folders, tmp_path / "a", "--seeds", "1", "--tune", "2", "--loss", "focal", "--storage", url)
+    second = compare(folders, tmp_path / "b", "--seeds", "1", "--tune", "2", "--loss", "focal", "--storage", url)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert not (tmp_path / "a" / "study.db").exists()
+    with sqlite3.connect(tmp_path / "shared.db") as db:
+        states = db.execute("SELECT state FROM trials").fetchall()
+    assert states == [("COMPLETE",), ("COMPLETE",)]  # the second run found the study done and added nothing
+    winners = [json.loads((tmp_path / name / "winner.json").read_text())["loss"] for name in "ab"]
+    assert winners[0] == winners[1]

@@ -118,6 +118,8 @@ def check_comparison_options(args: argparse.Namespace) -> None:
 def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int, description: str, notes=()):
     """Tune (when ``tune`` trials are asked for) and train every loss over ``seeds`` seeds, with a progress
     display; returns the ``Comparison``."""
+    import torch
+
     from ..experiments import comparison, tuning
     from ..experiments.losses import search_space
     from ..experiments.progress import Tracker
@@ -141,8 +143,7 @@ def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int,
         if plan is not None:
             if args.workers > 1:
                 print(f"  tuning: {args.workers} worker processes on the study {plan.storage}")
-                tracker.add(-epochs * missing)
-                tuned = tuning.tune_with_workers(task, specs, plan, args.workers, max(1, os.cpu_count() or 1))
+                tuned = tuning.tune_with_workers(task, specs, plan, args.workers, torch.get_num_threads(), tracker)
             else:
                 tuned = tuning.tune_all(task, specs, plan, tracker)
         result = comparison.compare(task, specs, seed_list, tracker=tracker, tuned=tuned, description=description,

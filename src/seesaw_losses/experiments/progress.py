@@ -36,10 +36,10 @@ class Tracker:
         if self._progress is not None:
             self._progress.stop()
 
-    def add(self, epochs: int) -> None:
-        """Grow the plan (trials the study still needs, known once it is opened)."""
-        if self._progress is not None:
-            self._progress.update(self._total, total=self._progress.tasks[self._total].total + epochs)
+    def advance_plan(self, epochs: int) -> None:
+        """Count epochs done elsewhere (trials of worker processes)."""
+        if self._progress is not None and epochs:
+            self._progress.update(self._total, advance=epochs)
 
     @contextmanager
     def run(self, description: str, epochs: int) -> Iterator[Callable[[str], None]]:

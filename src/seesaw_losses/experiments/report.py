@@ -30,7 +30,6 @@ HEADERS = {
     "balanced_accuracy": "Bal. acc", "accuracy": "Accuracy", "head_accuracy": "Head", "medium_accuracy": "Medium",
     "tail_accuracy": "Tail",
 }
-__all__ = ["BINARY", "LONG_TAIL", "MULTICLASS", "format_tables", "write_report"]
 
 
 def header(key: str) -> str:

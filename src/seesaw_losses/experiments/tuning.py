@@ -172,10 +172,12 @@ def _worker(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, threads: int
     tune_all(task, specs, plan)
 
 
-def tune_with_workers(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, workers: int, threads: int
-                      ) -> Dict[str, Tuple[Dict[str, Any], int]]:
-    """Run ``workers`` local processes on the studies until each has its trials; then read the results."""
+def tune_with_workers(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, workers: int, threads: int,
+                      tracker: Tracker = QUIET) -> Dict[str, Tuple[Dict[str, Any], int]]:
+    """Run ``workers`` local processes on the studies until each has its trials (the tracker advances by a
+    trial's epochs as each completes); then read the results."""
     import multiprocessing
+    import time
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
@@ -183,6 +185,12 @@ def tune_with_workers(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, wo
                  for _ in range(workers)]
     for process in processes:
         process.start()
+    missing = plan_trials(task, specs, plan)
+    while any(process.is_alive() for process in processes):
+        time.sleep(1.0)
+        now = plan_trials(task, specs, plan)
+        tracker.advance_plan(task.settings.epochs * (missing - now))
+        missing = now
     for process in processes:
         process.join()
     failed = [p.exitcode for p in processes if p.exitcode]
