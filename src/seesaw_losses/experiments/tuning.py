@@ -79,8 +79,12 @@ def _storage(url: str):
     import optuna
 
     options = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                      engine_kwargs=options)
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                          engine_kwargs=options)
+    except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable database
+        raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
+                        f"{str(error).splitlines()[0]}") from None
 
 
 def _alive(pid: int) -> bool:
