@@ -83,7 +83,7 @@ def test_seeds_and_tune_write_a_winner_that_builds(folders, tmp_path):
 
 def test_resume_after_sigkill_finishes_the_study_as_an_uninterrupted_run(folders, tmp_path):
     out, reference = tmp_path / "killed", tmp_path / "whole"
-    argv = ["--seeds", "1", "--tune", "4", "--loss", "focal", "--epochs", "3"]
+    argv = ["--seeds", "1", "--tune", "3", "--loss", "focal", "--epochs", "2"]
     process = subprocess.Popen([sys.executable, "-m", "seesaw_losses.cli", "compare", "--images", str(folders[0]),
                                 "--masks", str(folders[1]), "--out", str(out), *FAST, *argv],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -94,10 +94,10 @@ def test_resume_after_sigkill_finishes_the_study_as_an_uninterrupted_run(folders
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     done = len(trials(out).get("focal", []))
-    assert 1 <= done < 4 and not (out / "winner.json").exists()
+    assert 1 <= done < 3 and not (out / "winner.json").exists()
     resumed = compare(folders, out, *argv, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert len(trials(out)["focal"]) == 4 and (out / "winner.json").exists()
+    assert len(trials(out)["focal"]) == 3 and (out / "winner.json").exists()
     whole = compare(folders, reference, *argv)
     assert whole.returncode == 0, whole.stderr
     assert hyperparameters(out) == hyperparameters(reference)  # same proposals, in the same order
