@@ -433,8 +433,11 @@ def _markdown(comparison: Comparison, images: Sequence[Path]) -> str:
         lines += [f"{_second_title(second).capitalize()}:", "", _markdown_table(*_rows(comparison, second, False)), ""]
     lines += [ranking_note(comparison), "", f"**{recommendation(comparison)}**", "", "```python",
               paste_line(comparison), "```", ""]
-    lines += [f"![{path.stem}]({path.name})" for path in images]
-    return "\n".join(lines) + "\n"
+    configs = [[result.label, f"`{result.built.config}`", str(result.trials)] for result in comparison.ranked()]
+    lines += ["Trained as (the `build_loss` string, data-derived settings written out):", "",
+              _markdown_table(["Loss", "build_loss", "Trials"], configs), ""]
+    lines += [f"![{path.stem}]({path.name})\n" for path in images]
+    return "\n".join(lines)
 
 
 def write_report(out: Path, comparisons: Dict[str, Comparison], segmentation: Optional[SegmentationData],
