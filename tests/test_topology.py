@@ -357,13 +357,14 @@ def test_betti_errors_of_a_broken_line_and_a_ring():
     ring[6:10, 6:10] = False
     assert metrics.betti_numbers(line) == [1, 0] and metrics.betti_numbers(ring) == [1, 1]
     assert metrics.betti_numbers(np.zeros((4, 4))) == [0, 0]
-    found = metrics.topology_metrics(np.stack([broken, ring, ring]), np.stack([line, ring, np.zeros_like(ring)]))
-    assert found["per_image_betti0_error"] == [1.0, 0.0, 1.0] and found["per_image_betti1_error"] == [0.0, 0.0, 1.0]
-    assert found["betti0_error"] == pytest.approx(2 / 3)
-    assert set(found) == set(metrics.METRICS) | {f"per_image_{m}" for m in metrics.METRICS}
+    means, per_image = metrics.topology_metrics(np.stack([broken, ring, ring]),
+                                                np.stack([line, ring, np.zeros_like(ring)]))
+    assert per_image["betti0_error"] == [1.0, 0.0, 1.0] and per_image["betti1_error"] == [0.0, 0.0, 1.0]
+    assert means["betti0_error"] == pytest.approx(2 / 3)
+    assert set(means) == set(per_image) == set(metrics.METRICS)
     volume = np.zeros((2, 4, 6, 6), bool)
     volume[:, 1, 1, 1] = volume[:, 2, 4, 4] = True
-    assert "betti1_error" not in metrics.topology_metrics(volume, volume)
+    assert "betti1_error" not in metrics.topology_metrics(volume, volume)[0]
     assert metrics.betti_numbers(volume[0]) == [2]
 
 

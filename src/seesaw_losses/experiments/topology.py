@@ -15,13 +15,11 @@ other mask's counts.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ..transforms import np, optional_module
 
 METRICS = ("cldice", "betti0_error", "betti1_error", "hd95")
-UNBOUNDED = ("betti0_error", "betti1_error", "hd95")
-"""The metrics that are counts or distances (``>= 0``), not fractions in ``[0, 1]``."""
 
 
 def cldice_score(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -63,12 +61,12 @@ def hd95(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(max(np.percentile(to_t, 95), np.percentile(to_p, 95)))
 
 
-def topology_metrics(predicted: np.ndarray, truth: np.ndarray) -> Dict[str, object]:
-    """:data:`METRICS` averaged over the images (``betti1_error`` for 2D only), and per image under
-    ``"per_image_<name>"``.
+def topology_metrics(predicted: np.ndarray, truth: np.ndarray) -> Tuple[Dict[str, float], Dict[str, List[float]]]:
+    """:data:`METRICS` (``betti1_error`` for 2D only) averaged over the images, and per image.
 
     Shape:
         - predicted, truth: ``(N, H, W)`` or ``(N, D, H, W)`` binary.
+        - output: ``({name: mean}, {name: [value per image]})``.
     """
     per_image: Dict[str, List[float]] = {name: [] for name in METRICS if name != "betti1_error" or truth.ndim == 3}
     for p, t in zip(predicted.astype(bool), truth.astype(bool)):
@@ -78,9 +76,8 @@ def topology_metrics(predicted: np.ndarray, truth: np.ndarray) -> Dict[str, obje
         if "betti1_error" in per_image:
             per_image["betti1_error"].append(float(betti_errors[1]))
         per_image["hd95"].append(hd95(p, t))
-    result: Dict[str, object] = {name: float(np.mean(values)) if values else 0.0 for name, values in per_image.items()}
-    result.update({f"per_image_{name}": values for name, values in per_image.items()})
-    return result
+    means = {name: float(np.mean(values)) if values else 0.0 for name, values in per_image.items()}
+    return means, per_image
 
 
-__all__ = ["METRICS", "UNBOUNDED", "betti_numbers", "cldice_score", "hd95", "topology_metrics"]
+__all__ = ["METRICS", "betti_numbers", "cldice_score", "hd95", "topology_metrics"]
