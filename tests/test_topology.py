@@ -537,3 +537,21 @@ def test_cldice_scores_a_mask_covering_the_whole_image_as_perfect():
     full = torch.ones_like(target)
     assert float(F.soft_skeleton(full).sum()) == 0.0
     assert float(F.cldice_loss(full, target, activation=None)) == 0.0
+
+
+def test_skeleton_recall_fused_sums_match_the_plain_formula_and_pass_gradcheck():
+    from seesaw_losses.functional._fused import plain_formula
+    from seesaw_losses.functional.topology import _skeleton_sums
+
+    gen = torch.Generator().manual_seed(16)
+    logits = torch.randn(2, 3, 5, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    skeleton = torch.rand(2, 3, 5, 6, generator=gen) < 0.3
+    assert torch.autograd.gradcheck(lambda x: _skeleton_sums(x, skeleton)[0], (logits,))
+    fused = F.skeleton_recall_loss(logits, skeleton.double(), skeleton=skeleton, include_background=False)
+    with plain_formula():
+        plain = F.skeleton_recall_loss(logits, skeleton.double(), skeleton=skeleton, include_background=False)
+    torch.testing.assert_close(fused, plain)
+    torch.testing.assert_close(torch.autograd.grad(fused, logits)[0], torch.autograd.grad(plain, logits)[0])
+    half = logits.detach().half().requires_grad_()
+    F.skeleton_recall_loss(half, skeleton.half(), skeleton=skeleton).backward()
+    assert half.grad.dtype == torch.float16

@@ -39,9 +39,10 @@ from ._validation import (
     check_class_weight, check_int, check_number, check_reduction, fail, should_check_values,
     value_range,
 )
-from ._activation import check_activation, index_form
+from ._activation import check_activation, index_form, probabilities
 from ._reduction import reduce_rows
-from .overlap import _block, _ratio, check_overlap_tensors, overlap_sums
+from ._shapes import flatten_from
+from .overlap import _block, _ratio, check_overlap_tensors
 
 DEFAULT_SKELETON_ITERATIONS = 10
 """Erosion steps of the skeleton :func:`skeleton_recall_loss` computes when none is passed: enough for
@@ -316,10 +317,12 @@ def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERAT
     result on a binary mask, at a quarter of the memory traffic); under ``torch.compile`` on floats.
 
     Shape:
-        - mask: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``) in ``{0, 1}``; output: the same.
+        - mask: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``) in ``{0, 1}`` (bool or float);
+          output: the same, of the mask's dtype.
     """
     if _use_plain_formula():
-        return _dilate_cross(_soft_skeleton(mask, iterations), radius) * mask
+        m = mask.float() if mask.dtype == torch.bool else mask
+        return (_dilate_cross(_soft_skeleton(m, iterations), radius) * m).to(mask.dtype)
     x = mask.bool()
     skeleton = torch.zeros_like(x)
     for _ in range(iterations + 1):
@@ -327,6 +330,38 @@ def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERAT
         skeleton |= x & ~_dilate_square(eroded)
         x = eroded
     return (_dilate_cross(skeleton, radius) & mask.bool()).to(mask.dtype)
+
+
+class _SkeletonSums(torch.autograd.Function):
+    """Per-image, per-class ``(sum sigmoid(x) k, sum k)`` for a bool skeleton ``k``, without a float copy of
+    ``k``: forward turns ``sigmoid(x)`` in place into ``sigmoid(x) k`` and then into its derivative
+    ``k p (1 - p)``, the only tensor kept for backward."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, skeleton: Tensor):
+        p = probabilities(flatten_from(logits, 2), "sigmoid", compute_dtype(logits.dtype))
+        k = flatten_from(skeleton, 2)
+        p.masked_fill_(~k, 0)
+        hit, total = p.sum(-1), k.sum(-1, dtype=p.dtype)
+        if ctx.needs_input_grad[0]:
+            torch.addcmul(p, p, p, value=-1, out=p)
+            ctx.save_for_backward(p)
+        ctx.shape, ctx.input_dtype = logits.shape, logits.dtype
+        ctx.mark_non_differentiable(total)
+        return hit, total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hit: Tensor, _grad_total: Tensor):
+        (derivative,) = ctx.saved_tensors
+        return (derivative * grad_hit.unsqueeze(-1)).view(ctx.shape).to(ctx.input_dtype), None
+
+
+def _skeleton_sums(logits: Tensor, skeleton: Tensor):
+    if _use_plain_formula():
+        k = skeleton.to(compute_dtype(logits.dtype))
+        return _sum(torch.sigmoid(logits.to(k.dtype)) * k, True), _sum(k, True)
+    return _SkeletonSums.apply(logits, skeleton.bool())
 
 
 def skeleton_recall_loss(
@@ -394,13 +429,11 @@ def skeleton_recall_loss(
                      "pass the tubed skeleton mask (seesaw_losses.transforms.tubed_skeleton), not probabilities "
                      "or class labels")
     if activation == "sigmoid" and ignore_index is None:
-        # The sums are Dice's intersection and true volume with the skeleton as the target: fused passes.
         check_overlap_tensors(fn, logits, target, activation, None, include_background)
         _check_spatial(fn, "logits", logits)
-        k = tube((target >= 0.5).to(compute_dtype(logits.dtype)), radius=radius, iterations=iterations) \
-            if skeleton is None else skeleton
-        z = logits if include_background else logits[:, 1:]
-        hit, _, total = overlap_sums(z, k if include_background else k[:, 1:], activation="sigmoid")
+        k = tube(target >= 0.5, radius=radius, iterations=iterations) if skeleton is None else skeleton
+        hit, total = _skeleton_sums(logits if include_background else logits[:, 1:],
+                                    k if include_background else k[:, 1:])
     else:
         p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
         if skeleton is None:
