@@ -5,18 +5,20 @@ from ._version import __version__
 from .compose import CombinedLoss, build_loss
 from .registry import LossEntry, available_losses, get_loss, register
 from .functional import (
-    blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
+    adjust_logits, blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
 )
 from .modules import (
-    BinarySeesawLoss, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LovaszHingeLoss,
-    LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
+    BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss,
+    JaccardLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss, LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss,
+    SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
 )
 
 __all__ = [
     "CombinedLoss",
     "LossEntry",
     "__version__",
+    "adjust_logits",
     "available_losses",
     "blended_weights",
     "build_loss",

@@ -72,6 +72,13 @@ def _predict(model: nn.Module, x: Tensor, device: str, batch_size: int = 32) -> 
     return out
 
 
+def _set_epoch(criterion: nn.Module, epoch: int) -> None:
+    """Tell every part of the loss that has a schedule (e.g. deferred re-weighting) which epoch starts."""
+    for module in criterion.modules():
+        if callable(getattr(module, "set_epoch", None)):
+            module.set_epoch(epoch)
+
+
 def _fit(model: nn.Module, loss: BuiltLoss, x: Tensor, y: Tensor, evaluate: Callable[[nn.Module], Tuple[float, np.ndarray]],
          settings: Settings, *, augment: bool, score_name: str) -> Run:
     """Train ``model`` with ``loss`` under ``settings``; evaluate after every epoch."""
@@ -88,7 +95,8 @@ def _fit(model: nn.Module, loss: BuiltLoss, x: Tensor, y: Tensor, evaluate: Call
     outputs = np.empty(0)
     start = time.perf_counter()
     with _progress_bar(total, loss.label, settings.progress) as bar:
-        for _ in range(settings.epochs):
+        for epoch in range(settings.epochs):
+            _set_epoch(criterion, epoch)
             order = torch.randperm(len(x), generator=generator)
             running, seen = 0.0, 0
             for i in range(0, len(x), settings.batch_size):

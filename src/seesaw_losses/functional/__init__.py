@@ -6,6 +6,8 @@ from ._validation import set_value_checks, value_checks
 from .bce import weighted_bce_loss
 from .binary_seesaw import binary_counts, binary_seesaw_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
+from .ldam import ldam_loss, ldam_margins
+from .logit_adjusted import adjust_logits, balanced_softmax_loss, log_prior, logit_adjusted_loss
 from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from .overlap import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .seesaw import seesaw_loss
@@ -15,6 +17,8 @@ from .weighting import (
 )
 
 __all__ = [
+    "adjust_logits",
+    "balanced_softmax_loss",
     "binary_counts",
     "binary_seesaw_loss",
     "blended_weights",
@@ -28,6 +32,10 @@ __all__ = [
     "inverse_frequency_weights",
     "inverse_sqrt_weights",
     "jaccard_loss",
+    "ldam_loss",
+    "ldam_margins",
+    "log_prior",
+    "logit_adjusted_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "pos_weight_from_counts",

@@ -1,0 +1,196 @@
+"""Logit adjustment (Menon et al., "Long-Tail Learning via Logit Adjustment", ICLR 2021), Balanced Softmax (Ren
+et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 2020) and the post-hoc adjustment of
+a model trained with plain cross-entropy."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+
+from ._fused import Scratch, compute_dtype
+from ._validation import (
+    check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction, fail,
+)
+from .seesaw import softmax_loss
+
+
+def log_prior(class_counts: Tensor, *, dtype: torch.dtype = torch.float32,
+              device: Optional[torch.device] = None) -> Tensor:
+    r"""``log(n_c / sum(n))`` per class, with a class of no samples counted as one (the rarest possible) and
+    counts of all zeros giving the uniform ``0`` (no adjustment): never ``-inf`` or NaN.
+
+    Shape:
+        - class_counts: ``(C,)``; output: ``(C,)`` in ``dtype``.
+    """
+    counts = class_counts.to(device=device if device is not None else class_counts.device, dtype=torch.float64)
+    return (counts.clamp(min=1).log() - counts.sum().clamp(min=1).log()).to(dtype)
+
+
+def check_counts_for(fn: str, logits: Tensor, class_counts: object) -> Tensor:
+    """``class_counts`` is a ``(C,)`` tensor of non-negative counts for the ``C`` channels of ``logits``."""
+    counts = check_counts(fn, class_counts)
+    if counts.numel() != logits.shape[1]:
+        fail(fn, "class_counts", f"a 1-D tensor of {logits.shape[1]} class counts (one per channel of the logits)",
+             counts, "count the training labels with seesaw_losses.class_counts(loader, num_classes)")
+    return counts
+
+
+class AdjustedSoftmaxKernel:
+    r"""Cross-entropy of adjusted logits ``z' = scale * (z + bias - margin_t * onehot(t))`` on ``(B, C, L)``.
+
+    ``bias`` (``(C,)``) is logit adjustment's ``tau * log(prior)``; ``margin`` (``(C,)``) is LDAM's per-class
+    margin on the true class's logit; with neither and ``scale = 1`` it is cross-entropy. The gradient with
+    respect to ``z`` is ``scale * (softmax(z') - onehot(t))``.
+    """
+
+    def __init__(self, bias: Optional[Tensor] = None, margin: Optional[Tensor] = None, scale: float = 1.0) -> None:
+        self.bias, self.margin, self.scale = bias, margin, scale
+
+    def _adjusted(self, z: Tensor, t: Tensor) -> Tensor:
+        if self.bias is not None:
+            z = z + self.bias.view(1, -1, 1)
+        if self.margin is not None:
+            z = z.scatter_add(1, t.unsqueeze(1), -self.margin[t].unsqueeze(1))
+        return z * self.scale if self.scale != 1 else z
+
+    def loss(self, z: Tensor, t: Tensor) -> Tensor:
+        adjusted = self._adjusted(z, t)
+        return torch.logsumexp(adjusted, dim=1) - adjusted.gather(1, t.unsqueeze(1)).squeeze(1)
+
+    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
+        t1 = t.unsqueeze(1)
+        e = scratch()
+        if self.scale != 1:
+            torch.mul(z, self.scale, out=e)
+            if self.bias is not None:
+                e.add_(self.bias.view(1, -1, 1), alpha=self.scale)
+        elif self.bias is not None:
+            torch.add(z, self.bias.view(1, -1, 1), out=e)
+        else:
+            e.copy_(z)
+        if self.margin is not None:
+            e.scatter_add_(1, t1, self.margin[t1].mul(-self.scale))
+        z_target = e.gather(1, t1)
+        z_max = e.amax(1, keepdim=True)
+        e.sub_(z_max).exp_()
+        total = e.sum(1, keepdim=True)
+        loss = total.log().add_(z_max).sub_(z_target).squeeze(1)
+        if not need_grad:
+            return loss, None
+        grad = e.div_(total).scatter_add_(1, t1, torch.full(t1.shape, -1.0, dtype=e.dtype, device=e.device))
+        return loss, (grad.mul_(self.scale) if self.scale != 1 else grad)
+
+
+def adjusted_cross_entropy(fn: str, logits: Tensor, target: Tensor, kernel: AdjustedSoftmaxKernel, *,
+                           class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """Run :class:`AdjustedSoftmaxKernel` through the fused softmax engine (arguments validated)."""
+    return softmax_loss(fn, kernel, logits, target, weight=class_weight, element_weight=None,
+                        ignore_index=ignore_index, reduction=reduction)
+
+
+def check_tau(fn: str, tau: object) -> None:
+    check_number(fn, "tau", tau, low=0)
+
+
+def logit_adjusted_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts: Tensor,
+    *,
+    tau: float = 1.0,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Logit-adjusted cross-entropy (Menon et al., ICLR 2021): cross-entropy of the logits plus
+    ``tau * log(prior)``.
+
+    .. math::
+        \ell = -\log \frac{e^{z_y + \tau \log \pi_y}}{\sum_j e^{z_j + \tau \log \pi_j}}, \qquad
+        \pi_c = \frac{n_c}{\sum_k n_k}
+
+    Rare classes get a lower logit during training, so the model learns to raise theirs: at test time the plain
+    ``argmax(z)`` is already balanced. Use this **or** :func:`adjust_logits` on a model trained with plain
+    cross-entropy, never both. ``tau = 0`` is cross-entropy; ``tau = 1`` is Balanced Softmax
+    (:func:`balanced_softmax_loss`). A class with no samples counts as one sample (never ``-inf``); counts of all
+    zeros leave the logits unadjusted. Forward and backward run in fused chunks.
+
+    Args:
+        logits: unnormalised scores.
+        target: class indices.
+        class_counts: training samples per class (e.g. :func:`seesaw_losses.class_counts`), non-negative.
+        tau: strength of the adjustment, ``>= 0``.
+        class_weight: per-class weights ``(C,)``, as ``cross_entropy``'s ``weight`` (``"mean"`` divides by the
+            summed weights of the non-ignored targets).
+        ignore_index: target value that contributes neither loss nor gradient; None for none.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)``, integer.
+        - class_counts, class_weight: ``(C,)``.
+        - output: scalar, or the target's shape for ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.randn(8, 4, requires_grad=True)
+        >>> logit_adjusted_loss(logits, torch.randint(0, 4, (8,)), torch.tensor([500, 100, 20, 2])).backward()
+    """
+    fn = "logit_adjusted_loss"
+    check_logits(fn, logits, min_dim=2)
+    counts = check_counts_for(fn, logits, class_counts)
+    check_tau(fn, tau)
+    check_reduction(fn, reduction)
+    num_classes = logits.shape[1]
+    class_weight = check_class_weight(fn, class_weight, num_classes, arg="class_weight")
+    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes)
+    bias = None
+    if tau > 0:
+        bias = log_prior(counts, dtype=compute_dtype(logits.dtype), device=logits.device).mul_(tau)
+    return adjusted_cross_entropy(fn, logits, target, AdjustedSoftmaxKernel(bias), class_weight=class_weight,
+                                  ignore_index=ignore_index, reduction=reduction)
+
+
+def balanced_softmax_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts: Tensor,
+    *,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Balanced Softmax (Ren et al., NeurIPS 2020): :func:`logit_adjusted_loss` with ``tau = 1``, i.e.
+    cross-entropy of ``softmax`` weighted by the class counts, :math:`n_j e^{z_j} / \sum_k n_k e^{z_k}`.
+
+    Shape:
+        - as :func:`logit_adjusted_loss`.
+    """
+    return logit_adjusted_loss(logits, target, class_counts, tau=1.0, class_weight=class_weight,
+                               ignore_index=ignore_index, reduction=reduction)
+
+
+def adjust_logits(logits: Tensor, class_counts: Tensor, tau: float = 1.0) -> Tensor:
+    r"""Post-hoc logit adjustment for prediction: ``z - tau * log(prior)`` (Menon et al., ICLR 2021, Eq. 8).
+
+    For a model trained with plain cross-entropy on long-tailed data, its ``argmax`` favours frequent classes;
+    subtracting the log prior balances it (``tau = 1`` targets the balanced error). Not for a model trained with
+    :func:`logit_adjusted_loss` or :func:`balanced_softmax_loss`, which already corrects for the prior.
+
+    Args:
+        logits: the model's scores.
+        class_counts: training samples per class.
+        tau: strength, ``>= 0``.
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; class_counts: ``(C,)``; output: the logits' shape.
+
+    Example:
+        >>> prediction = adjust_logits(torch.randn(8, 3), torch.tensor([900, 90, 9])).argmax(1)
+    """
+    fn = "adjust_logits"
+    check_logits(fn, logits, min_dim=2)
+    counts = check_counts_for(fn, logits, class_counts)
+    check_tau(fn, tau)
+    shift = log_prior(counts, dtype=logits.dtype, device=logits.device).mul_(tau)
+    return logits - shift.view((1, -1) + (1,) * (logits.dim() - 2))

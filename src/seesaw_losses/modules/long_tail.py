@@ -1,0 +1,189 @@
+"""Long-tail losses that read the class prior: logit adjustment, Balanced Softmax, LDAM (and LDAM-DRW)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..functional._targets import count_labels
+from ..functional._validation import (
+    check_class_weight, check_counts, check_index_target, check_int, check_reduction, fail,
+)
+from ..functional.ldam import check_ldam_args, ldam_loss
+from ..functional.logit_adjusted import balanced_softmax_loss, check_tau, logit_adjusted_loss
+from ..registry import Hyperparameter, LossEntry, register
+from ._class_counts import ClassCountsMixin
+from .weighting import DeferredReweighting
+
+Counts = Union[Tensor, Sequence[float]]
+
+
+class PriorLoss(ClassCountsMixin):
+    """A softmax loss that reads the class counts: given once (``class_counts``, kept fixed), or counted from
+    the training labels as :class:`seesaw_losses.SeesawLoss` counts them (cumulative, before the loss, summed
+    over the processes of a ``torch.distributed`` job, in the int64 ``class_counts`` buffer)."""
+
+    class_weight: Optional[Tensor]
+
+    def _init_prior(self, fn: str, num_classes: int, class_counts: Optional[Counts],
+                    class_weight: Optional[Counts], ignore_index: Optional[int], reduction: str,
+                    sync_counts: Optional[bool], process_group: Any) -> None:
+        check_int(fn, "num_classes", num_classes, low=1)
+        check_reduction(fn, reduction)
+        self._init_counts(fn, num_classes, sync_counts=sync_counts, process_group=process_group)
+        self.counting = class_counts is None
+        if class_counts is not None:
+            counts = class_counts if isinstance(class_counts, Tensor) else torch.as_tensor(class_counts)
+            self.class_counts = check_counts(fn, counts, num_classes).detach().to(torch.float64).clone()
+        self.register_buffer("class_weight", check_class_weight(fn, class_weight, num_classes, arg="class_weight"))
+        self.num_classes, self.ignore_index, self.reduction = num_classes, ignore_index, reduction
+
+    def _prior_counts(self, logits: Tensor, target: Tensor) -> Tensor:
+        """The counts for this batch: the fixed ones, or (training mode) the running ones with the batch added."""
+        fn = f"{self._counts_owner}.forward"
+        if isinstance(logits, Tensor) and logits.dim() >= 2 and logits.shape[1] != self.num_classes:
+            fail(fn, "logits", f"of {self.num_classes} channels (dim 1)", logits)
+        if self.counting and isinstance(logits, Tensor) and logits.dim() >= 2:
+            check_index_target(fn, logits, target, self.ignore_index, num_classes=self.num_classes)
+            self.accumulate(count_labels(target, self.num_classes, self.ignore_index))
+        return self.class_counts
+
+
+_PRIOR_ARGS = """        class_counts: the training set's labels per class (e.g. :func:`seesaw_losses.class_counts`), fixed;
+            None counts the labels seen in training instead (as :class:`SeesawLoss` does).
+        class_weight: per-class weights ``(C,)`` (a buffer), as ``cross_entropy``'s ``weight``.
+        ignore_index: label that is neither counted nor penalised; None for none.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        sync_counts, process_group: as :class:`SeesawLoss` (counting only).
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)`` class indices.
+        - output: scalar, or the target's shape for ``reduction="none"``.
+"""
+
+
+class LogitAdjustedLoss(PriorLoss):
+    __doc__ = r"""Logit-adjusted cross-entropy (Menon et al., ICLR 2021) with the class prior given or counted.
+
+    See :func:`seesaw_losses.functional.logit_adjusted_loss`. Predict with the plain ``argmax`` of the model's
+    logits: the adjustment belongs to training only.
+
+    Args:
+        num_classes: number of classes ``C``.
+        tau: strength of the adjustment, ``>= 0``.
+""" + _PRIOR_ARGS + """
+    Example:
+        >>> criterion = LogitAdjustedLoss(4, class_counts=torch.tensor([500, 100, 20, 2]))
+        >>> criterion(torch.randn(8, 4, requires_grad=True), torch.randint(0, 4, (8,))).backward()
+    """
+
+    def __init__(self, num_classes: int, *, tau: float = 1.0, class_counts: Optional[Counts] = None,
+                 class_weight: Optional[Counts] = None, ignore_index: Optional[int] = -100,
+                 reduction: str = "mean", sync_counts: Optional[bool] = None, process_group: Any = None) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        check_tau(fn, tau)
+        self._init_prior(fn, num_classes, class_counts, class_weight, ignore_index, reduction, sync_counts,
+                         process_group)
+        self.tau = tau
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, tau={self.tau}, counting={self.counting}"
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return logit_adjusted_loss(logits, target, self._prior_counts(logits, target), tau=self.tau,
+                                   class_weight=self.class_weight, ignore_index=self.ignore_index,
+                                   reduction=self.reduction)
+
+
+class BalancedSoftmaxLoss(LogitAdjustedLoss):
+    __doc__ = r"""Balanced Softmax (Ren et al., NeurIPS 2020): :class:`LogitAdjustedLoss` with ``tau = 1``.
+
+    Args:
+        num_classes: number of classes ``C``.
+""" + _PRIOR_ARGS
+
+    def __init__(self, num_classes: int, *, class_counts: Optional[Counts] = None,
+                 class_weight: Optional[Counts] = None, ignore_index: Optional[int] = -100,
+                 reduction: str = "mean", sync_counts: Optional[bool] = None, process_group: Any = None) -> None:
+        super().__init__(num_classes, tau=1.0, class_counts=class_counts, class_weight=class_weight,
+                         ignore_index=ignore_index, reduction=reduction, sync_counts=sync_counts,
+                         process_group=process_group)
+
+
+class LDAMLoss(PriorLoss):
+    __doc__ = r"""LDAM loss (Cao et al., NeurIPS 2019) with the class counts given or counted.
+
+    See :func:`seesaw_losses.functional.ldam_loss` (what ``scale`` is for). Wrap it in
+    :class:`seesaw_losses.DeferredReweighting` for LDAM-DRW.
+
+    Args:
+        num_classes: number of classes ``C``.
+        max_margin: the rarest class's margin, ``>= 0``.
+        scale: factor on the logits, ``> 0`` (30 for cosine logits, 1 for a plain linear classifier).
+""" + _PRIOR_ARGS + """
+    Example:
+        >>> criterion = LDAMLoss(4, class_counts=[500, 100, 20, 2], scale=1.0)
+        >>> criterion(torch.randn(8, 4, requires_grad=True), torch.randint(0, 4, (8,))).backward()
+    """
+
+    def __init__(self, num_classes: int, *, max_margin: float = 0.5, scale: float = 30.0,
+                 class_counts: Optional[Counts] = None, class_weight: Optional[Counts] = None,
+                 ignore_index: Optional[int] = -100, reduction: str = "mean", sync_counts: Optional[bool] = None,
+                 process_group: Any = None) -> None:
+        super().__init__()
+        fn = "LDAMLoss"
+        check_ldam_args(fn, max_margin, scale)
+        self._init_prior(fn, num_classes, class_counts, class_weight, ignore_index, reduction, sync_counts,
+                         process_group)
+        self.max_margin, self.scale = max_margin, scale
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, max_margin={self.max_margin}, scale={self.scale}, "
+                f"counting={self.counting}")
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return ldam_loss(logits, target, self._prior_counts(logits, target), max_margin=self.max_margin,
+                         scale=self.scale, class_weight=self.class_weight, ignore_index=self.ignore_index,
+                         reduction=self.reduction)
+
+
+def ldam_drw(num_classes: int, *, class_counts: Counts, max_margin: float = 0.5, scale: float = 30.0,
+             start_epoch: int = 160, beta: float = 0.9999, ignore_index: Optional[int] = -100,
+             reduction: str = "mean") -> nn.Module:
+    """LDAM-DRW (Cao et al., NeurIPS 2019): :class:`LDAMLoss` on fixed counts inside
+    :class:`DeferredReweighting` (class-balanced weights from ``start_epoch``; the trainer calls ``set_epoch``).
+    The paper trains 200 epochs and re-weights from 160."""
+    loss = LDAMLoss(num_classes, max_margin=max_margin, scale=scale, class_counts=class_counts,
+                    ignore_index=ignore_index, reduction=reduction)
+    return DeferredReweighting(loss, class_counts, start_epoch=start_epoch, beta=beta)
+
+
+_LONG_TAIL = ("multi-class", "long-tailed")
+_COUNTS = dict(activation="softmax", needs_counts=True, counts_argument="class_counts")
+
+register(LossEntry(
+    name="logit_adjusted", function=logit_adjusted_loss, module=LogitAdjustedLoss, tasks=_LONG_TAIL,
+    summary="logit-adjusted cross-entropy: CE of z + tau * log(prior), balanced argmax without post-processing",
+    reference="Menon et al., Long-Tail Learning via Logit Adjustment, ICLR 2021", defaults={"tau": 1.0},
+    search_space={"tau": Hyperparameter(0.0, 2.0)}, aliases=("la",), **_COUNTS))
+register(LossEntry(
+    name="balanced_softmax", function=balanced_softmax_loss, module=BalancedSoftmaxLoss, tasks=_LONG_TAIL,
+    summary="Balanced Softmax: CE of the softmax weighted by the class counts (logit adjustment, tau = 1)",
+    reference="Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, NeurIPS 2020", **_COUNTS))
+register(LossEntry(
+    name="ldam", function=ldam_loss, module=LDAMLoss, tasks=_LONG_TAIL,
+    summary="LDAM: CE after a margin proportional to n_c^(-1/4) on the true logit, logits times scale",
+    reference="Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS 2019",
+    defaults={"max_margin": 0.5, "scale": 30.0},
+    search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
+    **_COUNTS))
+register(LossEntry(
+    name="ldam_drw", function=ldam_loss, module=ldam_drw, tasks=_LONG_TAIL,
+    summary="LDAM-DRW: LDAM with class-balanced weights deferred to a later epoch (set_epoch)",
+    reference="Cao et al., NeurIPS 2019 (deferred re-weighting)",
+    defaults={"max_margin": 0.5, "scale": 30.0, "start_epoch": 160, "beta": 0.9999},
+    search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
+    **_COUNTS))
