@@ -9,7 +9,7 @@ from .functional import (
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
 )
 from .modules import (
-    BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss,
+    AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss,
     JaccardLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss, LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss,
     SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
 )

@@ -3,6 +3,7 @@
 
 from ._targets import count_labels
 from ._validation import set_value_checks, value_checks
+from .asymmetric import asymmetric_loss
 from .bce import weighted_bce_loss
 from .binary_seesaw import binary_counts, binary_seesaw_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
@@ -18,6 +19,7 @@ from .weighting import (
 
 __all__ = [
     "adjust_logits",
+    "asymmetric_loss",
     "balanced_softmax_loss",
     "binary_counts",
     "binary_seesaw_loss",

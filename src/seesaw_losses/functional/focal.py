@@ -28,6 +28,8 @@ def _power(base: Tensor, exponent: float) -> Tensor:
         return base
     if exponent == 2:
         return base * base
+    if exponent == 4:
+        return (base * base).square_()
     if exponent < 0:
         return torch.where(base > 0, base, torch.ones_like(base)).pow(exponent).masked_fill(base <= 0, 0)
     return base.pow(exponent)

@@ -5,7 +5,7 @@ Each family's file also registers its losses (:mod:`seesaw_losses.registry`).
 
 from .bce import WeightedBCELoss
 from .focal import SigmoidFocalLoss, SoftmaxFocalLoss
-from .long_tail import BalancedSoftmaxLoss, LDAMLoss, LogitAdjustedLoss
+from .long_tail import AsymmetricLoss, BalancedSoftmaxLoss, LDAMLoss, LogitAdjustedLoss
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from .overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .seesaw import BinarySeesawLoss, SeesawLoss
@@ -13,6 +13,7 @@ from .weighting import DeferredReweighting
 from . import cross_entropy  # noqa: E402,F401  (registers ce and class_balanced_ce)
 
 __all__ = [
+    "AsymmetricLoss",
     "BalancedSoftmaxLoss",
     "BinarySeesawLoss",
     "DeferredReweighting",

@@ -1,4 +1,5 @@
-"""Long-tail losses that read the class prior: logit adjustment, Balanced Softmax, LDAM (and LDAM-DRW)."""
+"""Long-tail losses: logit adjustment, Balanced Softmax, LDAM (and LDAM-DRW) read the class prior; the asymmetric
+loss and EQLv2 re-balance sigmoid heads."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ..functional._targets import count_labels
 from ..functional._validation import (
     check_class_weight, check_counts, check_index_target, check_int, check_reduction, fail,
 )
+from ..functional.asymmetric import asymmetric_loss, check_asymmetric_args
 from ..functional.ldam import check_ldam_args, ldam_loss
 from ..functional.logit_adjusted import balanced_softmax_loss, check_tau, logit_adjusted_loss
 from ..registry import Hyperparameter, LossEntry, register
@@ -161,6 +163,48 @@ def ldam_drw(num_classes: int, *, class_counts: Counts, max_margin: float = 0.5,
     return DeferredReweighting(loss, class_counts, start_epoch=start_epoch, beta=beta)
 
 
+class AsymmetricLoss(nn.Module):
+    r"""Asymmetric loss (Ridnik et al., ICCV 2021) for multi-label outputs.
+
+    See :func:`seesaw_losses.functional.asymmetric_loss`; ``reduction="sum"`` gives the authors' (and timm's)
+    value.
+
+    Args:
+        gamma_pos: focusing exponent of positives, ``>= 0``.
+        gamma_neg: focusing exponent of negatives, ``>= 0``.
+        clip: probability shift of negatives, in ``[0, 1)``.
+        eps: floor of the probabilities inside the logs.
+        ignore_index: target value to skip; None for none.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, *)``; target: the same shape, values in ``[0, 1]``.
+        - weight (forward): per-element weights broadcastable to the target.
+        - output: scalar, or the target's shape for ``reduction="none"``.
+
+    Example:
+        >>> criterion = AsymmetricLoss(gamma_neg=4.0, clip=0.05)
+        >>> criterion(torch.randn(4, 10, requires_grad=True), (torch.rand(4, 10) < 0.2).float()).backward()
+    """
+
+    def __init__(self, *, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05, eps: float = 1e-8,
+                 ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
+        super().__init__()
+        fn = "AsymmetricLoss"
+        check_asymmetric_args(fn, gamma_pos, gamma_neg, clip, eps)
+        check_reduction(fn, reduction)
+        self.gamma_pos, self.gamma_neg, self.clip, self.eps = gamma_pos, gamma_neg, clip, eps
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def extra_repr(self) -> str:
+        return f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, reduction={self.reduction!r}"
+
+    def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        return asymmetric_loss(logits, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip,
+                               eps=self.eps, weight=weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction)
+
+
 _LONG_TAIL = ("multi-class", "long-tailed")
 _COUNTS = dict(activation="softmax", needs_counts=True, counts_argument="class_counts")
 
@@ -187,3 +231,10 @@ register(LossEntry(
     defaults={"max_margin": 0.5, "scale": 30.0, "start_epoch": 160, "beta": 0.9999},
     search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
     **_COUNTS))
+register(LossEntry(
+    name="asymmetric", function=asymmetric_loss, module=AsymmetricLoss, tasks=("multi-label", "binary"),
+    summary="asymmetric loss: focal-style weights with gamma_neg > gamma_pos and a probability shift on negatives",
+    reference="Ridnik et al., Asymmetric Loss For Multi-Label Classification, ICCV 2021", activation="sigmoid",
+    defaults={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05}, aliases=("asl",),
+    search_space={"gamma_neg": Hyperparameter(0.0, 6.0), "gamma_pos": Hyperparameter(0.0, 2.0),
+                  "clip": Hyperparameter(0.0, 0.2)}))
