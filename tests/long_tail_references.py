@@ -103,3 +103,43 @@ def repeat_factors_reference(labels, threshold):
             frequency[c] = frequency.get(c, 0) + 1
     r = {c: max(1.0, math.sqrt(threshold / (k / len(images)))) for c, k in frequency.items()}
     return [max((r[c] for c in classes), default=1.0) for classes in images]
+
+
+class EQLv2Reference:
+    """Tan et al. (2021) as the authors' code runs it, float64, one process: before the first batch every weight is
+    1; afterwards ``r_j = sigmoid(gamma (g_j - mu))`` with ``g_j = pos_j / (neg_j + 1e-10)`` for the negative
+    terms, ``q_j = 1 + alpha (1 - r_j)`` for the positive ones, the background logit (if any) weighted 1; the loss
+    is the weighted sigmoid cross-entropy of the one-hot target summed and divided by the number of samples; then
+    ``|sigmoid(x) - y| * weight`` is added to ``pos``/``neg`` per class (background column excluded)."""
+
+    def __init__(self, num_classes, gamma=12.0, mu=0.8, alpha=4.0, background_channel=False):
+        self.c, self.gamma, self.mu, self.alpha, self.bg = num_classes, gamma, mu, alpha, background_channel
+        self.pos, self.neg, self.started = None, None, False
+
+    def __call__(self, logits, labels):
+        x = logits.double()
+        n, k = x.shape
+        y = torch.zeros(n, self.c + 1, dtype=torch.float64)
+        y[torch.arange(n), labels] = 1
+        y = y[:, :k]
+        if not self.started:
+            pos_w = torch.ones(k, dtype=torch.float64)
+            neg_w = torch.ones(k, dtype=torch.float64)
+            self.pos = torch.zeros(self.c, dtype=torch.float64)
+            self.neg = torch.zeros(self.c, dtype=torch.float64)
+        else:
+            ratio = self.pos / (self.neg + 1e-10)
+            neg_w = 1 / (1 + torch.exp(-self.gamma * (ratio - self.mu)))
+            pos_w = 1 + self.alpha * (1 - neg_w)
+            if self.bg:
+                neg_w, pos_w = torch.cat([neg_w, torch.ones(1, dtype=torch.float64)]), torch.cat(
+                    [pos_w, torch.ones(1, dtype=torch.float64)])
+        weight = pos_w * y + neg_w * (1 - y)
+        p = torch.sigmoid(x)
+        bce = -(y * torch.log(p) + (1 - y) * torch.log(1 - p))
+        loss = (bce * weight).sum() / n
+        grad = torch.abs(y * (p.detach() - 1) + (1 - y) * p.detach())
+        self.pos = self.pos + (grad * y * weight).sum(0)[:self.c]
+        self.neg = self.neg + (grad * (1 - y) * weight).sum(0)[:self.c]
+        self.started = True
+        return loss

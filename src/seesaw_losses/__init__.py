@@ -9,9 +9,9 @@ from .functional import (
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
 )
 from .modules import (
-    AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss,
-    JaccardLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss, LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss,
-    SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
+    AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, EQLv2Loss,
+    FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss,
+    LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
 )
 
 __all__ = [

@@ -6,6 +6,7 @@ from ._validation import set_value_checks, value_checks
 from .asymmetric import asymmetric_loss
 from .bce import weighted_bce_loss
 from .binary_seesaw import binary_counts, binary_seesaw_loss
+from .eqlv2 import eqlv2_loss, eqlv2_weights
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .ldam import ldam_loss, ldam_margins
 from .logit_adjusted import adjust_logits, balanced_softmax_loss, log_prior, logit_adjusted_loss
@@ -29,6 +30,8 @@ __all__ = [
     "class_weights",
     "count_labels",
     "dice_loss",
+    "eqlv2_loss",
+    "eqlv2_weights",
     "focal_tversky_loss",
     "generalized_dice_loss",
     "inverse_frequency_weights",

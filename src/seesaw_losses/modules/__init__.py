@@ -5,7 +5,7 @@ Each family's file also registers its losses (:mod:`seesaw_losses.registry`).
 
 from .bce import WeightedBCELoss
 from .focal import SigmoidFocalLoss, SoftmaxFocalLoss
-from .long_tail import AsymmetricLoss, BalancedSoftmaxLoss, LDAMLoss, LogitAdjustedLoss
+from .long_tail import AsymmetricLoss, BalancedSoftmaxLoss, EQLv2Loss, LDAMLoss, LogitAdjustedLoss
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from .overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .seesaw import BinarySeesawLoss, SeesawLoss
@@ -18,6 +18,7 @@ __all__ = [
     "BinarySeesawLoss",
     "DeferredReweighting",
     "DiceLoss",
+    "EQLv2Loss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "JaccardLoss",

@@ -13,10 +13,11 @@ from ..functional._validation import (
     check_class_weight, check_counts, check_index_target, check_int, check_reduction, fail,
 )
 from ..functional.asymmetric import asymmetric_loss, check_asymmetric_args
+from ..functional.eqlv2 import check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss, eqlv2_terms
 from ..functional.ldam import check_ldam_args, ldam_loss
 from ..functional.logit_adjusted import balanced_softmax_loss, check_tau, logit_adjusted_loss
 from ..registry import Hyperparameter, LossEntry, register
-from ._class_counts import ClassCountsMixin
+from ._class_counts import ClassCountsMixin, SyncedState
 from .weighting import DeferredReweighting
 
 Counts = Union[Tensor, Sequence[float]]
@@ -205,6 +206,77 @@ class AsymmetricLoss(nn.Module):
                                reduction=self.reduction)
 
 
+class EQLv2Loss(SyncedState):
+    r"""Equalization loss v2 (Tan et al., CVPR 2021) with its gradient statistics kept as state.
+
+    See :func:`seesaw_losses.functional.eqlv2_loss`. After each training-mode loss, the batch's positive and
+    negative gradient magnitudes per class are added to the float64 buffers ``pos_grad`` and ``neg_grad``
+    (saved in ``state_dict``, moved by ``.to()``); the next batch's weights come from them. In a
+    ``torch.distributed`` job the batch's statistics are summed over the processes first, so every process holds
+    the statistics of the global batch stream; on one process, or without ``torch.distributed``, nothing else
+    changes (the authors' code calls ``all_reduce`` unconditionally and fails there). Eval mode leaves the
+    statistics alone.
+
+    Args:
+        num_classes: number of classes ``C`` (without background).
+        gamma: slope of the mapping function, ``>= 0``.
+        mu: centre of the mapping function, ``>= 0``.
+        alpha: extra weight of the positives, ``>= 0``.
+        background_channel: the logits end with the background's (the authors' ``C + 1`` detection head).
+        ignore_index: label that contributes neither loss nor statistics; None for none.
+        reduction: ``"none"`` | ``"mean"`` (over samples) | ``"sum"``.
+        sync_counts, process_group: as :class:`SeesawLoss`, for the statistics.
+
+    Shape:
+        - logits: ``(N, C)`` (``(N, C + 1)`` with background_channel), or with trailing ``(d1, ..., dK)``.
+        - target: ``(N,)`` or ``(N, d1, ..., dK)`` class indices in ``[0, C]`` (``C``: background).
+        - output: scalar, or the logits' shape for ``reduction="none"``.
+
+    Example:
+        >>> criterion = EQLv2Loss(5)
+        >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 6, (8,))).backward()
+    """
+
+    pos_grad: Tensor
+    neg_grad: Tensor
+
+    def __init__(self, num_classes: int, *, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0,
+                 background_channel: bool = False, ignore_index: Optional[int] = -100, reduction: str = "mean",
+                 sync_counts: Optional[bool] = None, process_group: Any = None) -> None:
+        super().__init__()
+        fn = "EQLv2Loss"
+        check_int(fn, "num_classes", num_classes, low=1)
+        check_eqlv2_args(fn, gamma, mu, alpha)
+        check_reduction(fn, reduction)
+        self._init_sync(fn, sync_counts, process_group)
+        self.num_classes, self.gamma, self.mu, self.alpha = num_classes, gamma, mu, alpha
+        self.background_channel, self.ignore_index, self.reduction = background_channel, ignore_index, reduction
+        self.register_buffer("pos_grad", torch.zeros(num_classes, dtype=torch.float64))
+        self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, gamma={self.gamma}, mu={self.mu}, alpha={self.alpha}, "
+                f"background_channel={self.background_channel}")
+
+    def reset_statistics(self) -> None:
+        """Forget the accumulated gradients."""
+        self.pos_grad.zero_()
+        self.neg_grad.zero_()
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        fn = "EQLv2Loss.forward"
+        check_eqlv2_inputs(fn, logits, target, self.num_classes, self.background_channel, self.ignore_index)
+        loss, statistics = eqlv2_terms(
+            fn, logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
+            background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
+            need_statistics=self.training)
+        if statistics is not None:
+            statistics = self._sum_over_processes(statistics.to(self.pos_grad))
+            self.pos_grad.add_(statistics[0])
+            self.neg_grad.add_(statistics[1])
+        return loss
+
+
 _LONG_TAIL = ("multi-class", "long-tailed")
 _COUNTS = dict(activation="softmax", needs_counts=True, counts_argument="class_counts")
 
@@ -238,3 +310,12 @@ register(LossEntry(
     defaults={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05}, aliases=("asl",),
     search_space={"gamma_neg": Hyperparameter(0.0, 6.0), "gamma_pos": Hyperparameter(0.0, 2.0),
                   "clip": Hyperparameter(0.0, 0.2)}))
+register(LossEntry(
+    name="eqlv2", function=eqlv2_loss, module=EQLv2Loss, tasks=("long-tailed", "detection"),
+    summary="EQLv2: one-vs-all sigmoid CE with per-class weights that balance the accumulated positive and "
+            "negative gradients",
+    reference="Tan et al., Equalization Loss v2: A New Gradient Balance Approach for Long-tailed Object Detection, "
+              "CVPR 2021", activation="softmax",
+    defaults={"gamma": 12.0, "mu": 0.8, "alpha": 4.0},
+    search_space={"gamma": Hyperparameter(4.0, 16.0), "mu": Hyperparameter(0.5, 1.0),
+                  "alpha": Hyperparameter(0.0, 8.0)}))
