@@ -143,3 +143,17 @@ class EQLv2Reference:
         self.neg = self.neg + (grad * (1 - y) * weight).sum(0)[:self.c]
         self.started = True
         return loss
+
+
+def normed_conv2d_reference(x, weight, bias, temperature, power, eps, norm_over_kernel, padding=0):
+    """MMDetection's ``NormedConv2d.forward``: each filter divided by (its norm over the input channels at each
+    kernel position, or over all its weights with ``norm_over_kernel``)^power + eps, the input by its per-pixel
+    channel norm^power + eps and times ``temperature``, then the convolution with the bias."""
+    x, weight = x.double(), weight.double()
+    if norm_over_kernel:
+        norm = weight.reshape(weight.shape[0], -1).norm(dim=1)[:, None, None, None]
+    else:
+        norm = weight.norm(dim=1, keepdim=True)
+    weight_ = weight / (norm.pow(power) + eps)
+    x_ = x / (x.norm(dim=1, keepdim=True).pow(power) + eps) * temperature
+    return F.conv2d(x_, weight_, None if bias is None else bias.double(), padding=padding)
