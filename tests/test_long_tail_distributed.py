@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from seesaw_losses import EQLv2Loss, LDAMLoss, LogitAdjustedLoss
+from seesaw_losses.sampling import RepeatFactorSampler
 
 from test_distributed import NUM_CLASSES, STEPS, _global_batch, _histogram, _launch, _save, _shard
 
@@ -40,12 +41,17 @@ def _state(loss) -> dict:
     return {k: v.clone() for k, v in loss.state_dict().items()}
 
 
+SAMPLER_LABELS = [[0]] * 30 + [[0, 1]] * 4 + [[2]]
+
+
 def _sync_worker(rank: int, world_size: int, out: Path) -> None:
     losses = _losses(dist.new_group([0, 1]))
     outputs = {name: [_apply(name, loss, _shard(_global_batch(step), rank)) for step in range(STEPS)]
                for name, loss in losses.items()}
-    _save({"outputs": outputs, "states": {name: _state(loss) for name, loss in losses.items()}},
-          out / f"sync_{rank}.pt")
+    sampler = RepeatFactorSampler(SAMPLER_LABELS, threshold=0.2, seed=3)  # replicas and rank from the group
+    sampler.set_epoch(1)
+    _save({"outputs": outputs, "states": {name: _state(loss) for name, loss in losses.items()},
+           "shard": list(sampler)}, out / f"sync_{rank}.pt")
 
 
 def test_every_process_holds_the_global_statistics_and_the_single_process_losses(tmp_path):
@@ -77,6 +83,11 @@ def test_every_process_holds_the_global_statistics_and_the_single_process_losses
             sharded = torch.cat([result["outputs"][name][step] for result in results])
             torch.testing.assert_close(sharded, expected, msg=f"{name} at step {step}")
     assert bool((results[0]["states"]["eqlv2"]["pos_grad"] > 0).all())
+    # the sampler reads the group: equal, disjoint shards of the one epoch list
+    for rank, result in enumerate(results):
+        explicit = RepeatFactorSampler(SAMPLER_LABELS, threshold=0.2, seed=3, num_replicas=world_size, rank=rank)
+        explicit.set_epoch(1)
+        assert result["shard"] == list(explicit)
 
 
 RESUME_AT, RESUME_END = 2, 5
