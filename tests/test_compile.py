@@ -39,7 +39,7 @@ def every_loss(multi, multi_target, binary, binary_target, modules):
     class_weight = torch.tensor([0.5, 1.0, 2.0, 4.0])
     return {
         "seesaw_loss": F.seesaw_loss(multi, multi_target, counts),
-        "seesaw_loss (weights, sum)": F.seesaw_loss(multi, multi_target, counts, weight=class_weight,
+        "seesaw_loss (weights, sum)": F.seesaw_loss(multi, multi_target, counts, class_weight=class_weight,
                                                     reduction="sum"),
         "binary_seesaw_loss": F.binary_seesaw_loss(binary, binary_target, torch.tensor([500, 20])),
         "binary_seesaw_loss (reweighted)": F.binary_seesaw_loss(binary, binary_target, None, variant="reweighted"),
@@ -48,7 +48,7 @@ def every_loss(multi, multi_target, binary, binary_target, modules):
         "sigmoid_focal_loss": F.sigmoid_focal_loss(binary, binary_target),
         "sigmoid_focal_loss (gamma 1.5, ignore)": F.sigmoid_focal_loss(binary, binary_target, gamma=1.5,
                                                                        ignore_index=255, reduction="sum"),
-        "softmax_focal_loss": F.softmax_focal_loss(multi, multi_target, alpha=class_weight),
+        "softmax_focal_loss": F.softmax_focal_loss(multi, multi_target, class_weight=class_weight),
         "weighted_bce_loss": F.weighted_bce_loss(binary, binary_target, pos_weight=5.0),
         "dice_loss": F.dice_loss(binary, binary_target),
         "dice_loss (softmax)": F.dice_loss(multi, multi_target, activation="softmax", ignore_index=-100),

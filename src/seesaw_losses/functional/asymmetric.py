@@ -10,8 +10,10 @@ from torch import Tensor
 
 from ._fused import Scratch, compute_dtype, elementwise_loss
 from ._reduction import count_valid, reduce_loss
-from ._validation import check_logits, check_number, check_probability_target, check_reduction, check_weight
-from .focal import _power
+from ._validation import (
+    check_element_weight, check_logits, check_number, check_probability_target, check_reduction,
+)
+from ._math import power as _power
 
 
 class AsymmetricKernel:
@@ -138,12 +140,11 @@ def asymmetric_loss(
     check_reduction(fn, reduction)
     check_asymmetric_args(fn, gamma_pos, gamma_neg, clip, eps)
     target = check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
-    check_weight(fn, "weight", weight, target.shape,
-                 f"None or broadcastable to the target's shape {tuple(target.shape)}")
+    check_element_weight(fn, weight, target.shape)
     kernel = AsymmetricKernel(float(gamma_pos), float(gamma_neg), float(clip), float(eps))
     w = None if weight is None else weight.to(compute_dtype(logits.dtype))
 
     def run(reduce_sum: bool) -> Tensor:
         return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
 
-    return reduce_loss(fn, run, reduction, lambda: count_valid(target, ignore_index))
+    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))

@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 from ._fused import compute_dtype
-from ._validation import check_class_weight, check_index_target, check_logits, check_number, check_reduction
-from .logit_adjusted import AdjustedSoftmaxKernel, adjusted_cross_entropy, check_counts_for
+from ._validation import check_class_weight, check_number, check_reduction
+from .logit_adjusted import AdjustedSoftmaxKernel, check_counts_for, check_prior_tensors
+from .seesaw import softmax_loss
 
 
 def ldam_margins(class_counts: Tensor, max_margin: float = 0.5, *, dtype: torch.dtype = torch.float32,
@@ -30,6 +31,16 @@ def ldam_margins(class_counts: Tensor, max_margin: float = 0.5, *, dtype: torch.
 def check_ldam_args(fn: str, max_margin: object, scale: object) -> None:
     check_number(fn, "max_margin", max_margin, low=0)
     check_number(fn, "scale", scale, low=0, low_open=True)
+
+
+def _ldam_unchecked(logits: Tensor, target: Tensor, class_counts: Tensor, *, max_margin: float, scale: float,
+                    class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`ldam_loss` on validated arguments."""
+    margin = None
+    if max_margin > 0:
+        margin = ldam_margins(class_counts, max_margin, dtype=compute_dtype(logits.dtype), device=logits.device)
+    return softmax_loss(AdjustedSoftmaxKernel(margin=margin, scale=float(scale)), logits, target,
+                        class_weight=class_weight, weight=None, ignore_index=ignore_index, reduction=reduction)
 
 
 def ldam_loss(
@@ -79,16 +90,10 @@ def ldam_loss(
         >>> ldam_loss(cosines, torch.randint(0, 4, (8,)), torch.tensor([500, 100, 20, 2])).backward()
     """
     fn = "ldam_loss"
-    check_logits(fn, logits, min_dim=2)
-    counts = check_counts_for(fn, logits, class_counts)
     check_ldam_args(fn, max_margin, scale)
     check_reduction(fn, reduction)
-    num_classes = logits.shape[1]
-    class_weight = check_class_weight(fn, class_weight, num_classes, arg="class_weight")
-    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes)
-    margin = None
-    if max_margin > 0:
-        margin = ldam_margins(counts, max_margin, dtype=compute_dtype(logits.dtype), device=logits.device)
-    kernel = AdjustedSoftmaxKernel(margin=margin, scale=float(scale))
-    return adjusted_cross_entropy(fn, logits, target, kernel, class_weight=class_weight, ignore_index=ignore_index,
-                                  reduction=reduction)
+    check_prior_tensors(fn, logits, target, ignore_index)
+    counts = check_counts_for(fn, logits, class_counts)
+    class_weight = check_class_weight(fn, class_weight, logits.shape[1])
+    return _ldam_unchecked(logits, target, counts, max_margin=max_margin, scale=scale, class_weight=class_weight,
+                           ignore_index=ignore_index, reduction=reduction)

@@ -83,15 +83,24 @@ class AdjustedSoftmaxKernel:
         return loss, (grad.mul_(self.scale) if self.scale != 1 else grad)
 
 
-def adjusted_cross_entropy(fn: str, logits: Tensor, target: Tensor, kernel: AdjustedSoftmaxKernel, *,
-                           class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
-    """Run :class:`AdjustedSoftmaxKernel` through the fused softmax engine (arguments validated)."""
-    return softmax_loss(fn, kernel, logits, target, weight=class_weight, element_weight=None,
-                        ignore_index=ignore_index, reduction=reduction)
-
-
 def check_tau(fn: str, tau: object) -> None:
     check_number(fn, "tau", tau, low=0)
+
+
+def check_prior_tensors(fn: str, logits: Tensor, target: Tensor, ignore_index: Optional[int]) -> None:
+    """The per-call checks of the prior losses: ``(N, C, *)`` logits and their class-index target."""
+    check_logits(fn, logits, min_dim=2)
+    check_index_target(fn, logits, target, ignore_index, num_classes=logits.shape[1])
+
+
+def _logit_adjusted_unchecked(logits: Tensor, target: Tensor, class_counts: Tensor, *, tau: float,
+                              class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`logit_adjusted_loss` on validated arguments."""
+    bias = None
+    if tau > 0:
+        bias = log_prior(class_counts, dtype=compute_dtype(logits.dtype), device=logits.device).mul_(tau)
+    return softmax_loss(AdjustedSoftmaxKernel(bias), logits, target, class_weight=class_weight, weight=None,
+                        ignore_index=ignore_index, reduction=reduction)
 
 
 def logit_adjusted_loss(
@@ -137,18 +146,13 @@ def logit_adjusted_loss(
         >>> logit_adjusted_loss(logits, torch.randint(0, 4, (8,)), torch.tensor([500, 100, 20, 2])).backward()
     """
     fn = "logit_adjusted_loss"
-    check_logits(fn, logits, min_dim=2)
-    counts = check_counts_for(fn, logits, class_counts)
     check_tau(fn, tau)
     check_reduction(fn, reduction)
-    num_classes = logits.shape[1]
-    class_weight = check_class_weight(fn, class_weight, num_classes, arg="class_weight")
-    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes)
-    bias = None
-    if tau > 0:
-        bias = log_prior(counts, dtype=compute_dtype(logits.dtype), device=logits.device).mul_(tau)
-    return adjusted_cross_entropy(fn, logits, target, AdjustedSoftmaxKernel(bias), class_weight=class_weight,
-                                  ignore_index=ignore_index, reduction=reduction)
+    check_prior_tensors(fn, logits, target, ignore_index)
+    counts = check_counts_for(fn, logits, class_counts)
+    class_weight = check_class_weight(fn, class_weight, logits.shape[1])
+    return _logit_adjusted_unchecked(logits, target, counts, tau=tau, class_weight=class_weight,
+                                     ignore_index=ignore_index, reduction=reduction)
 
 
 def balanced_softmax_loss(

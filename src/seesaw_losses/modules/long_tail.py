@@ -9,13 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from ..functional._targets import count_labels
-from ..functional._validation import (
-    check_class_weight, check_counts, check_index_target, check_int, check_reduction, fail,
-)
+from ..functional._validation import check_class_weight, check_counts, check_int, check_reduction, fail
 from ..functional.asymmetric import asymmetric_loss, check_asymmetric_args
 from ..functional.eqlv2 import check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss, eqlv2_terms
-from ..functional.ldam import check_ldam_args, ldam_loss
-from ..functional.logit_adjusted import balanced_softmax_loss, check_tau, logit_adjusted_loss
+from ..functional.ldam import _ldam_unchecked, check_ldam_args, ldam_loss
+from ..functional.logit_adjusted import (
+    _logit_adjusted_unchecked, balanced_softmax_loss, check_prior_tensors, check_tau, logit_adjusted_loss,
+)
 from ..registry import Hyperparameter, LossEntry, register
 from ._class_counts import ClassCountsMixin, SyncedState
 from .weighting import DeferredReweighting
@@ -44,12 +44,13 @@ class PriorLoss(ClassCountsMixin):
         self.num_classes, self.ignore_index, self.reduction = num_classes, ignore_index, reduction
 
     def _prior_counts(self, logits: Tensor, target: Tensor) -> Tensor:
-        """The counts for this batch: the fixed ones, or (training mode) the running ones with the batch added."""
+        """Check the call's tensors (once), then return the counts for this batch: the fixed ones, or (training
+        mode) the running ones with the batch added."""
         fn = f"{self._counts_owner}.forward"
-        if isinstance(logits, Tensor) and logits.dim() >= 2 and logits.shape[1] != self.num_classes:
+        check_prior_tensors(fn, logits, target, self.ignore_index)
+        if logits.shape[1] != self.num_classes:
             fail(fn, "logits", f"of {self.num_classes} channels (dim 1)", logits)
-        if self.counting and isinstance(logits, Tensor) and logits.dim() >= 2:
-            check_index_target(fn, logits, target, self.ignore_index, num_classes=self.num_classes)
+        if self.counting and self.training:
             self.accumulate(count_labels(target, self.num_classes, self.ignore_index))
         return self.class_counts
 
@@ -96,9 +97,9 @@ class LogitAdjustedLoss(PriorLoss):
         return f"num_classes={self.num_classes}, tau={self.tau}, counting={self.counting}"
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return logit_adjusted_loss(logits, target, self._prior_counts(logits, target), tau=self.tau,
-                                   class_weight=self.class_weight, ignore_index=self.ignore_index,
-                                   reduction=self.reduction)
+        return _logit_adjusted_unchecked(logits, target, self._prior_counts(logits, target), tau=self.tau,
+                                         class_weight=self.class_weight, ignore_index=self.ignore_index,
+                                         reduction=self.reduction)
 
 
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
@@ -148,9 +149,9 @@ class LDAMLoss(PriorLoss):
                 f"counting={self.counting}")
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return ldam_loss(logits, target, self._prior_counts(logits, target), max_margin=self.max_margin,
-                         scale=self.scale, class_weight=self.class_weight, ignore_index=self.ignore_index,
-                         reduction=self.reduction)
+        return _ldam_unchecked(logits, target, self._prior_counts(logits, target), max_margin=self.max_margin,
+                               scale=self.scale, class_weight=self.class_weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction)
 
 
 def ldam_drw(num_classes: int, *, class_counts: Counts, max_margin: float = 0.5, scale: float = 30.0,
