@@ -289,3 +289,36 @@ def test_bad_input_raises_the_library_errors():
         DeferredReweighting(LDAMLoss(C), COUNTS[:3], start_epoch=1)
     with pytest.raises(ValueError, match=r"DeferredReweighting: start_epoch must be an int >= 0, got -1"):
         DeferredReweighting(LDAMLoss(C), COUNTS, start_epoch=-1)
+
+
+# Seesaw on adjusted logits --------------------------------------------------------------------------------
+
+
+def test_seesaw_tau_zero_is_todays_seesaw_and_tau_adjusts_the_logits_first():
+    from references import seesaw_reference
+
+    logits, target = _inputs()
+    counts = COUNTS
+    plain = seesaw_losses.functional.seesaw_loss(logits, target, counts, class_weight=WEIGHT)
+    torch.testing.assert_close(seesaw_losses.functional.seesaw_loss(logits, target, counts, class_weight=WEIGHT,
+                                                                    tau=0.0), plain, rtol=0, atol=0)
+    prior = counts.double() / counts.sum()
+    adjusted = seesaw_losses.functional.seesaw_loss(logits, target, counts, tau=0.7, reduction="none")
+    torch.testing.assert_close(adjusted, seesaw_reference(logits + 0.7 * prior.log(), target, counts, 0.8, 2.0, 1e-2,
+                                                          reduction="none"))
+    torch.testing.assert_close(seesaw_losses.functional.seesaw_loss(logits, target, counts, p=0, q=0, tau=1.3),
+                               logit_adjusted_loss(logits, target, counts, tau=1.3))
+    dense, dense_target = _inputs((2, C, 3, 2))
+    rows, t = dense_to_rows(dense, dense_target)
+    torch.testing.assert_close(seesaw_losses.functional.seesaw_loss(dense, dense_target, counts, tau=0.5),
+                               seesaw_losses.functional.seesaw_loss(rows, t, counts, tau=0.5))
+    module, today = seesaw_losses.SeesawLoss(C, tau=0.0), seesaw_losses.SeesawLoss(C)
+    torch.testing.assert_close(module(logits, target), today(logits, target), rtol=0, atol=0)
+    counted = seesaw_losses.SeesawLoss(C, tau=0.7, reduction="none")
+    loss = counted(logits, target)
+    torch.testing.assert_close(loss, seesaw_losses.functional.seesaw_loss(logits, target, counted.class_counts,
+                                                                          tau=0.7, reduction="none"))
+    with pytest.raises(ValueError, match=r"SeesawLoss: tau must be in \[0, inf\], got -1"):
+        seesaw_losses.SeesawLoss(C, tau=-1)
+    with pytest.raises(ValueError, match=r"seesaw_loss: tau must be in \[0, inf\], got -0.1"):
+        seesaw_losses.functional.seesaw_loss(logits, target, counts, tau=-0.1)

@@ -49,6 +49,7 @@ def every_loss(multi, target, dense, dense_target, labels, boxes, modules):
         "asymmetric_loss (gammas, no clip)": F.asymmetric_loss(multi, labels, gamma_pos=0.5, gamma_neg=2.0, clip=0.0,
                                                                reduction="sum"),
         "eqlv2_loss": F.eqlv2_loss(multi, boxes, pos, neg),
+        "seesaw_loss (tau)": F.seesaw_loss(dense, dense_target, counts, tau=1.0),
         "LogitAdjustedLoss": modules["LogitAdjustedLoss"](multi, target),
         "BalancedSoftmaxLoss": modules["BalancedSoftmaxLoss"](dense, dense_target),
         "LDAMLoss": modules["LDAMLoss"](torch.tanh(multi), target),

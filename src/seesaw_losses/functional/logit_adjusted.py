@@ -14,18 +14,7 @@ from ._validation import (
     check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction, fail,
 )
 from .seesaw import softmax_loss
-
-
-def log_prior(class_counts: Tensor, *, dtype: torch.dtype = torch.float32,
-              device: Optional[torch.device] = None) -> Tensor:
-    r"""``log(n_c / sum(n))`` per class, with a class of no samples counted as one (the rarest possible) and
-    counts of all zeros giving the uniform ``0`` (no adjustment): never ``-inf`` or NaN.
-
-    Shape:
-        - class_counts: ``(C,)``; output: ``(C,)`` in ``dtype``.
-    """
-    counts = class_counts.to(device=device if device is not None else class_counts.device, dtype=torch.float64)
-    return (counts.clamp(min=1).log() - counts.sum().clamp(min=1).log()).to(dtype)
+from .weighting import log_prior
 
 
 def check_counts_for(fn: str, logits: Tensor, class_counts: object) -> Tensor:
