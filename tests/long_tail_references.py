@@ -8,14 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-def _reduce(loss, w, valid, reduction):
-    loss = loss * w * valid
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    return loss.sum() / (w * valid).sum()
+from references import weighted_reduce
 
 
 def softmax_ce_rows(z, target, class_weight=None, ignore_index=-100, reduction="mean"):
@@ -26,7 +19,7 @@ def softmax_ce_rows(z, target, class_weight=None, ignore_index=-100, reduction="
         - z.max(1, keepdim=True).values
     loss = -log_p.gather(1, t[:, None]).squeeze(1)
     w = torch.ones_like(loss) if class_weight is None else class_weight.double()[t]
-    return _reduce(loss, w, valid, reduction)
+    return weighted_reduce(loss, w, valid, reduction)
 
 
 def logit_adjusted_reference(logits, target, counts, tau, **kw):
@@ -45,7 +38,7 @@ def balanced_softmax_reference(logits, target, counts, **kw):
     phi = n[t] * z.gather(1, t[:, None]).squeeze(1).exp() / (n[None, :] * z.exp()).sum(1)
     loss = -phi.log()
     w = torch.ones_like(loss) if kw.get("class_weight") is None else kw["class_weight"].double()[t]
-    return _reduce(loss, w, valid.double(), kw.get("reduction", "mean"))
+    return weighted_reduce(loss, w, valid.double(), kw.get("reduction", "mean"))
 
 
 def ldam_reference(logits, target, counts, max_margin, scale, **kw):

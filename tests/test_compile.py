@@ -65,10 +65,11 @@ def every_loss(multi, multi_target, binary, binary_target, modules):
     }
 
 
-def _run(fn):
+def _run(fn, make_inputs=_inputs, make_modules=_modules):
+    """``fn``'s losses on fresh inputs and modules, with their gradients for the first and third input."""
     inputs = [t.requires_grad_() if t.is_floating_point() and i in (0, 2) else t
-              for i, t in enumerate(_inputs())]
-    modules = _modules()
+              for i, t in enumerate(make_inputs())]
+    modules = make_modules()
     losses = fn(*inputs, modules)
     grads = {}
     for name, loss in losses.items():

@@ -7,6 +7,8 @@ import torch
 import seesaw_losses
 from seesaw_losses import functional as F
 
+from test_compile import _assert_same, _run
+
 C = 4
 
 
@@ -59,32 +61,16 @@ def every_loss(multi, target, dense, dense_target, labels, boxes, modules):
     }
 
 
-def _run(fn):
-    inputs = [t.requires_grad_() if i in (0, 2) else t for i, t in enumerate(_inputs())]
-    modules = _modules()
-    losses = fn(*inputs, modules)
-    grads = {name: torch.autograd.grad(loss, [inputs[0], inputs[2]], retain_graph=True, allow_unused=True)
-             for name, loss in losses.items()}
-    return losses, grads, modules
-
-
 @pytest.fixture(scope="module")
 def compiled_and_eager():
     torch._dynamo.reset()
     compiled = torch.compile(every_loss, fullgraph=True, dynamic=False, backend="aot_eager")
-    return _run(compiled), _run(every_loss)
+    return _run(compiled, _inputs, _modules), _run(every_loss, _inputs, _modules)
 
 
 def test_compiled_losses_gradients_and_state_match_eager(compiled_and_eager):
-    (losses, grads, modules), (eager_losses, eager_grads, eager_modules) = compiled_and_eager
-    assert losses.keys() == eager_losses.keys()
-    for name in losses:
-        torch.testing.assert_close(losses[name], eager_losses[name], rtol=1e-5, atol=1e-6, msg=name)
-        for compiled_grad, eager_grad in zip(grads[name], eager_grads[name]):
-            if eager_grad is None:
-                assert compiled_grad is None or not bool(compiled_grad.any())
-            else:
-                torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-5, atol=1e-6, msg=name)
+    _assert_same(*compiled_and_eager)
+    (_, _, modules), (_, _, eager_modules) = compiled_and_eager
     for name, module in modules.items():
         for key, value in module.state_dict().items():
             if isinstance(value, torch.Tensor):

@@ -40,11 +40,11 @@ def eqlv2_weights(pos_grad: Tensor, neg_grad: Tensor, *, gamma: float = 12.0, mu
     return 1 + alpha * (1 - neg_w), neg_w
 
 
-def eqlv2_terms(fn: str, logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: Tensor, *, gamma: float,
+def eqlv2_terms(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: Tensor, *, gamma: float,
                 mu: float, alpha: float, background_channel: bool, ignore_index: Optional[int], reduction: str,
                 need_statistics: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The reduced loss and, if asked, this batch's ``(2, C)`` positive and negative gradient magnitudes
-    (weighted, background and ignored samples' own channel excluded). Arguments are assumed validated."""
+    (weighted; the background channel and ignored samples excluded). Arguments are assumed validated."""
     num_classes = pos_grad.numel()
     k = logits.shape[1]
     rows = logits.movedim(1, -1).reshape(-1, k)
@@ -140,7 +140,7 @@ def eqlv2_loss(
     if neg_grad.shape != pos_grad.shape:
         fail(fn, "neg_grad", f"of pos_grad's shape {tuple(pos_grad.shape)}", neg_grad)
     check_eqlv2_inputs(fn, logits, target, pos_grad.numel(), background_channel, ignore_index)
-    loss, _ = eqlv2_terms(fn, logits, target, pos_grad, neg_grad, gamma=gamma, mu=mu, alpha=alpha,
+    loss, _ = eqlv2_terms(logits, target, pos_grad, neg_grad, gamma=gamma, mu=mu, alpha=alpha,
                           background_channel=background_channel, ignore_index=ignore_index, reduction=reduction,
                           need_statistics=False)
     return loss

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from ._fused import compute_dtype
-from ._validation import check_class_weight, check_number, check_reduction
-from .logit_adjusted import AdjustedSoftmaxKernel, check_counts_for, check_prior_tensors
+from ._validation import check_number
+from .logit_adjusted import AdjustedSoftmaxKernel, check_prior_call
 from .seesaw import softmax_loss
 
 
@@ -81,9 +81,7 @@ def ldam_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Shape:
-        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)``, integer.
-        - class_counts, class_weight: ``(C,)``.
-        - output: scalar, or the target's shape for ``reduction="none"``.
+        - as :func:`seesaw_losses.functional.logit_adjusted_loss`.
 
     Example:
         >>> cosines = torch.rand(8, 4, requires_grad=True) * 2 - 1
@@ -91,9 +89,6 @@ def ldam_loss(
     """
     fn = "ldam_loss"
     check_ldam_args(fn, max_margin, scale)
-    check_reduction(fn, reduction)
-    check_prior_tensors(fn, logits, target, ignore_index)
-    counts = check_counts_for(fn, logits, class_counts)
-    class_weight = check_class_weight(fn, class_weight, logits.shape[1])
+    counts, class_weight = check_prior_call(fn, logits, target, class_counts, class_weight, ignore_index, reduction)
     return _ldam_unchecked(logits, target, counts, max_margin=max_margin, scale=scale, class_weight=class_weight,
                            ignore_index=ignore_index, reduction=reduction)

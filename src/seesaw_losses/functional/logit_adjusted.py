@@ -4,7 +4,7 @@ a model trained with plain cross-entropy."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -82,6 +82,15 @@ def check_prior_tensors(fn: str, logits: Tensor, target: Tensor, ignore_index: O
     check_index_target(fn, logits, target, ignore_index, num_classes=logits.shape[1])
 
 
+def check_prior_call(fn: str, logits: Tensor, target: Tensor, class_counts: object, class_weight: object,
+                     ignore_index: Optional[int], reduction: str) -> Tuple[Tensor, Optional[Tensor]]:
+    """Every check of a prior loss's call but its own options; returns the counts and the class weights."""
+    check_reduction(fn, reduction)
+    check_prior_tensors(fn, logits, target, ignore_index)
+    counts = check_counts_for(fn, logits, class_counts)
+    return counts, check_class_weight(fn, class_weight, logits.shape[1])
+
+
 def _logit_adjusted_unchecked(logits: Tensor, target: Tensor, class_counts: Tensor, *, tau: float,
                               class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
     """:func:`logit_adjusted_loss` on validated arguments."""
@@ -136,10 +145,7 @@ def logit_adjusted_loss(
     """
     fn = "logit_adjusted_loss"
     check_tau(fn, tau)
-    check_reduction(fn, reduction)
-    check_prior_tensors(fn, logits, target, ignore_index)
-    counts = check_counts_for(fn, logits, class_counts)
-    class_weight = check_class_weight(fn, class_weight, logits.shape[1])
+    counts, class_weight = check_prior_call(fn, logits, target, class_counts, class_weight, ignore_index, reduction)
     return _logit_adjusted_unchecked(logits, target, counts, tau=tau, class_weight=class_weight,
                                      ignore_index=ignore_index, reduction=reduction)
 

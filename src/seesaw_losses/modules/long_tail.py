@@ -268,7 +268,7 @@ class EQLv2Loss(SyncedState):
         fn = "EQLv2Loss.forward"
         check_eqlv2_inputs(fn, logits, target, self.num_classes, self.background_channel, self.ignore_index)
         loss, statistics = eqlv2_terms(
-            fn, logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
+            logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
             background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
             need_statistics=self.training)
         if statistics is not None:
