@@ -301,7 +301,7 @@ register(LossEntry(
     name="ldam_drw", function=ldam_loss, module=ldam_drw, tasks=_LONG_TAIL,
     summary="LDAM-DRW: LDAM with class-balanced weights deferred to a later epoch (set_epoch)",
     reference="Cao et al., NeurIPS 2019 (deferred re-weighting)",
-    defaults={"max_margin": 0.5, "scale": 30.0, "start_epoch": 160, "beta": 0.9999},
+    defaults={"max_margin": 0.5, "scale": 30.0},
     search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
     **_COUNTS))
 register(LossEntry(
