@@ -12,7 +12,7 @@ from long_tail_references import EQLv2Reference
 C = 5
 
 
-def _batch(step, n=12, background=0.3):
+def _batch(step, n=12, background=0.0):
     gen = torch.Generator().manual_seed(100 + step)
     logits = torch.randn(n, C + 1, generator=gen, dtype=torch.float64) * 2
     labels = torch.multinomial(torch.tensor([0.5, 0.25, 0.15, 0.07, 0.03]), n, replacement=True, generator=gen)
@@ -25,7 +25,7 @@ def test_matches_the_authors_algorithm_over_several_steps(background_channel):
     ours, ref = EQLv2Loss(C, background_channel=background_channel), EQLv2Reference(
         C, background_channel=background_channel)
     for step in range(5):
-        logits, labels = _batch(step)
+        logits, labels = _batch(step, background=0.3 if background_channel else 0.0)
         logits = logits if background_channel else logits[:, :C]
         logits.requires_grad_()
         loss, expected = ours(logits, labels), ref(logits, labels)
@@ -41,8 +41,9 @@ def test_first_step_is_sigmoid_cross_entropy_per_sample_and_weights_balance():
     logits = logits[:, :C]
     onehot = F.one_hot(labels, C + 1)[:, :C].double()
     zeros = torch.zeros(C, dtype=torch.float64)
-    torch.testing.assert_close(eqlv2_loss(logits, labels, zeros, zeros),
-                               F.binary_cross_entropy_with_logits(logits, onehot, reduction="sum") / len(labels))
+    expected = F.binary_cross_entropy_with_logits(logits, onehot, reduction="sum") / len(labels)
+    torch.testing.assert_close(eqlv2_loss(logits, labels, pos_grad=zeros, neg_grad=zeros), expected)
+    torch.testing.assert_close(eqlv2_loss(logits, labels), expected)
     q, r = eqlv2_weights(torch.tensor([1.0, 8.0, 20.0]), torch.tensor([100.0, 10.0, 20.0]))
     assert r[0] < 0.01 and q[0] > 3.9          # a rare class: negatives switched off, positives up
     assert r[2] > 0.9 and q[2] < 1.4           # balanced gradients: almost plain BCE
@@ -53,12 +54,14 @@ def test_gradcheck_and_dense_inputs():
     logits, labels = _batch(1, n=4)
     logits = logits[:, :C].requires_grad_()
     pos, neg = torch.rand(C, dtype=torch.float64), torch.rand(C, dtype=torch.float64) * 5
-    assert torch.autograd.gradcheck(lambda x: eqlv2_loss(x, labels, pos, neg, reduction="none"), (logits,))
+    assert torch.autograd.gradcheck(lambda x: eqlv2_loss(x, labels, pos_grad=pos, neg_grad=neg, reduction="none"),
+                                    (logits,))
     dense = torch.randn(2, C, 3, 3, dtype=torch.float64)
-    target = torch.randint(0, C + 1, (2, 3, 3))
+    target = torch.randint(0, C, (2, 3, 3))
     rows = dense.movedim(1, -1).reshape(-1, C)
-    torch.testing.assert_close(eqlv2_loss(dense, target, pos, neg), eqlv2_loss(rows, target.reshape(-1), pos, neg))
-    assert eqlv2_loss(dense, target, pos, neg, reduction="none").shape == dense.shape
+    stats = {"pos_grad": pos, "neg_grad": neg}
+    torch.testing.assert_close(eqlv2_loss(dense, target, **stats), eqlv2_loss(rows, target.reshape(-1), **stats))
+    assert eqlv2_loss(dense, target, **stats, reduction="none").shape == dense.shape
 
 
 def test_ignored_samples_add_nothing_and_eval_mode_counts_nothing():
@@ -98,9 +101,13 @@ def test_bad_input_raises_the_library_errors():
         EQLv2Loss(C)(logits, labels)
     with pytest.raises(ValueError, match=r"EQLv2Loss: gamma must be in \[0, inf\], got -1"):
         EQLv2Loss(C, gamma=-1)
-    with pytest.raises(ValueError, match=r"eqlv2_loss: target must be class indices in \[0, 5\]"):
-        eqlv2_loss(logits[:, :C], labels + 1, torch.zeros(C), torch.zeros(C))
+    with pytest.raises(ValueError, match=r"eqlv2_loss: target must be class indices in \[0, 4\]"):
+        eqlv2_loss(logits[:, :C], torch.full_like(labels, C))
+    with pytest.raises(ValueError, match=r"EQLv2Loss.forward: target must be class indices in \[0, 5\]"):
+        EQLv2Loss(C, background_channel=True)(logits, torch.full_like(labels, C + 1))
     with pytest.raises(ValueError, match=r"eqlv2_loss: neg_grad must be of pos_grad's shape \(5,\)"):
-        eqlv2_loss(logits[:, :C], labels, torch.zeros(C), torch.zeros(4))
+        eqlv2_loss(logits[:, :C], labels, pos_grad=torch.zeros(C), neg_grad=torch.zeros(4))
+    with pytest.raises(ValueError, match=r"eqlv2_loss: neg_grad must be given together with the other statistic"):
+        eqlv2_loss(logits[:, :C], labels, pos_grad=torch.zeros(C))
     with pytest.raises(TypeError, match="EQLv2Loss: sync_counts must be True, False or None"):
         EQLv2Loss(C, sync_counts="yes")

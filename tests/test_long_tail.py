@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 import seesaw_losses
 from seesaw_losses import (
-    BalancedSoftmaxLoss, DeferredReweighting, LDAMLoss, LogitAdjustedLoss, adjust_logits, class_balanced_weights,
+    BalancedSoftmaxLoss, DeferredReweighting, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss, adjust_logits,
+    class_balanced_weights,
 )
 from seesaw_losses.experiments.train import _set_epoch
 from seesaw_losses.functional import balanced_softmax_loss, ldam_loss, ldam_margins, logit_adjusted_loss
@@ -224,7 +225,7 @@ def test_registry_builds_them_with_the_training_counts():
         built = build(parse_loss(name), COUNTS.tolist())
         assert torch.isfinite(built.module(logits, target)), name
     drw = build(parse_loss("ldam_drw:start_epoch=1,scale=1"), COUNTS.tolist()).module
-    assert isinstance(drw, DeferredReweighting) and drw.loss.scale == 1
+    assert isinstance(drw, LDAMDRWLoss) and drw.scale == 1 and drw.start_epoch == 1
 
 
 # deferred re-weighting ------------------------------------------------------------------------------------
@@ -243,8 +244,16 @@ def test_deferred_reweighting_switches_weights_at_start_epoch_and_resumes():
     resumed = DeferredReweighting(LDAMLoss(C, class_counts=COUNTS, scale=1.0), COUNTS, start_epoch=2, beta=0.999)
     assert not resumed.reweighting
     resumed.load_state_dict(drw.state_dict())
-    assert resumed.epoch == 3 and resumed.reweighting
+    assert int(resumed.epoch) == 3 and resumed.reweighting
     torch.testing.assert_close(resumed(logits, target), drw(logits, target))
+    built_in = LDAMDRWLoss(C, class_counts=COUNTS, scale=1.0, start_epoch=2, beta=0.999)
+    for epoch in (1, 2):
+        built_in.set_epoch(epoch)
+        drw.set_epoch(epoch)
+        torch.testing.assert_close(built_in(logits, target), drw(logits, target))
+    fresh = LDAMDRWLoss(C, class_counts=COUNTS, scale=1.0, start_epoch=2, beta=0.999)
+    fresh.load_state_dict(built_in.state_dict())
+    assert fresh.reweighting and torch.equal(fresh.class_weight, built_in.class_weight)
     with_logit_adjustment = DeferredReweighting(LogitAdjustedLoss(C, class_counts=COUNTS), COUNTS, start_epoch=0)
     torch.testing.assert_close(with_logit_adjustment(logits, target),
                                logit_adjusted_loss(logits, target, COUNTS,
@@ -289,6 +298,8 @@ def test_bad_input_raises_the_library_errors():
         DeferredReweighting(LDAMLoss(C), COUNTS[:3], start_epoch=1)
     with pytest.raises(ValueError, match=r"DeferredReweighting: start_epoch must be an int >= 0, got -1"):
         DeferredReweighting(LDAMLoss(C), COUNTS, start_epoch=-1)
+    with pytest.raises(ValueError, match=r"LDAMDRWLoss: scale must be in \(0, inf\], got -1"):
+        LDAMDRWLoss(C, class_counts=COUNTS, scale=-1)
 
 
 # Seesaw on adjusted logits --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def _inputs():
     dense = torch.randn(2, C, 3, 3, generator=gen)
     dense_target = torch.randint(0, C, (2, 3, 3), generator=gen)
     labels = (torch.rand(6, C, generator=gen) < 0.3).float()
-    boxes = torch.randint(0, C + 1, (6,), generator=gen)
+    boxes = torch.randint(0, C, (6,), generator=gen)
     return multi, target, dense, dense_target, labels, boxes
 
 
@@ -50,7 +50,7 @@ def every_loss(multi, target, dense, dense_target, labels, boxes, modules):
         "asymmetric_loss": F.asymmetric_loss(multi, labels),
         "asymmetric_loss (gammas, no clip)": F.asymmetric_loss(multi, labels, gamma_pos=0.5, gamma_neg=2.0, clip=0.0,
                                                                reduction="sum"),
-        "eqlv2_loss": F.eqlv2_loss(multi, boxes, pos, neg),
+        "eqlv2_loss": F.eqlv2_loss(multi, boxes, pos_grad=pos, neg_grad=neg),
         "seesaw_loss (tau)": F.seesaw_loss(dense, dense_target, counts, tau=1.0),
         "LogitAdjustedLoss": modules["LogitAdjustedLoss"](multi, target),
         "BalancedSoftmaxLoss": modules["BalancedSoftmaxLoss"](dense, dense_target),

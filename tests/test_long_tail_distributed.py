@@ -22,18 +22,17 @@ def _losses(group=None) -> dict:
     losses = {
         "logit_adjusted": LogitAdjustedLoss(NUM_CLASSES, reduction="none"),
         "ldam": LDAMLoss(NUM_CLASSES, scale=5.0, reduction="none"),
-        "eqlv2": EQLv2Loss(NUM_CLASSES, reduction="none", ignore_index=-1),
+        "eqlv2": EQLv2Loss(NUM_CLASSES, reduction="none"),
         "eqlv2_background": EQLv2Loss(NUM_CLASSES, background_channel=True, reduction="none", ignore_index=-1),
     }
     if group is not None:
-        losses["eqlv2_group01"] = EQLv2Loss(NUM_CLASSES, reduction="none", ignore_index=-1, process_group=group)
+        losses["eqlv2_group01"] = EQLv2Loss(NUM_CLASSES, reduction="none", process_group=group)
     return losses
 
 
 def _apply(name: str, loss, batch: dict) -> torch.Tensor:
-    if name.startswith("eqlv2"):
-        channels = NUM_CLASSES + 1 if name == "eqlv2_background" else NUM_CLASSES
-        return loss(batch["box_logits"][:, :channels], batch["box_labels"])
+    if name == "eqlv2_background":  # detection: C + 1 logits, label C for background proposals
+        return loss(batch["box_logits"][:, :NUM_CLASSES + 1], batch["box_labels"])
     return loss(batch["logits"], batch["labels"])
 
 
@@ -73,7 +72,7 @@ def test_every_process_holds_the_global_statistics_and_the_single_process_losses
                 # every process holds the very same statistics, bit for bit
                 assert torch.equal(result["states"][name][key], results[0]["states"][name][key])
         # a group of processes 0 and 1 sums over the two only; process 2 keeps its own shard's
-        pair = EQLv2Loss(NUM_CLASSES, reduction="none", ignore_index=-1)
+        pair = EQLv2Loss(NUM_CLASSES, reduction="none")
         for batch in batches:
             shards = [_shard(batch, r) for r in ((0, 1) if rank < 2 else (2,))]
             _apply("eqlv2", pair, {k: torch.cat([s[k] for s in shards]) for k in batch})

@@ -10,7 +10,7 @@ from .functional import (
 )
 from .modules import (
     AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, EQLv2Loss,
-    FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss,
+    FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss,
     LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
 )
 

@@ -18,29 +18,34 @@ from ._math import power as _power
 
 class AsymmetricKernel:
     r"""``t L+ + (1 - t) L-`` with ``L+ = -(1 - p)^{g+} log max(p, eps)`` and
-    ``L- = -p_m^{g-} log max(1 - p_m, eps)``, ``p = sigmoid(x)``, ``p_m = max(p - clip, 0)``."""
+    ``L- = -p_m^{g-} log max(1 - p_m, eps)``, ``p = sigmoid(x)``, ``p_m = max(p - clip, 0)``.
+
+    ``1 - p`` is ``sigmoid(-x)`` and ``1 - p_m`` is ``min(sigmoid(-x) + clip, 1)``, never a difference that
+    float32 rounds to 0 for large logits."""
 
     def __init__(self, gamma_pos: float, gamma_neg: float, clip: float, eps: float) -> None:
         self.gamma_pos, self.gamma_neg, self.clip, self.eps = gamma_pos, gamma_neg, clip, eps
 
-    def _shifted(self, p: Tensor) -> Tensor:
-        return (p - self.clip).clamp(min=0) if self.clip > 0 else p
-
     def loss(self, x: Tensor, t: Tensor) -> Tensor:
-        p = torch.sigmoid(x)
-        shifted = self._shifted(p)
-        positive = -_power(1 - p, self.gamma_pos) * p.clamp(min=self.eps).log()
-        negative = -_power(shifted, self.gamma_neg) * (1 - shifted).clamp(min=self.eps).log()
+        p, q = torch.sigmoid(x), torch.sigmoid(-x)
+        shifted, rest = ((p - self.clip).clamp(min=0), (q + self.clip).clamp(max=1)) if self.clip > 0 else (p, q)
+        positive = -_power(q, self.gamma_pos) * p.clamp(min=self.eps).log()
+        negative = -_power(shifted, self.gamma_neg) * rest.clamp(min=self.eps).log()
         return negative + t * (positive - negative)
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
-        # d L+/dx = (1 - p)^{g+} (g+ p log P - (1 - p) [p > eps]);
-        # d L-/dx = [p > clip] p (1 - p) (p_m^{g-} / (1 - p_m) [1 - p_m > eps] - g- p_m^{g- - 1} log(1 - p_m)).
-        # Eight block buffers at most, each reused once its value is dead.
+        # With q = 1 - p and r = 1 - p_m:
+        # d L+/dx = q^{g+} (g+ p log P - q [p > eps]);
+        # d L-/dx = [p > clip] p q (p_m^{g-} / r [r > eps] - g- p_m^{g- - 1} log max(r, eps)).
+        # Each block buffer is reused once its value is dead.
         gp, gn, clip, eps = self.gamma_pos, self.gamma_neg, self.clip, self.eps
         p = torch.sigmoid(x, out=scratch())
-        shifted = torch.sub(p, clip, out=scratch()).clamp_(min=0) if clip > 0 else p
-        log_rest = torch.sub(1, shifted, out=scratch()).clamp_(min=eps).log_()
+        q = torch.neg(x, out=scratch()).sigmoid_()
+        shifted, rest = p, q
+        if clip > 0:
+            shifted = torch.sub(p, clip, out=scratch()).clamp_(min=0)
+            rest = torch.add(q, clip, out=scratch()).clamp_(max=1)
+        log_rest = torch.clamp(rest, min=eps, out=scratch()).log_()
         log_p = torch.clamp(p, min=eps, out=scratch()).log_()
         w_neg = None if gn == 0 else _power_into(shifted, gn, scratch())
         loss = scratch()
@@ -48,24 +53,21 @@ class AsymmetricKernel:
         positive = log_p
         spare = scratch()
         if gp != 0:
-            positive = _power_into(torch.sub(1, p, out=spare), gp, spare).mul_(log_p)
+            positive = torch.mul(_power_into(q, gp, spare), log_p, out=spare)
         torch.lerp(negative, positive, t, out=loss).neg_()
         if not need_grad:
             return loss, None
-        slope = torch.sub(1, shifted, out=spare)
+        slope = torch.clamp(rest, min=eps, out=spare)
         if clip < eps:
-            slope.masked_fill_(slope <= eps, float("inf"))
-        slope.reciprocal_()                                          # 1 / (1 - p_m), 0 where the log is clamped
-        q = log_rest
+            slope.masked_fill_(rest <= eps, float("inf"))
+        slope.reciprocal_()                                          # 1 / r, 0 where the log is clamped
         if w_neg is not None:
             slope.mul_(w_neg)
             slope.sub_(_power_into(shifted, gn - 1, w_neg).mul_(log_rest), alpha=gn)
-            q = w_neg
-        q = torch.sub(1, p, out=q)
         g_neg = slope.mul_(q).mul_(p)
         if clip > 0 and gn < 1:
             g_neg.masked_fill_(shifted <= 0, 0)
-        g_pos = torch.neg(q, out=scratch()).masked_fill_(p <= eps, 0)
+        g_pos = torch.neg(q, out=log_rest).masked_fill_(p <= eps, 0)
         if gp != 0:
             g_pos.addcmul_(p, log_p, value=gp).mul_(_power_into(q, gp, log_p))
         return loss, torch.lerp(g_neg, g_pos, t, out=g_neg)

@@ -82,15 +82,15 @@ def check_eqlv2_inputs(fn: str, logits: object, target: object, num_classes: int
         hint = ("with background_channel=True the head has C + 1 outputs, the last for the background"
                 if background_channel else "pass background_channel=True if the last logit is the background's")
         fail(fn, "logits", f"of {channels} channels (dim 1)", logits, hint)
-    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes + 1)
+    check_index_target(fn, logits, target, ignore_index, num_classes=channels)
 
 
 def eqlv2_loss(
     logits: Tensor,
     target: Tensor,
-    pos_grad: Tensor,
-    neg_grad: Tensor,
     *,
+    pos_grad: Optional[Tensor] = None,
+    neg_grad: Optional[Tensor] = None,
     gamma: float = 12.0,
     mu: float = 0.8,
     alpha: float = 4.0,
@@ -105,15 +105,16 @@ def eqlv2_loss(
     A rare class receives far more negative than positive gradient (every other class's sample pushes it down);
     EQLv2 lowers its negative weight and raises its positive weight until the two balance. The function is pure:
     :class:`seesaw_losses.EQLv2Loss` accumulates the statistics (after each loss, as the authors do) and sums
-    them over processes. Labels run over ``[0, C]``, ``C`` meaning background (no positive class, as for a
-    detector's negative proposals); with ``background_channel`` the logits carry that class's logit last
-    (the authors' ``C + 1`` head), always weighted 1. ``"mean"`` divides by the number of non-ignored samples
+    them over processes. With ``background_channel`` (the authors' ``C + 1`` detection head) the last logit is the
+    background's, always weighted 1, and label ``C`` means background (a negative proposal: no positive class);
+    without it labels run over ``[0, C)``. ``"mean"`` divides by the number of non-ignored samples
     (the authors' normalisation), not by the number of logits.
 
     Args:
         logits: one logit per class (and background).
-        target: class indices in ``[0, C]``.
-        pos_grad: accumulated positive gradient magnitude per class, ``>= 0``.
+        target: class indices in ``[0, C)`` (``[0, C]`` with background_channel, ``C``: background).
+        pos_grad: accumulated positive gradient magnitude per class, ``>= 0``; None (with ``neg_grad``) for
+            none yet: every weight is 1, as at the authors' first iteration.
         neg_grad: accumulated negative gradient magnitude per class, ``>= 0``.
         gamma: slope of the mapping function, ``>= 0``.
         mu: centre of the mapping function, ``>= 0``.
@@ -129,11 +130,19 @@ def eqlv2_loss(
 
     Example:
         >>> logits = torch.randn(8, 5, requires_grad=True)
-        >>> eqlv2_loss(logits, torch.randint(0, 6, (8,)), torch.rand(5), torch.rand(5) * 50).backward()
+        >>> stats = {"pos_grad": torch.rand(5), "neg_grad": torch.rand(5) * 50}
+        >>> eqlv2_loss(logits, torch.randint(0, 5, (8,)), **stats).backward()
     """
     fn = "eqlv2_loss"
     check_eqlv2_args(fn, gamma, mu, alpha)
     check_reduction(fn, reduction)
+    if (pos_grad is None) != (neg_grad is None):
+        fail(fn, "neg_grad" if neg_grad is None else "pos_grad", "given together with the other statistic",
+             None, "pass both accumulated gradients, or neither (no statistics yet)")
+    if pos_grad is None:
+        check_logits(fn, logits, min_dim=2)
+        num_classes = logits.shape[1] - (1 if background_channel else 0)
+        pos_grad = neg_grad = torch.zeros(max(num_classes, 1), dtype=torch.float64, device=logits.device)
     for name, value in (("pos_grad", pos_grad), ("neg_grad", neg_grad)):
         if not isinstance(value, Tensor) or value.dim() != 1 or not value.is_floating_point():
             fail(fn, name, "a 1-D floating-point tensor of accumulated gradients per class", value, error=TypeError)

@@ -18,7 +18,7 @@ from ..functional.logit_adjusted import (
 )
 from ..registry import Hyperparameter, LossEntry, register
 from ._class_counts import ClassCountsMixin, SyncedState
-from .weighting import DeferredReweighting
+from .weighting import DeferredWeights
 
 Counts = Union[Tensor, Sequence[float]]
 
@@ -138,7 +138,7 @@ class LDAMLoss(PriorLoss):
                  ignore_index: Optional[int] = -100, reduction: str = "mean", sync_counts: Optional[bool] = None,
                  process_group: Any = None) -> None:
         super().__init__()
-        fn = "LDAMLoss"
+        fn = type(self).__name__
         check_ldam_args(fn, max_margin, scale)
         self._init_prior(fn, num_classes, class_counts, class_weight, ignore_index, reduction, sync_counts,
                          process_group)
@@ -154,15 +154,38 @@ class LDAMLoss(PriorLoss):
                                reduction=self.reduction)
 
 
-def ldam_drw(num_classes: int, *, class_counts: Counts, max_margin: float = 0.5, scale: float = 30.0,
-             start_epoch: int = 160, beta: float = 0.9999, ignore_index: Optional[int] = -100,
-             reduction: str = "mean") -> nn.Module:
-    """LDAM-DRW (Cao et al., NeurIPS 2019): :class:`LDAMLoss` on fixed counts inside
-    :class:`DeferredReweighting` (class-balanced weights from ``start_epoch``; the trainer calls ``set_epoch``).
-    The paper trains 200 epochs and re-weights from 160."""
-    loss = LDAMLoss(num_classes, max_margin=max_margin, scale=scale, class_counts=class_counts,
-                    ignore_index=ignore_index, reduction=reduction)
-    return DeferredReweighting(loss, class_counts, start_epoch=start_epoch, beta=beta)
+class LDAMDRWLoss(DeferredWeights, LDAMLoss):
+    r"""LDAM-DRW (Cao et al., NeurIPS 2019): :class:`LDAMLoss` on fixed counts whose per-class weights follow
+    :class:`DeferredReweighting`'s schedule (uniform, then class-balanced from ``start_epoch``; call
+    :meth:`set_epoch` every epoch, as the ``seesaw`` trainer does). The paper trains 200 epochs and re-weights
+    from 160.
+
+    Args:
+        num_classes: number of classes ``C``.
+        class_counts: the training set's labels per class.
+        max_margin, scale: as :class:`LDAMLoss` (``scale=1`` for a plain linear head).
+        start_epoch: first epoch (0-based) with class-balanced weights, ``>= 0``.
+        beta: see :func:`seesaw_losses.class_balanced_weights`, in ``[0, 1)``.
+        ignore_index, reduction: as :class:`LDAMLoss`.
+
+    Shape:
+        - as :class:`LDAMLoss`.
+
+    Example:
+        >>> criterion = LDAMDRWLoss(3, class_counts=[90, 9, 1], scale=1.0, start_epoch=2)
+        >>> criterion.set_epoch(2)
+        >>> criterion(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 0, 1, 2])).backward()
+    """
+
+    def __init__(self, num_classes: int, *, class_counts: Counts, max_margin: float = 0.5, scale: float = 30.0,
+                 start_epoch: int = 160, beta: float = 0.9999, ignore_index: Optional[int] = -100,
+                 reduction: str = "mean") -> None:
+        super().__init__(num_classes, max_margin=max_margin, scale=scale, class_counts=class_counts,
+                         ignore_index=ignore_index, reduction=reduction)
+        self._init_deferred(type(self).__name__, class_counts, num_classes, start_epoch, beta)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, start_epoch={self.start_epoch}, beta={self.beta}, epoch={int(self.epoch)}"
 
 
 class AsymmetricLoss(nn.Module):
@@ -230,12 +253,13 @@ class EQLv2Loss(SyncedState):
 
     Shape:
         - logits: ``(N, C)`` (``(N, C + 1)`` with background_channel), or with trailing ``(d1, ..., dK)``.
-        - target: ``(N,)`` or ``(N, d1, ..., dK)`` class indices in ``[0, C]`` (``C``: background).
+        - target: ``(N,)`` or ``(N, d1, ..., dK)`` class indices in ``[0, C)`` (``[0, C]`` with
+          background_channel, ``C``: background).
         - output: scalar, or the logits' shape for ``reduction="none"``.
 
     Example:
         >>> criterion = EQLv2Loss(5)
-        >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 6, (8,))).backward()
+        >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 5, (8,))).backward()
     """
 
     pos_grad: Tensor
@@ -298,7 +322,7 @@ register(LossEntry(
     search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
     **_COUNTS))
 register(LossEntry(
-    name="ldam_drw", function=ldam_loss, module=ldam_drw, tasks=_LONG_TAIL,
+    name="ldam_drw", function=ldam_loss, module=LDAMDRWLoss, tasks=_LONG_TAIL,
     summary="LDAM-DRW: LDAM with class-balanced weights deferred to a later epoch (set_epoch)",
     reference="Cao et al., NeurIPS 2019 (deferred re-weighting)",
     defaults={"max_margin": 0.5, "scale": 30.0},
