@@ -45,7 +45,8 @@ class AsymmetricKernel:
         if clip > 0:
             shifted = torch.sub(p, clip, out=scratch()).clamp_(min=0)
             rest = torch.add(q, clip, out=scratch()).clamp_(max=1)
-        log_rest = torch.clamp(rest, min=eps, out=scratch()).log_()
+        clamped = clip < eps                                         # else r >= clip >= eps: no clamp needed
+        log_rest = torch.clamp(rest, min=eps, out=scratch()).log_() if clamped else torch.log(rest, out=scratch())
         log_p = torch.clamp(p, min=eps, out=scratch()).log_()
         w_neg = None if gn == 0 else _power_into(shifted, gn, scratch())
         loss = scratch()
@@ -57,10 +58,9 @@ class AsymmetricKernel:
         torch.lerp(negative, positive, t, out=loss).neg_()
         if not need_grad:
             return loss, None
-        slope = torch.clamp(rest, min=eps, out=spare)
-        if clip < eps:
-            slope.masked_fill_(rest <= eps, float("inf"))
-        slope.reciprocal_()                                          # 1 / r, 0 where the log is clamped
+        slope = torch.reciprocal(rest, out=spare)                    # 1 / r, 0 where the log is clamped
+        if clamped:
+            slope.masked_fill_(rest <= eps, 0)
         if w_neg is not None:
             slope.mul_(w_neg)
             slope.sub_(_power_into(shifted, gn - 1, w_neg).mul_(log_rest), alpha=gn)
