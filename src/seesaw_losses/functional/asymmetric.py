@@ -34,43 +34,47 @@ class AsymmetricKernel:
         return negative + t * (positive - negative)
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
-        # With q = 1 - p and r = 1 - p_m:
+        # With q = 1 - p and r = 1 - p_m = min(q + clip, 1):
         # d L+/dx = q^{g+} (g+ p log P - q [p > eps]);
         # d L-/dx = [p > clip] p q (p_m^{g-} / r [r > eps] - g- p_m^{g- - 1} log max(r, eps)).
-        # Each block buffer is reused once its value is dead.
+        # Every block buffer is fresh memory on each call, so values are overwritten in place once dead: six
+        # buffers with the paper's settings (g+ = 0), eight at most.
         gp, gn, clip, eps = self.gamma_pos, self.gamma_neg, self.clip, self.eps
+        clamped = clip < eps                                   # else r >= clip >= eps: the log needs no clamp
         p = torch.sigmoid(x, out=scratch())
         q = torch.neg(x, out=scratch()).sigmoid_()
-        shifted, rest = p, q
-        if clip > 0:
-            shifted = torch.sub(p, clip, out=scratch()).clamp_(min=0)
-            rest = torch.add(q, clip, out=scratch()).clamp_(max=1)
-        clamped = clip < eps                                         # else r >= clip >= eps: no clamp needed
-        log_rest = torch.clamp(rest, min=eps, out=scratch()).log_() if clamped else torch.log(rest, out=scratch())
-        log_p = torch.clamp(p, min=eps, out=scratch()).log_()
-        w_neg = None if gn == 0 else _power_into(shifted, gn, scratch())
-        loss = scratch()
-        negative = log_rest if w_neg is None else torch.mul(w_neg, log_rest, out=loss)
-        positive = log_p
-        spare = scratch()
+        log_r = torch.add(q, clip, out=scratch()).clamp_(min=eps if clamped else None, max=1)   # r, for now
+        shifted = None if gn == 0 else torch.sub(p, clip, out=scratch()).clamp_(min=0)
+        w_neg = None if shifted is None else _power_into(shifted, gn, scratch())
+        slope = None
+        if need_grad:
+            slope = torch.reciprocal(log_r, out=scratch())    # 1 / r, 0 where the log is clamped
+            if clamped:
+                slope.masked_fill_(log_r <= eps, 0)
+            if w_neg is not None:
+                slope.mul_(w_neg)
+        log_r.log_()
+        negative = log_r if w_neg is None else w_neg.mul_(log_r)
+        if slope is not None:
+            if shifted is not None:
+                slope.sub_(_power_into(shifted, gn - 1, shifted).mul_(log_r), alpha=gn)
+            slope.mul_(q).mul_(p)                              # the negative term's gradient
+            if clip > 0 and gn < 1:
+                slope.masked_fill_(p <= clip, 0)
+        log_p = torch.clamp(p, min=eps, out=shifted if shifted is not None else scratch()).log_()
+        g_pos = None
         if gp != 0:
-            positive = torch.mul(_power_into(q, gp, spare), log_p, out=spare)
-        torch.lerp(negative, positive, t, out=loss).neg_()
-        if not need_grad:
+            w_pos = _power_into(q, gp, scratch())
+            if need_grad:
+                g_pos = torch.neg(q, out=scratch()).masked_fill_(p <= eps, 0)
+                g_pos.addcmul_(p, log_p, value=gp).mul_(w_pos)
+            log_p.mul_(w_pos)                                  # the positive term, with its weight
+        loss = torch.lerp(negative, log_p, t, out=negative).neg_()
+        if slope is None:
             return loss, None
-        slope = torch.reciprocal(rest, out=spare)                    # 1 / r, 0 where the log is clamped
-        if clamped:
-            slope.masked_fill_(rest <= eps, 0)
-        if w_neg is not None:
-            slope.mul_(w_neg)
-            slope.sub_(_power_into(shifted, gn - 1, w_neg).mul_(log_rest), alpha=gn)
-        g_neg = slope.mul_(q).mul_(p)
-        if clip > 0 and gn < 1:
-            g_neg.masked_fill_(shifted <= 0, 0)
-        g_pos = torch.neg(q, out=log_rest).masked_fill_(p <= eps, 0)
-        if gp != 0:
-            g_pos.addcmul_(p, log_p, value=gp).mul_(_power_into(q, gp, log_p))
-        return loss, torch.lerp(g_neg, g_pos, t, out=g_neg)
+        if g_pos is None:
+            g_pos = torch.neg(q, out=log_p).masked_fill_(p <= eps, 0)
+        return loss, torch.lerp(slope, g_pos, t, out=slope)
 
 
 def _power_into(base: Tensor, exponent: float, out: Tensor) -> Tensor:
