@@ -81,7 +81,7 @@ def test_every_process_holds_the_global_statistics_and_the_single_process_losses
         for step, expected in enumerate(steps):
             sharded = torch.cat([result["outputs"][name][step] for result in results])
             torch.testing.assert_close(sharded, expected, msg=f"{name} at step {step}")
-    assert bool((results[0]["states"]["eqlv2"]["pos_grad"] > 0).all())
+    assert bool((results[0]["states"]["eqlv2"]["neg_grad"] > 0).all()) and results[0]["states"]["eqlv2"]["pos_grad"].sum() > 0
     # the sampler reads the group: equal, disjoint shards of the one epoch list
     for rank, result in enumerate(results):
         explicit = RepeatFactorSampler(SAMPLER_LABELS, threshold=0.2, seed=3, num_replicas=world_size, rank=rank)
