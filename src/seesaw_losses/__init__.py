@@ -5,11 +5,12 @@ from ._version import __version__
 from .compose import CombinedLoss, build_loss
 from .registry import LossEntry, available_losses, get_loss, register
 from .functional import (
-    blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
+    adjust_logits, blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
 )
 from .modules import (
-    BinarySeesawLoss, BoundaryLoss, ClDiceLoss, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss,
+    AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, BoundaryLoss, ClDiceLoss, DeferredReweighting, DiceLoss,
+    EQLv2Loss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss,
     LovaszHingeLoss, LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SkeletonRecallLoss, SoftmaxFocalLoss,
     TverskyLoss, WeightedBCELoss,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "CombinedLoss",
     "LossEntry",
     "__version__",
+    "adjust_logits",
     "available_losses",
     "blended_weights",
     "build_loss",
