@@ -3,8 +3,8 @@
 A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correct under autograd (it is what
 ``torch.compile`` fuses, and what the fused path is tested against), and ``evaluate(..., need_grad)`` returns the
 loss together with its analytic derivative with respect to the logits, sharing the transcendentals between the
-two. The engine runs the kernel over large tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so
-temporaries stay cache-sized whatever the input size:
+two. On CPU the engine runs the kernel over large tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so
+temporaries stay cache-sized whatever the input size (on a GPU, in one whole-tensor pass: :func:`block_elements`):
 
 - forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
   the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import sys
 from collections.abc import Iterator
 from typing import List, Optional, Protocol, Sequence, Tuple
 
@@ -35,7 +36,14 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 CHUNK_ELEMENTS = 1 << 18
-"""Elements per block: above ATen's parallel grain size (32K), small enough for the temporaries to stay in cache."""
+"""Elements per block on CPU: above ATen's parallel grain size (32K), small enough for the temporaries to stay in
+cache."""
+
+
+def block_elements(device: torch.device) -> int:
+    """Elements per block on ``device``: :data:`CHUNK_ELEMENTS` on CPU; the whole tensor elsewhere, where every
+    op is a kernel launch and cache-sized blocks would multiply the launches for nothing."""
+    return CHUNK_ELEMENTS if device.type == "cpu" else sys.maxsize
 
 _plain_formula = False
 
@@ -184,20 +192,22 @@ def _result(sums: List[Tensor], out: Optional[Tensor], grad: Optional[Tensor], d
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _elementwise_blocks(shape) -> Iterator[tuple]:
-    """Index tuples covering a tensor of ``shape`` in blocks of about CHUNK_ELEMENTS, each contiguous in memory.
+def _elementwise_blocks(shape, block: Optional[int] = None) -> Iterator[tuple]:
+    """Index tuples covering a tensor of ``shape`` in blocks of about ``block`` elements (default
+    :data:`CHUNK_ELEMENTS`), each contiguous in memory.
 
     Trailing dimensions that fit in a block are taken whole; the next one is split; the leading ones are iterated.
     """
+    block = CHUNK_ELEMENTS if block is None else block
     split, inner = len(shape), 1
-    while split > 0 and inner * shape[split - 1] <= CHUNK_ELEMENTS:
+    while split > 0 and inner * shape[split - 1] <= block:
         split -= 1
         inner *= shape[split]
     if split == 0:
         yield ()
         return
     dim = split - 1
-    step = max(1, CHUNK_ELEMENTS // inner)
+    step = max(1, block // inner)
     for outer in itertools.product(*(range(size) for size in shape[:dim])):
         for start in range(0, shape[dim], step):
             yield outer + (slice(start, min(start + step, shape[dim])),)
@@ -215,7 +225,7 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
     out = None if reduce_sum else torch.empty(shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
     sums = []
-    for idx in _elementwise_blocks(shape):
+    for idx in _elementwise_blocks(shape, block_elements(logits.device)):
         x, t_raw = logits[idx], target[idx]
         scratch.next_block(x.shape)
         x = x if x.dtype == cdtype else scratch().copy_(x)
@@ -265,9 +275,14 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _blocks(n: int, c: int, s: int) -> Iterator[Tuple[slice, slice]]:
-    """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in blocks of ~CHUNK elements."""
-    length = max(1, CHUNK_ELEMENTS // max(c, 1))
+def _blocks(n: int, c: int, s: int, block: Optional[int] = None) -> Iterator[Tuple[slice, slice]]:
+    """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in blocks of about ``block``
+    elements (default :data:`CHUNK_ELEMENTS`); a tensor that fits is one block."""
+    block = CHUNK_ELEMENTS if block is None else block
+    if n * c * s <= block:
+        yield slice(0, n), slice(0, s)
+        return
+    length = max(1, block // max(c, 1))
     if s == 1:
         for b in range(0, n, length):
             yield slice(b, min(b + length, n)), slice(0, 1)
@@ -289,7 +304,7 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
     sums = []
-    for bs, ps in _blocks(n, c, z.shape[2]):
+    for bs, ps in _blocks(n, c, z.shape[2], block_elements(logits.device)):
         block = z[bs, :, ps]
         scratch.next_block(block.shape)
         block = block if block.dtype == cdtype else scratch().copy_(block)
