@@ -17,6 +17,9 @@ Half-precision inputs are read block by block and computed in float32; the gradi
 dtype. While ``torch.compile`` traces (or inside :func:`plain_formula`), the plain formula runs under autograd
 instead, so that inductor can fuse it.
 
+For CUDA tensors with Triton installed, both passes run as one fused Triton kernel where :mod:`._triton` has one
+for the kernel (the sigmoid and softmax families); everything else stays as described here.
+
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
 position). The same code runs on CUDA tensors.
@@ -25,6 +28,8 @@ position). The same code runs on CUDA tensors.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import itertools
 import math
 import sys
@@ -126,6 +131,37 @@ def _use_plain_formula() -> bool:
     return _plain_formula or torch.compiler.is_compiling()
 
 
+_triton_on_cpu = False
+
+
+@contextlib.contextmanager
+def triton_kernels_on_cpu(enabled: bool = True) -> Iterator[None]:
+    """Send CPU tensors through the Triton kernels too: for tests, with ``TRITON_INTERPRET=1`` set before
+    ``triton`` is first imported (Triton's interpreter then runs the kernels on CPU tensors)."""
+    global _triton_on_cpu
+    previous, _triton_on_cpu = _triton_on_cpu, enabled
+    try:
+        yield
+    finally:
+        _triton_on_cpu = previous
+
+
+@functools.lru_cache(maxsize=None)
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _triton_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int],
+                 reduce_sum: bool, operands: Optional[Tuple[Tensor, ...]],
+                 need_grad: bool) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
+    """The pass as one fused Triton kernel (:mod:`._triton`) for CUDA tensors below float64 when Triton is
+    installed; None where the engine's own path runs."""
+    if logits.dtype == torch.float64 or not (logits.is_cuda or _triton_on_cpu) or not _triton_installed():
+        return None
+    from . import _triton
+    return _triton.fused_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
+
+
 def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]:
     """``softplus(v)`` and, if asked, ``sigmoid(v)``, from one ``exp`` and one ``log`` (plus one ``exp``).
 
@@ -217,6 +253,9 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
                       ignore_index: Optional[int], reduce_sum: bool, operands: Tuple[Tensor, ...],
                       need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The loss (sum or map, computing dtype) and, if asked, the gradient of that sum (logits' dtype)."""
+    fused = _triton_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
+    if fused is not None:
+        return fused
     cdtype = compute_dtype(logits.dtype)
     shape = logits.shape
     w = None if weight is None else weight.expand(shape)
@@ -296,6 +335,9 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
                     ignore_index: Optional[int], reduce_sum: bool,
                     need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The loss (sum, or the ``(N, S)`` map) and, if asked, the gradient of that sum, ``(N, C, S)``."""
+    fused = _triton_pass(kernel, logits, target, weight, ignore_index, reduce_sum, None, need_grad)
+    if fused is not None:
+        return fused
     cdtype = compute_dtype(logits.dtype)
     n, c = logits.shape[0], logits.shape[1]
     z = logits.reshape(n, c, -1)
