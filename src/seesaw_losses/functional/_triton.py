@@ -89,6 +89,20 @@ def _one_minus_exp(x):
 
 
 @triton.jit
+def _target_and_scale(t, w_ptr, offsets, inside, ignore_value, HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr):
+    """The target with ignored entries replaced by 0, and each entry's loss scale: 0 outside the tensor or where
+    ignored, else its weight (or 1)."""
+    scale = tl.where(inside, 1.0, 0.0)
+    if HAS_IGNORE:
+        valid = t != ignore_value
+        scale = tl.where(valid, scale, 0.0)
+        t = tl.where(valid, t, 0)
+    if HAS_WEIGHT:
+        scale = scale * tl.load(w_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    return t, scale
+
+
+@triton.jit
 def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore_value,
                    FAMILY: tl.constexpr, HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr,
                    REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr, BLOCK: tl.constexpr):
@@ -98,14 +112,8 @@ def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore
     offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < n
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
-    t = tl.load(t_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
-    scale = tl.where(inside, 1.0, 0.0)
-    if HAS_IGNORE:
-        valid = t != ignore_value
-        scale = tl.where(valid, scale, 0.0)
-        t = tl.where(valid, t, 0.0)
-    if HAS_WEIGHT:
-        scale = scale * tl.load(w_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    t, scale = _target_and_scale(tl.load(t_ptr + offsets, mask=inside, other=0.0).to(tl.float32), w_ptr, offsets,
+                                 inside, ignore_value, HAS_IGNORE, HAS_WEIGHT)
     a = tl.load(params_ptr)
     b = tl.load(params_ptr + 1)
     sign = 1.0 - 2.0 * t
@@ -155,14 +163,8 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, out_ptr, grad_ptr, positions,
     real = (cls < classes)[:, None]
     tile = real & inside[None, :]
     z = tl.load(z_ptr + address, mask=tile, other=0.0).to(tl.float32)
-    t = tl.load(t_ptr + position, mask=inside, other=0).to(tl.int64)
-    scale = tl.where(inside, 1.0, 0.0)
-    if HAS_IGNORE:
-        valid = t != ignore_value
-        scale = tl.where(valid, scale, 0.0)
-        t = tl.where(valid, t, 0)
-    if HAS_WEIGHT:
-        scale = scale * tl.load(w_ptr + position, mask=inside, other=0.0).to(tl.float32)
+    t, scale = _target_and_scale(tl.load(t_ptr + position, mask=inside, other=0).to(tl.int64), w_ptr, position,
+                                 inside, ignore_value, HAS_IGNORE, HAS_WEIGHT)
     is_target = cls[:, None] == t[None, :]
     if HAS_CLASS_VALUES:
         class_values = tl.load(class_ptr + cls, mask=cls < classes, other=0.0).to(tl.float32)
