@@ -89,15 +89,14 @@ def _plain(name: str, fn: LossFn) -> Candidate:
 
 def _fits(entry: LossEntry, workload: Workload) -> bool:
     """Whether the entry serves the workload's task with the workload's activation."""
-    wanted = "sigmoid" if workload.task in ("binary", "multi-label") else "softmax"
-    return workload.task in entry.tasks and entry.activation in (wanted, "option")
+    return workload.task in entry.tasks and entry.activation in (workload.activation, "option")
 
 
 def _options(entry: LossEntry, workload: Workload, accepted, counts: Optional[Tensor]) -> Dict[str, Any]:
     """The entry's defaults, with what the workload determines: the softmax activation of an ``"option"``
     loss, the number of classes, the training counts."""
     options = {k: v for k, v in entry.defaults.items() if k in accepted}
-    if entry.activation == "option" and workload.task not in ("binary", "multi-label"):
+    if entry.activation == "option" and workload.activation == "softmax":
         options["activation"] = "softmax"
     if "num_classes" in accepted:
         options["num_classes"] = workload.shape[1]
@@ -208,7 +207,7 @@ def _kornia_multiclass(dense: bool) -> List[Candidate]:
 def candidates(workload: Workload, counts: Tensor) -> List[Candidate]:
     """Every implementation that runs on ``workload`` (whose training ``counts`` the losses that need them get),
     the native baseline first."""
-    if workload.task in ("binary", "multi-label"):
+    if workload.activation == "sigmoid":
         native = Candidate("F.binary_cross_entropy_with_logits", "native",
                            lambda x, t, c: F.binary_cross_entropy_with_logits(x, t))
         peers = _binary_candidates() if workload.task == "binary" else []

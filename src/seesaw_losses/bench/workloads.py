@@ -29,13 +29,18 @@ class Workload:
     quick_shape: Tuple[int, ...]
     foreground: float = 0.0
 
+    @property
+    def activation(self) -> str:
+        """How the workload's logits are read: ``"sigmoid"`` (binary, multi-label) or ``"softmax"``."""
+        return "sigmoid" if self.task in ("binary", "multi-label") else "softmax"
+
     def make(self, *, quick: bool, device: str = "cpu", seed: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
         """``(logits, target, class_counts)`` in float32 on ``device``; counts are ``[background, foreground]``
         for the sigmoid tasks (binary, multi-label), per class otherwise."""
         shape = self.quick_shape if quick else self.shape
         gen = torch.Generator().manual_seed(seed)
         logits = torch.randn(shape, generator=gen).mul_(2.0)
-        if self.task in ("binary", "multi-label"):
+        if self.activation == "sigmoid":
             rate = torch.full(shape[1:], self.foreground)
             if self.task == "multi-label":
                 rate = rate * _zipf(shape[1], gen) * shape[1]
