@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from seesaw_losses import BinarySeesawLoss
-from seesaw_losses.functional import binary_counts, binary_seesaw_loss
+from seesaw_losses.functional import binary_counts, binary_seesaw_loss, lovasz_hinge_loss
 
 from references import binary_seesaw_original, binary_seesaw_paper_reference
 
@@ -175,3 +175,45 @@ def test_errors_are_clear():
         BinarySeesawLoss(temperature=2.0)
     with pytest.raises(ValueError, match="reduction must be one of"):
         BinarySeesawLoss(reduction="avg")
+
+
+def test_a_rejected_call_counts_nothing():
+    criterion = BinarySeesawLoss(ignore_index=255)
+    logits, mask = torch.randn(2, 1, 4, 4), (torch.rand(2, 1, 4, 4) < 0.3).float()
+    bad_calls = [
+        lambda: criterion(torch.randn(2, 3, 4, 4), mask[:, 0].long()),        # channel count
+        lambda: criterion(logits, mask * 2),                                 # target values
+        lambda: criterion(logits, mask, torch.ones(3)),                      # element weight shape
+        lambda: criterion(logits, mask[:, 0]),                               # target shape
+    ]
+    for call in bad_calls:
+        with pytest.raises(ValueError):
+            call()
+    assert criterion.class_counts.sum() == 0
+    criterion(logits, mask)
+    assert criterion.class_counts.tolist() == [int((mask == 0).sum()), int((mask == 1).sum())]
+
+
+def test_binary_counts_of_a_float_target_without_a_copy():
+    mask = (torch.rand(3, 1, 9, 9) < 0.2).float()
+    mask[0, 0, :2] = 255
+    valid = mask[mask != 255]
+    expected = [int((valid == 0).sum()), int((valid == 1).sum())]
+    assert binary_counts(mask, 255).tolist() == expected and binary_counts(mask, 255).dtype == torch.int64
+    assert binary_counts(mask.double(), 255).tolist() == expected
+    assert binary_counts(mask.masked_fill(mask == 255, 0), None).tolist() == [expected[0] + 18, expected[1]]
+    assert binary_counts(mask.long(), 255).tolist() == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_two_logit_margin_is_taken_in_float32(dtype):
+    # bfloat16 cannot hold 10048 + 30: subtracting in the input dtype would give 10054 instead of 10084ish
+    logits = torch.tensor([[-30.0, 10048.0], [1.3, -0.4]]).view(2, 2, 1)
+    target = torch.tensor([[0], [1]])
+    half = logits.to(dtype)
+    ours = binary_seesaw_loss(half, target, torch.tensor([100, 100]), q=0.0, reduction="none")
+    exact = binary_seesaw_loss(half.double(), target, torch.tensor([100, 100]), q=0.0, reduction="none")
+    torch.testing.assert_close(ours.double(), exact, rtol=1e-6, atol=1e-6)
+    assert abs(ours[0, 0].item() - (float(half[0, 1, 0]) - float(half[0, 0, 0]))) < 1e-3
+    torch.testing.assert_close(lovasz_hinge_loss(half, target, per_image=True, reduction="none").double(),
+                               lovasz_hinge_loss(half.double(), target, per_image=True, reduction="none"))

@@ -68,8 +68,8 @@ def test_string_options_weights_and_equivalences():
     cb = build_loss({"type": "class_balanced_ce", "class_counts": [100, 10, 1], "beta": 0.0})
     z, idx = torch.randn(5, 3), torch.randint(0, 3, (5,))
     torch.testing.assert_close(cb(z, idx), F.cross_entropy(z, idx))
-    focal = build_loss({"type": "softmax_focal", "alpha": [0.5, 1.0, 2.0], "gamma": 0})
-    assert isinstance(focal.alpha, torch.Tensor)
+    focal = build_loss({"type": "softmax_focal", "class_weight": [0.5, 1.0, 2.0], "gamma": 0})
+    assert isinstance(focal.class_weight, torch.Tensor)
     module = sl.DiceLoss()
     assert build_loss(module) is module
 

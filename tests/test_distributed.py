@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from seesaw_losses import BinarySeesawLoss, SeesawLoss
+from seesaw_losses.integrations.mmdet import SeesawLoss as MMDetSeesawLoss
 from seesaw_losses.functional import binary_seesaw_loss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +122,7 @@ def _sync_losses(group=None) -> dict:
     """The losses under test; with ``group`` (in the processes) one insists on summing, one sums over ``group``."""
     losses = {
         "plain": SeesawLoss(NUM_CLASSES, reduction="none"),
-        "objectness": SeesawLoss(NUM_CLASSES, objectness=True, reduction="none", ignore_index=-1),
+        "objectness": MMDetSeesawLoss(num_classes=NUM_CLASSES, reduction="none"),
         "paper": BinarySeesawLoss(reduction="none", ignore_index=255, sync_counts=None if group is None else True),
         "reweighted": BinarySeesawLoss(variant="reweighted", reduction="none", ignore_index=255),
         "local": SeesawLoss(NUM_CLASSES, reduction="none", sync_counts=False),
@@ -390,35 +391,6 @@ def test_sync_counts_true_needs_an_initialised_process_group():
     automatic = SeesawLoss(3)
     automatic(logits, labels)
     assert automatic.class_counts.tolist() == [1, 2, 1]
-
-
-def test_state_dict_restores_exact_counts_beyond_float_precision():
-    loss = SeesawLoss(3, objectness=True)
-    loss.class_counts.copy_(torch.tensor([2**53 + 1, 2**40 + 3, 7]))
-    loss.background_count.fill_(2**60 + 5)
-    restored = SeesawLoss(3, objectness=True)
-    restored.load_state_dict({k: v.clone() for k, v in loss.state_dict().items()})
-    assert torch.equal(restored.class_counts, loss.class_counts)
-    assert restored.background_count.item() == 2**60 + 5
-    restored.reset_counts()
-    assert restored.class_counts.sum().item() == 0 and restored.background_count.item() == 0
-
-
-def test_load_state_dict_reads_the_float_cum_samples_of_mmdetection_and_mmpretrain():
-    box_head = SeesawLoss(3, objectness=True)
-    box_head.load_state_dict({"cum_samples": torch.tensor([4.0, 2.0, 1.0, 90.0])})  # MMDetection: C + 1
-    assert box_head.class_counts.tolist() == [4, 2, 1] and box_head.background_count.item() == 90
-    classifier = SeesawLoss(3)
-    classifier.load_state_dict({"cum_samples": torch.tensor([5.0, 0.0, 3.0])})  # mmpretrain: C
-    assert classifier.class_counts.dtype == torch.int64 and classifier.class_counts.tolist() == [5, 0, 3]
-    nested = nn.Sequential(nn.Identity(), SeesawLoss(3))
-    nested.load_state_dict({"1.cum_samples": torch.tensor([1.0, 2.0, 3.0])})
-    assert nested[1].class_counts.tolist() == [1, 2, 3]
-    with pytest.raises(ValueError, match=r"SeesawLoss.load_state_dict: cum_samples must be a 1-D tensor of 3 "
-                                         r"counts, got a tensor of shape \(4,\).*build the loss with objectness"):
-        SeesawLoss(3).load_state_dict({"cum_samples": torch.ones(4)})
-    with pytest.raises(ValueError, match="cum_samples must be finite and non-negative"):
-        SeesawLoss(3).load_state_dict({"cum_samples": torch.tensor([1.0, -1.0, 0.0])})
 
 
 def test_reweighted_batch_counts_default_to_the_targets_counts():

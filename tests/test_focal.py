@@ -60,18 +60,22 @@ def test_sigmoid_focal_exact_ratio_to_bce():
 def test_sigmoid_focal_gradcheck(gamma):
     x = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)
     t = (torch.rand(3, 2, 4) < 0.4).double()
-    alpha = torch.tensor([0.2, 0.9], dtype=torch.float64).view(2, 1)
+    weight = torch.tensor([0.2, 0.9], dtype=torch.float64).view(2, 1)
     t[0, 0, 0] = 255
     assert torch.autograd.gradcheck(
-        lambda v: sigmoid_focal_loss(v, t, alpha=alpha, gamma=gamma, ignore_index=255, reduction="none"), (x,))
+        lambda v: sigmoid_focal_loss(v, t, alpha=0.3, gamma=gamma, weight=weight, ignore_index=255,
+                                     reduction="none"), (x,))
 
 
-def test_sigmoid_focal_per_class_alpha_and_ignore():
+def test_sigmoid_focal_alpha_is_one_number_and_ignore():
     x, t = torch.randn(4, 3, 8, dtype=torch.float64), (torch.rand(4, 3, 8) < 0.3).double()
-    alpha = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64).view(3, 1)
-    per_channel = torch.stack([sigmoid_focal_loss(x[:, c], t[:, c], alpha=float(alpha[c]), reduction="none")
-                               for c in range(3)], 1)
-    torch.testing.assert_close(sigmoid_focal_loss(x, t, alpha=alpha, reduction="none"), per_channel)
+    for make in (lambda a: sigmoid_focal_loss(x, t, alpha=a), lambda a: sl.SigmoidFocalLoss(alpha=a)):
+        with pytest.raises(TypeError, match=r"alpha must be None or a number in \[0, 1\].*pass weight="):
+            make(torch.tensor([0.1, 0.5, 0.9]).view(3, 1))
+    assert "alpha=0.4" in repr(sl.SigmoidFocalLoss(alpha=0.4))
+    per_channel = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64).view(3, 1)
+    torch.testing.assert_close(sigmoid_focal_loss(x, t, weight=per_channel, reduction="none"),
+                               sigmoid_focal_loss(x, t, reduction="none") * per_channel)
     t_ign = t.clone()
     t_ign[:, :, :2] = 255
     x_req = x.clone().requires_grad_()
@@ -106,7 +110,7 @@ def test_softmax_focal_float64_reference(gamma):
     t = torch.randint(0, 5, (3, 4, 6))
     t[0, 0] = -100
     alpha = torch.rand(5, dtype=torch.float64) + 0.1
-    ours = softmax_focal_loss(z, t, alpha=alpha, gamma=gamma)
+    ours = softmax_focal_loss(z, t, class_weight=alpha, gamma=gamma)
     ref = softmax_focal_reference(z, t, gamma, alpha)
     torch.testing.assert_close(ours, ref)
     torch.testing.assert_close(torch.autograd.grad(ours, z)[0], torch.autograd.grad(ref, z)[0])
@@ -137,10 +141,10 @@ def test_modules_equal_functions_and_keep_buffers():
     torch.testing.assert_close(module(x, t), sigmoid_focal_loss(x, t, alpha=0.4, gamma=1.5))
     z, idx = torch.randn(6, 4), torch.randint(0, 4, (6,))
     alpha = torch.tensor([0.5, 1.0, 2.0, 0.5])
-    softmax_module = sl.SoftmaxFocalLoss(4, alpha=alpha)
-    torch.testing.assert_close(softmax_module(z, idx), softmax_focal_loss(z, idx, alpha=alpha))
-    assert "alpha" in softmax_module.state_dict()
-    assert softmax_module.to(torch.float64).alpha.dtype == torch.float64
+    softmax_module = sl.SoftmaxFocalLoss(4, class_weight=alpha)
+    torch.testing.assert_close(softmax_module(z, idx), softmax_focal_loss(z, idx, class_weight=alpha))
+    assert "class_weight" in softmax_module.state_dict()
+    assert softmax_module.to(torch.float64).class_weight.dtype == torch.float64
 
 
 def test_focal_bad_input_messages():
@@ -157,9 +161,9 @@ def test_focal_bad_input_messages():
         sigmoid_focal_loss(x, t, normalizer="positive")
     with pytest.raises(TypeError, match="use sigmoid_focal_loss"):
         softmax_focal_loss(x, t[:, 0])
-    with pytest.raises(TypeError, match="per-class factors"):
-        softmax_focal_loss(x, t[:, 0].long(), alpha=0.25)
-    with pytest.raises(ValueError, match="alpha must be a 1-D tensor of 3"):
-        softmax_focal_loss(x, t[:, 0].long(), alpha=torch.ones(2))
+    with pytest.raises(ValueError, match="weight must be None or broadcastable.*per-class weights go in class_weight="):
+        softmax_focal_loss(x, t[:, 0].long(), weight=torch.ones(3))
+    with pytest.raises(ValueError, match="class_weight must be a 1-D tensor of 3"):
+        softmax_focal_loss(x, t[:, 0].long(), class_weight=torch.ones(2))
     with pytest.raises(ValueError, match="SigmoidFocalLoss: alpha"):
         sl.SigmoidFocalLoss(alpha=-0.1)

@@ -9,6 +9,8 @@ import torch
 from seesaw_losses.bench.runner import peak_tensor_bytes
 from seesaw_losses.functional import _fused, binary_seesaw_loss, seesaw_loss, value_checks
 from seesaw_losses.functional._fused import plain_formula
+from seesaw_losses.functional.binary_seesaw import PaperKernel
+from seesaw_losses.functional.seesaw import SeesawKernel, seesaw_kernel
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def test_seesaw_fused_matches_plain(small_chunks, factors, ignore_index, weighte
     if ignore_index is not None:
         target[0, :2] = ignore_index
     counts = torch.tensor([5000, 800, 60, 7, 0])
-    kwargs = dict(weight=torch.rand(5) + 0.1, element_weight=torch.rand(3, 1, 9)) if weighted else {}
+    kwargs = dict(class_weight=torch.rand(5) + 0.1, weight=torch.rand(3, 1, 9)) if weighted else {}
     _assert_paths_agree(seesaw_loss, logits, target, counts, ignore_index=ignore_index, **factors, **kwargs)
 
 
@@ -90,7 +92,7 @@ def test_seesaw_gradcheck(small_chunks):
     """With q = 0 the factors depend on the counts only, so the loss is differentiable as written."""
     target = torch.tensor([[0, 1, 2, 3], [3, 3, -100, 1]])
     _gradcheck(seesaw_loss, torch.randn(2, 4, 4), target, torch.tensor([900, 50, 5, 1]), p=0.8, q=0.0,
-               weight=torch.rand(4, dtype=torch.float64))
+               class_weight=torch.rand(4, dtype=torch.float64))
 
 
 def test_binary_seesaw_gradcheck(small_chunks):
@@ -195,7 +197,15 @@ def test_second_backward_through_retained_graph_recomputes_the_gradient():
     torch.testing.assert_close(second, first * 3)
 
 
-def test_no_gradient_work_without_requires_grad():
+def test_no_gradient_work_without_requires_grad(monkeypatch):
+    asked = []
+    evaluate = PaperKernel.evaluate
+
+    def spy(self, *args, need_grad, **kwargs):
+        asked.append(need_grad)
+        return evaluate(self, *args, need_grad=need_grad, **kwargs)
+
+    monkeypatch.setattr(PaperKernel, "evaluate", spy)
     logits = torch.randn(2, 1, 8, 8)
     target = (torch.rand_like(logits) < 0.2).float()
     counts = torch.tensor([100, 10])
@@ -204,6 +214,68 @@ def test_no_gradient_work_without_requires_grad():
     b = binary_seesaw_loss(logits.detach(), target, counts)
     assert not a.requires_grad and not b.requires_grad
     torch.testing.assert_close(a, b)
+    assert asked and not any(asked)
+    binary_seesaw_loss(logits, target, counts).backward()
+    assert asked[-1]
+
+
+class _SquareKernel:
+    """An elementwise kernel with only the plain formula: ``w (x - t)^2``."""
+
+    def loss(self, x, t, w):
+        return w * (x - t) ** 2
+
+
+class _LogSumExpKernel:
+    """A classwise kernel with only the plain formula: ``logsumexp(z) - z_t`` (cross-entropy)."""
+
+    def loss(self, z, t):
+        return torch.logsumexp(z, 1) - z.gather(1, t.unsqueeze(1)).squeeze(1)
+
+
+def test_a_kernel_without_evaluate_runs_blocked_with_autograd(small_chunks):
+    x = torch.randn(3, 2, 50, dtype=torch.float64, requires_grad=True)
+    t = torch.rand(3, 2, 50, dtype=torch.float64)
+    t[0, 0, :7] = 255
+    w = torch.rand(2, 1, dtype=torch.float64)
+    for reduce_sum in (True, False):
+        ours = _fused.elementwise_loss(_SquareKernel(), x, t, weight=None, ignore_index=255, reduce_sum=reduce_sum,
+                                       operands=(w,))
+        keep = (t != 255).double()
+        expected = w * (x - t * keep) ** 2 * keep
+        torch.testing.assert_close(ours, expected.sum() if reduce_sum else expected)
+        torch.testing.assert_close(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(expected.sum(), x)[0])
+    assert torch.autograd.gradcheck(lambda v: _fused.elementwise_loss(
+        _SquareKernel(), v, t, weight=None, ignore_index=255, reduce_sum=True, operands=(w,)), (x,))
+    z = torch.randn(4, 5, 60, dtype=torch.float64, requires_grad=True)
+    idx = torch.randint(0, 5, (4, 60))
+    ours = _fused.classwise_loss(_LogSumExpKernel(), z, idx, weight=None, ignore_index=None, reduce_sum=True)
+    expected = torch.nn.functional.cross_entropy(z, idx, reduction="sum")
+    torch.testing.assert_close(ours, expected)
+    torch.testing.assert_close(torch.autograd.grad(ours, z)[0], torch.autograd.grad(expected, z)[0])
+
+
+def test_a_kernel_without_evaluate_keeps_memory_bounded(monkeypatch):
+    """Autograd's temporaries live for one block: beyond the gradient, a few blocks whatever the input's size."""
+    monkeypatch.setattr(_fused, "CHUNK_ELEMENTS", 4096)
+    block_bytes = 4096 * 4
+    for size in (128, 512):
+        x = torch.randn(4, 1, size, size, requires_grad=True)
+        t = torch.rand(4, 1, size, size)
+        peak = peak_tensor_bytes(lambda: _fused.elementwise_loss(
+            _SquareKernel(), x, t, weight=None, ignore_index=None, reduce_sum=True,
+            operands=(torch.tensor(1.5),)).backward())
+        gradient = x.numel() * 4
+        assert gradient <= peak <= gradient + 12 * block_bytes, size
+
+
+def test_seesaw_beyond_float32_factors_runs_the_plain_formula_per_block(small_chunks):
+    """Large p and q leave the hand-derived kernel's range: the log-space formula runs under autograd per block."""
+    logits = torch.randn(3, 5, 40) * 4
+    target = torch.randint(0, 5, (3, 40))
+    counts = torch.tensor([90000, 800, 60, 7, 1])
+    assert type(seesaw_kernel(None, 3.0, 30.0, 1e-2)) is SeesawKernel
+    _assert_paths_agree(seesaw_loss, logits, target, counts, p=3.0, q=30.0)
 
 
 def test_extreme_logits_stay_finite():

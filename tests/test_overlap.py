@@ -71,7 +71,7 @@ def test_log_loss_focal_and_weights():
     tv = tversky_loss(x, t, reduction="none")
     torch.testing.assert_close(focal_tversky_loss(x, t, gamma=0.75, reduction="none"), tv ** 0.75)
     w = torch.tensor([1.0, 3.0], dtype=torch.float64)
-    torch.testing.assert_close(dice_loss(x, t, weight=w), (dice * w).sum() / w.sum())
+    torch.testing.assert_close(dice_loss(x, t, class_weight=w), (dice * w).sum() / w.sum())
     torch.testing.assert_close(dice_loss(x, t, reduction="sum"), dice.sum())
 
 
@@ -82,7 +82,7 @@ def test_include_background_false():
     torch.testing.assert_close(dice_loss(z, t, activation="softmax", include_background=False, reduction="none"),
                                full[1:])
     w = torch.tensor([100.0, 1.0, 2.0], dtype=torch.float64)
-    torch.testing.assert_close(dice_loss(z, t, activation="softmax", include_background=False, weight=w),
+    torch.testing.assert_close(dice_loss(z, t, activation="softmax", include_background=False, class_weight=w),
                                (full[1:] * w[1:]).sum() / 3)
 
 
@@ -128,7 +128,7 @@ def test_gradcheck_custom_backward():
     idx = torch.randint(0, 3, (2, 3, 4))
     idx[1, 0, 0] = -1
     assert torch.autograd.gradcheck(lambda v: focal_tversky_loss(
-        v, idx, activation="softmax", ignore_index=-1, weight=[1.0, 2.0, 0.5]), (z,))
+        v, idx, activation="softmax", ignore_index=-1, class_weight=[1.0, 2.0, 0.5]), (z,))
     assert torch.autograd.gradcheck(lambda v: generalized_dice_loss(v, idx, activation="softmax", ignore_index=-1,
                                                                     per_image=True), (z,))
     for squared in (False, True):
@@ -177,7 +177,7 @@ def test_modules_equal_functions():
     x, t = sigmoid_inputs()
     w = torch.tensor([1.0, 2.0], dtype=torch.float64)
     cases = [
-        (sl.DiceLoss(per_image=True, weight=w), dice_loss(x, t, per_image=True, weight=w)),
+        (sl.DiceLoss(per_image=True, class_weight=w), dice_loss(x, t, per_image=True, class_weight=w)),
         (sl.TverskyLoss(alpha=0.2, beta=0.8), tversky_loss(x, t, alpha=0.2, beta=0.8)),
         (sl.JaccardLoss(log_loss=True), jaccard_loss(x, t, log_loss=True)),
         (sl.FocalTverskyLoss(gamma=1.5), focal_tversky_loss(x, t, gamma=1.5)),
@@ -185,7 +185,7 @@ def test_modules_equal_functions():
     ]
     for module, expected in cases:
         torch.testing.assert_close(module(x, t), expected)
-    assert "weight" in cases[0][0].state_dict()
+    assert "class_weight" in cases[0][0].state_dict()
 
 
 def test_bad_input():
@@ -193,6 +193,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="did you mean activation='softmax'"):
         dice_loss(x, torch.randint(0, 2, (3, 5, 6)))
     with pytest.raises(TypeError, match="use activation='sigmoid'"):
+        dice_loss(x, t[:, 0], activation="softmax")
+    with pytest.raises(TypeError, match=r"one-hot\?\); pass class indices with target.argmax\(1\)"):
         dice_loss(x, t, activation="softmax")
     with pytest.raises(ValueError, match="activation must be one of .*did you mean 'softmax'"):
         dice_loss(x, t, activation="softmx")
@@ -203,7 +205,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="include_background must be True for one-channel logits"):
         dice_loss(x[:, :1], t[:, :1], include_background=False)
     with pytest.raises(ValueError, match="weight must be a 1-D tensor of 2 per-class weights"):
-        dice_loss(x, t, weight=torch.ones(3))
+        dice_loss(x, t, class_weight=torch.ones(3))
     with pytest.raises(ValueError, match="at least 2 channels"):
         dice_loss(x[:, :1], torch.zeros(3, 5, 6, dtype=torch.long), activation="softmax")
     with pytest.raises(ValueError, match="weight_type must be one of"):

@@ -84,7 +84,8 @@ def test_kornia_binary_focal_and_softmax_focal():
     torch.testing.assert_close(sigmoid_focal_loss(x, t, alpha=0.25, gamma=2.0), kornia)
     z, idx = multiclass_case()
     kornia = kl.focal_loss(z, idx, alpha=0.5, gamma=2.0, reduction="sum")
-    ours = softmax_focal_loss(z, idx, alpha=torch.full((4,), 0.5, dtype=torch.float64), gamma=2.0, reduction="sum")
+    ours = softmax_focal_loss(z, idx, class_weight=torch.full((4,), 0.5, dtype=torch.float64), gamma=2.0,
+                              reduction="sum")
     torch.testing.assert_close(ours, kornia)
 
 
@@ -139,7 +140,7 @@ def test_difference_monai_weighted_mean_divides_by_class_count():
     x, t = binary_case((3, 3, 5, 5))
     w = torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64)
     monai = ml.DiceLoss(sigmoid=True, batch=True, include_background=False, weight=w[1:])(x, t)
-    ours = dice_loss(x, t, include_background=False, smooth_nr=5e-6, smooth_dr=5e-6, weight=w)
+    ours = dice_loss(x, t, include_background=False, smooth_nr=5e-6, smooth_dr=5e-6, class_weight=w)
     torch.testing.assert_close(ours * w[1:].sum() / 2, monai)  # ours: sum(w f) / sum(w); MONAI: mean(w f)
 
 

@@ -6,9 +6,7 @@ import seesaw_losses
 from seesaw_losses import SeesawLoss
 from seesaw_losses.functional import count_labels, seesaw_loss
 
-from references import (
-    MMDetSeesawReference, dense_to_rows, mmdet_seesaw_ce, seesaw_reference,
-)
+from references import dense_to_rows, seesaw_reference
 
 COUNTS = torch.tensor([5000, 1200, 300, 40, 3, 0])
 
@@ -37,11 +35,11 @@ def test_matches_float64_reference(p, q, reduction):
 def test_dense_matches_rows():
     logits, target = _inputs((2, 6, 5, 7, 3), ignore=0.1)
     weight = torch.rand(6, dtype=torch.float64)
-    ours = seesaw_loss(logits, target, COUNTS, weight=weight, reduction="none")
+    ours = seesaw_loss(logits, target, COUNTS, class_weight=weight, reduction="none")
     rows, t = dense_to_rows(logits, target)
     ref = seesaw_reference(rows, t, COUNTS, 0.8, 2.0, 1e-2, weight=weight, reduction="none")
     torch.testing.assert_close(ours.reshape(-1), ref)
-    mean = seesaw_loss(logits, target, COUNTS, weight=weight)
+    mean = seesaw_loss(logits, target, COUNTS, class_weight=weight)
     torch.testing.assert_close(mean, seesaw_reference(rows, t, COUNTS, 0.8, 2.0, 1e-2, weight=weight))
 
 
@@ -54,7 +52,7 @@ def test_gradcheck_mitigation(shape):
     element_weight = torch.rand(target.shape, dtype=torch.float64)
     for reduction in ("mean", "none"):
         assert torch.autograd.gradcheck(
-            lambda z: seesaw_loss(z, target, COUNTS, q=0.0, weight=weight, element_weight=element_weight,
+            lambda z: seesaw_loss(z, target, COUNTS, q=0.0, class_weight=weight, weight=element_weight,
                                   reduction=reduction), (logits,))
 
 
@@ -71,7 +69,7 @@ def test_p_q_zero_is_cross_entropy(shape):
     logits, target = _inputs(shape, ignore=0.3)
     weight = torch.rand(6, dtype=torch.float64)
     for reduction in ("mean", "sum", "none"):
-        ours = seesaw_loss(logits, target, COUNTS, p=0, q=0, weight=weight, reduction=reduction)
+        ours = seesaw_loss(logits, target, COUNTS, p=0, q=0, class_weight=weight, reduction=reduction)
         ce = F.cross_entropy(logits, target, weight=weight, reduction=reduction)
         torch.testing.assert_close(ours, ce)
         g1, = torch.autograd.grad(ours.sum(), logits)
@@ -121,11 +119,11 @@ def test_half_precision(dtype):
 def test_reduction_none_keeps_target_shape_and_weights():
     logits, target = _inputs((2, 6, 3, 4))
     element_weight = torch.rand(2, 3, 4, dtype=torch.float64)
-    out = seesaw_loss(logits, target, COUNTS, reduction="none", element_weight=element_weight)
+    out = seesaw_loss(logits, target, COUNTS, reduction="none", weight=element_weight)
     plain = seesaw_loss(logits, target, COUNTS, reduction="none")
     assert out.shape == (2, 3, 4)
     torch.testing.assert_close(out, plain * element_weight)
-    mean = seesaw_loss(logits, target, COUNTS, element_weight=element_weight)
+    mean = seesaw_loss(logits, target, COUNTS, weight=element_weight)
     torch.testing.assert_close(mean, (plain * element_weight).mean())
     torch.testing.assert_close(seesaw_loss(logits, target, COUNTS, avg_factor=7.0),
                                plain.sum() / (7.0 + torch.finfo(torch.float32).eps))
@@ -164,68 +162,36 @@ def test_count_labels_matches_bincount():
     assert torch.equal(count_labels(target, 5, 255), torch.bincount(target[target != 255], minlength=5))
 
 
-def test_module_equals_function_with_class_weight_and_loss_weight():
+def test_module_equals_function_with_class_weight():
     logits, target = _inputs((16, 6, 3), ignore=0.2)
     weight = torch.rand(6, dtype=torch.float64)
-    criterion = SeesawLoss(6, p=0.5, q=1.0, weight=weight, loss_weight=2.0)
+    criterion = SeesawLoss(6, p=0.5, q=1.0, class_weight=weight)
     criterion.class_counts.copy_(COUNTS)
     out = criterion(logits, target)
     counts = COUNTS + count_labels(target, 6, -100)
-    torch.testing.assert_close(out, 2.0 * seesaw_loss(logits, target, counts, p=0.5, q=1.0, weight=weight))
-    assert criterion.weight is not None and "weight" in criterion.state_dict()
+    torch.testing.assert_close(out, seesaw_loss(logits, target, counts, p=0.5, q=1.0, class_weight=weight))
+    assert criterion.class_weight is not None and "class_weight" in criterion.state_dict()
 
 
-# --- MMDetection / mmpretrain drop-in ------------------------------------------------------------------------
-
-
-def test_matches_mmdetection_objectness_over_a_sequence_of_batches():
-    num_classes = 8
-    ours = SeesawLoss(num_classes, objectness=True)
-    ref = MMDetSeesawReference(num_classes)
-    generator = torch.Generator().manual_seed(3)
-    for step in range(6):
-        n = 64
-        labels = torch.randint(0, num_classes + 1, (n,), generator=generator)
-        labels[torch.rand(n, generator=generator) < 0.5] = num_classes   # many background samples
-        if step == 3:
-            labels[:] = num_classes                                      # a batch with no positives
-        logits = torch.randn(n, num_classes + 2, generator=generator) * 2
-        label_weights = torch.rand(n, generator=generator) if step % 2 else None
-        avg_factor = 40.0 if step == 4 else None
-        a = logits.clone().requires_grad_()
-        b = logits.clone().requires_grad_()
-        out = ours(a, labels, label_weights, avg_factor=avg_factor)
-        expected = ref(b, labels, label_weights, avg_factor=avg_factor)
-        assert set(out) == {"loss_cls_objectness", "loss_cls_classes"}
-        for key in out:
-            torch.testing.assert_close(out[key], expected[key], rtol=1e-4, atol=1e-5)
-        sum(out.values()).backward()
-        sum(expected.values()).backward()
-        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
-        assert ours.class_counts.tolist() == ref.cum_samples[:num_classes].tolist()
-        assert ours.background_count.item() == ref.cum_samples[num_classes].item()
-        torch.testing.assert_close(ours.get_activation(logits), ref.activation(logits))
-        acc, acc_ref = ours.get_accuracy(logits, labels), ref.accuracy(logits, labels)
-        for key in acc_ref:
-            torch.testing.assert_close(acc[key], acc_ref[key])
-    assert ours.get_cls_channels(num_classes) == num_classes + 2
-    total = SeesawLoss(num_classes, objectness=True, return_dict=False)
-    assert isinstance(total(torch.randn(4, 10), torch.tensor([0, 8, 3, 8])), torch.Tensor)
-
-
-def test_matches_mmpretrain_classification_over_a_sequence_of_batches():
-    num_classes = 12
-    ours = SeesawLoss(num_classes)
-    cum_samples = torch.zeros(num_classes)
-    for _ in range(5):
-        labels = torch.multinomial(torch.linspace(1, 0.02, num_classes), 48, replacement=True)
-        logits = torch.randn(48, num_classes) * 2
-        weight = torch.rand(48)
-        for u in labels.unique():
-            cum_samples[u] += (labels == u).sum()
-        expected = mmdet_seesaw_ce(logits, labels, weight, cum_samples, 0.8, 2.0, 1e-2, "mean", None)
-        torch.testing.assert_close(ours(logits, labels, weight), expected, rtol=1e-4, atol=1e-6)
-        assert ours.class_counts.tolist() == cum_samples.tolist()
+def test_a_rejected_call_counts_nothing():
+    criterion, summed = SeesawLoss(4), SeesawLoss(4, reduction="sum")
+    logits, target = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 3, 1])
+    bad_calls = [
+        lambda: criterion(torch.randn(6, 5), target),                                  # channel count
+        lambda: criterion(logits, torch.tensor([0, 1, 2, 3, 3, 7])),                   # label range
+        lambda: criterion(logits, target, torch.ones(5)),                              # element weight shape
+        lambda: criterion(logits, target, torch.ones(4)),                              # per-class in weight=
+        lambda: summed(logits, target, avg_factor=3.0),                                # avg_factor with sum
+    ]
+    for call in bad_calls:
+        with pytest.raises(ValueError):
+            call()
+    assert criterion.class_counts.sum() == 0 and summed.class_counts.sum() == 0
+    with pytest.raises(ValueError, match=r"SeesawLoss.forward: logits must be of 5 channels \(dim 1\) for "
+                                         r"num_classes=5"):
+        SeesawLoss(5)(logits, torch.tensor([0, 1, 2, 3, 4, 4]))
+    with pytest.raises(ValueError, match="per-class weights go in class_weight="):
+        seesaw_loss(torch.randn(2, 4, 3), torch.zeros(2, 3, dtype=torch.long), COUNTS[:4], weight=torch.ones(4))
 
 
 # --- errors --------------------------------------------------------------------------------------------------
@@ -259,10 +225,6 @@ def test_errors_are_clear():
         seesaw_loss(torch.zeros(4, 6, dtype=torch.long), torch.tensor([0, 1, 2, 3]), COUNTS)
     with pytest.raises(ValueError, match=r"SeesawLoss.forward: target must be class indices in \[0, 5\]"):
         SeesawLoss(6)(logits, torch.tensor([0, 1, 2, 9]))
-    with pytest.raises(ValueError, match="cls_score must be of 8 channels"):
-        SeesawLoss(6, objectness=True)(logits, torch.tensor([0, 1, 2, 3]))
-    with pytest.raises(ValueError, match="get_cls_channels: num_classes must be equal"):
-        SeesawLoss(6, objectness=True).get_cls_channels(5)
 
 
 def test_value_checks_can_be_switched_off():

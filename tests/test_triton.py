@@ -111,10 +111,11 @@ COUNTS = torch.tensor([5000, 600, 70, 8, 1])
 SOFTMAX_CASES = {
     "seesaw": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, **kw),
     "seesaw p=0": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, p=0.0, **kw),
-    "seesaw class weight": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, weight=torch.linspace(0.5, 2, 5), **kw),
+    "seesaw class weight": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, class_weight=torch.linspace(0.5, 2, 5),
+                                                          **kw),
     "softmax focal": lambda z, t, **kw: softmax_focal_loss(z, t, **kw),
-    "softmax focal alpha": lambda z, t, **kw: softmax_focal_loss(z, t, alpha=[0.1, 0.2, 0.3, 0.2, 0.2], gamma=1.5,
-                                                                 **kw),
+    "softmax focal class weight": lambda z, t, **kw: softmax_focal_loss(
+        z, t, class_weight=[0.1, 0.2, 0.3, 0.2, 0.2], gamma=1.5, **kw),
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from .functional._validation import check_number, fail
+from .functional._validation import check_number, fail, shared_value_checks
 from .registry import get_loss
 
 
@@ -46,6 +46,9 @@ class CombinedLoss(nn.Module):
             if not isinstance(loss, nn.Module):
                 fail(fn, f"losses[{name!r}]", "an nn.Module", type(loss).__name__,
                      "wrap functions in a module, or use build_loss", error=TypeError)
+        if weights is not None and not isinstance(weights, Mapping):
+            fail(fn, "weights", "None or a dict {name: factor}", weights,
+                 f"name the losses, e.g. weights={{{next(iter(losses))!r}: 0.5}}", error=TypeError)
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(losses))
         if unknown:
@@ -59,8 +62,11 @@ class CombinedLoss(nn.Module):
         return "weights=" + repr(self.weights)
 
     def forward(self, logits: Tensor, target: Tensor, return_components: bool = False):
-        """The weighted total; with ``return_components`` also ``{name: unweighted component}`` for logging."""
-        components = {name: loss(logits, target) for name, loss in self.losses.items()}
+        """The weighted total; with ``return_components`` also ``{name: unweighted component}`` for logging.
+
+        The target's values are read once per rule for all the components (:func:`shared_value_checks`)."""
+        with shared_value_checks():
+            components = {name: loss(logits, target) for name, loss in self.losses.items()}
         for name, value in components.items():
             if not isinstance(value, Tensor) or value.dim() != 0:
                 fail("CombinedLoss.forward", f"component {name!r}", "a scalar tensor (reduction 'mean' or 'sum')",
@@ -74,7 +80,7 @@ class CombinedLoss(nn.Module):
 # --------------------------------------------------------------------------------------------------------------
 
 
-_TENSOR_OPTIONS = ("weight", "class_weight", "alpha", "pos_weight", "class_counts")
+_TENSOR_OPTIONS = ("class_weight", "pos_weight", "class_counts")
 _RESERVED = ("type", "loss_weight", "name")
 
 
@@ -175,7 +181,7 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     Names: every loss of :func:`seesaw_losses.available_losses` (``seesaw losses`` prints them), e.g. ``bce``,
     ``weighted_bce`` (``pos_weight``, or ``class_counts`` ``[background, foreground]``), ``focal``, ``dice``,
     ``seesaw`` (needs ``num_classes``), ``ce``, ``class_balanced_ce`` (``class_counts``). List-valued
-    ``weight``/``class_weight``/``alpha``/``pos_weight`` become float tensors, ``class_counts`` an int64 tensor.
+    ``class_weight``/``pos_weight`` become float tensors, ``class_counts`` an int64 tensor.
 
     A single loss is returned as its module; several as a :class:`CombinedLoss` keyed by name (repeated names
     get ``_1``, ``_2``... suffixes).

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        check_device(args.device)
         result = run_benchmark(args.workloads, quick=args.quick, repeats=args.repeats, threads=args.threads,
                                device=args.device, memory=args.memory)
     except ValueError as error:
@@ -44,6 +45,16 @@ def run(args: argparse.Namespace) -> int:
     write_json(result, args.json)
     print(f"\nwrote {args.json}")
     return 0
+
+
+def check_device(device: str) -> None:
+    """``--device`` is ``cpu``, or ``cuda`` with a CUDA device that torch sees."""
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

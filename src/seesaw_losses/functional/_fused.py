@@ -1,10 +1,12 @@
 """The fused, memory-lean engine behind every pointwise and per-position loss.
 
 A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correct under autograd (it is what
-``torch.compile`` fuses, and what the fused path is tested against), and ``evaluate(..., need_grad)`` returns the
-loss together with its analytic derivative with respect to the logits, sharing the transcendentals between the
-two. On CPU the engine runs the kernel over large tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so
-temporaries stay cache-sized whatever the input size (on a GPU, in one whole-tensor pass: :func:`block_elements`):
+``torch.compile`` fuses, and what the fused path is tested against). A kernel on a hot path may also provide
+``evaluate(..., need_grad, scratch)``, the loss together with its hand-derived derivative with respect to the
+logits, sharing the transcendentals between the two; without it the engine differentiates ``loss`` with
+autograd, one block at a time, so memory stays bounded either way. On CPU the engine runs the kernel over large
+tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input
+size (on a GPU, in one whole-tensor pass: :func:`block_elements`):
 
 - forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
   the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
@@ -40,6 +42,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._shapes import flatten_from
+from ._targets import mask_ignored, valid_mask
+
 CHUNK_ELEMENTS = 1 << 18
 """Elements per block on CPU: above ATen's parallel grain size (32K), small enough for the temporaries to stay in
 cache."""
@@ -63,21 +68,15 @@ class ElementwiseKernel(Protocol):
 
     def loss(self, x: Tensor, t: Tensor, *operands: Tensor) -> Tensor: ...
 
-    def evaluate(self, x: Tensor, t: Tensor, *operands: Tensor, need_grad: bool,
-                 scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]: ...
-
 
 class ClasswiseKernel(Protocol):
     """A per-position loss of logits ``z`` of shape ``(B, C, L)`` and class indices ``t`` of shape ``(B, L)``.
 
-    ``loss`` returns ``(B, L)``; ``evaluate`` returns it with the derivative of each position's loss,
+    ``loss`` returns ``(B, L)``; an optional ``evaluate`` returns it with the derivative of each position's loss,
     ``(B, C, L)``. Targets at ignored positions are replaced by 0 before the kernel sees them.
     """
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor: ...
-
-    def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool,
-                 scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]: ...
 
 
 class Scratch:
@@ -162,16 +161,27 @@ def _triton_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor
     return _triton.fused_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
 
 
-def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]:
-    """``softplus(v)`` and, if asked, ``sigmoid(v)``, from one ``exp`` and one ``log`` (plus one ``exp``).
+def _evaluate(kernel, x: Tensor, t: Tensor, operands: Sequence[Tensor], need_grad: bool,
+              scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]:
+    """One block's loss and, if asked, its gradient: the kernel's ``evaluate`` where it has one, else autograd of
+    its ``loss`` on this block alone (each element's loss depends on its own logits only)."""
+    evaluate = getattr(kernel, "evaluate", None)
+    if evaluate is not None:
+        return evaluate(x, t, *operands, need_grad=need_grad, scratch=scratch)
+    if not need_grad:
+        return kernel.loss(x, t, *operands), None
+    with torch.enable_grad():
+        leaf = x.detach().requires_grad_()
+        loss = kernel.loss(leaf, t, *operands)
+        grad, = torch.autograd.grad(loss.sum(), leaf)
+    return loss.detach(), grad
 
-    ``softplus(v) = max(v, 0) + log(1 + exp(-|v|))`` never overflows; taking ``log`` of ``1 + e`` rather than
-    ``log1p(e)`` (half the cost here) leaves an absolute error below 2 ulp of 1 (1.2e-7 in float32), which only
-    shows on losses that are themselves that small. ``sigmoid(v) = exp(v - softplus(v))``.
-    """
-    other = torch.clamp(v, min=0, out=scratch())
-    softplus = torch.add(v, other, alpha=-2, out=scratch()).exp_().add_(1).log_().add_(other)   # v - 2 relu(v) = -|v|
-    return softplus, (torch.sub(v, softplus, out=other).exp_() if need_sigmoid else None)
+
+def _apply(run_pass, logits: Tensor, target: Tensor, weight: Optional[Tensor], grad_output_shape) -> Tensor:
+    """The fused autograd Function when a gradient is wanted, else one pass that computes no gradient."""
+    if torch.is_grad_enabled() and logits.requires_grad:
+        return _FusedLoss.apply(logits, target, weight, run_pass, grad_output_shape)
+    return run_pass(logits, target, weight, False)[0]
 
 
 class _FusedLoss(torch.autograd.Function):
@@ -269,14 +279,13 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
         scratch.next_block(x.shape)
         x = x if x.dtype == cdtype else scratch().copy_(x)
         t = t_raw if t_raw.dtype == cdtype else scratch().copy_(t_raw)
-        scale = None
-        if ignore_index is not None:
-            scale = torch.ne(t_raw, ignore_index, out=scratch())
+        scale = None if ignore_index is None else valid_mask(t_raw, ignore_index, out=scratch())
+        if scale is not None:
             t = torch.mul(t, scale, out=scratch())
         if w is not None:
             scale = w[idx] if scale is None else scale.mul_(w[idx])
-        loss, g = kernel.evaluate(x, t, *(o if o.dim() == 0 else o[idx] for o in operands), need_grad=need_grad,
-                                  scratch=scratch)
+        loss, g = _evaluate(kernel, x, t, tuple(o if o.dim() == 0 else o[idx] for o in operands), need_grad,
+                            scratch)
         _store_block(loss, g, scale, scale, sums, None if out is None else out[idx],
                      None if grad is None else grad[idx])
     return _result(sums, out, grad, cdtype, logits.device)
@@ -291,10 +300,7 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
     """
     if _use_plain_formula():
         cdtype = compute_dtype(logits.dtype)
-        valid = None if ignore_index is None else target != ignore_index
-        t = target.to(cdtype)
-        if valid is not None:
-            t = t.masked_fill(~valid, 0)
+        t, valid = mask_ignored(target.to(cdtype), ignore_index)
         loss = kernel.loss(logits.to(cdtype), t, *(o.to(cdtype) for o in operands))
         if weight is not None:
             loss = loss * weight
@@ -306,7 +312,7 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
     def run_pass(logits: Tensor, target: Tensor, weight: Optional[Tensor], need_grad: bool):
         return _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
 
-    return _FusedLoss.apply(logits, target, weight, run_pass, logits.shape)
+    return _apply(run_pass, logits, target, weight, logits.shape)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -340,8 +346,8 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
         return fused
     cdtype = compute_dtype(logits.dtype)
     n, c = logits.shape[0], logits.shape[1]
-    z = logits.reshape(n, c, -1)
-    t_all = target.reshape(n, -1)
+    z = flatten_from(logits, 2)
+    t_all = flatten_from(target, 1)
     grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
@@ -352,11 +358,10 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
         block = block if block.dtype == cdtype else scratch().copy_(block)
         t = t_all[bs, ps]
         scale = None if weight is None else weight[bs, ps]
-        if ignore_index is not None:
-            valid = t != ignore_index
-            t = torch.where(valid, t, 0)
+        t, valid = mask_ignored(t, ignore_index)
+        if valid is not None:
             scale = valid.to(cdtype) if scale is None else scale * valid
-        loss, g = kernel.evaluate(block, t, need_grad=need_grad, scratch=scratch)
+        loss, g = _evaluate(kernel, block, t, (), need_grad, scratch)
         _store_block(loss, g, scale, None if scale is None else scale.unsqueeze(1), sums,
                      None if out is None else out[bs, ps], None if grad is None else grad[bs, :, ps])
     return _result(sums, out, grad, cdtype, logits.device)
@@ -369,12 +374,8 @@ def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, w
     ``weight`` is a per-position weight already shaped ``(N, prod(*))`` in the computing dtype, or None.
     """
     if _use_plain_formula():
-        n, c = logits.shape[0], logits.shape[1]
-        t = target.reshape(n, -1)
-        valid = None if ignore_index is None else t != ignore_index
-        if valid is not None:
-            t = t.masked_fill(~valid, 0)
-        loss = kernel.loss(logits.reshape(n, c, -1).to(compute_dtype(logits.dtype)), t)
+        t, valid = mask_ignored(flatten_from(target, 1), ignore_index)
+        loss = kernel.loss(flatten_from(logits, 2).to(compute_dtype(logits.dtype)), t)
         if weight is not None:
             loss = loss * weight
         if valid is not None:
@@ -385,4 +386,4 @@ def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, w
         loss, grad = _classwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, need_grad)
         return (loss if reduce_sum else loss.view(target.shape)), (None if grad is None else grad.view(logits.shape))
 
-    return _FusedLoss.apply(logits, target, weight, run_pass, (logits.shape[0], 1) + tuple(logits.shape[2:]))
+    return _apply(run_pass, logits, target, weight, (logits.shape[0], 1) + tuple(logits.shape[2:]))

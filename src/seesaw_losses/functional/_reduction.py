@@ -13,24 +13,22 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor
 
-from ._validation import fail
+from ._targets import valid_mask
 
 FLOAT32_EPS = torch.finfo(torch.float32).eps
 
 
 def reduce_loss(
-    fn: str, run: Callable[[bool], Tensor], reduction: str, denominator: Callable[[], Union[Tensor, float]],
+    run: Callable[[bool], Tensor], reduction: str, denominator: Callable[[], Union[Tensor, float]],
     *, avg_factor: Optional[Union[float, Tensor]] = None,
 ) -> Tensor:
     """Reduce a loss produced by ``run(reduce_sum)`` (the unreduced map, or its sum over valid elements).
 
-    ``denominator()`` is evaluated only for ``"mean"`` without ``avg_factor``.
+    ``denominator()`` is evaluated only for ``"mean"`` without ``avg_factor`` (checked by the caller, see
+    :func:`~seesaw_losses.functional._validation.check_avg_factor`).
     """
     if reduction == "none":
         return run(False)
-    if avg_factor is not None and reduction == "sum":
-        fail(fn, "avg_factor", "None when reduction='sum'", avg_factor,
-             "avg_factor divides the summed loss, so it only goes with reduction='mean'")
     total = run(True)
     if reduction == "sum":
         return total
@@ -45,6 +43,20 @@ def reduce_loss(
 
 def count_valid(target: Tensor, ignore_index: Optional[int]) -> Union[Tensor, int]:
     """Number of elements of ``target`` that are not ``ignore_index`` (a tensor, so no host sync)."""
-    if ignore_index is None:
-        return target.numel()
-    return (target != ignore_index).sum()
+    valid = valid_mask(target, ignore_index)
+    return target.numel() if valid is None else valid.sum()
+
+
+def reduce_rows(loss: Tensor, reduction: str, per_image: bool, weight: Optional[Tensor] = None) -> Tensor:
+    """Reduce a ``(rows, ...)`` loss of the region losses, one row per image (``per_image``) or a single row for
+    the pooled batch, with :func:`reduce_loss`: ``"none"`` keeps the rows (the pooled row's values alone),
+    ``"mean"`` is the ``weight``-weighted average (``weight`` broadcast over the trailing dimensions)."""
+    weighted = loss if weight is None else loss * weight
+
+    def run(reduce_sum: bool) -> Tensor:
+        return weighted.sum() if reduce_sum else (weighted if per_image else weighted[0])
+
+    def denominator() -> Union[Tensor, int]:
+        return loss.numel() if weight is None else weight.sum() * (loss.numel() // max(weight.numel(), 1))
+
+    return reduce_loss(run, reduction, denominator)

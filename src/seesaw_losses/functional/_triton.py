@@ -8,7 +8,7 @@ second, single-program kernel: no atomics, the same bits on every run.
 - :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (scalar ``alpha``)
   and Binary Seesaw (paper variant), each with an optional per-element weight and ``ignore_index``.
 - :func:`softmax_kernel`: ``(N, C, S)`` logits with ``(N, S)`` class indices, every class of a position in one
-  tile; cross-entropy with per-class logit offsets (logit adjustment), softmax focal (per-class ``alpha``) and
+  tile; cross-entropy with per-class logit offsets (logit adjustment), softmax focal (``class_weight``) and
   Seesaw, each with an optional per-position weight and ``ignore_index``.
 
 The engine calls :func:`fused_pass` for CUDA tensors when Triton is importable; with ``TRITON_INTERPRET=1`` set
@@ -51,7 +51,7 @@ class SigmoidForm:
 @dataclass(frozen=True)
 class SoftmaxForm:
     """A softmax-family loss for :func:`softmax_kernel`: ``class_values`` is a ``(C,)`` float32 tensor or None:
-    the logit offsets (cross-entropy), ``alpha`` (focal) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
+    the logit offsets (cross-entropy), ``class_weight`` (focal) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
     ``p``, ``q``, ``eps`` Seesaw's."""
 
     family: int
@@ -259,7 +259,7 @@ def softmax_form(kernel) -> Optional[SoftmaxForm]:
     if hasattr(kernel, "triton_form"):
         return kernel.triton_form()
     if isinstance(kernel, SoftmaxFocalKernel):
-        return SoftmaxForm(SOFTMAX_FOCAL, kernel.alpha, gamma=kernel.gamma)
+        return SoftmaxForm(SOFTMAX_FOCAL, kernel.class_weight, gamma=kernel.gamma)
     if isinstance(kernel, SeesawKernel):
         return SoftmaxForm(SEESAW, kernel.log_counts if kernel.p > 0 else None, p=kernel.p, q=kernel.q,
                            eps=kernel.eps)

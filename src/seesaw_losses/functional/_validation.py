@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 from collections.abc import Iterator, Sequence
-from typing import Literal, Optional, Union
+from typing import Literal, NoReturn, Optional, Union
 
 import torch
 from torch import Tensor
+
+from ._targets import mask_ignored
 
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS = ("none", "mean", "sum")
@@ -44,6 +47,39 @@ def value_checks(enabled: Optional[bool] = True) -> Iterator[None]:
         _value_checks = previous
 
 
+_shared: Optional[dict] = None
+"""Inside :func:`shared_value_checks`: ``{(id, version, ignore_index): rules}`` of the targets already read."""
+
+_IMPLIED = {"binary": ("binary", "probability")}
+"""A target that passed a rule also passes these (``{0, 1}`` lies in ``[0, 1]``)."""
+
+
+@contextlib.contextmanager
+def shared_value_checks() -> Iterator[None]:
+    """Within the block, each target's values are read once per rule, however many losses check them (the
+    components of a :class:`~seesaw_losses.CombinedLoss` share one target)."""
+    global _shared
+    outer = _shared
+    if outer is None:
+        _shared = {}
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
+def already_checked(target: Tensor, rule: str, ignore_index: Optional[float]) -> bool:
+    """Whether ``target``'s values already passed ``rule`` in this :func:`shared_value_checks` block. If not, the
+    caller checks them now (and raises if they fail), so they are recorded as passing."""
+    if _shared is None:
+        return False
+    passed = _shared.setdefault((id(target), target._version, ignore_index), set())
+    if rule in passed:
+        return True
+    passed.update(_IMPLIED.get(rule, (rule,)))
+    return False
+
+
 def should_check_values(tensor: Tensor) -> bool:
     """Whether value checks run for ``tensor`` now (never while compiling)."""
     if torch.compiler.is_compiling():
@@ -61,7 +97,7 @@ def _describe(value: object) -> str:
     return repr(value)
 
 
-def fail(fn: str, arg: str, rule: str, got: object, hint: str = "", *, error: type = ValueError) -> None:
+def fail(fn: str, arg: str, rule: str, got: object, hint: str = "", *, error: type = ValueError) -> NoReturn:
     """Raise ``error`` with the house message format. ``got`` is a value, a tensor, or a description (str)."""
     message = f"{fn}: {arg} must be {rule}, got {_describe(got)}"
     if hint:
@@ -90,12 +126,17 @@ def check_number(
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     rule = f"in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-    if value != value:  # NaN
-        fail(fn, arg, rule, value)
+    if not math.isfinite(value):
+        fail(fn, arg, "a finite number" if low is None and high is None else f"finite and {rule}", value)
     if low is not None and (value < low or (low_open and value == low)):
         fail(fn, arg, rule, value)
     if high is not None and (value > high or (high_open and value == high)):
         fail(fn, arg, rule, value)
+
+
+def non_negative_and_finite(values: Tensor) -> bool:
+    """Whether every entry is ``>= 0`` and finite (NaN fails ``>= 0``, so ``(values < 0).any()`` would miss it)."""
+    return bool(((values >= 0) & torch.isfinite(values)).all())
 
 
 def check_int(fn: str, arg: str, value: object, *, low: int = 0) -> None:
@@ -108,7 +149,6 @@ def check_int(fn: str, arg: str, value: object, *, low: int = 0) -> None:
 def check_logits(fn: str, logits: object, *, min_dim: int = 1) -> None:
     if not isinstance(logits, Tensor):
         fail(fn, "logits", "a torch.Tensor", type(logits).__name__, error=TypeError)
-    assert isinstance(logits, Tensor)
     if not logits.is_floating_point():
         fail(fn, "logits", "a floating-point tensor", logits,
              "pass the raw model output (logits), not labels or predictions", error=TypeError)
@@ -126,7 +166,6 @@ def check_index_target(
     """
     if not isinstance(target, Tensor):
         fail(fn, "target", "a torch.Tensor", type(target).__name__, error=TypeError)
-    assert isinstance(target, Tensor)
     expected = (logits.shape[0],) + tuple(logits.shape[2:])
     if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
         hint = hint_float or (
@@ -142,7 +181,8 @@ def check_index_target(
         fail(fn, "target", f"of shape {expected} for logits of shape {tuple(logits.shape)}", target, hint)
     if target.device != logits.device:
         fail(fn, "target", f"on the logits' device {logits.device}", f"device {target.device}")
-    if target.numel() and should_check_values(target):
+    if target.numel() and should_check_values(target) \
+            and not already_checked(target, f"index < {num_classes}", ignore_index):
         lo, hi = value_range(target, ignore_index)
         if lo < 0 or hi >= num_classes:
             bad = int(lo if lo < 0 else hi)
@@ -155,20 +195,30 @@ def check_index_target(
 
 
 def value_range(target: Tensor, ignore_index: Optional[float]) -> tuple:
-    """Smallest and largest value of ``target`` (ignored elements read as 0), in one pass (a host sync)."""
+    """Smallest and largest value of ``target`` (ignored elements read as 0), in one pass (a host sync).
+
+    A NaN anywhere makes both NaN (``aminmax`` propagates it): check with :func:`check_finite` first, since NaN
+    fails every comparison and would pass a ``lo < 0 or hi > 1`` test.
+    """
     if target.dtype == torch.bool:
         return 0, 1
-    if ignore_index is not None:
-        target = target.masked_fill(target == ignore_index, 0)
+    target, _ = mask_ignored(target, ignore_index)
     lo, hi = torch.aminmax(target)
     return lo.item(), hi.item()
+
+
+def check_finite(fn: str, arg: str, lo: float, hi: float) -> None:
+    """Fail when a range read by :func:`value_range` holds NaN or inf."""
+    for value in (lo, hi):
+        if not math.isfinite(value):
+            fail(fn, arg, "finite (no NaN or inf)", f"a value {value}",
+                 "replace them (e.g. torch.nan_to_num) or mark them with ignore_index")
 
 
 def check_same_shape_target(fn: str, logits: Tensor, target: object, *, hint_index: str = "") -> Tensor:
     """Float targets with the shape of the logits (binary / multi-label). Returns the target."""
     if not isinstance(target, Tensor):
         fail(fn, "target", "a torch.Tensor", type(target).__name__, error=TypeError)
-    assert isinstance(target, Tensor)
     if tuple(target.shape) != tuple(logits.shape):
         hint = ""
         if target.dim() == logits.dim() - 1 and logits.dim() >= 2 and logits.shape[1] == 1:
@@ -198,7 +248,7 @@ def check_weight(fn: str, arg: str, weight: Optional[Tensor], shape: Sequence[in
 
 
 def check_class_weight(fn: str, weight: Optional[Union[Tensor, Sequence[float]]], num_classes: int,
-                       arg: str = "weight") -> Optional[Tensor]:
+                       arg: str = "class_weight") -> Optional[Tensor]:
     """Per-class weights: a 1-D tensor (or sequence) of ``num_classes`` non-negative entries; returned as a tensor."""
     if weight is None:
         return None
@@ -207,28 +257,49 @@ def check_class_weight(fn: str, weight: Optional[Union[Tensor, Sequence[float]]]
             weight = torch.as_tensor(weight, dtype=torch.float32)
         except (TypeError, ValueError, RuntimeError):
             fail(fn, arg, "a 1-D tensor of per-class weights", weight, error=TypeError)
-    assert isinstance(weight, Tensor)
     if weight.dim() != 1 or weight.numel() != num_classes:
         fail(fn, arg, f"a 1-D tensor of {num_classes} per-class weights", weight)
     if not weight.is_floating_point():
         weight = weight.float()
-    if weight.device.type == "cpu" and not torch.compiler.is_compiling() and bool((weight < 0).any()):
-        fail(fn, arg, "non-negative", weight)
+    if weight.device.type == "cpu" and not torch.compiler.is_compiling() and not non_negative_and_finite(weight):
+        fail(fn, arg, "non-negative and finite", weight)
     return weight
+
+
+def check_element_weight(fn: str, weight: Optional[Tensor], target_shape: Sequence[int],
+                         num_classes: Optional[int] = None) -> None:
+    """Per-element weights broadcastable to the target's shape. For a softmax loss (``num_classes`` given), a
+    ``(C,)`` tensor that is not shaped like the target is a per-class weight passed in the wrong argument."""
+    if num_classes is not None and isinstance(weight, Tensor) and weight.dim() == 1 \
+            and weight.numel() == num_classes and tuple(weight.shape) != tuple(target_shape):
+        fail(fn, "weight", f"None or broadcastable to the target's shape {tuple(target_shape)}", weight,
+             "per-class weights go in class_weight=")
+    check_weight(fn, "weight", weight, target_shape,
+                 f"None or broadcastable to the target's shape {tuple(target_shape)}")
+
+
+def check_avg_factor(fn: str, avg_factor: object, reduction: str) -> None:
+    """``avg_factor`` (MMDetection's denominator of "mean") is None, or a number or tensor with "mean"."""
+    if avg_factor is None:
+        return
+    if reduction == "sum":
+        fail(fn, "avg_factor", "None when reduction='sum'", avg_factor,
+             "avg_factor divides the summed loss, so it only goes with reduction='mean'")
+    if isinstance(avg_factor, bool) or not isinstance(avg_factor, (int, float, Tensor)):
+        fail(fn, "avg_factor", "None, a number or a tensor", avg_factor, error=TypeError)
 
 
 def check_counts(fn: str, counts: object, num_classes: Optional[int] = None, arg: str = "class_counts") -> Tensor:
     """Class counts: a 1-D tensor of non-negative numbers (of ``num_classes`` entries if given)."""
     if not isinstance(counts, Tensor):
         fail(fn, arg, "a 1-D torch.Tensor of class counts", type(counts).__name__, error=TypeError)
-    assert isinstance(counts, Tensor)
     if counts.dim() != 1 or (num_classes is not None and counts.numel() != num_classes):
         rule = f"a 1-D tensor of {num_classes} class counts" if num_classes else "a 1-D tensor of class counts"
         fail(fn, arg, rule, counts)
     if counts.is_complex() or counts.dtype == torch.bool:
         fail(fn, arg, "a real tensor", counts, error=TypeError)
-    if should_check_values(counts) and counts.numel() and bool((counts < 0).any()):
-        fail(fn, arg, "non-negative", counts, "counts are numbers of samples (or pixels) per class")
+    if should_check_values(counts) and counts.numel() and not non_negative_and_finite(counts):
+        fail(fn, arg, "non-negative and finite", counts, "counts are numbers of samples (or pixels) per class")
     return counts
 
 
@@ -241,25 +312,12 @@ def check_probability_target(fn: str, logits: Tensor, target: object, ignore_ind
             and tuple(target.shape) != tuple(logits.shape) and target.dim() == logits.dim() - 1:
         fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} with values in [0, 1]", target, hint)
     target = check_same_shape_target(fn, logits, target, hint_index=hint)
-    if target.numel() and should_check_values(target):
+    if target.numel() and should_check_values(target) and not already_checked(target, "probability", ignore_index):
         lo, hi = value_range(target, ignore_index)
+        check_finite(fn, "target", lo, hi)
         if lo < 0 or hi > 1:
             bad = lo if lo < 0 else hi
             extra = f"if {bad:g} marks elements to skip, pass ignore_index={int(bad)}" \
                 if bad in (255, -1, -100) else "targets are probabilities of the positive class"
             fail(fn, "target", "in [0, 1] (or ignore_index)", f"a value {bad:g}", extra)
     return target
-
-
-def check_unit_interval(fn: str, arg: str, value: object, *, allow_none: bool = True) -> None:
-    """``value`` is None (if allowed), a number in ``[0, 1]``, or a tensor with entries in ``[0, 1]``."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, Tensor):
-        if value.is_complex() or not (value.is_floating_point() or value.dtype in (torch.int64, torch.int32)):
-            fail(fn, arg, "a real tensor", value, error=TypeError)
-        if value.device.type == "cpu" and not torch.compiler.is_compiling() and value.numel() \
-                and bool(((value < 0) | (value > 1) | value.isnan()).any()):
-            fail(fn, arg, "in [0, 1]", value)
-        return
-    check_number(fn, arg, value, low=0, high=1)

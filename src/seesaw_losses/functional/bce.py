@@ -7,10 +7,13 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
+from ._fused import Scratch, compute_dtype, elementwise_loss
+from ._math import softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
-from ._validation import check_logits, check_probability_target, check_reduction, check_weight, fail
-from .binary_seesaw import softplus
+from ._validation import (
+    check_element_weight, check_logits, check_probability_target, check_reduction, check_weight, fail,
+    non_negative_and_finite,
+)
 
 
 class WeightedBCEKernel:
@@ -33,24 +36,49 @@ class WeightedBCEKernel:
         return loss, (p.mul_(k).sub_(positive) if need_grad else None)
 
 
-def as_pos_weight(fn: str, pos_weight: Optional[Union[float, Tensor]], logits: Tensor) -> Optional[Tensor]:
-    """Validate ``pos_weight`` (None, a number, or a tensor broadcastable to the logits, non-negative)."""
+def check_pos_weight(fn: str, pos_weight: object) -> Optional[Tensor]:
+    """``pos_weight`` is None, a number or a non-negative tensor; returned as a tensor (or None)."""
     if pos_weight is None:
         return None
     if isinstance(pos_weight, bool) or not isinstance(pos_weight, (int, float, Tensor)):
         fail(fn, "pos_weight", "None, a number or a tensor", pos_weight, error=TypeError)
     if not isinstance(pos_weight, Tensor):
-        pos_weight = torch.tensor(float(pos_weight), device=logits.device)
+        pos_weight = torch.tensor(float(pos_weight))
+    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() \
+            and not non_negative_and_finite(pos_weight):
+        fail(fn, "pos_weight", "non-negative and finite", pos_weight)
+    return pos_weight
+
+
+def check_bce_tensors(fn: str, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                      ignore_index: Optional[int], pos_weight: Optional[Tensor]) -> None:
+    """The per-call checks: logits, target, per-element weight, and ``pos_weight``'s shape against the logits."""
+    check_logits(fn, logits)
+    check_probability_target(fn, logits, target, ignore_index, softmax_name="torch.nn.functional.cross_entropy")
+    check_element_weight(fn, weight, target.shape)
+    if pos_weight is None:
+        return
     if pos_weight.dim() == 1 and pos_weight.numel() > 1 and logits.dim() > 2:
+        ones = ", ".join("1" for _ in logits.shape[2:])
         fail(fn, "pos_weight", f"shaped to broadcast over the channel dimension, e.g. ({pos_weight.numel()}, "
-             f"{', '.join('1' for _ in logits.shape[2:])}), for logits of shape {tuple(logits.shape)}", pos_weight,
-             "a 1-D pos_weight would broadcast along the last (spatial) dimension; use "
-             "pos_weight.view(-1, " + ", ".join("1" for _ in logits.shape[2:]) + ")")
+             f"{ones}), for logits of shape {tuple(logits.shape)}", pos_weight,
+             f"a 1-D pos_weight would broadcast along the last (spatial) dimension; use pos_weight.view(-1, {ones})")
     check_weight(fn, "pos_weight", pos_weight, logits.shape,
                  f"broadcastable to the logits' shape {tuple(logits.shape)} (e.g. (C, 1, 1) per channel)")
-    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() and bool((pos_weight < 0).any()):
-        fail(fn, "pos_weight", "non-negative", pos_weight)
-    return pos_weight.to(device=logits.device, dtype=compute_dtype(logits.dtype))
+
+
+def _weighted_bce_unchecked(logits: Tensor, target: Tensor, *, pos_weight: Optional[Tensor],
+                            weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`weighted_bce_loss` on validated arguments (``pos_weight`` a tensor or None)."""
+    cdtype = compute_dtype(logits.dtype)
+    operands = () if pos_weight is None else (pos_weight.to(device=logits.device, dtype=cdtype),)
+    w = None if weight is None else weight.to(cdtype)
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(WeightedBCEKernel(), logits, target, weight=w, ignore_index=ignore_index,
+                                reduce_sum=reduce_sum, operands=operands)
+
+    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))
 
 
 def weighted_bce_loss(
@@ -92,15 +120,8 @@ def weighted_bce_loss(
         >>> weighted_bce_loss(logits, mask, pos_weight=9.0).backward()
     """
     fn = "weighted_bce_loss"
-    check_logits(fn, logits)
     check_reduction(fn, reduction)
-    target = check_probability_target(fn, logits, target, ignore_index, softmax_name="torch.nn.functional.cross_entropy")
-    check_weight(fn, "weight", weight, target.shape, f"None or broadcastable to the target's shape {tuple(target.shape)}")
-    pw = as_pos_weight(fn, pos_weight, logits)
-    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(WeightedBCEKernel(), logits, target, weight=w, ignore_index=ignore_index,
-                                reduce_sum=reduce_sum, operands=() if pw is None else (pw,))
-
-    return reduce_loss(fn, run, reduction, lambda: count_valid(target, ignore_index))
+    pos_weight = check_pos_weight(fn, pos_weight)
+    check_bce_tensors(fn, logits, target, weight, ignore_index, pos_weight)
+    return _weighted_bce_unchecked(logits, target, pos_weight=pos_weight, weight=weight, ignore_index=ignore_index,
+                                   reduction=reduction)

@@ -8,30 +8,21 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import CHUNK_ELEMENTS, Scratch, compute_dtype, elementwise_loss, softplus_sigmoid
+from ._fused import CHUNK_ELEMENTS, Scratch, compute_dtype, elementwise_loss
+from ._math import softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
-from ._targets import count_labels
+from ._targets import count_labels, valid_mask
 from ._validation import (
-    check_choice, check_counts, check_logits, check_number, check_reduction, check_weight, fail,
-    should_check_values,
+    already_checked, check_choice, check_counts, check_element_weight, check_finite, check_logits, check_number,
+    fail, should_check_values,
 )
-from .seesaw import check_seesaw_factors
+from .seesaw import check_seesaw_options
 
 VARIANTS = ("paper", "reweighted")
 REWEIGHTED_DELTA = 1e-6
 """The reweighted variant's ``log(p + delta)`` and count offset, as in the original implementation."""
 REWEIGHTED_BACKGROUND_FLOOR = 0.1
 REWEIGHTED_COMPENSATION_CAP = 5.0
-
-
-def softplus(x: Tensor) -> Tensor:
-    """``log(1 + exp(x))`` without overflow and without the threshold approximation of ``F.softplus``.
-
-    ``max(x, 0)`` is written ``(x + |x|) / 2`` so that autograd also gets ``sigma(0) = 1/2`` at exactly 0
-    (``clamp`` would give 1 there); only cheap, vectorised ops (no ``where`` with a scalar).
-    """
-    magnitude = x.abs()
-    return (x + magnitude).mul_(0.5) + torch.log1p(torch.exp(-magnitude))
 
 
 def _signed(x: Tensor, t: Tensor) -> Tensor:
@@ -131,7 +122,6 @@ def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
         return "two"
     fail(fn, "target", f"of the logits' shape {tuple(logits.shape)} (one logit) or "
          f"{(logits.shape[0],) + tuple(logits.shape[2:])} (two logits)", target)
-    raise AssertionError  # unreachable
 
 
 def _is_binary(target: Tensor, ignore_index: Optional[int]) -> bool:
@@ -155,7 +145,8 @@ def _is_binary(target: Tensor, ignore_index: Optional[int]) -> bool:
 def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Optional[int]):
     """Validate a binary target; return ``(x, t)``: one logit per element and the matching target.
 
-    For two-logit outputs ``x = z_fg - z_bg``, which gives exactly the two-class softmax result.
+    For two-logit outputs ``x = z_fg - z_bg``, which gives exactly the two-class softmax result; the difference
+    is taken in the computing dtype (float32 for half-precision logits), as every loss computes.
     """
     check_logits(fn, logits)
     form = _binary_form(fn, logits, target)
@@ -163,29 +154,96 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
         fail(fn, "target", f"on the logits' device {logits.device}", f"device {target.device}")
     if target.is_complex():
         fail(fn, "target", "a real tensor", target, error=TypeError)
-    if target.numel() and target.dtype != torch.bool and should_check_values(target) and not _is_binary(
-            target, ignore_index):
+    if target.numel() and target.dtype != torch.bool and should_check_values(target) \
+            and not already_checked(target, "binary", ignore_index) and not _is_binary(target, ignore_index):
         valid = target if ignore_index is None else target[target != ignore_index]
         bad = valid[(valid != 0) & (valid != 1)][0].item()
+        check_finite(fn, "target", bad, bad)
         bad = int(bad) if float(bad).is_integer() else bad
         hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
             "binarise soft masks first, e.g. (mask > 0.5).float()")
         fail(fn, "target", "binary (0 = background, 1 = foreground)", f"a value {bad}", hint)
-    x = logits if form == "one" else logits[:, 1] - logits[:, 0]
-    return x, target
+    if form == "one":
+        return logits, target
+    cdtype = compute_dtype(logits.dtype)
+    return logits[:, 1].to(cdtype) - logits[:, 0].to(cdtype), target
+
+
+_EXACT_ROW = 1 << 22
+"""Elements per partial sum when counting a float target: float32 holds every integer up to 2**24 exactly."""
 
 
 def binary_counts(target: Tensor, ignore_index: Optional[int]) -> Tensor:
     """``[background, foreground]`` counts of a binary target (int64, no host sync).
 
+    A float target is counted without a converted copy: its sum is the foreground count (taken in float32 rows
+    of :data:`_EXACT_ROW` elements, so exact at any size); with ``ignore_index``, the elements equal to 1 are
+    counted instead. The background is the rest of the valid elements.
+
     Shape:
         - target: any shape, values in ``{0, 1}`` or ``ignore_index``.
         - output: ``(2,)``.
     """
-    t = target if not target.is_floating_point() else target.round().long()
-    if ignore_index is not None and target.is_floating_point():
-        t = torch.where(target == ignore_index, torch.full_like(t, ignore_index), t)
-    return count_labels(t, 2, ignore_index)
+    if not target.is_floating_point():
+        return count_labels(target, 2, ignore_index)
+    valid = valid_mask(target, ignore_index)
+    if valid is not None:
+        count, foreground = valid.sum(), (target == 1).sum()
+        return torch.stack([count - foreground, foreground])
+    flat = target.reshape(-1)
+    cut = flat.numel() - flat.numel() % _EXACT_ROW
+    dtype = torch.float64 if flat.dtype == torch.float64 else torch.float32
+    total = flat[cut:].sum(dtype=dtype).double()
+    if cut:
+        total = total + flat[:cut].view(-1, _EXACT_ROW).sum(1, dtype=dtype).double().sum()
+    foreground = total.round().long()
+    return torch.stack([flat.numel() - foreground, foreground])
+
+
+def check_binary_seesaw_options(fn: str, p: float, q: float, eps: float, reduction: str, variant: str,
+                                temperature: Optional[float]) -> None:
+    """Options shared by :func:`binary_seesaw_loss` and its module (checked once, when a module is built)."""
+    check_seesaw_options(fn, p, q, eps, reduction)
+    check_choice(fn, "variant", variant, VARIANTS)
+    if temperature is not None:
+        if variant == "paper":
+            fail(fn, "temperature", "None for variant='paper'", temperature,
+                 "the temperature belongs to variant='reweighted'")
+        check_number(fn, "temperature", temperature, low=0, low_open=True)
+
+
+def check_binary_seesaw_tensors(fn: str, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                                ignore_index: Optional[int]):
+    """The per-call checks; returns ``(x, t)`` of :func:`binary_targets`."""
+    x, t = binary_targets(fn, logits, target, ignore_index)
+    check_element_weight(fn, weight, t.shape)
+    return x, t
+
+
+def _binary_seesaw_unchecked(x: Tensor, t: Tensor, class_counts: Optional[Tensor], *, p: float, q: float,
+                             eps: float, variant: str, temperature: Optional[float], weight: Optional[Tensor],
+                             ignore_index: Optional[int], reduction: str,
+                             batch_counts: Optional[Tensor]) -> Tensor:
+    """:func:`binary_seesaw_loss` on validated arguments, with ``(x, t)`` from :func:`binary_targets`."""
+    cdtype = compute_dtype(x.dtype)
+    if variant == "paper":
+        log_n = class_counts.to(device=x.device).clamp(min=1).to(cdtype).log()
+        gap = (log_n[0] - log_n[1]) * p
+        kernel = PaperKernel(gap.clamp(max=0), (-gap).clamp(max=0), q, eps)
+    else:
+        if batch_counts is None:
+            batch_counts = binary_counts(t, ignore_index)
+        counts = batch_counts.to(device=x.device, dtype=cdtype) + REWEIGHTED_DELTA
+        n_bg, n_fg = counts[0], counts[1]
+        m_fg = (n_bg / n_fg).pow(p).clamp(max=1)
+        m_bg = (n_fg / n_bg).pow(p).clamp(max=1).clamp(min=REWEIGHTED_BACKGROUND_FLOOR)
+        kernel = ReweightedKernel(m_fg, m_bg, q, 3.0 if temperature is None else temperature)
+    w = None if weight is None else weight.to(cdtype)
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(kernel, x, t, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
+
+    return reduce_loss(run, reduction, lambda: count_valid(t, ignore_index))
 
 
 def binary_seesaw_loss(
@@ -249,16 +307,9 @@ def binary_seesaw_loss(
         >>> binary_seesaw_loss(logits, mask, torch.tensor([9700, 300])).backward()
     """
     fn = "binary_seesaw_loss"
-    check_choice(fn, "variant", variant, VARIANTS)
-    check_seesaw_factors(fn, p, q, eps)
-    check_reduction(fn, reduction)
-    x, t = binary_targets(fn, logits, target, ignore_index)
-    check_weight(fn, "weight", weight, t.shape, f"None or broadcastable to the target's shape {tuple(t.shape)}")
-    cdtype = compute_dtype(logits.dtype)
+    check_binary_seesaw_options(fn, p, q, eps, reduction, variant, temperature)
+    x, t = check_binary_seesaw_tensors(fn, logits, target, weight, ignore_index)
     if variant == "paper":
-        if temperature is not None:
-            fail(fn, "temperature", "None for variant='paper'", temperature,
-                 "the temperature belongs to variant='reweighted'")
         if class_counts is None:
             fail(fn, "class_counts", "a (2,) tensor [background, foreground] for variant='paper'", None,
                  "BinarySeesawLoss keeps cumulative counts for you")
@@ -266,27 +317,12 @@ def binary_seesaw_loss(
             fail(fn, "batch_counts", "None for variant='paper'", batch_counts,
                  "the paper variant uses the cumulative class_counts")
         check_counts(fn, class_counts, 2)
-        log_n = class_counts.to(device=logits.device).clamp(min=1).to(cdtype).log()
-        gap = (log_n[0] - log_n[1]) * p
-        kernel = PaperKernel(gap.clamp(max=0), (-gap).clamp(max=0), q, eps)
     else:
         if class_counts is not None:
             fail(fn, "class_counts", "None for variant='reweighted'", class_counts,
                  "the reweighted variant uses each batch's own counts")
-        temperature = 3.0 if temperature is None else temperature
-        check_number(fn, "temperature", temperature, low=0, low_open=True)
-        if batch_counts is None:
-            batch_counts = binary_counts(t, ignore_index)
-        else:
+        if batch_counts is not None:
             check_counts(fn, batch_counts, 2, arg="batch_counts")
-        counts = batch_counts.to(device=logits.device, dtype=cdtype) + REWEIGHTED_DELTA
-        n_bg, n_fg = counts[0], counts[1]
-        m_fg = (n_bg / n_fg).pow(p).clamp(max=1)
-        m_bg = (n_fg / n_bg).pow(p).clamp(max=1).clamp(min=REWEIGHTED_BACKGROUND_FLOOR)
-        kernel = ReweightedKernel(m_fg, m_bg, q, temperature)
-    w = None if weight is None else weight.to(cdtype)
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, x, t, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
-
-    return reduce_loss(fn, run, reduction, lambda: count_valid(t, ignore_index))
+    return _binary_seesaw_unchecked(x, t, class_counts, p=p, q=q, eps=eps, variant=variant,
+                                    temperature=temperature, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction, batch_counts=batch_counts)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ._fused import _FusedLoss, compute_dtype
+from ._shapes import empty_loss
 from ._validation import check_choice, check_index_target, check_logits, check_reduction, fail
 from .binary_seesaw import binary_targets
 
@@ -136,7 +137,8 @@ def lovasz_hinge_loss(
 
     Errors are hinge margins :math:`\max(0, 1 - x\,s)` with signs :math:`s = 2t - 1`; the loss is their Lovasz
     extension of the foreground Jaccard loss. Equal to ``lovasz_hinge`` of the authors' code. An image (or
-    batch) without foreground is scored by its largest margin; one with every pixel ignored scores 0.
+    batch) without foreground is scored by its largest margin; one with every pixel ignored, or an empty input
+    (``N = 0``), scores 0 with a zero gradient.
 
     Args:
         logits: one logit per pixel, or two logits ``(background, foreground)`` on dim 1.
@@ -157,7 +159,7 @@ def lovasz_hinge_loss(
     check_reduction(fn, reduction)
     x, t = binary_targets(fn, logits, target, ignore_index)
     if x.numel() == 0:
-        fail(fn, "logits", "a non-empty tensor", logits)
+        return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
     rows = x.shape[0] if per_image else 1
     loss = _FusedLoss.apply(x.reshape(rows, -1), t.reshape(rows, -1), None, _hinge_pass(ignore_index), (rows, 1))
     return _reduce_rows(loss, reduction, per_image)
@@ -177,7 +179,7 @@ def lovasz_softmax_loss(
     Per class :math:`c`, errors :math:`|[t = c] - p_c|` with :math:`p = \mathrm{softmax}(z)`; the loss is the
     Lovasz extension of the class's Jaccard loss, averaged over classes. Equal to ``lovasz_softmax`` of the
     authors' code. With ``classes="present"`` only classes present in the (non-ignored) target of the image
-    (or batch) are averaged; an image with none (all ignored) scores 0.
+    (or batch) are averaged; an image with none (all ignored) scores 0, and so does an empty input (``N = 0``).
 
     Args:
         logits: unnormalised scores.
@@ -205,6 +207,8 @@ def lovasz_softmax_loss(
              "for one-logit binary outputs use lovasz_hinge_loss")
     check_index_target(fn, logits, target, ignore_index, num_classes=num_classes,
                        hint_float="lovasz_softmax_loss takes class indices; for binary masks use lovasz_hinge_loss")
+    if logits.numel() == 0:
+        return empty_loss(logits, (logits.shape[0],) if per_image and reduction == "none" else ())
     n = logits.shape[0]
     probabilities = torch.softmax(logits.to(compute_dtype(logits.dtype)), dim=1).reshape(n, num_classes, -1)
     if per_image:

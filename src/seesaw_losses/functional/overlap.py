@@ -7,7 +7,10 @@ All are functions of three per-class sums over the scored elements (per image, o
 
 (``squared_denominator``: :math:`P_c = \sum p_c^2`, :math:`T_c = \sum t_c^2`, the V-Net Dice), with
 :math:`p = \sigma(x)` (``activation="sigmoid"``: binary / multi-label, float targets of the logits' shape) or
-:math:`p = \mathrm{softmax}(z)` (``activation="softmax"``: multi-class, class-index targets, one-hot on the fly).
+:math:`p = \mathrm{softmax}(z)` (``activation="softmax"``: multi-class, class-index targets, one-hot on the fly),
+or :math:`p` the inputs themselves (``activation=None``: probabilities, checked to lie in ``[0, 1]`` where value
+checks run; the target is a mask of their shape or ``(N, *)`` class indices; see
+:mod:`seesaw_losses.functional._activation`). An empty input (``N = 0``) gives 0 with a zero gradient.
 The Tversky index is
 
 .. math::
@@ -16,7 +19,7 @@ The Tversky index is
 (:math:`\alpha` weights false positives, :math:`\beta` false negatives). Dice is Tversky with
 :math:`\alpha = \beta = 1/2`, Jaccard with :math:`\alpha = \beta = 1`; the focal Tversky loss is
 :math:`(1 - \mathrm{TI})^\gamma`. The loss per class is :math:`1 - \mathrm{TI}_c` (or :math:`-\log \mathrm{TI}_c`
-with ``log_loss``); ``"mean"`` is the (``weight``-weighted) average over classes and images.
+with ``log_loss``); ``"mean"`` is the (``class_weight``-weighted) average over classes and images.
 
 **Empty masks.** A class with no foreground in the scored region (the image with ``per_image=True``, else the
 batch) has :math:`I = T = 0`, so its score is :math:`s_{nr} / (\alpha P + s_{dr})`: with the default smoothing
@@ -26,7 +29,7 @@ and the denominator is 0, which scores 1. Ignored elements (``ignore_index``) ar
 
 **Smoothing differs from MONAI by a factor 2 for Dice and Jaccard**: Dice here is
 :math:`(2I + 2s_{nr}) / (P + T + 2s_{dr})` (the Tversky form), so MONAI's ``DiceLoss(smooth_nr=a, smooth_dr=b)``
-equals ``dice_loss(smooth_nr=a/2, smooth_dr=b/2)``; Tversky's smoothing is MONAI's. Per-class ``weight`` here
+equals ``dice_loss(smooth_nr=a/2, smooth_dr=b/2)``; Tversky's smoothing is MONAI's. ``class_weight`` here
 has one entry per channel (background included, unused when it is excluded) and ``"mean"`` divides by the
 summed weights; MONAI's weight covers only the scored classes and its mean divides by their number. kornia's
 ``dice_loss(average="macro")`` and ``tversky_loss`` average only the classes present in each image; here every
@@ -48,13 +51,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._activation import check_activation, check_activation_inputs, index_form, probabilities
 from ._fused import _use_plain_formula, compute_dtype
-from ._validation import (
-    check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
-    check_reduction, fail,
-)
+from ._reduction import reduce_rows
+from ._shapes import flatten_from
+from ._targets import mask_ignored, valid_mask
+from ._validation import check_choice, check_class_weight, check_logits, check_number, check_reduction, fail
 
-ACTIVATIONS = ("sigmoid", "softmax")
 GENERALIZED_WEIGHTS = ("square", "simple", "uniform")
 DEFAULT_SMOOTH = 1e-5
 
@@ -64,17 +67,16 @@ DEFAULT_SMOOTH = 1e-5
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _block(z: Tensor, t: Tensor, softmax: bool, ignore_index: Optional[int], cdtype: torch.dtype):
+def _block(z: Tensor, t: Tensor, activation: Optional[str], index: bool, ignore_index: Optional[int],
+           cdtype: torch.dtype):
     """Probabilities ``(B, C, L)``, the masked (one-hot) target ``(B, C, L)`` and the valid mask (or None)."""
-    x = z.to(cdtype)
-    if softmax:
-        p = torch.softmax(x, dim=1)
-        valid = None if ignore_index is None else (t != ignore_index).unsqueeze(1)
-        index = t if valid is None else t.masked_fill(~valid.squeeze(1), 0)
-        target = torch.zeros_like(p).scatter_(1, index.unsqueeze(1), 1.0)
+    p = probabilities(z, activation, cdtype)
+    if index:
+        index_t, valid = mask_ignored(t, ignore_index)
+        valid = None if valid is None else valid.unsqueeze(1)
+        target = torch.zeros_like(p).scatter_(1, index_t.unsqueeze(1), 1.0)
     else:
-        p = torch.sigmoid(x)
-        valid = None if ignore_index is None else t != ignore_index
+        valid = valid_mask(t, ignore_index)
         target = t.to(cdtype)
     if valid is not None:
         target = target.masked_fill(~valid, 0)
@@ -84,13 +86,6 @@ def _block(z: Tensor, t: Tensor, softmax: bool, ignore_index: Optional[int], cdt
 def _sums(p: Tensor, target: Tensor, valid: Optional[Tensor], squared: bool):
     pv = p if valid is None else p.masked_fill(~valid, 0)
     return (pv * target).sum(-1), (pv * pv if squared else pv).sum(-1), (target * target if squared else target).sum(-1)
-
-
-def _probabilities(z: Tensor, softmax: bool, cdtype: torch.dtype) -> Tensor:
-    """``softmax(z, 1)`` or ``sigmoid(z)`` of ``(N, C, L)`` logits in the computing dtype, in a fresh tensor."""
-    if softmax:
-        return torch.softmax(z, dim=1, dtype=cdtype)
-    return torch.sigmoid(z) if z.dtype == cdtype else z.to(cdtype).sigmoid_()
 
 
 def _row_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -111,12 +106,10 @@ class _OverlapSums(torch.autograd.Function):
     def forward(ctx, logits: Tensor, target: Tensor, softmax: bool, ignore_index: Optional[int], squared: bool):
         cdtype = compute_dtype(logits.dtype)
         n, c = logits.shape[0], logits.shape[1]
-        p = _probabilities(logits.reshape(n, c, -1), softmax, cdtype)
+        p = probabilities(flatten_from(logits, 2), "softmax" if softmax else "sigmoid", cdtype)
         ctx.softmax, ctx.squared, ctx.input_dtype, ctx.shape = softmax, squared, logits.dtype, logits.shape
         if softmax:
-            t = target.reshape(n, -1)
-            valid = None if ignore_index is None else t != ignore_index
-            index = t if valid is None else t.masked_fill(~valid, 0)
+            index, valid = mask_ignored(flatten_from(target, 1), ignore_index)
             if valid is not None:
                 p.mul_(valid.unsqueeze(1))
             p_true = p.gather(1, index.unsqueeze(1))
@@ -126,10 +119,8 @@ class _OverlapSums(torch.autograd.Function):
             predicted = _row_dot(p, p) if squared else p.sum(-1)
             saved = (p, index, p_true)
         else:
-            t = target.reshape(n, c, -1).to(cdtype)
-            if ignore_index is not None:
-                valid = target.reshape(n, c, -1) != ignore_index
-                t = t.masked_fill(~valid, 0)
+            t, valid = mask_ignored(flatten_from(target, 2).to(cdtype), ignore_index)
+            if valid is not None:
                 p.mul_(valid)
             intersection = _row_dot(p, t)
             predicted = _row_dot(p, p) if squared else p.sum(-1)
@@ -167,19 +158,19 @@ class _OverlapSums(torch.autograd.Function):
         return grad.view(ctx.shape).to(ctx.input_dtype), None, None, None, None
 
 
-def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_index: Optional[int] = None,
+def overlap_sums(logits: Tensor, target: Tensor, *, activation: Optional[str], ignore_index: Optional[int] = None,
                  squared: bool = False):
     """Per-image, per-class ``(I, P, T)`` of validated inputs, each ``(N, C)`` in the computing dtype.
 
-    ``I`` and ``P`` carry the gradient (fused backward); ``T`` depends on the target only.
+    ``I`` and ``P`` carry the gradient (fused backward; plain autograd for probability inputs); ``T`` depends on
+    the target only.
     """
-    softmax = activation == "softmax"
-    if _use_plain_formula():
-        n, c = logits.shape[0], logits.shape[1]
-        t = target.reshape(n, -1) if softmax else target.reshape(n, c, -1)
-        p, tc, valid = _block(logits.reshape(n, c, -1), t, softmax, ignore_index, compute_dtype(logits.dtype))
-        return _sums(p, tc, valid, squared)
-    return _OverlapSums.apply(logits, target, softmax, ignore_index, squared)
+    index = index_form(activation, logits, target)
+    if activation is None or _use_plain_formula():
+        p, t, valid = _block(flatten_from(logits, 2), flatten_from(target, 1 if index else 2), activation, index,
+                             ignore_index, compute_dtype(logits.dtype))
+        return _sums(p, t, valid, squared)
+    return _OverlapSums.apply(logits, target, activation == "softmax", ignore_index, squared)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -187,27 +178,19 @@ def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_inde
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _check_inputs(fn: str, logits: Tensor, target: Tensor, activation: str, ignore_index: Optional[int],
-                  include_background: bool) -> None:
+def check_overlap_tensors(fn: str, logits: Tensor, target: Tensor, activation: Optional[str],
+                          ignore_index: Optional[int], include_background: bool) -> None:
+    """The per-call checks of every overlap loss."""
     check_logits(fn, logits, min_dim=2)
-    check_choice(fn, "activation", activation, ACTIVATIONS)
-    channels = logits.shape[1]
-    if activation == "softmax":
-        if channels < 2:
-            fail(fn, "logits", "of at least 2 channels (dim 1) for activation='softmax'", logits,
-                 "a softmax over one channel is always 1; use activation='sigmoid' for one-logit outputs")
-        check_index_target(fn, logits, target, ignore_index, num_classes=channels,
-                           hint_float="activation='softmax' takes class indices; for float masks of the logits' "
-                                      "shape use activation='sigmoid'")
-    else:
-        check_probability_target(fn, logits, target, ignore_index, softmax_name="activation='softmax'")
-    if not include_background and channels < 2:
+    check_activation_inputs(fn, logits, target, activation, ignore_index)
+    if not include_background and logits.shape[1] < 2:
         fail(fn, "include_background", "True for one-channel logits", include_background,
              "excluding channel 0 would leave no class to score")
 
 
 def check_overlap_options(fn: str, *, alpha: float, beta: float, smooth_nr: float, smooth_dr: float,
-                          reduction: str, activation: str, gamma: float = 1.0) -> None:
+                          reduction: str, activation: Optional[str], gamma: float = 1.0,
+                          log_loss: bool = False) -> None:
     """Options shared by every overlap loss (functions and modules)."""
     check_number(fn, "alpha", alpha, low=0)
     check_number(fn, "beta", beta, low=0)
@@ -215,7 +198,9 @@ def check_overlap_options(fn: str, *, alpha: float, beta: float, smooth_nr: floa
     check_number(fn, "smooth_nr", smooth_nr, low=0)
     check_number(fn, "smooth_dr", smooth_dr, low=0)
     check_reduction(fn, reduction)
-    check_choice(fn, "activation", activation, ACTIVATIONS)
+    check_activation(fn, activation)
+    if log_loss and gamma != 1:
+        fail(fn, "gamma", "1 with log_loss=True", gamma, "the focal exponent applies to 1 - TI, not to -log TI")
 
 
 def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
@@ -224,9 +209,8 @@ def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
     return torch.where(denominator > 0, numerator / safe, torch.ones_like(numerator))
 
 
-def _pooled(fn: str, logits: Tensor, target: Tensor, activation: str, ignore_index: Optional[int],
+def _pooled(logits: Tensor, target: Tensor, activation: Optional[str], ignore_index: Optional[int],
             include_background: bool, squared: bool, per_image: bool):
-    _check_inputs(fn, logits, target, activation, ignore_index, include_background)
     intersection, predicted, true = overlap_sums(logits, target, activation=activation,
                                                  ignore_index=ignore_index, squared=squared)
     if not per_image:
@@ -236,22 +220,6 @@ def _pooled(fn: str, logits: Tensor, target: Tensor, activation: str, ignore_ind
     return intersection, predicted, true
 
 
-def _reduce_classes(loss: Tensor, weight: Optional[Tensor], reduction: str, per_image: bool) -> Tensor:
-    """Reduce a ``(rows, classes)`` loss: "mean" is the weighted average, "none" drops the batch row if pooled."""
-    if weight is not None:
-        weighted = loss * weight
-    else:
-        weighted = loss
-    if reduction == "none":
-        return weighted if per_image else weighted[0]
-    if reduction == "sum":
-        return weighted.sum()
-    if weight is None:
-        return loss.mean()
-    total = weight.sum() * loss.shape[0]
-    return weighted.sum() / torch.where(total > 0, total, torch.ones_like(total))
-
-
 def tversky_loss(
     logits: Tensor,
     target: Tensor,
@@ -259,14 +227,14 @@ def tversky_loss(
     alpha: float = 0.3,
     beta: float = 0.7,
     gamma: float = 1.0,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
     squared_denominator: bool = False,
     log_loss: bool = False,
     include_background: bool = True,
-    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> Tensor:
@@ -278,25 +246,27 @@ def tversky_loss(
 
     Args:
         logits: raw scores, one channel per class (or one channel for binary outputs).
-        target: ``activation="sigmoid"``: the logits' shape, values in ``[0, 1]``; ``"softmax"``: class indices.
+        target: ``activation="sigmoid"``: the logits' shape, values in ``[0, 1]``; ``"softmax"``: class indices;
+            None: either.
         alpha: weight of false positives, ``>= 0``.
         beta: weight of false negatives, ``>= 0``.
         gamma: focal exponent ``> 0`` on ``1 - TI`` (1 = plain Tversky; see :func:`focal_tversky_loss`).
-        activation: ``"sigmoid"`` (binary / multi-label) | ``"softmax"`` (multi-class).
+        activation: ``"sigmoid"`` (binary / multi-label) | ``"softmax"`` (multi-class) | None (``logits`` are
+            probabilities already, e.g. a model's softmax output).
         per_image: statistics per image (True) or over the whole batch (False, MONAI's ``batch=True``).
         smooth_nr: added to the numerator, ``>= 0``.
         smooth_dr: added to the denominator, ``>= 0``.
         squared_denominator: use :math:`\sum p^2` and :math:`\sum t^2` (MONAI's ``squared_pred``).
         log_loss: :math:`-\log \mathrm{TI}` instead of :math:`1 - \mathrm{TI}` (the log-Dice loss).
         include_background: score channel 0 (False leaves it out of the loss; it stays in the softmax).
-        weight: per-class weights ``(C,)`` (channel 0 included), non-negative; "mean" divides by their sum.
+        class_weight: per-class weights ``(C,)`` (channel 0 included), non-negative; "mean" divides by their sum.
         ignore_index: target value (sigmoid: per element; softmax: per position) left out of every sum.
         reduction: ``"none"`` (per image and class, or per class) | ``"mean"`` | ``"sum"``.
 
     Shape:
         - logits: ``(N, C, d1, ..., dK)`` (2D, 3D, or ``(N, C)``).
         - target: sigmoid: ``(N, C, d1, ..., dK)``; softmax: ``(N, d1, ..., dK)`` integer.
-        - weight: ``(C,)``.
+        - class_weight: ``(C,)``.
         - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``, where ``C'``
           is ``C`` or ``C - 1`` without the background.
 
@@ -309,20 +279,31 @@ def tversky_loss(
     return _tversky(fn, logits, target, alpha=alpha, beta=beta, gamma=gamma, activation=activation,
                     per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                     squared_denominator=squared_denominator, log_loss=log_loss,
-                    include_background=include_background, weight=weight, ignore_index=ignore_index,
+                    include_background=include_background, class_weight=class_weight, ignore_index=ignore_index,
                     reduction=reduction)
 
 
-def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: float, gamma: float, activation: str,
-             per_image: bool, smooth_nr: float, smooth_dr: float, squared_denominator: bool, log_loss: bool,
-             include_background: bool, weight, ignore_index: Optional[int], reduction: str) -> Tensor:
+def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: float, gamma: float,
+             activation: Optional[str], per_image: bool, smooth_nr: float, smooth_dr: float,
+             squared_denominator: bool, log_loss: bool, include_background: bool, class_weight,
+             ignore_index: Optional[int], reduction: str) -> Tensor:
     check_overlap_options(fn, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                          reduction=reduction, activation=activation, gamma=gamma)
-    if log_loss and gamma != 1:
-        fail(fn, "gamma", "1 with log_loss=True", gamma, "the focal exponent applies to 1 - TI, not to -log TI")
-    if isinstance(logits, Tensor) and logits.dim() >= 2:
-        weight = check_class_weight(fn, weight, logits.shape[1])
-    intersection, predicted, true = _pooled(fn, logits, target, activation, ignore_index, include_background,
+                          reduction=reduction, activation=activation, gamma=gamma, log_loss=log_loss)
+    check_overlap_tensors(fn, logits, target, activation, ignore_index, include_background)
+    class_weight = check_class_weight(fn, class_weight, logits.shape[1])
+    return _tversky_unchecked(logits, target, alpha=alpha, beta=beta, gamma=gamma, activation=activation,
+                              per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                              squared_denominator=squared_denominator, log_loss=log_loss,
+                              include_background=include_background, class_weight=class_weight,
+                              ignore_index=ignore_index, reduction=reduction)
+
+
+def _tversky_unchecked(logits: Tensor, target: Tensor, *, alpha: float, beta: float, activation: Optional[str],
+                       per_image: bool, smooth_nr: float, smooth_dr: float, include_background: bool,
+                       class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str,
+                       gamma: float = 1.0, squared_denominator: bool = False, log_loss: bool = False) -> Tensor:
+    """The Tversky family on validated arguments (``class_weight`` a ``(C,)`` tensor or None)."""
+    intersection, predicted, true = _pooled(logits, target, activation, ignore_index, include_background,
                                             squared_denominator, per_image)
     denominator = intersection + alpha * (predicted - intersection) + beta * (true - intersection) + smooth_dr
     score = _ratio(intersection + smooth_nr, denominator)
@@ -330,27 +311,27 @@ def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: flo
         loss = -torch.log(score.clamp(min=torch.finfo(score.dtype).tiny))
     else:
         loss = (1 - score).clamp(min=0)
-        if gamma != 1:
-            loss = loss.clamp(min=torch.finfo(loss.dtype).eps).pow(gamma)
-    if weight is not None:
-        weight = weight.to(device=loss.device, dtype=loss.dtype)
+        if gamma != 1:  # a perfect score (an empty batch too) stays 0
+            loss = torch.where(loss > 0, loss.clamp(min=torch.finfo(loss.dtype).eps).pow(gamma), 0.0)
+    if class_weight is not None:
+        class_weight = class_weight.to(device=loss.device, dtype=loss.dtype)
         if not include_background:
-            weight = weight[1:]
-    return _reduce_classes(loss, weight, reduction, per_image)
+            class_weight = class_weight[1:]
+    return reduce_rows(loss, reduction, per_image, class_weight)
 
 
 def dice_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
     squared_denominator: bool = False,
     log_loss: bool = False,
     include_background: bool = True,
-    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> Tensor:
@@ -369,7 +350,7 @@ def dice_loss(
     return _tversky("dice_loss", logits, target, alpha=0.5, beta=0.5, gamma=1.0, activation=activation,
                     per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                     squared_denominator=squared_denominator, log_loss=log_loss,
-                    include_background=include_background, weight=weight, ignore_index=ignore_index,
+                    include_background=include_background, class_weight=class_weight, ignore_index=ignore_index,
                     reduction=reduction)
 
 
@@ -377,13 +358,13 @@ def jaccard_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
     log_loss: bool = False,
     include_background: bool = True,
-    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> Tensor:
@@ -397,7 +378,7 @@ def jaccard_loss(
     """
     return _tversky("jaccard_loss", logits, target, alpha=1.0, beta=1.0, gamma=1.0, activation=activation,
                     per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr, squared_denominator=False,
-                    log_loss=log_loss, include_background=include_background, weight=weight,
+                    log_loss=log_loss, include_background=include_background, class_weight=class_weight,
                     ignore_index=ignore_index, reduction=reduction)
 
 
@@ -408,25 +389,25 @@ def focal_tversky_loss(
     alpha: float = 0.3,
     beta: float = 0.7,
     gamma: float = 0.75,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
     include_background: bool = True,
-    weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Focal Tversky loss (Abraham & Khan 2019): :math:`(1 - \mathrm{TI}_c)^\gamma`.
 
     ``gamma`` is the exponent applied (the paper's :math:`1/\gamma`; its recommended 4/3 is ``gamma=0.75``).
-    For ``gamma < 1`` the base is floored at float epsilon so that the gradient stays finite at a perfect
-    score. Arguments and shapes as in :func:`tversky_loss`.
+    For ``gamma < 1`` a base below float epsilon is raised to epsilon so that the gradient stays finite near a
+    perfect score (which itself scores 0). Arguments and shapes as in :func:`tversky_loss`.
     """
     return _tversky("focal_tversky_loss", logits, target, alpha=alpha, beta=beta, gamma=gamma,
                     activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                     squared_denominator=False, log_loss=False, include_background=include_background,
-                    weight=weight, ignore_index=ignore_index, reduction=reduction)
+                    class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def generalized_dice_loss(
@@ -434,7 +415,7 @@ def generalized_dice_loss(
     target: Tensor,
     *,
     weight_type: str = "square",
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
@@ -461,11 +442,28 @@ def generalized_dice_loss(
         - output: scalar; ``(N,)`` with ``per_image`` and ``reduction="none"``, else a 0-dim tensor.
     """
     fn = "generalized_dice_loss"
+    check_generalized_dice_options(fn, weight_type=weight_type, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                                   reduction=reduction, activation=activation)
+    check_overlap_tensors(fn, logits, target, activation, ignore_index, include_background)
+    return _generalized_dice_unchecked(logits, target, weight_type=weight_type, activation=activation,
+                                       per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                                       include_background=include_background, ignore_index=ignore_index,
+                                       reduction=reduction)
+
+
+def check_generalized_dice_options(fn: str, *, weight_type: str, smooth_nr: float, smooth_dr: float,
+                                   reduction: str, activation: Optional[str]) -> None:
     check_overlap_options(fn, alpha=0.5, beta=0.5, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
                           activation=activation)
     check_choice(fn, "weight_type", weight_type, GENERALIZED_WEIGHTS)
-    intersection, predicted, true = _pooled(fn, logits, target, activation, ignore_index, include_background,
-                                            False, per_image)
+
+
+def _generalized_dice_unchecked(logits: Tensor, target: Tensor, *, weight_type: str, activation: Optional[str],
+                                per_image: bool, smooth_nr: float, smooth_dr: float, include_background: bool,
+                                ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`generalized_dice_loss` on validated arguments."""
+    intersection, predicted, true = _pooled(logits, target, activation, ignore_index, include_background, False,
+                                            per_image)
     if weight_type == "uniform":
         w = torch.ones_like(true)
     else:
@@ -474,7 +472,4 @@ def generalized_dice_loss(
         w = torch.where(volume > 0, w, w.amax(1, keepdim=True))
     numerator = 2 * (w * intersection).sum(1) + smooth_nr
     denominator = (w * (predicted + true)).sum(1) + smooth_dr
-    loss = 1 - _ratio(numerator, denominator)
-    if reduction == "none":
-        return loss if per_image else loss[0]
-    return loss.sum() if reduction == "sum" else loss.mean()
+    return reduce_rows(1 - _ratio(numerator, denominator), reduction, per_image)

@@ -9,33 +9,30 @@ import torch
 from torch import Tensor
 
 from ._fused import Scratch, classwise_loss, compute_dtype
+from ._math import shifted_exp
 from ._reduction import count_valid, reduce_loss
+from ._shapes import flatten_from
+from ._targets import mask_ignored
 from ._validation import (
-    check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction,
-    check_weight, fail,
+    check_avg_factor, check_class_weight, check_counts, check_element_weight, check_index_target, check_logits,
+    check_number, check_reduction, fail,
 )
 
 LOG_SAFE_FACTOR = 60.0
-"""Largest log-factor that ``SeesawKernel.evaluate`` multiplies in directly (float32 overflows past 88)."""
+"""Largest log-factor that ``FusedSeesawKernel.evaluate`` multiplies in directly (float32 overflows past 88)."""
 
 
 class SeesawKernel:
     """Per-position Seesaw cross-entropy on ``(B, C, L)`` logits; with ``p = q = 0`` it is cross-entropy.
 
-    ``log_counts`` holds ``log(max(n_c, 1))`` per class. The Seesaw factors are computed from the counts and the
-    detached logits, so they carry no gradient.
+    ``log_counts`` holds ``log(max(n_c, 1))`` per class (None when ``p = 0``). The Seesaw factors are computed
+    from the counts and the detached logits, so they carry no gradient. This is the formula in log space, valid
+    for any ``p`` and ``q``; :func:`seesaw_kernel` picks the hand-derived :class:`FusedSeesawKernel` where its
+    factors stay within float32's range.
     """
 
     def __init__(self, log_counts: Optional[Tensor], p: float, q: float, eps: float) -> None:
         self.log_counts, self.p, self.q, self.eps, self.log_eps = log_counts, p, q, eps, math.log(eps)
-        # evaluate() multiplies exp(z - max) by the compensation (<= eps**-q) and by ratios of max(n, 1)**p
-        # (scaled to span exp(+-p * 63 log(2) / 2) whatever the int64 counts); beyond float32's range it works
-        # in log space instead.
-        self.direct = q * -self.log_eps < LOG_SAFE_FACTOR and p * math.log(2.0**63) / 2 < LOG_SAFE_FACTOR
-        self.count_power = None
-        if p > 0 and log_counts is not None and self.direct:
-            middle = log_counts.max() * (p / 2)
-            self.count_power = log_counts.mul(p).sub_(middle).exp_()
 
     def _adjusted(self, z: Tensor, t: Tensor) -> Tensor:
         """Logits with ``log S_ij`` added to every non-target class ``j`` (``log S_ii = 0``)."""
@@ -54,6 +51,22 @@ class SeesawKernel:
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
 
+
+class FusedSeesawKernel(SeesawKernel):
+    """:class:`SeesawKernel` with its gradient derived by hand, for factors that float32 can multiply in directly:
+    ``q * log(1/eps)`` and ``p * 63 log(2) / 2`` (the count ratios, centred) below :data:`LOG_SAFE_FACTOR`."""
+
+    def __init__(self, log_counts: Optional[Tensor], p: float, q: float, eps: float) -> None:
+        super().__init__(log_counts, p, q, eps)
+        self.count_power = None
+        if p > 0 and log_counts is not None:
+            middle = log_counts.max() * (p / 2)
+            self.count_power = log_counts.mul(p).sub_(middle).exp_()
+
+    @staticmethod
+    def applies(p: float, q: float, eps: float) -> bool:
+        return q * -math.log(eps) < LOG_SAFE_FACTOR and p * math.log(2.0**63) / 2 < LOG_SAFE_FACTOR
+
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         """Loss and gradient from one ``exp``: ``e = exp(z - max)`` is scaled by ``S`` in place.
 
@@ -62,21 +75,15 @@ class SeesawKernel:
         """
         t1 = t.unsqueeze(1)
         z_target = z.gather(1, t1)
-        if self.direct:
-            z_max = z.amax(1, keepdim=True)
-            e = torch.sub(z, z_max, out=scratch()).exp_()
-            ratio = scratch() if self.q > 0 or self.count_power is not None else None
-            if self.q > 0:
-                floor = e.sum(1, keepdim=True).mul_(self.eps)
-                torch.div(e, torch.maximum(e.gather(1, t1), floor), out=ratio).clamp_(min=1)
-                e.mul_(ratio.square_() if self.q == 2 else ratio.pow_(self.q))
-            if self.count_power is not None:
-                torch.div(self.count_power.view(1, -1, 1), self.count_power[t1], out=ratio).clamp_(max=1)
-                e.mul_(ratio)
-        else:
-            e = self._adjusted(z, t)                 # a new tensor: some factor is on here
-            z_max = e.amax(1, keepdim=True)
-            e = e.sub_(z_max).exp_()
+        e, z_max = shifted_exp(z, scratch)
+        ratio = scratch() if self.q > 0 or self.count_power is not None else None
+        if self.q > 0:
+            floor = e.sum(1, keepdim=True).mul_(self.eps)
+            torch.div(e, torch.maximum(e.gather(1, t1), floor), out=ratio).clamp_(min=1)
+            e.mul_(ratio.square_() if self.q == 2 else ratio.pow_(self.q))
+        if self.count_power is not None:
+            torch.div(self.count_power.view(1, -1, 1), self.count_power[t1], out=ratio).clamp_(max=1)
+            e.mul_(ratio)
         total = e.sum(1, keepdim=True)
         loss = total.log().add_(z_max).sub_(z_target).squeeze(1)
         if not need_grad:
@@ -85,42 +92,71 @@ class SeesawKernel:
         return loss, grad.scatter_add_(1, t1, torch.full(t1.shape, -1.0, dtype=grad.dtype, device=grad.device))
 
 
+def seesaw_kernel(log_counts: Optional[Tensor], p: float, q: float, eps: float) -> SeesawKernel:
+    """The Seesaw kernel for these factors: hand-derived gradient where it is exact in float32, else autograd."""
+    kind = FusedSeesawKernel if FusedSeesawKernel.applies(p, q, eps) else SeesawKernel
+    return kind(log_counts, p, q, eps)
+
+
 def softmax_loss(
-    fn: str, kernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor], element_weight: Optional[Tensor],
+    kernel, logits: Tensor, target: Tensor, *, class_weight: Optional[Tensor], weight: Optional[Tensor],
     ignore_index: Optional[int], reduction: str, avg_factor: Optional[Union[float, Tensor]] = None,
 ) -> Tensor:
-    """Run a classwise kernel with per-class ``weight``, per-element weights, ``ignore_index`` and a reduction.
-
-    Arguments are assumed validated. Returns ``(N, *)`` for ``reduction="none"``, else a scalar.
-    """
-    n = logits.shape[0]
+    """Run a classwise kernel with per-class ``class_weight``, per-element ``weight``, ``ignore_index`` and a
+    reduction. Arguments are assumed validated. Returns ``(N, *)`` for ``reduction="none"``, else a scalar."""
     cdtype = compute_dtype(logits.dtype)
-    t_flat = target.reshape(n, -1)
-    w = None
+    w = class_w = None
+    if class_weight is not None:
+        safe, valid = mask_ignored(flatten_from(target, 1), ignore_index)
+        w = class_weight.to(device=logits.device, dtype=cdtype)[safe]
+        class_w = w if valid is None else w * valid
     if weight is not None:
-        safe = t_flat if ignore_index is None else t_flat.masked_fill(t_flat == ignore_index, 0)
-        w = weight.to(device=logits.device, dtype=cdtype)[safe]
-    if element_weight is not None:
-        ew = element_weight.to(cdtype).expand(target.shape).reshape(n, -1)
+        ew = flatten_from(weight.to(cdtype).expand(target.shape), 1)
         w = ew if w is None else w * ew
 
     def denominator():
-        if weight is None:
-            return count_valid(target, ignore_index)
-        class_w = weight.to(device=logits.device, dtype=cdtype)[safe]
-        return class_w.sum() if ignore_index is None else (class_w * (t_flat != ignore_index)).sum()
+        return count_valid(target, ignore_index) if class_weight is None else class_w.sum()
 
     def run(reduce_sum: bool) -> Tensor:
         out = classwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
         return out if reduce_sum else out.view(target.shape)
 
-    return reduce_loss(fn, run, reduction, denominator, avg_factor=avg_factor)
+    return reduce_loss(run, reduction, denominator, avg_factor=avg_factor)
 
 
-def check_seesaw_factors(fn: str, p: float, q: float, eps: float) -> None:
+def check_seesaw_options(fn: str, p: float, q: float, eps: float, reduction: str) -> None:
+    """Options shared by the Seesaw functions and modules (checked once, when a module is built)."""
     check_number(fn, "p", p, low=0, high=None)
     check_number(fn, "q", q, low=0, high=None)
     check_number(fn, "eps", eps, low=0, high=1, low_open=True)
+    check_reduction(fn, reduction)
+
+
+def check_seesaw_tensors(fn: str, logits: Tensor, target: Tensor, num_classes: int, channels_rule: str, *,
+                         weight: Optional[Tensor], ignore_index: Optional[int], reduction: str,
+                         avg_factor: Optional[Union[float, Tensor]]) -> None:
+    """The per-call checks of Seesaw: logits of ``num_classes`` channels (``channels_rule`` says why), the
+    target, the per-element weight and ``avg_factor``."""
+    check_logits(fn, logits, min_dim=2)
+    if logits.shape[1] != num_classes:
+        fail(fn, "logits", f"of {num_classes} channels (dim 1) {channels_rule}", logits,
+             "the channel dimension must hold one logit per class")
+    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes,
+                       hint_float="Seesaw needs class indices; for one-logit binary outputs use binary_seesaw_loss")
+    check_element_weight(fn, weight, target.shape, num_classes)
+    check_avg_factor(fn, avg_factor, reduction)
+
+
+def _seesaw_loss_unchecked(logits: Tensor, target: Tensor, class_counts: Optional[Tensor], *, p: float, q: float,
+                           eps: float, class_weight: Optional[Tensor], weight: Optional[Tensor],
+                           ignore_index: Optional[int], reduction: str,
+                           avg_factor: Optional[Union[float, Tensor]]) -> Tensor:
+    """:func:`seesaw_loss` on validated arguments (``class_counts`` may be None when ``p = 0``)."""
+    log_counts = None
+    if p > 0:
+        log_counts = class_counts.to(device=logits.device).clamp(min=1).to(compute_dtype(logits.dtype)).log()
+    return softmax_loss(seesaw_kernel(log_counts, p, q, eps), logits, target, class_weight=class_weight,
+                        weight=weight, ignore_index=ignore_index, reduction=reduction, avg_factor=avg_factor)
 
 
 def seesaw_loss(
@@ -131,8 +167,8 @@ def seesaw_loss(
     p: float = 0.8,
     q: float = 2.0,
     eps: float = 1e-2,
+    class_weight: Optional[Tensor] = None,
     weight: Optional[Tensor] = None,
-    element_weight: Optional[Tensor] = None,
     ignore_index: Optional[int] = -100,
     reduction: str = "mean",
     avg_factor: Optional[Union[float, Tensor]] = None,
@@ -158,10 +194,10 @@ def seesaw_loss(
         p: mitigation exponent, ``>= 0``.
         q: compensation exponent, ``>= 0``.
         eps: floor of the true class's probability in the compensation ratio, in ``(0, 1]``.
-        weight: per-class weights, as in :func:`torch.nn.functional.cross_entropy`; ``"mean"`` then divides by
-            the summed weights of the non-ignored targets.
-        element_weight: per-element weights (e.g. a detection head's ``label_weights``), broadcastable to the
-            target; they multiply the loss and leave the ``"mean"`` denominator unchanged. Treated as constants.
+        class_weight: per-class weights, as ``weight`` of :func:`torch.nn.functional.cross_entropy`; ``"mean"``
+            then divides by the summed weights of the non-ignored targets.
+        weight: per-element weights (e.g. a detection head's ``label_weights``), broadcastable to the target;
+            they multiply the loss and leave the ``"mean"`` denominator unchanged. Treated as constants.
         ignore_index: target value whose elements contribute neither loss nor gradient; ``None`` for none.
         reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
         avg_factor: if given with ``reduction="mean"``, the sum is divided by it instead (MMDetection).
@@ -170,7 +206,7 @@ def seesaw_loss(
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``.
         - target: ``(N,)`` or ``(N, d1, ..., dK)``, integer.
         - class_counts: ``(C,)``.
-        - weight: ``(C,)``; element_weight: broadcastable to the target's shape.
+        - class_weight: ``(C,)``; weight: broadcastable to the target's shape.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
     Example:
@@ -180,22 +216,11 @@ def seesaw_loss(
         >>> seesaw_loss(logits, target, counts).backward()
     """
     fn = "seesaw_loss"
-    check_logits(fn, logits, min_dim=2)
+    check_seesaw_options(fn, p, q, eps, reduction)
     check_counts(fn, class_counts)
-    num_classes = logits.shape[1]
-    if class_counts.numel() != num_classes:
-        fail(fn, "logits", f"of {class_counts.numel()} channels (dim 1) to match class_counts", logits,
-             "the channel dimension must hold one logit per class")
-    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes,
-                       hint_float="Seesaw needs class indices; for one-logit binary outputs use binary_seesaw_loss")
-    check_seesaw_factors(fn, p, q, eps)
-    check_reduction(fn, reduction)
-    weight = check_class_weight(fn, weight, num_classes)
-    check_weight(fn, "element_weight", element_weight, target.shape,
-                 f"None or broadcastable to the target's shape {tuple(target.shape)}")
-    log_counts = None
-    if p > 0:
-        log_counts = class_counts.to(device=logits.device).clamp(min=1).to(compute_dtype(logits.dtype)).log()
-    kernel = SeesawKernel(log_counts, p, q, eps)
-    return softmax_loss(fn, kernel, logits, target, weight=weight, element_weight=element_weight,
-                        ignore_index=ignore_index, reduction=reduction, avg_factor=avg_factor)
+    check_seesaw_tensors(fn, logits, target, class_counts.numel(), "to match class_counts", weight=weight,
+                         ignore_index=ignore_index, reduction=reduction, avg_factor=avg_factor)
+    class_weight = check_class_weight(fn, class_weight, class_counts.numel())
+    return _seesaw_loss_unchecked(logits, target, class_counts, p=p, q=q, eps=eps, class_weight=class_weight,
+                                  weight=weight, ignore_index=ignore_index, reduction=reduction,
+                                  avg_factor=avg_factor)

@@ -87,7 +87,8 @@ class ClassCountsMixin(nn.Module):
         fn, num_classes = f"{self._counts_owner}.load_state_dict", self.class_counts.numel()
         sizes = (num_classes, num_classes + 1) if self._has_background else (num_classes,)
         if not isinstance(cum_samples, Tensor) or cum_samples.dim() != 1 or cum_samples.numel() not in sizes:
-            hint = ("a (C + 1) cum_samples comes from MMDetection's box head; build the loss with objectness=True"
+            hint = ("a (C + 1) cum_samples comes from MMDetection's box head; use "
+                    "seesaw_losses.integrations.mmdet.SeesawLoss"
                     if isinstance(cum_samples, Tensor) and cum_samples.numel() == num_classes + 1 else "")
             fail(fn, "cum_samples", f"a 1-D tensor of {' or '.join(map(str, sizes))} counts", cum_samples, hint)
         counts = cum_samples.detach().double().round()

@@ -7,8 +7,8 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ..functional._validation import check_reduction, fail
-from ..functional.bce import weighted_bce_loss
+from ..functional._validation import check_number, check_reduction, fail
+from ..functional.bce import _weighted_bce_unchecked, check_bce_tensors, check_pos_weight, weighted_bce_loss
 from ..functional.weighting import pos_weight_from_counts
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -43,22 +43,16 @@ class WeightedBCELoss(nn.Module):
         super().__init__()
         fn = "WeightedBCELoss"
         check_reduction(fn, reduction)
-        if pos_weight is not None:
-            if isinstance(pos_weight, bool) or not isinstance(pos_weight, (int, float, Tensor)):
-                fail(fn, "pos_weight", "None, a number or a tensor", pos_weight, error=TypeError)
-            pos_weight = torch.as_tensor(pos_weight, dtype=torch.float32) if not isinstance(pos_weight, Tensor) \
-                else pos_weight
-            if bool((pos_weight < 0).any()):
-                fail(fn, "pos_weight", "non-negative", pos_weight)
-        self.register_buffer("pos_weight", pos_weight)
+        self.register_buffer("pos_weight", check_pos_weight(fn, pos_weight))
         self.ignore_index, self.reduction = ignore_index, reduction
 
     def extra_repr(self) -> str:
         return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
-        return weighted_bce_loss(logits, target, pos_weight=self.pos_weight, weight=weight,
-                                 ignore_index=self.ignore_index, reduction=self.reduction)
+        check_bce_tensors("WeightedBCELoss.forward", logits, target, weight, self.ignore_index, self.pos_weight)
+        return _weighted_bce_unchecked(logits, target, pos_weight=self.pos_weight, weight=weight,
+                                       ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 def weighted_bce(*, pos_weight: Optional[Union[float, Tensor]] = None, class_counts: Any = None,
@@ -66,6 +60,8 @@ def weighted_bce(*, pos_weight: Optional[Union[float, Tensor]] = None, class_cou
                  reduction: str = "mean") -> WeightedBCELoss:
     """:class:`WeightedBCELoss` with ``pos_weight`` given, or derived from ``class_counts`` ``[background,
     foreground]`` as ``n_bg / n_fg`` (capped at ``max_weight``)."""
+    if max_weight is not None:
+        check_number("weighted_bce", "max_weight", max_weight, low=0, low_open=True)
     if (pos_weight is None) == (class_counts is None):
         fail("weighted_bce", "options", "exactly one of pos_weight or class_counts ([background, foreground])",
              {"pos_weight": pos_weight, "class_counts": class_counts}, "use 'bce' for an unweighted BCE")

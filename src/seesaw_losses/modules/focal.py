@@ -6,8 +6,11 @@ from typing import Optional, Sequence, Union
 
 from torch import Tensor, nn
 
-from ..functional._validation import check_choice, check_class_weight, check_reduction, check_unit_interval, fail
-from ..functional.focal import NORMALIZERS, check_gamma, sigmoid_focal_loss, softmax_focal_loss
+from ..functional._validation import check_class_weight, fail
+from ..functional.focal import (
+    _sigmoid_focal_unchecked, _softmax_focal_unchecked, check_sigmoid_focal_options, check_sigmoid_focal_tensors,
+    check_softmax_focal_options, check_softmax_focal_tensors, sigmoid_focal_loss, softmax_focal_loss,
+)
 from ..registry import Hyperparameter, LossEntry, register
 
 
@@ -15,11 +18,11 @@ class SigmoidFocalLoss(nn.Module):
     r"""Sigmoid focal loss for binary and multi-label outputs (Lin et al. 2017).
 
     See :func:`seesaw_losses.functional.sigmoid_focal_loss` for the formula; equal to torchvision's
-    ``sigmoid_focal_loss``. A tensor ``alpha`` is kept as a buffer.
+    ``sigmoid_focal_loss``.
 
     Args:
-        alpha: weight of the positive class in ``[0, 1]`` (``1 - alpha`` for the negative class), a tensor of
-            per-class values broadcastable to the logits, or None to disable.
+        alpha: weight of the positive class in ``[0, 1]`` (``1 - alpha`` for the negative class), one number, or
+            None to disable. Per-class or per-element factors go in ``weight`` (forward).
         gamma: focusing exponent, ``>= 0``.
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
@@ -36,38 +39,32 @@ class SigmoidFocalLoss(nn.Module):
         >>> criterion(logits, (torch.rand(4, 3) < 0.3).float()).backward()
     """
 
-    alpha_tensor: Optional[Tensor]
-
-    def __init__(self, *, alpha: Optional[Union[float, Tensor]] = 0.25, gamma: float = 2.0,
-                 ignore_index: Optional[int] = None, reduction: str = "mean", normalizer: str = "elements") -> None:
+    def __init__(self, *, alpha: Optional[float] = 0.25, gamma: float = 2.0, ignore_index: Optional[int] = None,
+                 reduction: str = "mean", normalizer: str = "elements") -> None:
         super().__init__()
-        fn = "SigmoidFocalLoss"
-        check_unit_interval(fn, "alpha", alpha)
-        check_gamma(fn, gamma)
-        check_reduction(fn, reduction)
-        check_choice(fn, "normalizer", normalizer, NORMALIZERS)
-        self.register_buffer("alpha_tensor", alpha if isinstance(alpha, Tensor) else None)
-        self.alpha = None if isinstance(alpha, Tensor) else alpha
-        self.gamma, self.ignore_index, self.reduction, self.normalizer = gamma, ignore_index, reduction, normalizer
+        check_sigmoid_focal_options(type(self).__name__, alpha, gamma, reduction, normalizer)
+        self.alpha, self.gamma, self.ignore_index = alpha, gamma, ignore_index
+        self.reduction, self.normalizer = reduction, normalizer
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}, normalizer={self.normalizer!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
-        alpha = self.alpha_tensor if self.alpha_tensor is not None else self.alpha
-        return sigmoid_focal_loss(logits, target, alpha=alpha, gamma=self.gamma, weight=weight,
-                                  ignore_index=self.ignore_index, reduction=self.reduction,
-                                  normalizer=self.normalizer)
+        check_sigmoid_focal_tensors("SigmoidFocalLoss.forward", logits, target, weight, self.ignore_index)
+        return _sigmoid_focal_unchecked(logits, target, alpha=self.alpha, gamma=self.gamma, weight=weight,
+                                        ignore_index=self.ignore_index, reduction=self.reduction,
+                                        normalizer=self.normalizer)
 
 
 class SoftmaxFocalLoss(nn.Module):
     r"""Softmax focal loss for multi-class outputs with class-index targets.
 
-    See :func:`seesaw_losses.functional.softmax_focal_loss`. ``alpha`` is kept as a buffer.
+    See :func:`seesaw_losses.functional.softmax_focal_loss`. ``class_weight`` is kept as a buffer.
 
     Args:
-        num_classes: number of classes ``C`` (checked against the logits).
-        alpha: per-class factors ``(C,)`` (e.g. :func:`~seesaw_losses.functional.class_balanced_weights`), or None.
+        num_classes: number of classes ``C`` (checked against the logits); None to take any.
+        class_weight: per-class factors ``(C,)`` (e.g. :func:`~seesaw_losses.functional.class_balanced_weights`),
+            or None.
         gamma: focusing exponent, ``>= 0``.
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
@@ -82,32 +79,32 @@ class SoftmaxFocalLoss(nn.Module):
         >>> criterion(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 2, 1, 0])).backward()
     """
 
-    alpha: Optional[Tensor]
+    class_weight: Optional[Tensor]
 
-    def __init__(self, num_classes: Optional[int] = None, *, alpha: Optional[Union[Tensor, Sequence[float]]] = None,
-                 gamma: float = 2.0, ignore_index: Optional[int] = -100, reduction: str = "mean") -> None:
+    def __init__(self, num_classes: Optional[int] = None, *,
+                 class_weight: Optional[Union[Tensor, Sequence[float]]] = None, gamma: float = 2.0,
+                 ignore_index: Optional[int] = -100, reduction: str = "mean") -> None:
         super().__init__()
-        fn = "SoftmaxFocalLoss"
-        check_gamma(fn, gamma)
-        check_reduction(fn, reduction)
-        if alpha is not None:
-            if isinstance(alpha, (int, float)):
-                fail(fn, "alpha", "None or a tensor of per-class factors", alpha,
-                     "a single factor only scales the loss", error=TypeError)
-            size = num_classes if num_classes is not None else len(alpha)
-            alpha = check_class_weight(fn, alpha, size, arg="alpha")
-        self.register_buffer("alpha", alpha)
+        fn = type(self).__name__
+        check_softmax_focal_options(fn, gamma, reduction)
+        if class_weight is not None:
+            size = num_classes if num_classes is not None else len(class_weight)
+            class_weight = check_class_weight(fn, class_weight, size)
+            num_classes = size
+        self.register_buffer("class_weight", class_weight)
         self.num_classes, self.gamma, self.ignore_index, self.reduction = num_classes, gamma, ignore_index, reduction
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, gamma={self.gamma}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        fn = "SoftmaxFocalLoss.forward"
         if self.num_classes is not None and isinstance(logits, Tensor) and logits.dim() >= 2 \
                 and logits.shape[1] != self.num_classes:
-            fail("SoftmaxFocalLoss.forward", "logits", f"of {self.num_classes} channels (dim 1)", logits)
-        return softmax_focal_loss(logits, target, alpha=self.alpha, gamma=self.gamma, weight=weight,
-                                  ignore_index=self.ignore_index, reduction=self.reduction)
+            fail(fn, "logits", f"of {self.num_classes} channels (dim 1)", logits)
+        check_softmax_focal_tensors(fn, logits, target, weight, self.ignore_index)
+        return _softmax_focal_unchecked(logits, target, class_weight=self.class_weight, gamma=self.gamma,
+                                        weight=weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 register(LossEntry(
@@ -119,6 +116,6 @@ register(LossEntry(
 register(LossEntry(
     name="softmax_focal", function=softmax_focal_loss, module=SoftmaxFocalLoss,
     tasks=("multi-class", "long-tailed"),
-    summary="softmax focal loss: cross-entropy down-weighted by (1 - p_t)^gamma, optional per-class alpha",
+    summary="softmax focal loss: cross-entropy down-weighted by (1 - p_t)^gamma, optional class_weight",
     reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="softmax",
     defaults={"gamma": 2.0}, search_space={"gamma": Hyperparameter(0.0, 5.0)}))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from ..functional._validation import check_choice, fail
+from ..functional._validation import check_class_weight, fail
 from ..functional.overlap import (
-    DEFAULT_SMOOTH, GENERALIZED_WEIGHTS, check_overlap_options, dice_loss, focal_tversky_loss,
-    generalized_dice_loss, jaccard_loss, tversky_loss,
+    DEFAULT_SMOOTH, _generalized_dice_unchecked, _tversky_unchecked, check_generalized_dice_options,
+    check_overlap_options, check_overlap_tensors, dice_loss, focal_tversky_loss, generalized_dice_loss,
+    jaccard_loss, tversky_loss,
 )
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -23,33 +24,38 @@ _SHAPE_DOC = """
 
 
 class _OverlapLoss(nn.Module):
-    """Shared configuration of the overlap modules: options validated at construction, ``weight`` a buffer."""
+    """Shared configuration of the Tversky-family modules: options validated at construction, ``class_weight`` a
+    buffer; ``_fixed`` holds the options a subclass fixes (Dice: ``alpha = beta = 0.5``)."""
 
-    weight: Optional[Tensor]
-    _function: Callable[..., Tensor]
+    class_weight: Optional[Tensor]
+    _fixed: Dict[str, Any] = {}
 
-    def __init__(self, *, activation: str, per_image: bool, smooth_nr: float, smooth_dr: float,
-                 include_background: bool, weight: Optional[Union[Tensor, Sequence[float]]],
+    def __init__(self, *, activation: Optional[str], per_image: bool, smooth_nr: float, smooth_dr: float,
+                 include_background: bool, class_weight: Optional[Union[Tensor, Sequence[float]]],
                  ignore_index: Optional[int], reduction: str, **options: Any) -> None:
         super().__init__()
         fn = type(self).__name__
-        check_overlap_options(fn, alpha=options.get("alpha", 0.5), beta=options.get("beta", 0.5),
-                              smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction, activation=activation,
-                              gamma=options.get("gamma", 1.0))
-        if weight is not None:
-            weight = torch.as_tensor(weight, dtype=torch.float32) if not isinstance(weight, Tensor) else weight
-            if weight.dim() != 1 or bool((weight < 0).any()):
-                fail(fn, "weight", "a 1-D tensor of non-negative per-class weights", weight)
-        self.register_buffer("weight", weight)
         self.options = dict(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                             include_background=include_background, ignore_index=ignore_index, reduction=reduction,
                             **options)
+        formula = {**self.options, **self._fixed}
+        check_overlap_options(fn, alpha=formula["alpha"], beta=formula["beta"], smooth_nr=smooth_nr,
+                              smooth_dr=smooth_dr, reduction=reduction, activation=activation,
+                              gamma=formula.get("gamma", 1.0), log_loss=formula.get("log_loss", False))
+        if class_weight is not None:
+            class_weight = check_class_weight(fn, class_weight, torch.as_tensor(class_weight).numel())
+        self.register_buffer("class_weight", class_weight)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return type(self)._function(logits, target, weight=self.weight, **self.options)
+        fn = f"{type(self).__name__}.forward"
+        check_overlap_tensors(fn, logits, target, self.options["activation"], self.options["ignore_index"],
+                              self.options["include_background"])
+        if self.class_weight is not None and self.class_weight.numel() != logits.shape[1]:
+            fail(fn, "logits", f"of {self.class_weight.numel()} channels (dim 1) to match class_weight", logits)
+        return _tversky_unchecked(logits, target, class_weight=self.class_weight, **self.options, **self._fixed)
 
 
 class TverskyLoss(_OverlapLoss):
@@ -57,21 +63,24 @@ class TverskyLoss(_OverlapLoss):
 
     Args:
         alpha: weight of false positives. beta: weight of false negatives.
-        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
+        per_image: per-image statistics (else whole batch).
         smooth_nr, smooth_dr: numerator / denominator smoothing. squared_denominator: V-Net denominator.
-        log_loss: ``-log TI``. include_background: score channel 0. weight: per-class weights ``(C,)`` (buffer).
+        log_loss: ``-log TI``. include_background: score channel 0. class_weight: per-class weights ``(C,)``
+        (buffer).
         ignore_index: target value to skip. reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC
-    _function = staticmethod(tversky_loss)
+    _fixed = {"gamma": 1.0}
 
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: str = "sigmoid", per_image: bool = False,
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: Optional[str] = "sigmoid",
+                 per_image: bool = False,
                  smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
                  squared_denominator: bool = False, log_loss: bool = False, include_background: bool = True,
-                 weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
+                 class_weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
                  reduction: str = "mean") -> None:
         super().__init__(alpha=alpha, beta=beta, activation=activation, per_image=per_image, smooth_nr=smooth_nr,
                          smooth_dr=smooth_dr, squared_denominator=squared_denominator, log_loss=log_loss,
-                         include_background=include_background, weight=weight, ignore_index=ignore_index,
+                         include_background=include_background, class_weight=class_weight, ignore_index=ignore_index,
                          reduction=reduction)
 
 
@@ -79,25 +88,27 @@ class DiceLoss(_OverlapLoss):
     __doc__ = r"""Soft Dice loss (Tversky with alpha = beta = 0.5); see :func:`seesaw_losses.functional.dice_loss`.
 
     Args:
-        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
+        per_image: per-image statistics (else whole batch).
         smooth_nr, smooth_dr: numerator / denominator smoothing (half of MONAI's for the same effect).
         squared_denominator: V-Net denominator. log_loss: log-Dice. include_background: score channel 0.
-        weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip.
+        class_weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC + r"""
     Example:
         >>> criterion = DiceLoss(activation="softmax", include_background=False)
         >>> criterion(torch.randn(2, 3, 8, 8, requires_grad=True), torch.randint(0, 3, (2, 8, 8))).backward()
 """
-    _function = staticmethod(dice_loss)
+    _fixed = {"alpha": 0.5, "beta": 0.5}
 
-    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+    def __init__(self, *, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH,
                  smooth_dr: float = DEFAULT_SMOOTH, squared_denominator: bool = False, log_loss: bool = False,
-                 include_background: bool = True, weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                 include_background: bool = True, class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
         super().__init__(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                          squared_denominator=squared_denominator, log_loss=log_loss,
-                         include_background=include_background, weight=weight, ignore_index=ignore_index,
+                         include_background=include_background, class_weight=class_weight, ignore_index=ignore_index,
                          reduction=reduction)
 
 
@@ -105,14 +116,15 @@ class JaccardLoss(_OverlapLoss):
     __doc__ = r"""Jaccard (soft IoU) loss (Tversky with alpha = beta = 1); see
     :func:`seesaw_losses.functional.jaccard_loss`. Arguments as in :class:`DiceLoss` (no squared denominator).
 """ + _SHAPE_DOC
-    _function = staticmethod(jaccard_loss)
+    _fixed = {"alpha": 1.0, "beta": 1.0}
 
-    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+    def __init__(self, *, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH,
                  smooth_dr: float = DEFAULT_SMOOTH, log_loss: bool = False, include_background: bool = True,
-                 weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
+                 class_weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
                  reduction: str = "mean") -> None:
         super().__init__(activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                         log_loss=log_loss, include_background=include_background, weight=weight,
+                         log_loss=log_loss, include_background=include_background, class_weight=class_weight,
                          ignore_index=ignore_index, reduction=reduction)
 
 
@@ -123,39 +135,48 @@ class FocalTverskyLoss(_OverlapLoss):
         alpha, beta: false-positive / false-negative weights. gamma: exponent ``> 0`` (0.75 = the paper's 4/3).
         others: as in :class:`TverskyLoss`.
 """ + _SHAPE_DOC
-    _function = staticmethod(focal_tversky_loss)
 
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, activation: str = "sigmoid",
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+                 activation: Optional[str] = "sigmoid",
                  per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
-                 include_background: bool = True, weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                 include_background: bool = True, class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
         super().__init__(alpha=alpha, beta=beta, gamma=gamma, activation=activation, per_image=per_image,
                          smooth_nr=smooth_nr, smooth_dr=smooth_dr, include_background=include_background,
-                         weight=weight, ignore_index=ignore_index, reduction=reduction)
+                         class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
 
-class GeneralizedDiceLoss(_OverlapLoss):
+class GeneralizedDiceLoss(nn.Module):
     __doc__ = r"""Generalized Dice loss (Sudre et al. 2017); see
     :func:`seesaw_losses.functional.generalized_dice_loss`.
 
     Args:
-        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``. others: as in :class:`DiceLoss` (no ``weight``).
+        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``. others: as in :class:`DiceLoss` (no
+        ``class_weight``: the weights come from the target).
 
     Shape:
         - logits, target: as in :class:`DiceLoss`; output: scalar, or ``(N,)`` with ``per_image`` and
           ``reduction="none"``.
 """
 
-    def __init__(self, *, weight_type: str = "square", activation: str = "sigmoid", per_image: bool = False,
+    def __init__(self, *, weight_type: str = "square", activation: Optional[str] = "sigmoid",
+                 per_image: bool = False,
                  smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH, include_background: bool = True,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
-        check_choice("GeneralizedDiceLoss", "weight_type", weight_type, GENERALIZED_WEIGHTS)
-        super().__init__(weight_type=weight_type, activation=activation, per_image=per_image, smooth_nr=smooth_nr,
-                         smooth_dr=smooth_dr, include_background=include_background, weight=None,
-                         ignore_index=ignore_index, reduction=reduction)
+        super().__init__()
+        check_generalized_dice_options(type(self).__name__, weight_type=weight_type, smooth_nr=smooth_nr,
+                                       smooth_dr=smooth_dr, reduction=reduction, activation=activation)
+        self.options = dict(weight_type=weight_type, activation=activation, per_image=per_image, smooth_nr=smooth_nr,
+                            smooth_dr=smooth_dr, include_background=include_background, ignore_index=ignore_index,
+                            reduction=reduction)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return generalized_dice_loss(logits, target, **self.options)
+        check_overlap_tensors("GeneralizedDiceLoss.forward", logits, target, self.options["activation"],
+                              self.options["ignore_index"], self.options["include_background"])
+        return _generalized_dice_unchecked(logits, target, **self.options)
 
 
 _OVERLAP = dict(tasks=("binary", "multi-class", "multi-label"), activation="option", region=True)
