@@ -3,6 +3,7 @@ import torch
 
 import seesaw_losses as sl
 from seesaw_losses.functional import lovasz_hinge_loss, lovasz_softmax_loss
+from seesaw_losses.functional._fused import plain_formula
 
 
 def lovasz_grad_reference(gt_sorted):
@@ -133,3 +134,23 @@ def test_float32_keys_sort_like_float64(per_image):
     loss32.backward()
     loss64.backward()
     torch.testing.assert_close(x32.grad, x64.grad.float())
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_plain_formula_matches_the_fused_path(per_image):
+    x = torch.randn(2, 1, 6, 7) * 2
+    t = (torch.rand(2, 1, 6, 7) < 0.3).float()
+    t[0, 0, 0] = 255
+    z, idx = torch.randn(2, 3, 6, 7), torch.randint(0, 3, (2, 6, 7))
+    idx[1, 0] = 255
+    calls = [lambda v: lovasz_hinge_loss(v, t, per_image=per_image, ignore_index=255),
+             lambda v: lovasz_softmax_loss(v, idx, per_image=per_image, ignore_index=255)]
+    for call, inputs in zip(calls, (x, z)):
+        fused = inputs.clone().requires_grad_()
+        call(fused).backward()
+        plain = inputs.clone().requires_grad_()
+        with plain_formula():
+            loss = call(plain)
+        loss.backward()
+        torch.testing.assert_close(loss, call(inputs))
+        torch.testing.assert_close(plain.grad, fused.grad)

@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import _FusedLoss, compute_dtype
+from ._fused import _FusedLoss, _use_plain_formula, compute_dtype
 from ._shapes import empty_loss
 from ._validation import check_choice, check_index_target, check_logits, check_reduction, fail
 from .binary_seesaw import binary_targets
@@ -60,6 +60,17 @@ def _lovasz_increments(errors: Tensor, gt: Tensor) -> Tensor:
     return ratio.scatter_(-1, order, increments).to(errors.dtype)
 
 
+def _plain_increments(errors: Tensor, gt: Tensor) -> Tensor:
+    """What :func:`_lovasz_increments` computes, as the plain formula (a float sort, no in-place or ``out=``
+    operations): the form ``torch.compile`` traces."""
+    dtype = errors.dtype if errors.shape[1] <= _EXACT_COUNTS else torch.float64
+    order = errors.argsort(dim=-1, descending=True)
+    union = (~gt).gather(-1, order).to(dtype).cumsum(-1) + gt.sum(-1, keepdim=True, dtype=dtype)
+    jaccard = torch.arange(1, errors.shape[1] + 1, dtype=dtype, device=errors.device) / union
+    increments = torch.diff(jaccard, dim=-1, prepend=jaccard.new_zeros(jaccard.shape[0], 1))
+    return torch.zeros_like(jaccard).scatter(-1, order, increments).to(errors.dtype)
+
+
 def _row_dot(a: Tensor, b: Tensor) -> Tensor:
     """``(a * b).sum(-1)`` for ``(R, P)`` rows, without an ``(R, P)`` temporary."""
     return (a.unsqueeze(1) @ b.unsqueeze(2)).view(a.shape[0])
@@ -91,14 +102,25 @@ def _lovasz_pass(ground_truth, errors_of):
     return run_pass
 
 
-def _hinge_pass(ignore_index: Optional[int]):
-    """Hinge errors ``max(0, 1 - x s)`` with signs ``s = 2 gt - 1``."""
+def _lovasz_rows(inputs: Tensor, target: Tensor, ground_truth, errors_of) -> Tensor:
+    """Per-row Lovasz losses of ``(R, P)`` inputs (see :func:`_lovasz_pass`): through :class:`_FusedLoss`, or
+    as the plain formula under autograd while ``torch.compile`` traces (or inside ``plain_formula()``)."""
+    if not _use_plain_formula():
+        return _FusedLoss.apply(inputs, target, None, _lovasz_pass(ground_truth, errors_of), (inputs.shape[0], 1))
+    gt, valid = ground_truth(target)
+    errors = errors_of(inputs.to(compute_dtype(inputs.dtype)), gt)
+    errors = errors if valid is None else errors.masked_fill(~valid, 0)
+    return _row_dot(errors, _plain_increments(errors.detach(), gt))
+
+
+def _hinge_form(ignore_index: Optional[int]):
+    """``(ground_truth, errors_of)`` of the hinge: errors ``max(0, 1 - x s)`` with signs ``s = 2 gt - 1``."""
     def ground_truth(t: Tensor):
         valid = None if ignore_index is None else t != ignore_index
         gt = t == 1
         return (gt if valid is None else gt.logical_and_(valid)), valid
 
-    return _lovasz_pass(ground_truth, lambda x, gt: torch.addcmul(x, x, gt, value=-2).add_(1).relu_())
+    return ground_truth, lambda x, gt: torch.addcmul(x, x, gt, value=-2).add_(1).relu_()
 
 
 def _class_masks(t: Tensor, num_classes: int, ignore_index: Optional[int]) -> Tensor:
@@ -107,8 +129,9 @@ def _class_masks(t: Tensor, num_classes: int, ignore_index: Optional[int]) -> Te
     return masks if ignore_index is None else masks.logical_and_((t != ignore_index).unsqueeze(1))
 
 
-def _softmax_pass(num_classes: int, ignore_index: Optional[int]):
-    """Softmax errors ``|[t = c] - p_c|`` of ``(R * C, P)`` probabilities against ``(R, P)`` class indices."""
+def _softmax_form(num_classes: int, ignore_index: Optional[int]):
+    """``(ground_truth, errors_of)`` of Lovasz-softmax: errors ``|[t = c] - p_c|`` of ``(R * C, P)``
+    probabilities against ``(R, P)`` class indices."""
     def ground_truth(t: Tensor):
         shape = (t.shape[0] * num_classes, t.shape[1])
         valid = None
@@ -116,7 +139,7 @@ def _softmax_pass(num_classes: int, ignore_index: Optional[int]):
             valid = (t != ignore_index).unsqueeze(1).expand(t.shape[0], num_classes, t.shape[1]).reshape(shape)
         return _class_masks(t, num_classes, ignore_index).view(shape), valid
 
-    return _lovasz_pass(ground_truth, lambda p, gt: torch.addcmul(p, p, gt, value=-2).add_(gt))
+    return ground_truth, lambda p, gt: torch.addcmul(p, p, gt, value=-2).add_(gt)
 
 
 def _reduce_rows(loss: Tensor, reduction: str, per_image: bool) -> Tensor:
@@ -161,7 +184,7 @@ def lovasz_hinge_loss(
     if x.numel() == 0:
         return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
     rows = x.shape[0] if per_image else 1
-    loss = _FusedLoss.apply(x.reshape(rows, -1), t.reshape(rows, -1), None, _hinge_pass(ignore_index), (rows, 1))
+    loss = _lovasz_rows(x.reshape(rows, -1), t.reshape(rows, -1), *_hinge_form(ignore_index))
     return _reduce_rows(loss, reduction, per_image)
 
 
@@ -216,8 +239,7 @@ def lovasz_softmax_loss(
     else:
         p, t = probabilities.transpose(0, 1).reshape(num_classes, -1), target.reshape(1, -1)
     rows = t.shape[0]
-    per_class = _FusedLoss.apply(p, t, None, _softmax_pass(num_classes, ignore_index),
-                                 (rows * num_classes, 1)).view(rows, num_classes)
+    per_class = _lovasz_rows(p, t, *_softmax_form(num_classes, ignore_index)).view(rows, num_classes)
     if classes == "present":
         present = _class_masks(t, num_classes, ignore_index).any(-1).to(per_class.dtype)
         loss = (per_class * present).sum(-1) / present.sum(-1).clamp(min=1)
