@@ -15,7 +15,8 @@ pytest.importorskip("triton", reason="the Triton kernels need the optional extra
 import torch.nn.functional as F  # noqa: E402
 
 from seesaw_losses.functional import (  # noqa: E402
-    _fused, binary_seesaw_loss, seesaw_loss, sigmoid_focal_loss, softmax_focal_loss, weighted_bce_loss,
+    _fused, balanced_softmax_loss, binary_seesaw_loss, logit_adjusted_loss, seesaw_loss, sigmoid_focal_loss,
+    softmax_focal_loss, weighted_bce_loss,
 )
 from seesaw_losses.functional._fused import classwise_loss, triton_kernels_on_cpu  # noqa: E402
 
@@ -114,6 +115,8 @@ SOFTMAX_CASES = {
     "seesaw class weight": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, class_weight=torch.linspace(0.5, 2, 5),
                                                           **kw),
     "softmax focal": lambda z, t, **kw: softmax_focal_loss(z, t, **kw),
+    "logit adjusted": lambda z, t, **kw: logit_adjusted_loss(z, t, COUNTS, **kw),
+    "balanced softmax": lambda z, t, **kw: balanced_softmax_loss(z, t, COUNTS, **kw),
     "softmax focal class weight": lambda z, t, **kw: softmax_focal_loss(
         z, t, class_weight=[0.1, 0.2, 0.3, 0.2, 0.2], gamma=1.5, **kw),
 }

@@ -254,10 +254,13 @@ def softmax_form(kernel) -> Optional[SoftmaxForm]:
     """The Triton form of a classwise kernel of the engine (a kernel may also declare its own with a
     ``triton_form()`` method), or None."""
     from .focal import SoftmaxFocalKernel
+    from .logit_adjusted import AdjustedSoftmaxKernel
     from .seesaw import SeesawKernel
 
     if hasattr(kernel, "triton_form"):
         return kernel.triton_form()
+    if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax; LDAM's margin: None
+        return SoftmaxForm.cross_entropy(kernel.bias) if kernel.margin is None and kernel.scale == 1 else None
     if isinstance(kernel, SoftmaxFocalKernel):
         return SoftmaxForm(SOFTMAX_FOCAL, kernel.class_weight, gamma=kernel.gamma)
     if isinstance(kernel, SeesawKernel):
