@@ -156,7 +156,8 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
         fail(fn, "target", "a real tensor", target, error=TypeError)
     if target.numel() and target.dtype != torch.bool and should_check_values(target) \
             and not already_checked(target, "binary", ignore_index) and not _is_binary(target, ignore_index):
-        valid = target if ignore_index is None else target[target != ignore_index]
+        keep = valid_mask(target, ignore_index)
+        valid = target if keep is None else target[keep]
         bad = valid[(valid != 0) & (valid != 1)][0].item()
         bad = int(bad) if float(bad).is_integer() else bad
         hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
