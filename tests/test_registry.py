@@ -113,3 +113,13 @@ def test_seesaw_losses_table_lists_every_loss(capsys):
     out = capsys.readouterr().out
     for entry in sl.available_losses():
         assert entry.name in out
+
+
+def test_readme_loss_table_is_the_registry():
+    from pathlib import Path
+
+    from seesaw_losses.cli.losses import markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("<!-- losses-table:start -->\n")[1].split("\n<!-- losses-table:end -->")[0]
+    assert block == markdown_table(), "regenerate the README's table with `seesaw losses --markdown`"

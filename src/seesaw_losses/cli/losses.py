@@ -15,9 +15,22 @@ def add_parser(subparsers) -> None:
         description="List every loss of the library (the registry that build_loss and --loss read): its name, "
                     "the tasks it serves, a one-line summary and its reference.")
     parser.add_argument("--task", choices=TASKS, help="only the losses that serve this task")
-    parser.add_argument("--json", action="store_true", help="print the entries as JSON (with defaults and search "
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the entries as JSON (with defaults and search "
                                                              "spaces) instead of a table")
+    output.add_argument("--markdown", action="store_true", help="print the table as Markdown (the README's table)")
     parser.set_defaults(func=run)
+
+
+def markdown_table(task=None) -> str:
+    """The table as Markdown: what the README's loss table is generated from (a test keeps them equal)."""
+    lines = ["| name | task | summary | reference |", "|---|---|---|---|"]
+    for entry in available_losses():
+        if task is None or task in entry.tasks:
+            name = f"`{entry.name}`" + "".join(f" (`{alias}`)" for alias in entry.aliases)
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in (
+                name, entry.kind, entry.summary, entry.reference)) + " |")
+    return "\n".join(lines)
 
 
 def rows(task=None):
@@ -36,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             "search_space": {name: {"low": h.low, "high": h.high, "log": h.log, "integer": h.integer,
                                     "choices": list(h.choices)} for name, h in entry.search_space.items()},
         } for entry in entries], indent=2, default=repr))
+        return 0
+    if args.markdown:
+        print(markdown_table(args.task))
         return 0
     require_extras("losses")
     from rich.console import Console
