@@ -4,8 +4,8 @@ A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correc
 ``torch.compile`` fuses, and what the fused path is tested against). A kernel on a hot path may also provide
 ``evaluate(..., need_grad, scratch)``, the loss together with its hand-derived derivative with respect to the
 logits, sharing the transcendentals between the two; without it the engine differentiates ``loss`` with
-autograd, one block at a time, so memory stays bounded either way. The engine runs the kernel over large tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so
-temporaries stay cache-sized whatever the input size:
+autograd, one block at a time, so memory stays bounded either way. The engine runs the kernel over large tensors
+in blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input size:
 
 - forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
   the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
@@ -228,8 +228,9 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
         scratch.next_block(x.shape)
         x = x if x.dtype == cdtype else scratch().copy_(x)
         t = t_raw if t_raw.dtype == cdtype else scratch().copy_(t_raw)
-        scale = None if ignore_index is None else valid_mask(t_raw, ignore_index, out=scratch())
-        if scale is not None:
+        scale = None
+        if ignore_index is not None:
+            scale = valid_mask(t_raw, ignore_index, out=scratch())
             t = torch.mul(t, scale, out=scratch())
         if w is not None:
             scale = w[idx] if scale is None else scale.mul_(w[idx])
