@@ -193,6 +193,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="did you mean activation='softmax'"):
         dice_loss(x, torch.randint(0, 2, (3, 5, 6)))
     with pytest.raises(TypeError, match="use activation='sigmoid'"):
+        dice_loss(x, t[:, 0], activation="softmax")
+    with pytest.raises(TypeError, match=r"one-hot\?\); pass class indices with target.argmax\(1\)"):
         dice_loss(x, t, activation="softmax")
     with pytest.raises(ValueError, match="activation must be one of .*did you mean 'softmax'"):
         dice_loss(x, t, activation="softmx")

@@ -15,11 +15,16 @@ from seesaw_losses import registry
 from seesaw_losses.cli import main
 from seesaw_losses.experiments import loss_curves, losses
 
+from properties import check_entry
+
 
 def toy_squared_loss(logits, target, *, scale: float = 1.0, reduction: str = "mean"):
     """``scale * (sigmoid(x) - t)^2``: a toy loss for the registry tests."""
-    loss = scale * (torch.sigmoid(logits) - target) ** 2
-    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+    x = logits.to(torch.promote_types(logits.dtype, torch.float32))  # half precision computed in float32
+    loss = scale * (torch.sigmoid(x) - target) ** 2
+    if reduction == "mean":
+        return loss.sum() / max(loss.numel(), 1)  # an empty batch gives 0, as every loss does
+    return loss.sum() if reduction == "sum" else loss
 
 
 @pytest.fixture
@@ -99,6 +104,18 @@ def test_toy_loss_is_picked_up_by_the_cli(toy_entry, capsys):
     assert main(["losses", "--task", "binary"]) == 0
     table = capsys.readouterr().out
     assert "toy_squared" in table and "a toy squared error" in table and "seesaw" in table
+
+
+def test_toy_loss_is_picked_up_by_the_property_suite(toy_entry):
+    check_entry(toy_entry, max_examples=10)
+
+
+def test_property_suite_catches_a_loss_that_breaks_on_empty_batches():
+    entry = registry.LossEntry(
+        name="toy_nan_on_empty", function=lambda logits, target, *, reduction="mean": ((logits - target) ** 2).mean(),
+        tasks=("binary",), summary="s", reference="r")
+    with pytest.raises(AssertionError, match="toy_nan_on_empty"):
+        check_entry(entry, max_examples=20)
 
 
 def test_toy_loss_is_picked_up_by_the_plot(toy_entry):

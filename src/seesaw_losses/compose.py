@@ -46,6 +46,9 @@ class CombinedLoss(nn.Module):
             if not isinstance(loss, nn.Module):
                 fail(fn, f"losses[{name!r}]", "an nn.Module", type(loss).__name__,
                      "wrap functions in a module, or use build_loss", error=TypeError)
+        if weights is not None and not isinstance(weights, Mapping):
+            fail(fn, "weights", "None or a dict {name: factor}", weights,
+                 f"name the losses, e.g. weights={{{next(iter(losses))!r}: 0.5}}", error=TypeError)
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(losses))
         if unknown:

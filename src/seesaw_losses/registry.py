@@ -25,7 +25,8 @@ classification), long-tailed classification, detection classification heads."""
 ACTIVATIONS = ("sigmoid", "softmax", "option")
 """How a loss reads its logits: ``"sigmoid"`` one logit per element and a target of the logits' shape;
 ``"softmax"`` ``(N, C, *)`` logits with ``(N, *)`` class indices; ``"option"`` follows the loss's
-``activation`` option (the overlap family: sigmoid unless ``activation="softmax"``)."""
+``activation`` option (the overlap family: sigmoid unless ``activation="softmax"``, or None for inputs that are
+probabilities already; see :mod:`seesaw_losses.functional._activation`)."""
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,23 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
+    check_device(args.device)
     result = run_benchmark(args.workloads, quick=args.quick, repeats=args.repeats, threads=args.threads,
                            device=args.device, memory=args.memory)
     print(format_table(result))
     write_json(result, args.json)
     print(f"\nwrote {args.json}")
     return 0
+
+
+def check_device(device: str) -> None:
+    """``--device`` is ``cpu``, or ``cuda`` with a CUDA device that torch sees."""
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
 
 CHUNK_ELEMENTS = 1 << 18
@@ -288,8 +289,8 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     """The loss (sum, or the ``(N, S)`` map) and, if asked, the gradient of that sum, ``(N, C, S)``."""
     cdtype = compute_dtype(logits.dtype)
     n, c = logits.shape[0], logits.shape[1]
-    z = logits.reshape(n, c, -1)
-    t_all = target.reshape(n, -1)
+    z = flatten_from(logits, 2)
+    t_all = flatten_from(target, 1)
     grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
@@ -316,9 +317,8 @@ def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, w
     ``weight`` is a per-position weight already shaped ``(N, prod(*))`` in the computing dtype, or None.
     """
     if _use_plain_formula():
-        n, c = logits.shape[0], logits.shape[1]
-        t, valid = mask_ignored(target.reshape(n, -1), ignore_index)
-        loss = kernel.loss(logits.reshape(n, c, -1).to(compute_dtype(logits.dtype)), t)
+        t, valid = mask_ignored(flatten_from(target, 1), ignore_index)
+        loss = kernel.loss(flatten_from(logits, 2).to(compute_dtype(logits.dtype)), t)
         if weight is not None:
             loss = loss * weight
         if valid is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Literal, NoReturn, Optional, Union
@@ -125,12 +126,17 @@ def check_number(
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     rule = f"in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-    if value != value:  # NaN
-        fail(fn, arg, rule, value)
+    if not math.isfinite(value):
+        fail(fn, arg, "a finite number" if low is None and high is None else f"finite and {rule}", value)
     if low is not None and (value < low or (low_open and value == low)):
         fail(fn, arg, rule, value)
     if high is not None and (value > high or (high_open and value == high)):
         fail(fn, arg, rule, value)
+
+
+def non_negative_and_finite(values: Tensor) -> bool:
+    """Whether every entry is ``>= 0`` and finite (NaN fails ``>= 0``, so ``(values < 0).any()`` would miss it)."""
+    return bool(((values >= 0) & torch.isfinite(values)).all())
 
 
 def check_int(fn: str, arg: str, value: object, *, low: int = 0) -> None:
@@ -189,12 +195,24 @@ def check_index_target(
 
 
 def value_range(target: Tensor, ignore_index: Optional[float]) -> tuple:
-    """Smallest and largest value of ``target`` (ignored elements read as 0), in one pass (a host sync)."""
+    """Smallest and largest value of ``target`` (ignored elements read as 0), in one pass (a host sync).
+
+    A NaN anywhere makes both NaN (``aminmax`` propagates it): check with :func:`check_finite` first, since NaN
+    fails every comparison and would pass a ``lo < 0 or hi > 1`` test.
+    """
     if target.dtype == torch.bool:
         return 0, 1
     target, _ = mask_ignored(target, ignore_index)
     lo, hi = torch.aminmax(target)
     return lo.item(), hi.item()
+
+
+def check_finite(fn: str, arg: str, lo: float, hi: float) -> None:
+    """Fail when a range read by :func:`value_range` holds NaN or inf."""
+    for value in (lo, hi):
+        if not math.isfinite(value):
+            fail(fn, arg, "finite (no NaN or inf)", f"a value {value}",
+                 "replace them (e.g. torch.nan_to_num) or mark them with ignore_index")
 
 
 def check_same_shape_target(fn: str, logits: Tensor, target: object, *, hint_index: str = "") -> Tensor:
@@ -243,8 +261,8 @@ def check_class_weight(fn: str, weight: Optional[Union[Tensor, Sequence[float]]]
         fail(fn, arg, f"a 1-D tensor of {num_classes} per-class weights", weight)
     if not weight.is_floating_point():
         weight = weight.float()
-    if weight.device.type == "cpu" and not torch.compiler.is_compiling() and bool((weight < 0).any()):
-        fail(fn, arg, "non-negative", weight)
+    if weight.device.type == "cpu" and not torch.compiler.is_compiling() and not non_negative_and_finite(weight):
+        fail(fn, arg, "non-negative and finite", weight)
     return weight
 
 
@@ -280,8 +298,8 @@ def check_counts(fn: str, counts: object, num_classes: Optional[int] = None, arg
         fail(fn, arg, rule, counts)
     if counts.is_complex() or counts.dtype == torch.bool:
         fail(fn, arg, "a real tensor", counts, error=TypeError)
-    if should_check_values(counts) and counts.numel() and bool((counts < 0).any()):
-        fail(fn, arg, "non-negative", counts, "counts are numbers of samples (or pixels) per class")
+    if should_check_values(counts) and counts.numel() and not non_negative_and_finite(counts):
+        fail(fn, arg, "non-negative and finite", counts, "counts are numbers of samples (or pixels) per class")
     return counts
 
 
@@ -296,6 +314,7 @@ def check_probability_target(fn: str, logits: Tensor, target: object, ignore_ind
     target = check_same_shape_target(fn, logits, target, hint_index=hint)
     if target.numel() and should_check_values(target) and not already_checked(target, "probability", ignore_index):
         lo, hi = value_range(target, ignore_index)
+        check_finite(fn, "target", lo, hi)
         if lo < 0 or hi > 1:
             bad = lo if lo < 0 else hi
             extra = f"if {bad:g} marks elements to skip, pass ignore_index={int(bad)}" \

@@ -12,6 +12,7 @@ from ._math import softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_element_weight, check_logits, check_probability_target, check_reduction, check_weight, fail,
+    non_negative_and_finite,
 )
 
 
@@ -43,8 +44,9 @@ def check_pos_weight(fn: str, pos_weight: object) -> Optional[Tensor]:
         fail(fn, "pos_weight", "None, a number or a tensor", pos_weight, error=TypeError)
     if not isinstance(pos_weight, Tensor):
         pos_weight = torch.tensor(float(pos_weight))
-    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() and bool((pos_weight < 0).any()):
-        fail(fn, "pos_weight", "non-negative", pos_weight)
+    if pos_weight.device.type == "cpu" and not torch.compiler.is_compiling() \
+            and not non_negative_and_finite(pos_weight):
+        fail(fn, "pos_weight", "non-negative and finite", pos_weight)
     return pos_weight
 
 

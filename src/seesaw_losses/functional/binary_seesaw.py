@@ -13,8 +13,8 @@ from ._math import softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels, valid_mask
 from ._validation import (
-    already_checked, check_choice, check_counts, check_element_weight, check_logits, check_number, fail,
-    should_check_values,
+    already_checked, check_choice, check_counts, check_element_weight, check_finite, check_logits, check_number,
+    fail, should_check_values,
 )
 from .seesaw import check_seesaw_options
 
@@ -142,6 +142,7 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
         keep = valid_mask(target, ignore_index)
         valid = target if keep is None else target[keep]
         bad = valid[(valid != 0) & (valid != 1)][0].item()
+        check_finite(fn, "target", bad, bad)
         bad = int(bad) if float(bad).is_integer() else bad
         hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else (
             "binarise soft masks first, e.g. (mask > 0.5).float()")

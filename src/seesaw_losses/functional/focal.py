@@ -106,6 +106,9 @@ def check_sigmoid_focal_options(fn: str, alpha: object, gamma: object, reduction
              "for per-class or per-element factors pass weight= broadcastable to the logits, e.g. "
              "w.view(1, C, 1, 1); for a per-class positive weight use weighted_bce_loss(pos_weight=)",
              error=TypeError)
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha < 0:
+        fail(fn, "alpha", "None or in [0, 1]", alpha, "alpha=None disables the class weight (torchvision spells "
+             "it alpha=-1)")
     if alpha is not None:
         check_number(fn, "alpha", alpha, low=0, high=1)
     check_number(fn, "gamma", gamma, low=0)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ._fused import compute_dtype
+from ._shapes import empty_loss
 from ._validation import check_choice, check_index_target, check_logits, check_reduction, fail
 from .binary_seesaw import binary_targets
 
@@ -60,7 +61,8 @@ def lovasz_hinge_loss(
 
     Errors are hinge margins :math:`\max(0, 1 - x\,s)` with signs :math:`s = 2t - 1`; the loss is their Lovasz
     extension of the foreground Jaccard loss. Equal to ``lovasz_hinge`` of the authors' code. An image (or
-    batch) without foreground is scored by its largest margin; one with every pixel ignored scores 0.
+    batch) without foreground is scored by its largest margin; one with every pixel ignored, or an empty input
+    (``N = 0``), scores 0 with a zero gradient.
 
     Args:
         logits: one logit per pixel, or two logits ``(background, foreground)`` on dim 1.
@@ -81,7 +83,7 @@ def lovasz_hinge_loss(
     check_reduction(fn, reduction)
     x, t = binary_targets(fn, logits, target, ignore_index)
     if x.numel() == 0:
-        fail(fn, "logits", "a non-empty tensor", logits)
+        return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
     cdtype = compute_dtype(x.dtype)
     rows = x.shape[0] if per_image else 1
     x, t = x.reshape(rows, -1).to(cdtype), t.reshape(rows, -1)
@@ -105,7 +107,7 @@ def lovasz_softmax_loss(
     Per class :math:`c`, errors :math:`|[t = c] - p_c|` with :math:`p = \mathrm{softmax}(z)`; the loss is the
     Lovasz extension of the class's Jaccard loss, averaged over classes. Equal to ``lovasz_softmax`` of the
     authors' code. With ``classes="present"`` only classes present in the (non-ignored) target of the image
-    (or batch) are averaged; an image with none (all ignored) scores 0.
+    (or batch) are averaged; an image with none (all ignored) scores 0, and so does an empty input (``N = 0``).
 
     Args:
         logits: unnormalised scores.
@@ -133,6 +135,8 @@ def lovasz_softmax_loss(
              "for one-logit binary outputs use lovasz_hinge_loss")
     check_index_target(fn, logits, target, ignore_index, num_classes=num_classes,
                        hint_float="lovasz_softmax_loss takes class indices; for binary masks use lovasz_hinge_loss")
+    if logits.numel() == 0:
+        return empty_loss(logits, (logits.shape[0],) if per_image and reduction == "none" else ())
     n = logits.shape[0]
     rows = n if per_image else 1
     probabilities = torch.softmax(logits.to(compute_dtype(logits.dtype)), dim=1)

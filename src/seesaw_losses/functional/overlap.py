@@ -7,7 +7,10 @@ All are functions of three per-class sums over the scored elements (per image, o
 
 (``squared_denominator``: :math:`P_c = \sum p_c^2`, :math:`T_c = \sum t_c^2`, the V-Net Dice), with
 :math:`p = \sigma(x)` (``activation="sigmoid"``: binary / multi-label, float targets of the logits' shape) or
-:math:`p = \mathrm{softmax}(z)` (``activation="softmax"``: multi-class, class-index targets, one-hot on the fly).
+:math:`p = \mathrm{softmax}(z)` (``activation="softmax"``: multi-class, class-index targets, one-hot on the fly),
+or :math:`p` the inputs themselves (``activation=None``: probabilities, checked to lie in ``[0, 1]`` where value
+checks run; the target is a mask of their shape or ``(N, *)`` class indices; see
+:mod:`seesaw_losses.functional._activation`). An empty input (``N = 0``) gives 0 with a zero gradient.
 The Tversky index is
 
 .. math::
@@ -48,15 +51,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._activation import check_activation, check_activation_inputs, index_form, probabilities
 from ._fused import _use_plain_formula, compute_dtype
 from ._reduction import reduce_rows
+from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
-from ._validation import (
-    check_choice, check_class_weight, check_index_target, check_logits, check_number, check_probability_target,
-    check_reduction, fail,
-)
+from ._validation import check_choice, check_class_weight, check_logits, check_number, check_reduction, fail
 
-ACTIVATIONS = ("sigmoid", "softmax")
 GENERALIZED_WEIGHTS = ("square", "simple", "uniform")
 DEFAULT_SMOOTH = 1e-5
 
@@ -66,16 +67,15 @@ DEFAULT_SMOOTH = 1e-5
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _block(z: Tensor, t: Tensor, softmax: bool, ignore_index: Optional[int], cdtype: torch.dtype):
+def _block(z: Tensor, t: Tensor, activation: Optional[str], index: bool, ignore_index: Optional[int],
+           cdtype: torch.dtype):
     """Probabilities ``(B, C, L)``, the masked (one-hot) target ``(B, C, L)`` and the valid mask (or None)."""
-    x = z.to(cdtype)
-    if softmax:
-        p = torch.softmax(x, dim=1)
-        index, valid = mask_ignored(t, ignore_index)
+    p = probabilities(z, activation, cdtype)
+    if index:
+        index_t, valid = mask_ignored(t, ignore_index)
         valid = None if valid is None else valid.unsqueeze(1)
-        target = torch.zeros_like(p).scatter_(1, index.unsqueeze(1), 1.0)
+        target = torch.zeros_like(p).scatter_(1, index_t.unsqueeze(1), 1.0)
     else:
-        p = torch.sigmoid(x)
         valid = valid_mask(t, ignore_index)
         target = t.to(cdtype)
     if valid is not None:
@@ -86,13 +86,6 @@ def _block(z: Tensor, t: Tensor, softmax: bool, ignore_index: Optional[int], cdt
 def _sums(p: Tensor, target: Tensor, valid: Optional[Tensor], squared: bool):
     pv = p if valid is None else p.masked_fill(~valid, 0)
     return (pv * target).sum(-1), (pv * pv if squared else pv).sum(-1), (target * target if squared else target).sum(-1)
-
-
-def _probabilities(z: Tensor, softmax: bool, cdtype: torch.dtype) -> Tensor:
-    """``softmax(z, 1)`` or ``sigmoid(z)`` of ``(N, C, L)`` logits in the computing dtype, in a fresh tensor."""
-    if softmax:
-        return torch.softmax(z, dim=1, dtype=cdtype)
-    return torch.sigmoid(z) if z.dtype == cdtype else z.to(cdtype).sigmoid_()
 
 
 def _row_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -113,10 +106,10 @@ class _OverlapSums(torch.autograd.Function):
     def forward(ctx, logits: Tensor, target: Tensor, softmax: bool, ignore_index: Optional[int], squared: bool):
         cdtype = compute_dtype(logits.dtype)
         n, c = logits.shape[0], logits.shape[1]
-        p = _probabilities(logits.reshape(n, c, -1), softmax, cdtype)
+        p = probabilities(flatten_from(logits, 2), "softmax" if softmax else "sigmoid", cdtype)
         ctx.softmax, ctx.squared, ctx.input_dtype, ctx.shape = softmax, squared, logits.dtype, logits.shape
         if softmax:
-            index, valid = mask_ignored(target.reshape(n, -1), ignore_index)
+            index, valid = mask_ignored(flatten_from(target, 1), ignore_index)
             if valid is not None:
                 p.mul_(valid.unsqueeze(1))
             p_true = p.gather(1, index.unsqueeze(1))
@@ -126,7 +119,7 @@ class _OverlapSums(torch.autograd.Function):
             predicted = _row_dot(p, p) if squared else p.sum(-1)
             saved = (p, index, p_true)
         else:
-            t, valid = mask_ignored(target.reshape(n, c, -1).to(cdtype), ignore_index)
+            t, valid = mask_ignored(flatten_from(target, 2).to(cdtype), ignore_index)
             if valid is not None:
                 p.mul_(valid)
             intersection = _row_dot(p, t)
@@ -165,19 +158,19 @@ class _OverlapSums(torch.autograd.Function):
         return grad.view(ctx.shape).to(ctx.input_dtype), None, None, None, None
 
 
-def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_index: Optional[int] = None,
+def overlap_sums(logits: Tensor, target: Tensor, *, activation: Optional[str], ignore_index: Optional[int] = None,
                  squared: bool = False):
     """Per-image, per-class ``(I, P, T)`` of validated inputs, each ``(N, C)`` in the computing dtype.
 
-    ``I`` and ``P`` carry the gradient (fused backward); ``T`` depends on the target only.
+    ``I`` and ``P`` carry the gradient (fused backward; plain autograd for probability inputs); ``T`` depends on
+    the target only.
     """
-    softmax = activation == "softmax"
-    if _use_plain_formula():
-        n, c = logits.shape[0], logits.shape[1]
-        t = target.reshape(n, -1) if softmax else target.reshape(n, c, -1)
-        p, tc, valid = _block(logits.reshape(n, c, -1), t, softmax, ignore_index, compute_dtype(logits.dtype))
-        return _sums(p, tc, valid, squared)
-    return _OverlapSums.apply(logits, target, softmax, ignore_index, squared)
+    index = index_form(activation, logits, target)
+    if activation is None or _use_plain_formula():
+        p, t, valid = _block(flatten_from(logits, 2), flatten_from(target, 1 if index else 2), activation, index,
+                             ignore_index, compute_dtype(logits.dtype))
+        return _sums(p, t, valid, squared)
+    return _OverlapSums.apply(logits, target, activation == "softmax", ignore_index, squared)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,27 +178,19 @@ def overlap_sums(logits: Tensor, target: Tensor, *, activation: str, ignore_inde
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_overlap_tensors(fn: str, logits: Tensor, target: Tensor, activation: str, ignore_index: Optional[int],
-                          include_background: bool) -> None:
+def check_overlap_tensors(fn: str, logits: Tensor, target: Tensor, activation: Optional[str],
+                          ignore_index: Optional[int], include_background: bool) -> None:
     """The per-call checks of every overlap loss."""
     check_logits(fn, logits, min_dim=2)
-    channels = logits.shape[1]
-    if activation == "softmax":
-        if channels < 2:
-            fail(fn, "logits", "of at least 2 channels (dim 1) for activation='softmax'", logits,
-                 "a softmax over one channel is always 1; use activation='sigmoid' for one-logit outputs")
-        check_index_target(fn, logits, target, ignore_index, num_classes=channels,
-                           hint_float="activation='softmax' takes class indices; for float masks of the logits' "
-                                      "shape use activation='sigmoid'")
-    else:
-        check_probability_target(fn, logits, target, ignore_index, softmax_name="activation='softmax'")
-    if not include_background and channels < 2:
+    check_activation_inputs(fn, logits, target, activation, ignore_index)
+    if not include_background and logits.shape[1] < 2:
         fail(fn, "include_background", "True for one-channel logits", include_background,
              "excluding channel 0 would leave no class to score")
 
 
 def check_overlap_options(fn: str, *, alpha: float, beta: float, smooth_nr: float, smooth_dr: float,
-                          reduction: str, activation: str, gamma: float = 1.0, log_loss: bool = False) -> None:
+                          reduction: str, activation: Optional[str], gamma: float = 1.0,
+                          log_loss: bool = False) -> None:
     """Options shared by every overlap loss (functions and modules)."""
     check_number(fn, "alpha", alpha, low=0)
     check_number(fn, "beta", beta, low=0)
@@ -213,7 +198,7 @@ def check_overlap_options(fn: str, *, alpha: float, beta: float, smooth_nr: floa
     check_number(fn, "smooth_nr", smooth_nr, low=0)
     check_number(fn, "smooth_dr", smooth_dr, low=0)
     check_reduction(fn, reduction)
-    check_choice(fn, "activation", activation, ACTIVATIONS)
+    check_activation(fn, activation)
     if log_loss and gamma != 1:
         fail(fn, "gamma", "1 with log_loss=True", gamma, "the focal exponent applies to 1 - TI, not to -log TI")
 
@@ -224,7 +209,7 @@ def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
     return torch.where(denominator > 0, numerator / safe, torch.ones_like(numerator))
 
 
-def _pooled(logits: Tensor, target: Tensor, activation: str, ignore_index: Optional[int],
+def _pooled(logits: Tensor, target: Tensor, activation: Optional[str], ignore_index: Optional[int],
             include_background: bool, squared: bool, per_image: bool):
     intersection, predicted, true = overlap_sums(logits, target, activation=activation,
                                                  ignore_index=ignore_index, squared=squared)
@@ -242,7 +227,7 @@ def tversky_loss(
     alpha: float = 0.3,
     beta: float = 0.7,
     gamma: float = 1.0,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
@@ -261,11 +246,13 @@ def tversky_loss(
 
     Args:
         logits: raw scores, one channel per class (or one channel for binary outputs).
-        target: ``activation="sigmoid"``: the logits' shape, values in ``[0, 1]``; ``"softmax"``: class indices.
+        target: ``activation="sigmoid"``: the logits' shape, values in ``[0, 1]``; ``"softmax"``: class indices;
+            None: either.
         alpha: weight of false positives, ``>= 0``.
         beta: weight of false negatives, ``>= 0``.
         gamma: focal exponent ``> 0`` on ``1 - TI`` (1 = plain Tversky; see :func:`focal_tversky_loss`).
-        activation: ``"sigmoid"`` (binary / multi-label) | ``"softmax"`` (multi-class).
+        activation: ``"sigmoid"`` (binary / multi-label) | ``"softmax"`` (multi-class) | None (``logits`` are
+            probabilities already, e.g. a model's softmax output).
         per_image: statistics per image (True) or over the whole batch (False, MONAI's ``batch=True``).
         smooth_nr: added to the numerator, ``>= 0``.
         smooth_dr: added to the denominator, ``>= 0``.
@@ -296,9 +283,10 @@ def tversky_loss(
                     reduction=reduction)
 
 
-def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: float, gamma: float, activation: str,
-             per_image: bool, smooth_nr: float, smooth_dr: float, squared_denominator: bool, log_loss: bool,
-             include_background: bool, class_weight, ignore_index: Optional[int], reduction: str) -> Tensor:
+def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: float, gamma: float,
+             activation: Optional[str], per_image: bool, smooth_nr: float, smooth_dr: float,
+             squared_denominator: bool, log_loss: bool, include_background: bool, class_weight,
+             ignore_index: Optional[int], reduction: str) -> Tensor:
     check_overlap_options(fn, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                           reduction=reduction, activation=activation, gamma=gamma, log_loss=log_loss)
     check_overlap_tensors(fn, logits, target, activation, ignore_index, include_background)
@@ -310,7 +298,7 @@ def _tversky(fn: str, logits: Tensor, target: Tensor, *, alpha: float, beta: flo
                               ignore_index=ignore_index, reduction=reduction)
 
 
-def _tversky_unchecked(logits: Tensor, target: Tensor, *, alpha: float, beta: float, activation: str,
+def _tversky_unchecked(logits: Tensor, target: Tensor, *, alpha: float, beta: float, activation: Optional[str],
                        per_image: bool, smooth_nr: float, smooth_dr: float, include_background: bool,
                        class_weight: Optional[Tensor], ignore_index: Optional[int], reduction: str,
                        gamma: float = 1.0, squared_denominator: bool = False, log_loss: bool = False) -> Tensor:
@@ -323,8 +311,8 @@ def _tversky_unchecked(logits: Tensor, target: Tensor, *, alpha: float, beta: fl
         loss = -torch.log(score.clamp(min=torch.finfo(score.dtype).tiny))
     else:
         loss = (1 - score).clamp(min=0)
-        if gamma != 1:
-            loss = loss.clamp(min=torch.finfo(loss.dtype).eps).pow(gamma)
+        if gamma != 1:  # a perfect score (an empty batch too) stays 0
+            loss = torch.where(loss > 0, loss.clamp(min=torch.finfo(loss.dtype).eps).pow(gamma), 0.0)
     if class_weight is not None:
         class_weight = class_weight.to(device=loss.device, dtype=loss.dtype)
         if not include_background:
@@ -336,7 +324,7 @@ def dice_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
@@ -370,7 +358,7 @@ def jaccard_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
@@ -401,7 +389,7 @@ def focal_tversky_loss(
     alpha: float = 0.3,
     beta: float = 0.7,
     gamma: float = 0.75,
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
@@ -413,8 +401,8 @@ def focal_tversky_loss(
     r"""Focal Tversky loss (Abraham & Khan 2019): :math:`(1 - \mathrm{TI}_c)^\gamma`.
 
     ``gamma`` is the exponent applied (the paper's :math:`1/\gamma`; its recommended 4/3 is ``gamma=0.75``).
-    For ``gamma < 1`` the base is floored at float epsilon so that the gradient stays finite at a perfect
-    score. Arguments and shapes as in :func:`tversky_loss`.
+    For ``gamma < 1`` a base below float epsilon is raised to epsilon so that the gradient stays finite near a
+    perfect score (which itself scores 0). Arguments and shapes as in :func:`tversky_loss`.
     """
     return _tversky("focal_tversky_loss", logits, target, alpha=alpha, beta=beta, gamma=gamma,
                     activation=activation, per_image=per_image, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
@@ -427,7 +415,7 @@ def generalized_dice_loss(
     target: Tensor,
     *,
     weight_type: str = "square",
-    activation: str = "sigmoid",
+    activation: Optional[str] = "sigmoid",
     per_image: bool = False,
     smooth_nr: float = DEFAULT_SMOOTH,
     smooth_dr: float = DEFAULT_SMOOTH,
@@ -464,13 +452,13 @@ def generalized_dice_loss(
 
 
 def check_generalized_dice_options(fn: str, *, weight_type: str, smooth_nr: float, smooth_dr: float,
-                                   reduction: str, activation: str) -> None:
+                                   reduction: str, activation: Optional[str]) -> None:
     check_overlap_options(fn, alpha=0.5, beta=0.5, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
                           activation=activation)
     check_choice(fn, "weight_type", weight_type, GENERALIZED_WEIGHTS)
 
 
-def _generalized_dice_unchecked(logits: Tensor, target: Tensor, *, weight_type: str, activation: str,
+def _generalized_dice_unchecked(logits: Tensor, target: Tensor, *, weight_type: str, activation: Optional[str],
                                 per_image: bool, smooth_nr: float, smooth_dr: float, include_background: bool,
                                 ignore_index: Optional[int], reduction: str) -> Tensor:
     """:func:`generalized_dice_loss` on validated arguments."""

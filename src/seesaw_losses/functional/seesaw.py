@@ -11,6 +11,7 @@ from torch import Tensor
 from ._fused import Scratch, classwise_loss, compute_dtype
 from ._math import shifted_exp
 from ._reduction import count_valid, reduce_loss
+from ._shapes import flatten_from
 from ._targets import mask_ignored
 from ._validation import (
     check_avg_factor, check_class_weight, check_counts, check_element_weight, check_index_target, check_logits,
@@ -103,15 +104,14 @@ def softmax_loss(
 ) -> Tensor:
     """Run a classwise kernel with per-class ``class_weight``, per-element ``weight``, ``ignore_index`` and a
     reduction. Arguments are assumed validated. Returns ``(N, *)`` for ``reduction="none"``, else a scalar."""
-    n = logits.shape[0]
     cdtype = compute_dtype(logits.dtype)
     w = class_w = None
     if class_weight is not None:
-        safe, valid = mask_ignored(target.reshape(n, -1), ignore_index)
+        safe, valid = mask_ignored(flatten_from(target, 1), ignore_index)
         w = class_weight.to(device=logits.device, dtype=cdtype)[safe]
         class_w = w if valid is None else w * valid
     if weight is not None:
-        ew = weight.to(cdtype).expand(target.shape).reshape(n, -1)
+        ew = flatten_from(weight.to(cdtype).expand(target.shape), 1)
         w = ew if w is None else w * ew
 
     def denominator():

@@ -28,15 +28,15 @@ TARGET_KEYS = ("target", "mask", "label", "labels")
 Counts = Union[Tensor, Sequence[float]]
 
 
-def _as_counts(fn: str, counts: Counts) -> Tensor:
+def _as_counts(fn: str, counts: Counts, arg: str = "class_counts") -> Tensor:
     if not isinstance(counts, Tensor):
         try:
             counts = torch.as_tensor(counts, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError):
-            fail(fn, "class_counts", "a 1-D tensor or sequence of class counts", counts, error=TypeError)
-    with_values = check_counts(fn, counts)
+            fail(fn, arg, "a 1-D tensor or sequence of class counts", counts, error=TypeError)
+    with_values = check_counts(fn, counts, arg=arg)
     if not bool(torch.isfinite(with_values.double()).all()):
-        fail(fn, "class_counts", "finite", counts)
+        fail(fn, arg, "finite", counts)
     return with_values.detach().to("cpu", torch.float64)
 
 
@@ -170,8 +170,8 @@ def pos_weight_from_counts(positive_counts: Union[Counts, float], negative_count
           Reshape to ``(C, 1, 1)`` for ``(N, C, H, W)`` logits.
     """
     fn = "pos_weight_from_counts"
-    positive, negative = (_as_counts(fn, torch.as_tensor(c).reshape(-1)).reshape(torch.as_tensor(c).shape)
-                          for c in (positive_counts, negative_counts))
+    positive, negative = (_as_counts(fn, torch.as_tensor(c).reshape(-1), arg).reshape(torch.as_tensor(c).shape)
+                          for c, arg in ((positive_counts, "positive_counts"), (negative_counts, "negative_counts")))
     if max_weight is not None:
         check_number(fn, "max_weight", max_weight, low=0, low_open=True)
     weight = torch.where(positive > 0, negative / positive.clamp(min=1e-300), torch.ones_like(negative + positive))

@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ..functional._validation import check_reduction, fail
+from ..functional._validation import check_number, check_reduction, fail
 from ..functional.bce import _weighted_bce_unchecked, check_bce_tensors, check_pos_weight, weighted_bce_loss
 from ..functional.weighting import pos_weight_from_counts
 from ..registry import Hyperparameter, LossEntry, register
@@ -60,6 +60,8 @@ def weighted_bce(*, pos_weight: Optional[Union[float, Tensor]] = None, class_cou
                  reduction: str = "mean") -> WeightedBCELoss:
     """:class:`WeightedBCELoss` with ``pos_weight`` given, or derived from ``class_counts`` ``[background,
     foreground]`` as ``n_bg / n_fg`` (capped at ``max_weight``)."""
+    if max_weight is not None:
+        check_number("weighted_bce", "max_weight", max_weight, low=0, low_open=True)
     if (pos_weight is None) == (class_counts is None):
         fail("weighted_bce", "options", "exactly one of pos_weight or class_counts ([background, foreground])",
              {"pos_weight": pos_weight, "class_counts": class_counts}, "use 'bce' for an unweighted BCE")

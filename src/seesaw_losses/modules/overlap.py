@@ -30,7 +30,7 @@ class _OverlapLoss(nn.Module):
     class_weight: Optional[Tensor]
     _fixed: Dict[str, Any] = {}
 
-    def __init__(self, *, activation: str, per_image: bool, smooth_nr: float, smooth_dr: float,
+    def __init__(self, *, activation: Optional[str], per_image: bool, smooth_nr: float, smooth_dr: float,
                  include_background: bool, class_weight: Optional[Union[Tensor, Sequence[float]]],
                  ignore_index: Optional[int], reduction: str, **options: Any) -> None:
         super().__init__()
@@ -63,7 +63,8 @@ class TverskyLoss(_OverlapLoss):
 
     Args:
         alpha: weight of false positives. beta: weight of false negatives.
-        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
+        per_image: per-image statistics (else whole batch).
         smooth_nr, smooth_dr: numerator / denominator smoothing. squared_denominator: V-Net denominator.
         log_loss: ``-log TI``. include_background: score channel 0. class_weight: per-class weights ``(C,)``
         (buffer).
@@ -71,7 +72,8 @@ class TverskyLoss(_OverlapLoss):
 """ + _SHAPE_DOC
     _fixed = {"gamma": 1.0}
 
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: str = "sigmoid", per_image: bool = False,
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, activation: Optional[str] = "sigmoid",
+                 per_image: bool = False,
                  smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
                  squared_denominator: bool = False, log_loss: bool = False, include_background: bool = True,
                  class_weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
@@ -86,7 +88,8 @@ class DiceLoss(_OverlapLoss):
     __doc__ = r"""Soft Dice loss (Tversky with alpha = beta = 0.5); see :func:`seesaw_losses.functional.dice_loss`.
 
     Args:
-        activation: ``"sigmoid"`` | ``"softmax"``. per_image: per-image statistics (else whole batch).
+        activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
+        per_image: per-image statistics (else whole batch).
         smooth_nr, smooth_dr: numerator / denominator smoothing (half of MONAI's for the same effect).
         squared_denominator: V-Net denominator. log_loss: log-Dice. include_background: score channel 0.
         class_weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip.
@@ -98,7 +101,8 @@ class DiceLoss(_OverlapLoss):
 """
     _fixed = {"alpha": 0.5, "beta": 0.5}
 
-    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+    def __init__(self, *, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH,
                  smooth_dr: float = DEFAULT_SMOOTH, squared_denominator: bool = False, log_loss: bool = False,
                  include_background: bool = True, class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
@@ -114,7 +118,8 @@ class JaccardLoss(_OverlapLoss):
 """ + _SHAPE_DOC
     _fixed = {"alpha": 1.0, "beta": 1.0}
 
-    def __init__(self, *, activation: str = "sigmoid", per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH,
+    def __init__(self, *, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 smooth_nr: float = DEFAULT_SMOOTH,
                  smooth_dr: float = DEFAULT_SMOOTH, log_loss: bool = False, include_background: bool = True,
                  class_weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
                  reduction: str = "mean") -> None:
@@ -131,7 +136,8 @@ class FocalTverskyLoss(_OverlapLoss):
         others: as in :class:`TverskyLoss`.
 """ + _SHAPE_DOC
 
-    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, activation: str = "sigmoid",
+    def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+                 activation: Optional[str] = "sigmoid",
                  per_image: bool = False, smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH,
                  include_background: bool = True, class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
@@ -153,7 +159,8 @@ class GeneralizedDiceLoss(nn.Module):
           ``reduction="none"``.
 """
 
-    def __init__(self, *, weight_type: str = "square", activation: str = "sigmoid", per_image: bool = False,
+    def __init__(self, *, weight_type: str = "square", activation: Optional[str] = "sigmoid",
+                 per_image: bool = False,
                  smooth_nr: float = DEFAULT_SMOOTH, smooth_dr: float = DEFAULT_SMOOTH, include_background: bool = True,
                  ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
         super().__init__()
