@@ -20,11 +20,19 @@ def inches(width, height):
     return round(width * 100), round(height * 100)
 
 
+RATIOS = ("dice", "iou", "precision", "recall", "average_precision", "threshold", "mean_iou", "mean_dice",
+          "pixel_accuracy", "accuracy")
+
+
 def load_results(path):
+    """``results.json``, after checking that every run's ratio metrics (Dice, IoU, accuracies...) lie in [0, 1]
+    or are absent (None)."""
     document = json.loads(path.read_text())
     for name in ("segmentation", "long_tail"):
         for result in document.get(name, {}).get("results", []):
-            for key, value in result["metrics"].items():
-                values = value if isinstance(value, list) else [value]
-                assert all(0.0 <= v <= 1.0 for v in values), (name, result["loss"], key, value)
+            for run in result["runs"]:
+                for key, value in run["metrics"].items():
+                    base = key.split("/")[0].split("@")[0]
+                    if base in RATIOS or base.endswith("_accuracy"):
+                        assert value is None or 0.0 <= value <= 1.0, (name, result["loss"], key, value)
     return document

@@ -1,3 +1,6 @@
+import csv
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -5,9 +8,9 @@ from PIL import Image
 from cli_checks import assert_png, inches, load_results
 from seesaw_losses.cli import main
 from seesaw_losses.experiments.data import vessels
-from seesaw_losses.experiments.report import prediction_grid_size
+from seesaw_losses.experiments.report import per_class_size, prediction_grid_size
 
-FAST = ["--epochs", "1", "--image-size", "32", "--width", "4", "--no-progress", "--threads", "1"]
+FAST = ["--epochs", "1", "--image-size", "32", "--width", "4", "--no-progress", "--threads", "1", "--seeds", "1"]
 
 
 def to_uint8(image):
@@ -35,45 +38,68 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
-def test_compare_binary_png_masks(folders, tmp_path, capsys):
+def snapshot(*folders):
+    """Every file under the folders with its size and modification time: what 'touching nothing' compares."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for f in folders for p in sorted(f.rglob("*"))}
+
+
+def test_compare_binary_over_seeds_writes_tables_report_and_winner(folders, tmp_path, capsys):
     images, masks = folders
     out = tmp_path / "report"
     code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--loss",
-                          "focal:gamma=2", "--loss", "binary_seesaw:p=0.8,q=2", "--out", out, *FAST)
+                          "focal:gamma=2", "--loss", "binary_seesaw:p=0.8,q=2", "--out", out, *FAST, "--seeds", "2")
     assert code == 0
-    assert "binary masks" in stdout and "ranked by Dice/F1" in stdout
-    assert "validation: 1 of 6 pairs held out" in stdout
+    assert "binary masks" in stdout and "ranked by Dice" in stdout and "validated threshold" in stdout
+    assert "held out: 1 of 6 pairs" in stdout and "validation: 1 of the 5 training pairs" in stdout
+    assert "±" in stdout and "Recommendation: " in stdout and "Dice@0.5" in stdout
+    assert stdout.rstrip().splitlines()[-1].startswith("    criterion = seesaw_losses.build_loss(")
     document = load_results(out / "results.json")
-    assert {r["loss"] for r in document["segmentation"]["results"]} == {"bce", "focal:gamma=2",
-                                                                       "binary_seesaw:p=0.8,q=2"}
+    results = document["segmentation"]["results"]
+    assert {r["loss"] for r in results} == {"bce", "focal:gamma=2", "binary_seesaw:p=0.8,q=2"}
+    for result in results:
+        assert [run["seed"] for run in result["runs"]] == [0, 1]
+        assert {"dice", "dice@0.5", "threshold", "average_precision"} <= set(result["summary"])
+        assert result["epoch_seconds"] > 0 and result["peak_mb"] > 0
+    with open(out / "segmentation.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"dice", "dice_ci_low", "dice_ci_high", "epoch_seconds", "peak_mb", "tied"} <= set(rows[0])
+    winner = json.loads((out / "winner.json").read_text())
+    assert set(winner) == {"loss", "metric", "mean", "ci95", "tied", "hyperparameters"} and winner["metric"] == "dice"
+    report = (out / "report.md").read_text()
+    for image in ("segmentation_curves.png", "segmentation_precision_recall.png", "segmentation_predictions.png"):
+        assert f"]({image})" in report
+    assert "| Loss |" in report and "Recommendation" in report
     assert_png(out / "segmentation_curves.png", inches(11, 4))
     assert_png(out / "segmentation_precision_recall.png", inches(6, 5))
     assert_png(out / "segmentation_predictions.png", inches(*prediction_grid_size(1, 3)))
 
 
-def test_compare_index_masks_npy_rgb_and_a_validation_folder(tmp_path, capsys):
+def test_compare_index_masks_per_class_table_and_a_test_folder(tmp_path, capsys):
     rng = np.random.default_rng(0)
-    for split in ("train", "val"):
+    for split in ("train", "test"):
         (tmp_path / split / "img").mkdir(parents=True)
         (tmp_path / split / "lbl").mkdir(parents=True)
         for k in range(4 if split == "train" else 2):
             mask = np.zeros((24, 24), dtype=np.int64)
             mask[4:10, 4:10] = 1
-            mask[14:20, 12:22] = 2
+            if split == "train":  # class 2 is absent from the held-out masks
+                mask[14:20, 12:22] = 2
             image = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
             image[mask == 1] //= 3
             Image.fromarray(image).save(tmp_path / split / "img" / f"{k}.jpg")
             np.save(tmp_path / split / "lbl" / f"{k}.npy", mask)
     out = tmp_path / "report"
     code, stdout, _ = run(capsys, "--images", tmp_path / "train/img", "--masks", tmp_path / "train/lbl",
-                          "--val-images", tmp_path / "val/img", "--val-masks", tmp_path / "val/lbl",
-                          "--loss", "ce", "--loss", "seesaw", "--loss", "dice:activation=softmax", "--out", out,
-                          *FAST)
+                          "--test-images", tmp_path / "test/img", "--test-masks", tmp_path / "test/lbl",
+                          "--loss", "ce", "--loss", "dice:activation=softmax", "--out", out, *FAST)
     assert code == 0
-    assert "3-class index masks" in stdout and "ranked by mIoU" in stdout
+    assert "3-class index masks" in stdout and "ranked by mIoU" in stdout and "IoU 2" in stdout
     document = load_results(out / "results.json")
-    assert len(document["segmentation"]["results"][0]["metrics"]["per_class_iou"]) == 3
-    assert_png(out / "segmentation_predictions.png", inches(*prediction_grid_size(2, 3)))
+    for result in document["segmentation"]["results"]:
+        scores = result["runs"][0]["metrics"]
+        present = [scores[f"iou/{c}"] for c in range(3) if scores[f"iou/{c}"] is not None]
+        assert scores["mean_iou"] == pytest.approx(np.mean(present))  # an absent class is not scored 1
+    assert_png(out / "segmentation_per_class.png", inches(*per_class_size(3, 2)))
 
 
 def test_compare_binary_loss_on_index_masks_is_refused(tmp_path, capsys):
@@ -85,10 +111,20 @@ def test_compare_binary_loss_on_index_masks_is_refused(tmp_path, capsys):
     code, _, err = run(capsys, "--images", tmp_path / "i", "--masks", tmp_path / "m", "--loss", "bce",
                        "--out", tmp_path / "r", *FAST)
     assert code == 2 and "is a binary (one-logit) loss but the labels have 3 classes" in err
+    assert not (tmp_path / "r").exists()
+
+
+def instance_mask(name_index):
+    mask = np.zeros((40, 40), dtype=np.uint16)
+    for label in range(1, 7 + name_index % 3):
+        y, x = divmod(label * 5, 40)
+        mask[y:y + 4, x:x + 4] = label
+    return mask
 
 
 def write_bad(images, masks, case):
-    name = sorted(p.stem for p in images.iterdir())[0]
+    names = sorted(p.stem for p in images.iterdir())
+    name = names[0]
     if case == "unpaired":
         (masks / f"{name}.png").unlink()
     elif case == "size":
@@ -107,6 +143,15 @@ def write_bad(images, masks, case):
     elif case == "empty npy":
         (images / f"{name}.png").unlink()
         (images / f"{name}.npy").write_bytes(b"garbage")
+    elif case == "instances":
+        for k, other in enumerate(names):
+            Image.fromarray(instance_mask(k)).save(masks / f"{other}.png")
+    elif case == "jpeg":
+        (masks / f"{name}.png").rename(masks / f"{name}.jpg")
+    elif case == "skip value":
+        mask = np.asarray(Image.open(masks / f"{name}.png")) // 255
+        mask[:5] = 255
+        Image.fromarray(mask.astype(np.uint8)).save(masks / f"{name}.png")
 
 
 @pytest.mark.parametrize("case, message", [
@@ -117,32 +162,90 @@ def write_bad(images, masks, case):
     ("colour", "is a colour image"),
     ("corrupt", "cannot read"),
     ("empty npy", "cannot read"),
+    ("instances", "looks like an instance-label mask (6 labels, each one connected blob"),
+    ("jpeg", "is a JPEG: lossy compression changes mask values"),
+    ("skip value", "pixels to skip (--ignore-index 255)"),
 ])
-def test_compare_bad_files(folders, tmp_path, capsys, case, message):
+def test_compare_bad_files_exit_2_and_touch_nothing(folders, tmp_path, capsys, case, message):
     images, masks = folders
     write_bad(images, masks, case)
+    before = snapshot(images, masks)
     code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", *FAST)
     assert code == 2
-    assert err.startswith("seesaw compare: error: ") and message in err
+    assert err.startswith("seesaw compare: error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert snapshot(images, masks) == before and not (tmp_path / "r").exists()
 
 
-def test_compare_missing_folders_and_options(folders, tmp_path, capsys):
+@pytest.mark.parametrize("case, option, expected", [
+    ("instances", ["--mask-mode", "binary"], "binary masks"),
+    ("jpeg", ["--allow-lossy-masks"], "binary masks"),
+    ("skip value", ["--ignore-index", "255"], "255 skipped in"),
+])
+def test_compare_options_that_accept_the_refused_masks(folders, tmp_path, capsys, case, option, expected):
+    images, masks = folders
+    write_bad(images, masks, case)
+    code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", "--loss", "bce",
+                          "--loss", "dice", *FAST, *option)
+    assert code == 0 and expected in stdout
+    if case == "skip value":
+        winner = json.loads((tmp_path / "r" / "winner.json").read_text())
+        assert "ignore_index=255" in winner["loss"]
+
+
+def test_compare_resizes_with_a_note_or_refuses_with_no_resize(folders, tmp_path, capsys):
+    images, masks = folders
+    name = sorted(p.stem for p in images.iterdir())[0]
+    Image.fromarray(np.full((48, 40), 90, dtype=np.uint8)).save(images / f"{name}.png")
+    Image.fromarray(np.zeros((48, 40), dtype=np.uint8)).save(masks / f"{name}.png")
+    (images / "._ghost.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (masks / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (images / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", *FAST, "--no-resize")
+    assert code == 2 and "images differ in size (40x40 (5), 48x40 (1))" in err
+    code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", "--loss", "bce",
+                          *FAST)
+    assert code == 0
+    assert "images of 2 size(s)" in stdout and "resized to 32x32" in stdout
+    assert "skipped 3 hidden file(s): .DS_Store, ._ghost.png, Thumbs.db" in stdout
+
+
+def test_compare_options_and_folders(folders, tmp_path, capsys):
     images, masks = folders
     cases = [
         (["--images", tmp_path / "nope", "--masks", masks], "--images folder"),
         (["--images", images, "--masks", tmp_path / "nope"], "does not exist"),
-        (["--images", images, "--masks", masks, "--val-images", images], "give both --val-images and --val-masks"),
+        (["--images", images, "--masks", masks, "--test-images", images], "give both --test-images and --test-masks"),
         (["--images", images, "--masks", masks, "--image-size", "30"], "--image-size must be a multiple of 8"),
-        (["--images", images, "--masks", masks, "--val-fraction", "1.5"], "--val-fraction must be between"),
+        (["--images", images, "--masks", masks, "--test-fraction", "1.5"], "--test-fraction must be between"),
         (["--images", images, "--masks", masks, "--loss", "focal:gamma=-1"], "gamma"),
+        (["--images", images, "--masks", masks, "--workers", "2"], "give --tune TRIALS"),
+        (["--images", images, "--masks", masks, "--tune", "2", "--resume"], "no study to continue"),
+        (["--images", images, "--masks", masks, "--tune", "1", "--storage", "nosuchdb://x"], "cannot be opened"),
     ]
     for argv, message in cases:
         code, _, err = run(capsys, "--out", tmp_path / "r", *FAST, *argv)
         assert code == 2 and message in err, (argv, err)
+        assert not (tmp_path / "r").exists()
+    before = snapshot(images, masks)
+    code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", images / "report", *FAST)
+    assert code == 2 and "is inside the input folder" in err and snapshot(images, masks) == before
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run(capsys, "--images", empty, "--masks", masks, "--out", tmp_path / "r", *FAST)
     assert code == 2 and "has no image files" in err
+
+
+def test_a_failed_run_leaves_no_report_folder(folders, tmp_path, capsys, monkeypatch):
+    from seesaw_losses.experiments import DataError, train
+
+    def diverge(*args, **kwargs):
+        raise DataError("bce: the loss became nan during training; try a smaller --lr")
+
+    monkeypatch.setattr(train, "train_segmentation", diverge)
+    images, masks = folders
+    code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", "--loss", "bce",
+                       *FAST)
+    assert code == 2 and "the loss became nan" in err and not (tmp_path / "r").exists()
 
 
 def test_compare_refuses_a_non_empty_output_without_force(folders, tmp_path, capsys):

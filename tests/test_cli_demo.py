@@ -1,4 +1,5 @@
 import csv
+import json
 import subprocess
 import sys
 
@@ -6,8 +7,8 @@ import pytest
 
 from cli_checks import assert_png, inches, load_results
 from seesaw_losses.cli import main
-from seesaw_losses.cli.demo import LONG_TAIL_LOSSES, SEGMENTATION_LOSSES
-from seesaw_losses.experiments.report import prediction_grid_size
+from seesaw_losses.cli.demo import BUDGETS, LONG_TAIL_LOSSES, SEGMENTATION_LOSSES
+from seesaw_losses.experiments.report import per_class_size, prediction_grid_size
 
 
 @pytest.fixture(scope="module")
@@ -15,45 +16,52 @@ def quick_demo(tmp_path_factory):
     """One `seesaw demo --quick` run with the default losses, as a user would type it."""
     out = tmp_path_factory.mktemp("demo") / "report"
     result = subprocess.run([sys.executable, "-m", "seesaw_losses.cli", "demo", "--quick", "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=240)
     return out, result
 
 
-def test_demo_exits_zero_and_prints_ranked_tables(quick_demo):
+def test_demo_exits_zero_and_prints_ranked_tables_with_intervals(quick_demo):
     _, result = quick_demo
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Sparse vessel/crack segmentation (held-out, ranked by Dice/F1)" in out
-    assert "Long-tailed classification (held-out, ranked by Accuracy)" in out
+    assert "Sparse vessel/crack segmentation (held-out, ranked by Dice)" in out
+    assert "Long-tailed classification (held-out, ranked by Bal. acc)" in out
     for loss in SEGMENTATION_LOSSES + LONG_TAIL_LOSSES:
-        assert f"  {loss} " in out
+        assert f" {loss} " in out
     assert "pos_weight" in out and "from the training label counts" in out
+    assert out.count("Recommendation: ") == 2 and "±" in out and "Optuna TPE trials" in out
+    assert "criterion = seesaw_losses.build_loss(" in out
     assert "Traceback" not in result.stderr
 
 
-def test_demo_writes_plots_of_the_expected_size(quick_demo):
+def test_demo_writes_plots_report_and_winner(quick_demo):
     out, _ = quick_demo
     assert_png(out / "segmentation_curves.png", inches(11, 4))
     assert_png(out / "long_tail_curves.png", inches(11, 4))
     assert_png(out / "segmentation_precision_recall.png", inches(6, 5))
-    assert_png(out / "long_tail_per_class.png", inches(7, 4.5))
+    assert_png(out / "long_tail_per_class.png", inches(*per_class_size(10, len(LONG_TAIL_LOSSES))))
     assert_png(out / "segmentation_predictions.png", inches(*prediction_grid_size(4, len(SEGMENTATION_LOSSES))))
+    report = (out / "report.md").read_text()
+    assert report.count("![") == 5 and "## Long-tailed classification" in report
+    assert json.loads((out / "winner.json").read_text())["metric"] == "dice"
 
 
-def test_demo_json_and_csv_hold_every_loss_with_metrics_in_range(quick_demo):
+def test_demo_json_and_csv_hold_every_loss_over_seeds(quick_demo):
     out, _ = quick_demo
     document = load_results(out / "results.json")
     segmentation, long_tail = document["segmentation"], document["long_tail"]
     assert [r["rank"] for r in segmentation["results"]] == list(range(1, len(SEGMENTATION_LOSSES) + 1))
     assert {r["loss"] for r in segmentation["results"]} == set(SEGMENTATION_LOSSES)
     assert {r["loss"] for r in long_tail["results"]} == set(LONG_TAIL_LOSSES)
-    dice = [r["metrics"]["dice"] for r in segmentation["results"]]
+    dice = [r["summary"]["dice"]["mean"] for r in segmentation["results"]]
     assert dice == sorted(dice, reverse=True)
+    budget = BUDGETS["quick"]
     for result in segmentation["results"]:
-        assert set(result["metrics"]) == {"dice", "iou", "precision", "recall", "average_precision"}
-        assert len(result["history"]["val_dice"]) == document["settings"]["segmentation"]["epochs"]
+        assert len(result["runs"]) == budget.seg_seeds
+        assert len(result["runs"][0]["history"]["val_dice"]) == budget.seg_epochs
     for result in long_tail["results"]:
-        assert len(result["metrics"]["per_class_accuracy"]) == 10
+        assert len(result["runs"]) == budget.cls_seeds
+        assert len([k for k in result["summary"] if k.startswith("accuracy/")]) == 10
     with open(out / "segmentation.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["loss"] for row in rows] == [r["loss"] for r in segmentation["results"]]
@@ -68,7 +76,7 @@ def test_demo_refuses_a_non_empty_output_folder(quick_demo, capsys):
 
 def test_demo_with_chosen_losses_and_one_task(tmp_path, capsys):
     code = main(["demo", "--quick", "--task", "long-tail", "--cls-loss", "seesaw:p=0.4,q=1", "--cls-loss", "ce",
-                 "--out", str(tmp_path / "r"), "--no-progress", "--threads", "1"])
+                 "--tune", "0", "--seeds", "1", "--out", str(tmp_path / "r"), "--no-progress", "--threads", "1"])
     assert code == 0
     document = load_results(tmp_path / "r" / "results.json")
     assert "segmentation" not in document
@@ -87,6 +95,7 @@ def test_demo_bad_loss_options(tmp_path, capsys, argv, message):
     assert main(["demo", "--quick", "--task", "segmentation", "--out", str(tmp_path / "r"), "--no-progress"]
                 + argv) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_help_and_version_still_work():

@@ -47,10 +47,11 @@ def test_vessels_are_deterministic_per_seed():
 
 
 def test_vessel_dataset_splits_are_independent():
-    data = vessel_dataset(6, 3, size=32, seed=0)
+    data = vessel_dataset(10, 3, size=32, seed=0)
     assert data.binary and data.num_classes == 2 and data.channels == 1
-    assert len(data.train) == 6 and len(data.val) == 3
-    assert not np.array_equal(data.train.masks[:3], data.val.masks)
+    assert len(data.train) == 8 and len(data.validation) == 2 and len(data.test) == 3
+    assert not set(data.train.names) & set(data.validation.names)
+    assert not np.array_equal(data.train.masks[:3], data.test.masks)
     assert "foreground" in data.description
 
 
@@ -61,6 +62,8 @@ def test_long_tail_is_imbalanced_with_a_balanced_test_set():
     assert counts[0] / counts[-1] >= 50
     assert (np.diff(counts) <= 0).all()
     assert len(set(np.bincount(data.test_y))) == 1
+    assert (np.bincount(data.val_y, minlength=data.num_classes) < data.class_counts).all()
+    assert len(data.val_y) > 0.15 * (len(data.val_y) + len(data.train_y))
     groups = data.groups
     assert sorted(groups["head"] + groups["medium"] + groups["tail"]) == list(range(data.num_classes))
     assert all(groups[name] for name in ("head", "medium", "tail"))

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -17,35 +19,91 @@ def brute_force_average_precision(scores, truth):
 
 def test_average_precision_matches_brute_force_with_ties():
     rng = np.random.default_rng(0)
-    scores = np.round(rng.random(300), 1)
-    truth = (rng.random(300) < 0.2).astype(int)
-    assert metrics.average_precision(scores, truth) == pytest.approx(brute_force_average_precision(scores, truth))
+    scores = np.round(rng.random((3, 10, 10)), 1).astype(np.float32)
+    truth = (rng.random((3, 10, 10)) < 0.2).astype(int)
+    found = metrics.binary_segmentation(scores, truth)["average_precision"]
+    assert found == pytest.approx(brute_force_average_precision(scores, truth), abs=1e-6)
 
 
-def test_average_precision_perfect_and_precision_recall_ends():
+def test_precision_recall_curve_ends_and_best_f1_threshold():
+    scores = np.array([0.1, 0.2, 0.9, 0.8, 0.3], dtype=np.float32)
     truth = np.array([0, 0, 1, 1, 0])
-    assert metrics.average_precision(np.array([0.1, 0.2, 0.9, 0.8, 0.3]), truth) == pytest.approx(1.0)
-    precision, recall = metrics.precision_recall_curve(np.array([0.1, 0.2, 0.9, 0.8, 0.3]), truth)
-    assert recall[-1] == 1.0 and precision[-1] == pytest.approx(0.4) and (np.diff(recall) >= 0).all()
+    precision, recall, thresholds = metrics.precision_recall_curve(scores, truth)
+    assert recall[0] == 1.0 and precision[0] == pytest.approx(0.4) and recall[-1] == 0 and precision[-1] == 1
+    assert len(thresholds) == len(precision) - 1
+    assert metrics.best_f1_threshold(scores, truth) == pytest.approx(0.8)
 
 
-def test_binary_segmentation_counts():
+def test_binary_segmentation_counts_at_both_thresholds():
     mask = np.array([[[1, 1, 0, 0]]])
-    probability = np.array([[[0.9, 0.2, 0.7, 0.1]]])  # tp=1, fn=1, fp=1
-    found = metrics.binary_segmentation(probability, mask)
-    assert found["dice"] == pytest.approx(0.5) and found["iou"] == pytest.approx(1 / 3)
-    assert found["precision"] == pytest.approx(0.5) and found["recall"] == pytest.approx(0.5)
-    empty = metrics.binary_segmentation(np.zeros((1, 2, 2)), np.zeros((1, 2, 2), dtype=int))
-    assert empty["dice"] == 1.0 and empty["precision"] == 0.0
+    probability = np.array([[[0.9, 0.4, 0.7, 0.1]]], dtype=np.float32)
+    found = metrics.binary_segmentation(probability, mask, threshold=0.3)
+    # at 0.5: tp=1, fn=1, fp=1; at 0.3: tp=2, fp=1
+    assert found["dice@0.5"] == pytest.approx(0.5) and found["iou@0.5"] == pytest.approx(1 / 3)
+    assert found["precision@0.5"] == pytest.approx(0.5) and found["recall@0.5"] == pytest.approx(0.5)
+    assert found["dice"] == pytest.approx(0.8) and found["recall"] == 1.0 and found["threshold"] == 0.3
 
 
-def test_multiclass_segmentation_and_classification():
-    mask = np.array([[[0, 1, 2, 2]]])
-    found = metrics.multiclass_segmentation(np.array([[[0, 1, 2, 1]]]), mask, 3)
-    assert found["pixel_accuracy"] == 0.75
-    assert found["per_class_iou"] == pytest.approx([1.0, 0.5, 0.5])
+def test_ignore_index_is_left_out_of_every_binary_metric():
+    rng = np.random.default_rng(1)
+    probability = rng.random((2, 6, 6)).astype(np.float32)
+    mask = (rng.random((2, 6, 6)) < 0.3).astype(np.int64)
+    skip = rng.random((2, 6, 6)) < 0.25
+    with_skip = np.where(skip, 255, mask)
+    found = metrics.binary_segmentation(probability, with_skip, ignore_index=255)
+    expected = metrics.binary_segmentation(probability[~skip], mask[~skip])
+    assert found == pytest.approx(expected)
+
+
+def test_an_absent_class_is_left_out_of_miou_not_scored_one():
+    mask = np.array([[[0, 1, 1, 1]]])
+    predicted = np.array([[[0, 0, 1, 1]]])  # class 2 is neither in the target nor predicted
+    found = metrics.multiclass_segmentation(predicted, mask, 3)
+    assert found["iou/0"] == pytest.approx(0.5) and found["iou/1"] == pytest.approx(2 / 3)
+    assert math.isnan(found["iou/2"]) and math.isnan(found["dice/2"])
+    assert found["mean_iou"] == pytest.approx((0.5 + 2 / 3) / 2)  # with IoU 1 for class 2 it would read 0.722
+    assert found["dice/1"] == pytest.approx(0.8) and found["pixel_accuracy"] == 0.75
+    assert metrics.absent_classes(found) == [2]
+
+
+def test_multiclass_ignore_index_and_classification():
+    mask = np.array([[[0, 1, 255, 2]]])
+    found = metrics.multiclass_segmentation(np.array([[[0, 1, 2, 2]]]), mask, 3, ignore_index=255)
+    assert found["mean_iou"] == 1.0 and found["pixel_accuracy"] == 1.0
     scores = metrics.classification(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3,
                                     {"head": [0], "medium": [1], "tail": [2]})
-    assert scores["per_class_accuracy"] == [1.0, 0.5, 1.0]
+    assert [scores[f"accuracy/{c}"] for c in range(3)] == [1.0, 0.5, 1.0]
     assert scores["accuracy"] == 0.75 and scores["medium_accuracy"] == 0.5
     assert scores["balanced_accuracy"] == pytest.approx(2.5 / 3)
+
+
+def test_t_interval_and_paired_test():
+    from seesaw_losses.experiments.comparison import mean_ci, paired_p_value
+
+    mean, low, high = mean_ci([0.5, 0.6, 0.7])
+    assert mean == pytest.approx(0.6) and high - mean == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(mean_ci([0.5])[1]) and mean_ci([0.5, math.nan, 0.7])[0] == pytest.approx(0.6)
+    best, other = [0.70, 0.72, 0.69, 0.71], [0.60, 0.63, 0.58, 0.62]
+    assert paired_p_value(best, other) < 0.01  # consistently worse on every seed
+    assert paired_p_value(best, [0.71, 0.70, 0.70, 0.70]) > 0.05  # worse on some seeds, better on others
+    assert paired_p_value(best, best) == 1.0 and math.isnan(paired_p_value([0.7], [0.6]))
+
+
+def test_the_recommendation_is_the_simplest_of_the_tied_group():
+    from seesaw_losses.experiments import comparison, losses, report
+    from seesaw_losses.experiments.train import Run
+
+    def result(text, dice):
+        spec = losses.parse_loss(text)
+        runs = [Run(text, seed, {}, {"dice": d}, d, None, 1.0, 1.0) for seed, d in enumerate(dice)]
+        return comparison.LossResult(spec, losses.build(spec, [90, 10]), runs)
+
+    results = [result("bce+dice", [0.70, 0.72, 0.69]), result("focal", [0.69, 0.73, 0.68]),
+               result("bce", [0.50, 0.52, 0.49])]
+    found = comparison.Comparison(comparison.BINARY, "t", "", "dice", results, [0, 1, 2])
+    found.mark_ties()
+    assert [r.label for r in found.ranked() if r.tied] == ["bce+dice", "focal"]
+    assert found.winner().label == "focal"  # one term against two
+    text = report.recommendation(found)
+    assert text.startswith("Recommendation: focal (Dice 0.700 [") and "tied group bce+dice, focal" in text
+    assert "the best mean is bce+dice's" in text

@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..experiments import InputError
+    from ..experiments import DataError
+    from .errors import InputError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,7 +40,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except InputError as error:
+    except (InputError, DataError) as error:
         print(f"seesaw {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

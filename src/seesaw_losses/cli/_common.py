@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List
+from typing import Iterator, List, Sequence
 
-from ..experiments import InputError
+from .errors import InputError
 
-EXTRAS = ("numpy", "matplotlib", "tqdm", "PIL", "rich")
+EXTRAS = ("numpy", "matplotlib", "PIL", "rich", "torchmetrics", "scipy", "optuna")
 
 
 def require_extras(command: str) -> None:
@@ -64,6 +65,94 @@ def prepare_output(out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def refuse_output_inside(out: Path, folders: Sequence[Path]) -> None:
+    """``--out`` may not be (inside) an input folder: its PNGs would be read as data by the next run."""
+    target = out.resolve()
+    for folder in folders:
+        if folder is not None and (target == folder.resolve() or folder.resolve() in target.parents):
+            raise InputError(f"--out {str(out)!r} is inside the input folder {str(folder)!r}; the report's files "
+                             "would be read as data next time; choose an --out outside the data folders")
+
+
+@contextmanager
+def output_folder(out: Path, *, force: bool, resume: bool = False) -> Iterator[None]:
+    """The report folder for the run's block: created when needed, removed again if the run fails before
+    writing anything into it. ``resume`` accepts a non-empty folder (a previous run's study)."""
+    existed = out.exists()
+    prepare_output(out, force or resume)
+    try:
+        yield
+    except BaseException:
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
+    """``--seeds/--tune/--resume/--storage/--workers``."""
+    parser.add_argument("--seeds", type=positive_int, default=seeds,
+                        help=f"trainings per loss, other initialisation and data order, same splits (default {seeds}); "
+                             "the tables show means with 95%% intervals and which losses tie with the best")
+    parser.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+                        help="Optuna TPE trials per loss over its registry search space, each trained on the "
+                             "training split and scored on the validation split (default 0: the defaults)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the study of an interrupted run in --out (or --storage)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna database URL for the study (e.g. postgresql://...), shared by every machine "
+                             "that runs the same command; default: study.db (SQLite) in --out")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="local worker processes on the study (default 1)")
+
+
+def check_comparison_options(args: argparse.Namespace) -> None:
+    if args.tune < 0:
+        raise InputError(f"--tune must be >= 0 trials, got {args.tune}")
+    if (args.resume or args.storage or args.workers > 1) and not args.tune:
+        raise InputError("--resume, --storage and --workers act on the tuning study; give --tune TRIALS")
+    if args.resume and args.storage is None and not (args.out / "study.db").exists():
+        raise InputError(f"--resume: no study to continue in {str(args.out)!r} (study.db is missing); run without "
+                         "--resume")
+
+
+def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int, description: str, notes=()):
+    """Tune (when ``tune`` trials are asked for) and train every loss over ``seeds`` seeds, with a progress
+    display; returns the ``Comparison``."""
+    import torch
+
+    from ..experiments import comparison, tuning
+    from ..experiments.losses import search_space
+    from ..experiments.progress import Tracker
+
+    plan = None
+    missing = 0
+    if tune:
+        plan = tuning.StudyPlan(args.storage or tuning.sqlite_url(args.out), tune, args.seed)
+        if args.storage is None and not args.resume and (args.out / tuning.STUDY_FILE).exists():
+            (args.out / tuning.STUDY_FILE).unlink()  # --force without --resume: a fresh study
+        missing = tuning.plan_trials(task, specs, plan)
+        untuned = [spec.text for spec in specs if not search_space(spec)]
+        if untuned:
+            notes = list(notes) + [f"no tunable hyperparameters (defaults trained): {', '.join(untuned)}"]
+    for note in notes:
+        print(f"  {note}")
+    seed_list = list(range(args.seed, args.seed + seeds))
+    epochs = task.settings.epochs
+    with Tracker(epochs * (missing + seeds * len(specs)), enabled=args.progress, title=task.title) as tracker:
+        tuned = None
+        if plan is not None:
+            if args.workers > 1:
+                print(f"  tuning: {args.workers} worker processes on the study {plan.storage}")
+                tuned = tuning.tune_with_workers(task, specs, plan, args.workers, torch.get_num_threads(), tracker)
+            else:
+                tuned = tuning.tune_all(task, specs, plan, tracker)
+        result = comparison.compare(task, specs, seed_list, tracker=tracker, tuned=tuned, description=description,
+                                    notes=notes)
+    for note in result.notes[len(notes):]:
+        print(f"  {note}")
+    return result
+
+
 def configure_torch(args: argparse.Namespace) -> str:
     """Set the thread count and return the device to train on."""
     import torch
@@ -79,19 +168,12 @@ def configure_torch(args: argparse.Namespace) -> str:
     return args.device
 
 
-def print_files(out: Path, paths: List[Path]) -> None:
+def print_files(out: Path, paths: List[Path], comparisons=()) -> None:
+    """The files written, then (last, to copy) the line that builds each comparison's recommended loss."""
+    from ..experiments.report import paste_line
+
     print(f"\nReport written to {out}/:")
     for path in paths:
         print(f"  {path.name}")
-
-
-def train_each(kind: str, title: str, dataset, built, train_one, settings, notes=()):
-    """Print the notes on the data and on the data-derived loss settings, train one model per built loss, and
-    return the runs as a ``report.Comparison``."""
-    from ..experiments import report
-
-    notes = list(notes) + [note for loss in built for note in loss.notes]
-    for note in notes:
-        print(f"  {note}")
-    runs = [train_one(dataset, loss, settings) for loss in built]
-    return report.Comparison(kind, title, dataset.description, runs, notes)
+    for comparison in comparisons:
+        print(f"\nPaste into training code ({comparison.title}):\n    {paste_line(comparison)}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from ..experiments import InputError
+from .errors import InputError
 
 DEFAULT_JSON = "bench-results/bench.json"
 

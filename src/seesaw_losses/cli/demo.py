@@ -1,18 +1,31 @@
-"""``seesaw demo``: train with each loss on the built-in datasets and rank them."""
+"""``seesaw demo``: train with each loss on the built-in datasets over seeds, tune the cheap task, and rank them."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from ..experiments.losses import DEFAULT_BINARY_LOSSES as SEGMENTATION_LOSSES
 from ..experiments.losses import DEFAULT_MULTICLASS_LOSSES as LONG_TAIL_LOSSES
 from ._common import (
-    add_run_options, configure_torch, positive_int, prepare_output, print_files, require_extras, train_each,
+    add_run_options, configure_torch, output_folder, positive_int, print_files, require_extras, run_comparison,
 )
 
-#: Data and training budget: (train images, held-out images, segmentation epochs, long-tail epochs).
-BUDGETS = {"default": (160, 48, 10, 30), "quick": (32, 12, 2, 6)}
+
+@dataclass(frozen=True)
+class Budget:
+    """Data and training budget of one demo run."""
+
+    train: int  #: built-in training images (a fifth of them become the validation split)
+    test: int  #: held-out images
+    seg_epochs: int
+    seg_seeds: int
+    cls_epochs: int
+    cls_seeds: int
+    cls_trials: int  #: Optuna trials per long-tail loss (the cheap task is the one tuned)
+
+
+BUDGETS = {"default": Budget(100, 40, 8, 2, 30, 5, 4), "quick": Budget(20, 8, 1, 2, 3, 2, 2)}
 IMAGE_SIZE = 64
 
 
@@ -21,8 +34,10 @@ def add_parser(subparsers) -> None:
         "demo", help="train with each loss on built-in imbalanced data and rank them",
         description="Train a small U-Net with each segmentation loss on built-in vessel/crack images (foreground "
                     "1-5% of pixels) and an MLP with each classification loss on a built-in long-tailed task "
-                    "(imbalance 100), under the same budget and seed; print ranked tables and write a report "
-                    "folder with plots, results.json and CSVs. No download.")
+                    "(imbalance 100), over several seeds under the same budget, the classification losses after "
+                    "an Optuna search of their hyperparameters; print ranked tables with 95% intervals, ties and "
+                    "a recommendation, and write a report folder (report.md, plots, results.json, CSVs, the "
+                    "winner as a config). No download.")
     parser.add_argument("--quick", action="store_true", help="a tiny budget (well under a minute), for tests")
     parser.add_argument("--task", choices=("all", "segmentation", "long-tail"), default="all")
     parser.add_argument("--seg-loss", action="append", metavar="SPEC",
@@ -31,51 +46,64 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cls-loss", action="append", metavar="SPEC",
                         help=f"long-tail loss, repeatable (default: {' '.join(LONG_TAIL_LOSSES)})")
     parser.add_argument("--epochs", type=positive_int, default=None,
-                        help="segmentation epochs (default: 10, or 2 with --quick)")
+                        help=f"segmentation epochs (default: {BUDGETS['default'].seg_epochs}, or "
+                             f"{BUDGETS['quick'].seg_epochs} with --quick)")
+    parser.add_argument("--seeds", type=positive_int, default=None,
+                        help="seeds per loss for both tasks (default: "
+                             f"{BUDGETS['default'].seg_seeds} segmentation, {BUDGETS['default'].cls_seeds} long-tail)")
+    parser.add_argument("--tune", type=int, default=None, metavar="TRIALS",
+                        help=f"Optuna trials per long-tail loss (default {BUDGETS['default'].cls_trials}; 0: none)")
     add_run_options(parser, "seesaw-report")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, storage=None, resume=False, workers=1)
 
 
 def run(args: argparse.Namespace) -> int:
     require_extras("demo")
-    from ..experiments import data, losses, report, train
+    from ..experiments import comparison, data, losses, report, train
 
     seg_specs = losses.parse_losses(args.seg_loss or SEGMENTATION_LOSSES)
     cls_specs = losses.parse_losses(args.cls_loss or LONG_TAIL_LOSSES)
-    prepare_output(args.out, args.force)
-    device = configure_torch(args)
-    n_train, n_val, seg_epochs, cls_epochs = BUDGETS["quick" if args.quick else "default"]
-    seg_epochs = args.epochs or seg_epochs
-    comparisons, settings = {}, {"quick": args.quick, "device": device, "seed": args.seed}
+    budget = BUDGETS["quick" if args.quick else "default"]
+    trials = budget.cls_trials if args.tune is None else max(0, args.tune)
+    comparisons, settings = {}, {"quick": args.quick, "seed": args.seed}
     segmentation = long_tail = None
+    with output_folder(args.out, force=args.force):
+        device = configure_torch(args)
+        settings["device"] = device
+        if args.task in ("all", "segmentation"):
+            segmentation = data.vessel_dataset(budget.train, budget.test, size=IMAGE_SIZE, seed=args.seed)
+            counts = [int((segmentation.train.masks == c).sum()) for c in range(2)]
+            epochs = args.epochs or budget.seg_epochs
+            seeds = args.seeds or budget.seg_seeds
+            seg_settings = train.Settings(epochs=epochs, batch_size=8, lr=3e-3, seed=args.seed, device=device,
+                                          width=8, depth=3)
+            task = comparison.Task(comparison.BINARY, "Sparse vessel/crack segmentation", segmentation, counts,
+                                   train.train_segmentation, seg_settings, train.rank_metric(True))
+            print(f"Segmentation: {segmentation.description}")
+            print(f"  U-Net width 8, depth 3; {epochs} epochs, batch 8, AdamW lr 3e-3 (cosine), {seeds} seeds, "
+                  f"on {device}")
+            comparisons["segmentation"] = run_comparison(task, seg_specs, args, seeds, 0, segmentation.description)
+            settings["segmentation"] = asdict(seg_settings) | {"seeds": seeds}
 
-    if args.task in ("all", "segmentation"):
-        segmentation = data.vessel_dataset(n_train, n_val, size=IMAGE_SIZE, seed=args.seed)
-        counts = [int((segmentation.train.masks == c).sum()) for c in range(2)]
-        built = [losses.build(spec, counts) for spec in seg_specs]
-        seg_settings = train.Settings(epochs=seg_epochs, batch_size=8, lr=3e-3, seed=args.seed, device=device,
-                                      width=8, depth=3, progress=args.progress)
-        print(f"Segmentation: {segmentation.description}")
-        print(f"  U-Net width 8, depth 3; {seg_epochs} epochs, batch 8, AdamW lr 3e-3 (cosine), on {device}")
-        comparisons["segmentation"] = train_each(report.BINARY, "Sparse vessel/crack segmentation", segmentation,
-                                                  built, train.train_segmentation, seg_settings)
-        settings["segmentation"] = asdict(seg_settings)
+        if args.task in ("all", "long-tail"):
+            long_tail = data.long_tail(seed=args.seed)
+            seeds = args.seeds or budget.cls_seeds
+            cls_settings = train.Settings(epochs=budget.cls_epochs, batch_size=64, lr=2e-3, seed=args.seed,
+                                          device=device)
+            task = comparison.Task(comparison.LONG_TAIL, "Long-tailed classification", long_tail,
+                                   [int(c) for c in long_tail.class_counts], train.train_long_tail, cls_settings,
+                                   "balanced_accuracy")
+            print(f"\nLong-tailed classification: {long_tail.description}")
+            print(f"  MLP 2x128; {budget.cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine), {seeds} seeds"
+                  + (f", {trials} Optuna trials per loss" if trials else "")
+                  + "; groups by training count: head > 100, medium 20-100, tail < 20")
+            comparisons["long_tail"] = run_comparison(task, cls_specs, args, seeds, trials, long_tail.description)
+            settings["long_tail"] = asdict(cls_settings) | {"seeds": seeds, "tune": trials}
 
-    if args.task in ("all", "long-tail"):
-        long_tail = data.long_tail(seed=args.seed)
-        built = [losses.build(spec, long_tail.class_counts) for spec in cls_specs]
-        cls_settings = train.Settings(epochs=cls_epochs, batch_size=64, lr=2e-3, seed=args.seed, device=device,
-                                      progress=args.progress)
-        print(f"\nLong-tailed classification: {long_tail.description}")
-        print(f"  MLP 2x128; {cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine); groups by training count: "
-              "head > 100, medium 20-100, tail < 20")
-        comparisons["long_tail"] = train_each(report.LONG_TAIL, "Long-tailed classification", long_tail, built,
-                                               train.train_long_tail, cls_settings)
-        settings["long_tail"] = asdict(cls_settings)
-
-    for comparison in comparisons.values():
-        print("\n" + report.format_table(comparison))
-    written = report.write_report(args.out, comparisons, segmentation,
-                                  None if long_tail is None else long_tail.class_counts, settings)
-    print_files(args.out, written)
+        for result in comparisons.values():
+            print("\n" + report.format_tables(result))
+        written = report.write_report(args.out, comparisons, segmentation,
+                                      None if long_tail is None else long_tail.class_counts, settings,
+                                      "seesaw demo report")
+    print_files(args.out, written, comparisons.values())
     return 0

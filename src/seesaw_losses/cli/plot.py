@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..experiments import InputError
+from .errors import InputError
 from ._common import positive_float, prepare_output, print_files, require_extras
 from pathlib import Path
 

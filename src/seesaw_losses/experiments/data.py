@@ -8,7 +8,7 @@ structures on a textured, noisy background, and a classifier whose training set 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -28,16 +28,33 @@ class SegmentationSplit:
     def __len__(self) -> int:
         return len(self.images)
 
+    def subset(self, index: np.ndarray) -> "SegmentationSplit":
+        return SegmentationSplit(self.images[index], self.masks[index], [self.names[i] for i in index])
+
+
+def split_indices(count: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(count)`` into ``(kept, held out)``, sorted, each at least one long."""
+    order = np.random.default_rng(seed).permutation(count)
+    held = min(max(1, int(round(fraction * count))), count - 1)
+    return np.sort(order[held:]), np.sort(order[:held])
+
 
 @dataclass
 class SegmentationData:
-    """A train and a held-out split; ``num_classes == 2`` is binary segmentation (mask values 0/1)."""
+    """Training, validation and held-out splits; ``num_classes == 2`` is binary segmentation (mask values 0/1).
+
+    The models fit ``train``; ``validation`` (carved from the training data) chooses thresholds and
+    hyperparameters and draws the training curves; ``test`` is held out for the reported metrics. Mask pixels
+    equal to ``ignore_index`` belong to no class.
+    """
 
     train: SegmentationSplit
-    val: SegmentationSplit
+    validation: SegmentationSplit
+    test: SegmentationSplit
     num_classes: int
     description: str
     notes: List[str] = field(default_factory=list)
+    ignore_index: Optional[int] = None
 
     @property
     def binary(self) -> bool:
@@ -50,10 +67,13 @@ class SegmentationData:
 
 @dataclass
 class LongTailData:
-    """Feature vectors ``(N, D)`` with labels ``(N,)``: a long-tailed training set and a balanced test set."""
+    """Feature vectors ``(N, D)`` with labels ``(N,)``: a long-tailed training set, a validation set carved from
+    the training data (stratified, every class keeps a sample) and a balanced test set."""
 
     train_x: np.ndarray
     train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
     class_counts: np.ndarray
@@ -216,14 +236,18 @@ def vessels(count: int, *, size: int = 64, seed: int = 0, prefix: str = "vessel"
     return SegmentationSplit(images[:, None].astype(np.float32), masks, names)
 
 
-def vessel_dataset(train: int, val: int, *, size: int = 64, seed: int = 0) -> SegmentationData:
-    """Train and held-out vessel splits drawn from independent streams of the same seed."""
+def vessel_dataset(train: int, test: int, *, size: int = 64, seed: int = 0,
+                   val_fraction: float = 0.2) -> SegmentationData:
+    """Training and held-out vessel splits drawn from independent streams of the same seed; ``val_fraction``
+    of the ``train`` images become the validation split."""
     train_split = vessels(train, size=size, seed=seed, prefix="train")
-    val_split = vessels(val, size=size, seed=seed + 1_000_003, prefix="val")
-    fraction = float(np.concatenate([train_split.masks.ravel(), val_split.masks.ravel()]).mean())
-    description = (f"built-in vessels/cracks: {train} train + {val} held-out {size}x{size} images, "
-                   f"foreground {100 * fraction:.1f}% of pixels, seed {seed}")
-    return SegmentationData(train_split, val_split, num_classes=2, description=description)
+    test_split = vessels(test, size=size, seed=seed + 1_000_003, prefix="test")
+    fit, validation = split_indices(train, val_fraction, seed)
+    fraction = float(np.concatenate([train_split.masks.ravel(), test_split.masks.ravel()]).mean())
+    description = (f"built-in vessels/cracks: {len(fit)} train + {len(validation)} validation + {test} held-out "
+                   f"{size}x{size} images, foreground {100 * fraction:.1f}% of pixels, seed {seed}")
+    return SegmentationData(train_split.subset(fit), train_split.subset(validation), test_split, num_classes=2,
+                            description=description)
 
 
 # ------------------------------------------------------------------------------------------------ long tail
@@ -236,16 +260,18 @@ def long_tail_counts(num_classes: int, largest: int, imbalance: float) -> np.nda
 
 
 def long_tail(*, num_classes: int = 10, largest: int = 500, imbalance: float = 100.0, test_per_class: int = 200,
-              dim: int = 16, seed: int = 0, separation: float = 3.2) -> LongTailData:
+              dim: int = 16, seed: int = 0, separation: float = 3.2, val_fraction: float = 0.2) -> LongTailData:
     """A long-tailed classification task: each class a mixture of two Gaussian clusters in ``dim`` dimensions.
 
     Class ``c`` has ``largest * imbalance ** (-c / (C - 1))`` training samples (class 0 the largest), the test set
-    is balanced. Clusters overlap, so a classifier trained on the long-tailed set favours the head classes.
+    is balanced; ``val_fraction`` of each class's training samples (rounded, at least one kept for training)
+    form the validation set. Clusters overlap, so a classifier trained on the long-tailed set favours the head classes.
     ``separation`` is the distance of every cluster centre from the origin (noise has unit variance).
     Groups by training count: head (> 100), medium (20-100), tail (< 20).
 
     Shape:
-        - train_x: ``(sum(counts), dim)``, train_y ``(sum(counts),)``; test_x ``(C * test_per_class, dim)``.
+        - train_x: ``(sum(counts) - V, dim)``, train_y ``(sum(counts) - V,)``, val_x ``(V, dim)``;
+          test_x ``(C * test_per_class, dim)``.
     """
     rng = np.random.default_rng(seed)
     counts = long_tail_counts(num_classes, largest, imbalance)
@@ -261,12 +287,19 @@ def long_tail(*, num_classes: int = 10, largest: int = 500, imbalance: float = 1
 
     train_x, train_y = draw(counts)
     test_x, test_y = draw(np.full(num_classes, test_per_class))
+    held = np.zeros(len(train_y), dtype=bool)
+    for c in range(num_classes):
+        members = np.flatnonzero(train_y == c)
+        take = min(int(round(val_fraction * len(members))), len(members) - 1)
+        held[rng.choice(members, take, replace=False)] = True
+    counts = np.bincount(train_y[~held], minlength=num_classes)
     groups = {
         "head": [c for c in range(num_classes) if counts[c] > 100],
         "medium": [c for c in range(num_classes) if 20 <= counts[c] <= 100],
         "tail": [c for c in range(num_classes) if counts[c] < 20],
     }
     description = (f"built-in long-tailed task: {num_classes} classes, {dim}-d features, train counts "
-                   f"{counts[0]}..{counts[-1]} (imbalance {counts[0] / counts[-1]:.0f}), balanced test set of "
-                   f"{test_per_class} per class, seed {seed}")
-    return LongTailData(train_x, train_y, test_x, test_y, counts, groups, description)
+                   f"{counts[0]}..{counts[-1]} (imbalance {counts[0] / counts[-1]:.0f}), {int(held.sum())} "
+                   f"validation samples, balanced test set of {test_per_class} per class, seed {seed}")
+    return LongTailData(train_x[~held], train_y[~held], train_x[held], train_y[held], test_x, test_y, counts, groups,
+                        description)

@@ -1,12 +1,17 @@
-"""Reading the user's images and masks for ``seesaw compare``, with a clear :class:`InputError` for every problem.
+"""Reading the user's images and masks for ``seesaw compare``, with a clear :class:`DataError` for every problem.
 
-Images and masks are paired by file name without extension (``a.png`` with ``a.npy``). Images: grayscale or
-RGB(A) PNG/JPEG/TIFF, or ``.npy`` arrays ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``. Masks: binary (0/1, or
-0/255 which is read as 0/1) or class indices ``0..K-1`` (``K <= 64``), the same height and width as their image.
+Images and masks are paired by file name without extension (``a.png`` with ``a.npy``); hidden files (``._*``,
+``.DS_Store``, ``Thumbs.db``) are skipped. Images: grayscale or RGB(A) PNG/JPEG/TIFF, or ``.npy`` arrays
+``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``. Masks: binary (0/1, or 0/255 which is read as 0/1) or class indices
+``0..K-1`` (``K <= 64``), the same height and width as their image, optionally with an ``ignore_index`` value for
+pixels to skip. Instance-label masks (many labels, each one connected blob) are refused unless read with
+``mask_mode="binary"`` (label > 0 is foreground); JPEG masks unless ``allow_lossy``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -14,34 +19,57 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import InputError
-from .data import SegmentationData, SegmentationSplit
+from . import DataError
+from .data import SegmentationData, SegmentationSplit, split_indices
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_CLASSES = 64
+LOSSY = (".jpg", ".jpeg")
+HIDDEN_NAMES = ("Thumbs.db", "desktop.ini")
+MASK_MODES = ("auto", "binary", "classes")
+INSTANCE_LABELS = 4  #: a mask with at least this many labels, nearly each one connected blob, is an instance mask
 
 
-def _list(folder: Path, role: str) -> Dict[str, Path]:
+@dataclass(frozen=True)
+class MaskReading:
+    """How masks are read: ``mode`` ``"auto"`` (binary or class indices, instance masks refused), ``"binary"``
+    (label > 0 is foreground) or ``"classes"`` (values are class indices, no instance check); ``ignore_index``
+    marks pixels to skip; ``allow_lossy`` reads JPEG masks as binary (above half the maximum level)."""
+
+    mode: str = "auto"
+    ignore_index: Optional[int] = None
+    allow_lossy: bool = False
+
+
+def is_hidden(path: Path) -> bool:
+    """Operating-system clutter: dot files (macOS ``._*`` and ``.DS_Store``), ``Thumbs.db``, ``desktop.ini``."""
+    return path.name.startswith(".") or path.name in HIDDEN_NAMES
+
+
+def _list(folder: Path, role: str, skipped: List[Path]) -> Dict[str, Path]:
     if not folder.exists():
-        raise InputError(f"{role} folder {str(folder)!r} does not exist")
+        raise DataError(f"{role} folder {str(folder)!r} does not exist")
     if not folder.is_dir():
-        raise InputError(f"{role} folder {str(folder)!r} is not a folder")
+        raise DataError(f"{role} folder {str(folder)!r} is not a folder")
     files: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in EXTENSIONS:
+        if is_hidden(path):
+            skipped.append(path)
+        elif path.is_file() and path.suffix.lower() in EXTENSIONS:
             if path.stem in files:
-                raise InputError(f"{role} folder has two files named {path.stem!r}: {files[path.stem].name} and "
+                raise DataError(f"{role} folder has two files named {path.stem!r}: {files[path.stem].name} and "
                                  f"{path.name}; keep one per name")
             files[path.stem] = path
     if not files:
-        raise InputError(f"{role} folder {str(folder)!r} has no image files "
+        raise DataError(f"{role} folder {str(folder)!r} has no image files "
                          f"({', '.join(e.lstrip('.').upper() for e in EXTENSIONS)})")
     return files
 
 
-def pair_files(images: Path, masks: Path) -> List[Tuple[str, Path, Path]]:
-    """``(name, image path, mask path)`` for every name present in both folders; unpaired files are an error."""
-    image_files, mask_files = _list(images, "--images"), _list(masks, "--masks")
+def pair_files(images: Path, masks: Path, skipped: List[Path]) -> List[Tuple[str, Path, Path]]:
+    """``(name, image path, mask path)`` for every name present in both folders; unpaired files are an error.
+    Hidden files are appended to ``skipped``."""
+    image_files, mask_files = _list(images, "--images", skipped), _list(masks, "--masks", skipped)
     lonely_images = sorted(set(image_files) - set(mask_files))
     lonely_masks = sorted(set(mask_files) - set(image_files))
     if lonely_images or lonely_masks:
@@ -50,7 +78,7 @@ def pair_files(images: Path, masks: Path) -> List[Tuple[str, Path, Path]]:
             parts.append(f"{len(lonely_images)} image(s) without a mask: {', '.join(lonely_images[:5])}")
         if lonely_masks:
             parts.append(f"{len(lonely_masks)} mask(s) without an image: {', '.join(lonely_masks[:5])}")
-        raise InputError("unpaired files (images and masks are paired by file name without extension): "
+        raise DataError("unpaired files (images and masks are paired by file name without extension): "
                          + "; ".join(parts))
     return [(name, image_files[name], mask_files[name]) for name in sorted(image_files)]
 
@@ -68,7 +96,7 @@ def read_array(path: Path, *, mask: bool) -> np.ndarray:
                 image = image.convert("RGB")
             return np.asarray(image)
     except Exception as error:  # PIL and numpy raise many types for a corrupt file
-        raise InputError(f"cannot read {path}: {type(error).__name__}: {error}") from None
+        raise DataError(f"cannot read {path}: {type(error).__name__}: {error}") from None
 
 
 def _scale(array: np.ndarray) -> np.ndarray:
@@ -86,38 +114,72 @@ def image_channels_first(array: np.ndarray, path: Path) -> np.ndarray:
     elif array.ndim == 3 and array.shape[-1] in (1, 3, 4):
         array = np.moveaxis(array, -1, 0)
     elif not (array.ndim == 3 and array.shape[0] in (1, 3, 4)):
-        raise InputError(f"image {path} has shape {array.shape}; expected (H, W), (H, W, C) or (C, H, W) with "
+        raise DataError(f"image {path} has shape {array.shape}; expected (H, W), (H, W, C) or (C, H, W) with "
                          "C = 1, 3 or 4")
     array = _scale(array[:3] if array.shape[0] == 4 else array)
     if not np.isfinite(array).all():
-        raise InputError(f"image {path} contains NaN or infinite values")
+        raise DataError(f"image {path} contains NaN or infinite values")
     return array
 
 
-def mask_indices(array: np.ndarray, path: Path) -> np.ndarray:
-    """``(H, W)`` int64 class indices; 0/255 masks become 0/1."""
+def _instance_like(array: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether nearly every label (90 %) of a mask with many labels is a single 8-connected blob."""
+    from scipy import ndimage
+
+    if len(labels) < INSTANCE_LABELS:
+        return False
+    objects = ndimage.find_objects(np.where(np.isin(array, labels), array, 0).astype(np.int64))
+    single = sum(ndimage.label(array[objects[int(label) - 1]] == label, structure=np.ones((3, 3)))[1] == 1
+                 for label in labels)
+    return single >= 0.9 * len(labels)
+
+
+def mask_indices(array: np.ndarray, path: Path, reading: MaskReading = MaskReading()) -> np.ndarray:
+    """``(H, W)`` int64 class indices (``reading.ignore_index`` kept where the mask has it); 0/255 masks become
+    0/1."""
+    ignore = reading.ignore_index
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         if not (array[..., :3] == array[..., :1]).all():
-            raise InputError(f"mask {path} is a colour image; masks must hold one class index per pixel "
-                             "(0/1, 0/255 or 0..K-1), not colours")
+            raise DataError(f"mask {path} is a colour image; masks must hold one class index per pixel "
+                            "(0/1, 0/255 or 0..K-1), not colours")
         array = array[..., 0]
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim != 2:
-        raise InputError(f"mask {path} has shape {array.shape}; expected (H, W)")
+        raise DataError(f"mask {path} has shape {array.shape}; expected (H, W)")
     if array.dtype == np.bool_:
         return array.astype(np.int64)
+    if path.suffix.lower() in LOSSY:
+        if not reading.allow_lossy:
+            raise DataError(f"mask {path} is a JPEG: lossy compression changes mask values near every edge (a 0/1 "
+                            "mask gains 2, 3, ...); save masks as PNG or NPY, or pass --allow-lossy-masks to read "
+                            "JPEG masks as binary (foreground above half the maximum level)")
+        return (array > (127.5 if array.max() > 127 else 0.5)).astype(np.int64)
     values = np.unique(array)
     if not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 0:
-        raise InputError(f"mask {path} has values {_preview(values)} that are neither binary (0/1, 0/255) nor "
-                         f"class indices (0..K-1)")
-    if set(values.tolist()) <= {0, 255}:
-        return (array == 255).astype(np.int64)
-    if values.max() >= MAX_CLASSES:
-        raise InputError(f"mask {path} has values {_preview(values)} that are neither binary (0/1, 0/255) nor "
-                         f"class indices below {MAX_CLASSES}; is it a grayscale image, or a mask saved as JPEG "
-                         "(lossy compression changes the values)? Save masks as PNG or NPY")
-    return array.astype(np.int64)
+        raise DataError(f"mask {path} has values {_preview(values)} that are neither binary (0/1, 0/255) nor "
+                        f"class indices (0..K-1)")
+    skip = array == ignore if ignore is not None else np.zeros(array.shape, dtype=bool)
+    labels = values[(values != 0) & (values != (ignore if ignore is not None else -1))]
+    if reading.mode == "binary":
+        out = (array > 0).astype(np.int64)
+    elif set(labels.tolist()) <= {255} and ignore != 255:
+        out = (array == 255).astype(np.int64)
+    else:
+        if reading.mode == "auto" and _instance_like(array, labels):
+            raise DataError(f"mask {path} looks like an instance-label mask ({len(labels)} labels, each one "
+                            "connected blob, as StarDist or Cellpose write them), not class indices; pass "
+                            "--mask-mode binary to read label > 0 as foreground (or --mask-mode classes if the "
+                            "values really are classes)")
+        if len(labels) and labels.max() >= MAX_CLASSES:
+            raise DataError(f"mask {path} has values {_preview(values)} that are neither binary (0/1, 0/255) nor "
+                            f"class indices below {MAX_CLASSES}; is it a grayscale image, an instance-label mask "
+                            "(--mask-mode binary reads label > 0 as foreground), or pixels to skip "
+                            "(--ignore-index 255)?")
+        out = array.astype(np.int64)
+    if ignore is not None:
+        out[skip] = ignore
+    return out
 
 
 def _preview(values: np.ndarray) -> str:
@@ -125,62 +187,112 @@ def _preview(values: np.ndarray) -> str:
     return f"{{{shown}{', ...' if len(values) > 6 else ''}}}"
 
 
-def _resize(images: List[np.ndarray], masks: List[np.ndarray], size: int) -> Tuple[np.ndarray, np.ndarray]:
+def _size_text(shape: Tuple[int, int]) -> str:
+    return f"{shape[0]}x{shape[1]}"
+
+
+def _fit_size(images: List[np.ndarray], masks: List[np.ndarray], size: Optional[Tuple[int, int]]
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """Stack the pairs at ``size`` (None: as they are, all one size): images bilinear (antialiased) and
+    standardised per image, masks nearest-neighbour."""
     channels = max(image.shape[0] for image in images)
-    out_images = np.empty((len(images), channels, size, size), dtype=np.float32)
-    out_masks = np.empty((len(masks), size, size), dtype=np.int64)
+    height, width = size or images[0].shape[1:]
+    out_images = np.empty((len(images), channels, height, width), dtype=np.float32)
+    out_masks = np.empty((len(masks), height, width), dtype=np.int64)
     for k, (image, mask) in enumerate(zip(images, masks)):
         x = torch.from_numpy(np.repeat(image, channels // image.shape[0], axis=0))[None]
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+        y = torch.from_numpy(mask)[None, None]
+        if x.shape[-2:] != (height, width):
+            x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+            y = F.interpolate(y.float(), size=(height, width), mode="nearest").long()
         x = (x - x.mean()) / x.std().clamp(min=1e-6)
-        out_images[k] = x.numpy()
-        y = torch.from_numpy(mask)[None, None].float()
-        out_masks[k] = F.interpolate(y, size=(size, size), mode="nearest")[0, 0].long().numpy()
+        out_images[k] = x[0].numpy()
+        out_masks[k] = y[0, 0].numpy()
     return out_images, out_masks
 
 
-def load_split(images: Path, masks: Path, size: int) -> SegmentationSplit:
-    """Read, check and resize every pair to ``size x size``; images standardised per image."""
+def read_split(images: Path, masks: Path, reading: MaskReading, skipped: List[Path]
+               ) -> Tuple[List[np.ndarray], List[np.ndarray], List[str]]:
+    """Every pair of the two folders read and checked: ``(C, H, W)`` images, ``(H, W)`` masks, names."""
     read_images, read_masks, names = [], [], []
-    for name, image_path, mask_path in pair_files(images, masks):
+    for name, image_path, mask_path in pair_files(images, masks, skipped):
         image = image_channels_first(read_array(image_path, mask=False), image_path)
-        mask = mask_indices(read_array(mask_path, mask=True), mask_path)
+        mask = mask_indices(read_array(mask_path, mask=True), mask_path, reading)
         if mask.shape != image.shape[1:]:
-            raise InputError(f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
-                             f"{image_path} is {image.shape[1]}x{image.shape[2]}; a mask must match its image")
+            raise DataError(f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
+                            f"{image_path} is {image.shape[1]}x{image.shape[2]}; a mask must match its image")
         read_images.append(image)
         read_masks.append(mask)
         names.append(name)
-    array_images, array_masks = _resize(read_images, read_masks, size)
-    return SegmentationSplit(array_images, array_masks, names)
+    return read_images, read_masks, names
 
 
-def _subset(split: SegmentationSplit, index: np.ndarray) -> SegmentationSplit:
-    return SegmentationSplit(split.images[index], split.masks[index], [split.names[i] for i in index])
+def _common_size(sizes: Counter, size: Optional[int], multiple: int, notes: List[str]) -> Optional[Tuple[int, int]]:
+    """The size to train at: ``size x size`` (a note when the images differ from it), or the images' one size."""
+    shown = ", ".join(f"{_size_text(s)} ({n})" for s, n in sizes.most_common(4)) + (", ..." if len(sizes) > 4 else "")
+    if size is None:
+        if len(sizes) > 1:
+            raise DataError(f"images differ in size ({shown}) and --no-resize was given; drop --no-resize to "
+                            "resize them all to --image-size")
+        (height, width), = sizes
+        if height % multiple or width % multiple:
+            raise DataError(f"images are {height}x{width} and --no-resize was given, but the U-Net needs sides "
+                            f"divisible by {multiple}; drop --no-resize to resize them to --image-size")
+        return None
+    if set(sizes) != {(size, size)}:
+        notes.append(f"images of {len(sizes)} size(s) (HxW, count: {shown}) resized to {size}x{size} "
+                     "(masks nearest-neighbour); --no-resize keeps one common size as it is")
+    return size, size
 
 
-def load_user_data(images: Path, masks: Path, *, size: int, val_images: Optional[Path] = None,
-                   val_masks: Optional[Path] = None, val_fraction: float = 0.2, seed: int = 0) -> SegmentationData:
-    """The user's data as train and validation splits (a seeded random split unless a validation set is given)."""
-    if (val_images is None) != (val_masks is None):
-        raise InputError("give both --val-images and --val-masks, or neither (then --val-fraction splits the data)")
-    train = load_split(images, masks, size)
-    notes = []
-    if val_images is not None:
-        val = load_split(val_images, val_masks, size)
-        if train.images.shape[1] != val.images.shape[1]:
-            raise InputError("training images and validation images differ in channels (grayscale vs colour)")
+def load_user_data(images: Path, masks: Path, *, size: Optional[int], test_images: Optional[Path] = None,
+                   test_masks: Optional[Path] = None, test_fraction: float = 0.2, val_fraction: float = 0.2,
+                   seed: int = 0, reading: MaskReading = MaskReading(), multiple: int = 8) -> SegmentationData:
+    """The user's data as training, validation and held-out splits.
+
+    The held-out split is ``test_images``/``test_masks``, or a seeded random ``test_fraction`` of the pairs; the
+    validation split a seeded random ``val_fraction`` of the rest. Every image is resized to ``size x size``
+    (``None``: kept as it is, which needs one common size with sides divisible by ``multiple``).
+    """
+    if (test_images is None) != (test_masks is None):
+        raise DataError("give both --test-images and --test-masks, or neither (then --test-fraction splits the "
+                        "data)")
+    skipped: List[Path] = []
+    notes: List[str] = []
+    parts = [read_split(images, masks, reading, skipped)]
+    if test_images is not None:
+        parts.append(read_split(test_images, test_masks, reading, skipped))
+    sizes = Counter(image.shape[1:] for part in parts for image in part[0])
+    if test_images is not None and len({max(i.shape[0] for i in part[0]) for part in parts}) > 1:
+        raise DataError("training images and held-out images differ in channels (grayscale vs colour)")
+    shape = _common_size(sizes, size, multiple, notes)
+    splits = [SegmentationSplit(*_fit_size(part[0], part[1], shape), part[2]) for part in parts]
+    if skipped:
+        notes.append(f"skipped {len(skipped)} hidden file(s): {', '.join(sorted({p.name for p in skipped})[:4])}")
+    train = splits[0]
+    needed = 2 if test_images is not None else 3
+    if len(train) < needed:
+        raise DataError(f"need at least {needed} image/mask pairs for training, validation and held-out splits, "
+                        f"found {len(train)}; add images or give --test-images/--test-masks")
+    if test_images is not None:
+        test = splits[1]
     else:
-        if len(train) < 2:
-            raise InputError(f"need at least 2 image/mask pairs to split off a validation set, found {len(train)}; "
-                             "add images or give --val-images/--val-masks")
-        order = np.random.default_rng(seed).permutation(len(train))
-        count = min(max(1, int(round(val_fraction * len(train)))), len(train) - 1)
-        train, val = _subset(train, np.sort(order[count:])), _subset(train, np.sort(order[:count]))
-        notes.append(f"validation: {count} of {count + len(train)} pairs held out at random (seed {seed})")
-    num_classes = max(2, int(max(train.masks.max(), val.masks.max())) + 1)
+        kept, held = split_indices(len(train), test_fraction, seed)
+        train, test = train.subset(kept), train.subset(held)
+        notes.append(f"held out: {len(test)} of {len(train) + len(test)} pairs at random (seed {seed})")
+    kept, held = split_indices(len(train), val_fraction, seed + 1)
+    train, validation = train.subset(kept), train.subset(held)
+    notes.append(f"validation: {len(validation)} of the {len(train) + len(validation)} training pairs "
+                 "(thresholds, tuning, training curves)")
+    ignore = reading.ignore_index
+    labelled = [split.masks[split.masks != ignore] if ignore is not None else split.masks.ravel()
+                for split in (train, validation, test)]
+    num_classes = max(2, max(int(values.max()) if values.size else 0 for values in labelled) + 1)
     kind = "binary" if num_classes == 2 else f"{num_classes}-class index"
-    fraction = float((train.masks > 0).mean())
-    description = (f"{images}: {len(train)} train + {len(val)} validation pairs, {kind} masks, resized to "
-                   f"{size}x{size}, foreground {100 * fraction:.1f}% of training pixels")
-    return SegmentationData(train, val, num_classes, description, notes)
+    fraction = float((labelled[0] > 0).mean()) if labelled[0].size else 0.0
+    resized = f"resized to {shape[0]}x{shape[1]}" if shape else f"{_size_text(train.images.shape[2:])} as given"
+    skipping = f", {ignore} skipped in {100 * (1 - labelled[0].size / train.masks.size):.1f}% of pixels" \
+        if ignore is not None else ""
+    description = (f"{images}: {len(train)} train + {len(validation)} validation + {len(test)} held-out pairs, "
+                   f"{kind} masks, {resized}, foreground {100 * fraction:.1f}% of training pixels{skipping}")
+    return SegmentationData(train, validation, test, num_classes, description, notes, ignore_index=ignore)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from torch import nn
 
 from ..compose import CombinedLoss, build_loss, parse_config
-from ..registry import get_loss, loss_names
-from . import InputError
+from ..registry import Hyperparameter, get_loss, loss_names
+from . import DataError
 
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
@@ -25,7 +25,7 @@ DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "bi
 DEFAULT_MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw")
 
 
-class LossSpecError(InputError, ValueError):
+class LossSpecError(DataError):
     """A ``--loss`` string that cannot be parsed or built."""
 
 
@@ -60,8 +60,12 @@ class LossSpec:
 
 @dataclass
 class BuiltLoss:
+    """A constructed loss; ``config`` is the ``build_loss`` string that builds the same loss without the data
+    (the data-derived settings written out)."""
+
     spec: LossSpec
     module: nn.Module
+    config: str
     notes: List[str] = field(default_factory=list)
 
     @property
@@ -98,8 +102,61 @@ def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
     return specs
 
 
-def build(spec: LossSpec, class_counts: Sequence[int]) -> BuiltLoss:
-    """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary).
+_RESERVED = ("type", "loss_weight", "name")
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def config_text(terms: Sequence[Mapping[str, Any]]) -> str:
+    """The ``build_loss`` string of config dicts: ``"focal:gamma=2.5,alpha=0.3+0.5*dice"``."""
+    parts = []
+    for term in terms:
+        weight = float(term.get("loss_weight", 1.0))
+        options = ",".join(f"{k}={_format_value(v)}" for k, v in term.items() if k not in _RESERVED)
+        parts.append(("" if weight == 1.0 else f"{weight:g}*") + str(term["type"]) + (f":{options}" if options else ""))
+    return "+".join(parts)
+
+
+def term_prefixes(spec: LossSpec) -> List[str]:
+    """Per term, the prefix of its hyperparameters' names: none for a single loss, the term's name (``_1``,
+    ``_2``... when repeated) in a combination."""
+    if len(spec.terms) == 1:
+        return [""]
+    names = spec.names
+    return [f"{name}{'' if names.count(name) == 1 else f'_{names[:k].count(name) + 1}'}." for k, name in enumerate(names)]
+
+
+def search_space(spec: LossSpec) -> Dict[str, Hyperparameter]:
+    """The registry's search space of every term of ``spec`` minus the options given in the string; in a
+    combination the names are prefixed by term: ``{"focal.gamma": ..., "dice.smooth_nr": ...}``."""
+    space: Dict[str, Hyperparameter] = {}
+    for prefix, term in zip(term_prefixes(spec), spec.terms):
+        for option, hyperparameter in get_loss(term["type"]).search_space.items():
+            if option not in term:
+                space[prefix + option] = hyperparameter
+    return space
+
+
+def with_hyperparameters(spec: LossSpec, values: Mapping[str, Any]) -> LossSpec:
+    """``spec`` with ``values`` (keyed as :func:`search_space` names them) set in its terms; the text (the label
+    of the loss in tables) stays the one given."""
+    terms = [dict(term) for term in spec.terms]
+    for prefix, term in zip(term_prefixes(spec), terms):
+        for key, value in values.items():
+            if key.startswith(prefix) and "." not in key[len(prefix):]:
+                term[key[len(prefix):]] = value
+    return LossSpec(spec.text, terms)
+
+
+def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional[int] = None) -> BuiltLoss:
+    """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary);
+    ``ignore_index`` is passed to every term that does not set its own.
 
     Raises :class:`LossSpecError` when the loss does not fit the task or rejects its parameters.
     """
@@ -119,15 +176,23 @@ def build(spec: LossSpec, class_counts: Sequence[int]) -> BuiltLoss:
             derived.append(None)
         if "num_classes" in entry.options():
             term.setdefault("num_classes", len(counts))
+        if ignore_index is not None:
+            term.setdefault("ignore_index", ignore_index)
         terms.append(term)
     try:
         module = build_loss(terms if len(terms) > 1 else terms[0])
     except (TypeError, ValueError) as error:
         raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
     parts = module.losses.values() if isinstance(module, CombinedLoss) else [module]
-    notes = []
-    for part, attribute in zip(parts, derived):
+    notes, exported = [], []
+    for term, part, attribute in zip(terms, parts, derived):
+        term = dict(term)
         if attribute is not None:
-            shown = ", ".join(f"{v:.3g}" for v in getattr(part, attribute).flatten().tolist())
+            values = [round(v, 6) for v in getattr(part, attribute).flatten().tolist()]
+            shown = ", ".join(f"{v:.3g}" for v in values)
             notes.append(f"{spec.text}: {attribute} {shown} from the training label counts {counts}")
-    return BuiltLoss(spec, module, notes)
+            if attribute in get_loss(term["type"]).options():
+                del term[get_loss(term["type"]).counts_argument]
+                term[attribute] = values[0] if len(values) == 1 else values
+        exported.append(term)
+    return BuiltLoss(spec, module, config_text(exported), notes)

@@ -1,101 +1,139 @@
-"""Held-out metrics, in numpy. Segmentation counts are pooled over every pixel of the held-out set.
+"""Held-out metrics, computed with ``torchmetrics``; every function returns a flat ``{name: float}`` dict.
 
-Conventions for empty cases: Dice and IoU are 1 when there is no foreground in either the prediction or the
-ground truth; precision is 0 when nothing is predicted as foreground; recall is 0 when there is no foreground.
+Segmentation counts are pooled over every pixel of the evaluated set, pixels equal to ``ignore_index`` left out.
+Per-class values are keyed ``"<metric>/<class>"``. A class absent from both the target and the prediction of the
+evaluated set has no IoU or Dice (NaN under its key) and is left out of the means instead of scoring 1.
+Precision, recall, Dice and IoU are 0 when their denominator is 0.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+import math
+import warnings
+from contextlib import contextmanager
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
+
+PER_CLASS = "/"  #: separates a metric from its class in per-class keys: ``"iou/3"``
+AT_HALF = "@0.5"  #: suffix of the binary metrics at threshold 0.5 (the plain names use the validated threshold)
 
 
-def _ratio(numerator: float, denominator: float, empty: float) -> float:
-    return float(numerator / denominator) if denominator > 0 else empty
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No warning when an evaluated split has no foreground (recall and AP are then defined by convention)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No positive samples found in target")
+        yield
 
 
-def precision_recall_curve(scores: np.ndarray, truth: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Precision and recall at every distinct score threshold, highest threshold first.
-
-    Shape:
-        - scores, truth: any shape, same size; truth in ``{0, 1}``.
-        - output: two ``(T,)`` arrays, ``T`` the number of distinct scores.
-    """
-    order = np.argsort(scores.ravel(), kind="stable")[::-1]
-    ranked = scores.ravel()[order]
-    hits = truth.ravel()[order].astype(np.float64)
-    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
-    true_positives = np.cumsum(hits)[last_of_tie]
-    predicted = last_of_tie + 1.0
-    positives = hits.sum()
-    recall = true_positives / positives if positives > 0 else np.zeros_like(true_positives)
-    return true_positives / predicted, recall
+def _flat(scores: np.ndarray, truth: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
+    return torch.as_tensor(np.ascontiguousarray(scores)).flatten(), torch.as_tensor(truth).flatten().long()
 
 
-def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
-    """Area under the step precision-recall curve, ``sum_k (R_k - R_{k-1}) P_k`` (as scikit-learn computes it)."""
-    precision, recall = precision_recall_curve(scores, truth)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def binary_segmentation(probability: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> Dict[str, float]:
-    """Dice (= F1), IoU, precision, recall at ``threshold`` and average precision of the foreground.
+def precision_recall_curve(scores: np.ndarray, truth: np.ndarray, *, ignore_index: Optional[int] = None
+                           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and threshold at every distinct score (``torchmetrics``' exact curve).
 
     Shape:
-        - probability: ``(N, H, W)`` foreground probabilities; mask: ``(N, H, W)`` in ``{0, 1}``.
+        - scores: any shape, probabilities; truth: same size, in ``{0, 1}`` or ``ignore_index``.
+        - output: precision and recall ``(T + 1,)`` (the last point is recall 0, precision 1), thresholds ``(T,)``.
     """
-    predicted = probability >= threshold
-    truth = mask.astype(bool)
-    tp = float(np.count_nonzero(predicted & truth))
-    fp = float(np.count_nonzero(predicted & ~truth))
-    fn = float(np.count_nonzero(~predicted & truth))
-    return {
-        "dice": _ratio(2 * tp, 2 * tp + fp + fn, 1.0),
-        "iou": _ratio(tp, tp + fp + fn, 1.0),
-        "precision": _ratio(tp, tp + fp, 0.0),
-        "recall": _ratio(tp, tp + fn, 0.0),
-        "average_precision": average_precision(probability, truth),
+    from torchmetrics.functional.classification import binary_precision_recall_curve
+
+    with _quiet():
+        precision, recall, thresholds = binary_precision_recall_curve(*_flat(scores, truth),
+                                                                      ignore_index=ignore_index)
+    return precision.numpy(), recall.numpy(), thresholds.numpy()
+
+
+def best_f1_threshold(scores: np.ndarray, truth: np.ndarray, *, ignore_index: Optional[int] = None) -> float:
+    """The score threshold with the highest F1 (= Dice) on ``scores``/``truth``; 0.5 without any foreground."""
+    precision, recall, thresholds = precision_recall_curve(scores, truth, ignore_index=ignore_index)
+    precision, recall = precision[:-1], recall[:-1]
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return float(thresholds[int(np.argmax(f1))]) if len(f1) and f1.max() > 0 else 0.5
+
+
+def binary_segmentation(probability: np.ndarray, mask: np.ndarray, *, threshold: float = 0.5,
+                        ignore_index: Optional[int] = None) -> Dict[str, float]:
+    """Dice (= F1), IoU, precision and recall at ``threshold`` and at 0.5 (keys ending in ``@0.5``), the
+    threshold itself, and the foreground's average precision.
+
+    Shape:
+        - probability: ``(N, H, W)`` foreground probabilities; mask: ``(N, H, W)`` in ``{0, 1}`` or
+          ``ignore_index``.
+    """
+    from torchmetrics.functional import classification as tm
+
+    preds, target = _flat(probability, mask)
+    result: Dict[str, float] = {}
+    for suffix, cut in (("", threshold), (AT_HALF, 0.5)):
+        options = dict(threshold=cut, ignore_index=ignore_index)
+        result[f"dice{suffix}"] = float(tm.binary_f1_score(preds, target, **options))
+        result[f"iou{suffix}"] = float(tm.binary_jaccard_index(preds, target, **options))
+        result[f"precision{suffix}"] = float(tm.binary_precision(preds, target, **options))
+        result[f"recall{suffix}"] = float(tm.binary_recall(preds, target, **options))
+        if suffix == "":
+            with _quiet():
+                result["average_precision"] = float(tm.binary_average_precision(preds, target,
+                                                                                  ignore_index=ignore_index))
+            result["threshold"] = float(threshold)
+    return result
+
+
+def multiclass_segmentation(predicted: np.ndarray, mask: np.ndarray, num_classes: int, *,
+                            ignore_index: Optional[int] = None) -> Dict[str, float]:
+    """Pixel accuracy, per-class IoU and Dice (``"iou/c"``, ``"dice/c"``), and their means over the classes
+    present in the target or the prediction (background included).
+
+    Dice per class is ``2 IoU / (1 + IoU)``, the identity between the two overlap scores.
+
+    Shape:
+        - predicted, mask: ``(N, H, W)`` class indices (``mask`` may hold ``ignore_index``).
+    """
+    from torchmetrics.functional import classification as tm
+
+    preds, target = _flat(predicted, mask)
+    iou = tm.multiclass_jaccard_index(preds, target, num_classes, average="none", ignore_index=ignore_index,
+                                      zero_division=math.nan).double()
+    dice = 2 * iou / (1 + iou)
+    present = ~torch.isnan(iou)
+    result = {
+        "mean_iou": float(iou[present].mean()) if present.any() else math.nan,
+        "mean_dice": float(dice[present].mean()) if present.any() else math.nan,
+        "pixel_accuracy": float(tm.multiclass_accuracy(preds, target, num_classes, average="micro",
+                                                        ignore_index=ignore_index)),
     }
+    result.update({f"iou{PER_CLASS}{c}": float(v) for c, v in enumerate(iou)})
+    result.update({f"dice{PER_CLASS}{c}": float(v) for c, v in enumerate(dice)})
+    return result
 
 
-def multiclass_segmentation(predicted: np.ndarray, mask: np.ndarray, num_classes: int) -> Dict[str, object]:
-    """Pixel accuracy, per-class IoU and Dice, and their means over classes (background included).
-
-    Shape:
-        - predicted, mask: ``(N, H, W)`` class indices.
-    """
-    index = mask.ravel().astype(np.int64) * num_classes + predicted.ravel().astype(np.int64)
-    confusion = np.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes).astype(np.float64)
-    tp = np.diag(confusion)
-    fp = confusion.sum(axis=0) - tp
-    fn = confusion.sum(axis=1) - tp
-    iou = [_ratio(tp[c], tp[c] + fp[c] + fn[c], 1.0) for c in range(num_classes)]
-    dice = [_ratio(2 * tp[c], 2 * tp[c] + fp[c] + fn[c], 1.0) for c in range(num_classes)]
-    return {
-        "pixel_accuracy": _ratio(tp.sum(), confusion.sum(), 0.0),
-        "mean_iou": float(np.mean(iou)),
-        "mean_dice": float(np.mean(dice)),
-        "per_class_iou": iou,
-        "per_class_dice": dice,
-    }
+def absent_classes(metrics: Mapping[str, float]) -> list:
+    """The classes whose per-class IoU is NaN: absent from both target and prediction, left out of the means."""
+    return [int(key.split(PER_CLASS)[1]) for key, value in metrics.items()
+            if key.startswith(f"iou{PER_CLASS}") and math.isnan(value)]
 
 
 def classification(predicted: np.ndarray, labels: np.ndarray, num_classes: int,
-                   groups: Dict[str, Sequence[int]]) -> Dict[str, object]:
-    """Overall accuracy, per-class accuracy, its mean (balanced accuracy) and its mean over each class group.
+                   groups: Dict[str, Sequence[int]]) -> Dict[str, float]:
+    """Balanced accuracy (the mean per-class accuracy), accuracy, the mean per-class accuracy of each class group
+    (``"<group>_accuracy"``) and the per-class accuracy (``"accuracy/c"``).
 
     Shape:
         - predicted, labels: ``(N,)`` class indices.
     """
-    correct = predicted == labels
-    per_class: List[float] = [_ratio(correct[labels == c].sum(), (labels == c).sum(), 0.0)
-                              for c in range(num_classes)]
-    result: Dict[str, object] = {
-        "accuracy": float(correct.mean()),
-        "balanced_accuracy": float(np.mean(per_class)),
+    from torchmetrics.functional.classification import multiclass_accuracy
+
+    preds, target = _flat(predicted, labels)
+    per_class = multiclass_accuracy(preds, target, num_classes, average="none").double()
+    result = {
+        "balanced_accuracy": float(multiclass_accuracy(preds, target, num_classes, average="macro")),
+        "accuracy": float(multiclass_accuracy(preds, target, num_classes, average="micro")),
     }
     for name, members in groups.items():
-        result[f"{name}_accuracy"] = float(np.mean([per_class[c] for c in members])) if members else 0.0
-    result["per_class_accuracy"] = per_class
+        result[f"{name}_accuracy"] = float(per_class[list(members)].mean()) if members else math.nan
+    result.update({f"accuracy{PER_CLASS}{c}": float(v) for c, v in enumerate(per_class)})
     return result

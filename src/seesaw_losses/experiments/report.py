@@ -1,69 +1,160 @@
-"""Ranked tables for the terminal and a report folder: PNG plots (matplotlib, Agg), ``results.json`` and CSVs."""
+"""Tables for the terminal (``rich``) and a report folder: ``report.md`` with the tables and PNG plots (matplotlib,
+Agg), ``results.json``, one CSV per task, and the winner as ``winner.json``, a Hydra/YAML and an mmengine config.
+
+Metrics travel as ``{name: value}`` dicts from the runs to every table and file: a metric a run reports appears
+in the table, the CSV and ``results.json`` without being named here (``HEADERS`` only gives short headers).
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-from dataclasses import dataclass, field
+import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..compose import parse_config
+from .comparison import BINARY, LONG_TAIL, MULTICLASS, Comparison, LossResult, mean_ci
 from .data import SegmentationData
-from .metrics import precision_recall_curve
-from .train import Run
+from .losses import LossSpec, term_prefixes
+from .metrics import AT_HALF, PER_CLASS, precision_recall_curve
 
 DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
 
-BINARY, MULTICLASS, LONG_TAIL = "binary_segmentation", "multiclass_segmentation", "long_tail"
-
-#: Per task: the metric that ranks the losses, then the table's columns as (metric key, header).
-COLUMNS: Dict[str, List[Tuple[str, str]]] = {
-    BINARY: [("dice", "Dice/F1"), ("iou", "IoU"), ("precision", "Precision"), ("recall", "Recall"),
-             ("average_precision", "AP")],
-    MULTICLASS: [("mean_iou", "mIoU"), ("mean_dice", "mDice"), ("pixel_accuracy", "Pixel acc")],
-    LONG_TAIL: [("balanced_accuracy", "Accuracy"), ("head_accuracy", "Head"), ("medium_accuracy", "Medium"),
-                ("tail_accuracy", "Tail")],
+HEADERS = {
+    "dice": "Dice", "iou": "IoU", "precision": "Precision", "recall": "Recall", "average_precision": "AP",
+    "threshold": "Thr", "mean_iou": "mIoU", "mean_dice": "mDice", "pixel_accuracy": "Pixel acc",
+    "balanced_accuracy": "Bal. acc", "accuracy": "Accuracy", "head_accuracy": "Head", "medium_accuracy": "Medium",
+    "tail_accuracy": "Tail",
 }
 
 
-@dataclass
-class Comparison:
-    """Every loss's run on one task, and what the reader needs to interpret them."""
-
-    task: str
-    title: str
-    description: str
-    runs: List[Run]
-    notes: List[str] = field(default_factory=list)
-
-    @property
-    def rank_key(self) -> str:
-        return COLUMNS[self.task][0][0]
-
-    def ranked(self) -> List[Run]:
-        return sorted(self.runs, key=lambda run: -float(run.metrics[self.rank_key]))
+def header(key: str) -> str:
+    base, _, rest = key.partition(AT_HALF) if AT_HALF in key else key.partition(PER_CLASS)
+    name = HEADERS.get(base, base)
+    if AT_HALF in key:
+        return f"{name}@0.5"
+    return f"{name} {rest}" if rest else name
 
 
-def format_table(comparison: Comparison) -> str:
-    """The ranked results as an aligned text table, best first."""
-    columns = COLUMNS[comparison.task]
-    header = ["#", "Loss"] + [name for _, name in columns] + ["Time (s)"]
-    rows = [[str(rank), run.label] + [f"{float(run.metrics[key]):.3f}" for key, _ in columns] + [f"{run.seconds:.1f}"]
-            for rank, run in enumerate(comparison.ranked(), start=1)]
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
-
-    rule = "-" * len(line(header))
-    ranked_by = dict(columns)[comparison.rank_key]
-    return "\n".join([f"{comparison.title} (held-out, ranked by {ranked_by})", rule, line(header), rule]
-                     + [line(row) for row in rows] + [rule])
+def _main_keys(comparison: Comparison) -> List[str]:
+    keys = [k for k in comparison.metric_keys() if PER_CLASS not in k and AT_HALF not in k]
+    return [comparison.rank_key] + [k for k in keys if k != comparison.rank_key]
 
 
-# --------------------------------------------------------------------------------------------------- files
+def _second_keys(comparison: Comparison) -> List[str]:
+    return [k for k in comparison.metric_keys() if PER_CLASS in k or AT_HALF in k]
+
+
+def _number(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
+def _cell(result: LossResult, key: str) -> str:
+    mean, low, high = result.summary(key)
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} ±{(high - low) / 2:.3f}"
+
+
+def _verdict(result: LossResult, best: LossResult) -> str:
+    if result is best:
+        return "best"
+    if math.isnan(result.p_value):
+        return "-"
+    shown = "p<0.01" if result.p_value < 0.01 else f"p={result.p_value:.2f}"
+    return f"{'tied' if result.tied else 'worse'} ({shown})"
+
+
+def _rows(comparison: Comparison, keys: Sequence[str], costs: bool) -> Tuple[List[str], List[List[str]]]:
+    ranked = comparison.ranked()
+    head = ["#", "Loss"] + [header(k) for k in keys] + (["s/epoch", "Peak MB", "vs best"] if costs else [])
+    rows = []
+    for rank, result in enumerate(ranked, start=1):
+        row = [str(rank), result.label] + [_cell(result, k) for k in keys]
+        if costs:
+            spent = result.costs()
+            row += [f"{spent['epoch_seconds']:.2f}", "n/a" if math.isnan(spent["peak_mb"]) else f"{spent['peak_mb']:.1f}",
+                    _verdict(result, ranked[0])]
+        rows.append(row)
+    return head, rows
+
+
+def ranking_note(comparison: Comparison) -> str:
+    seeds = len(comparison.seeds)
+    note = (f"Held-out split, mean over {seeds} seed(s)" + (" ±half-width of the 95% t-interval" if seeds > 1 else "")
+            + f"; ranked by {header(comparison.rank_key)}")
+    if comparison.task == BINARY:
+        note += (" at each run's validated threshold (Thr: the best F1 on the validation split, applied to the "
+                 "held-out split; the @0.5 columns use 0.5)")
+    if seeds > 1:
+        note += "; vs best: one-sided paired t-test over the same seeds, tied when p >= 0.05"
+    tuned = comparison.tuned_trials
+    if tuned:
+        note += f"; hyperparameters tuned with {tuned} Optuna TPE trials per loss on the validation split"
+    return note + "."
+
+
+def recommendation(comparison: Comparison) -> str:
+    ranked = comparison.ranked()
+    best, winner = ranked[0], comparison.winner()
+    tied = [r.label for r in ranked if r.tied]
+    mean, low, high = winner.summary(comparison.rank_key)
+    shown = f"{header(comparison.rank_key)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+    if len(comparison.seeds) < 2:
+        return (f"Recommendation: {winner.label} ({shown}), the best of one seed; run --seeds 3 or more to know "
+                "which differences are real.")
+    if len(tied) == 1:
+        return f"Recommendation: {winner.label} ({shown}); every other loss is significantly worse."
+    why = "" if winner is best else f"; the best mean is {best.label}'s, but the difference is not significant"
+    return (f"Recommendation: {winner.label} ({shown}), the simplest (fewest terms, then fewest tunable "
+            f"hyperparameters) of the tied group {', '.join(tied)}{why}.")
+
+
+def paste_line(comparison: Comparison) -> str:
+    return f'criterion = seesaw_losses.build_loss("{comparison.winner().built.config}")'
+
+
+def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for k, name in enumerate(head):
+        table.add_column(name, justify="left" if k < 2 else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    buffer = io.StringIO()
+    Console(file=buffer, width=200, force_terminal=False, color_system=None).print(table)
+    return buffer.getvalue().rstrip()
+
+
+def _second_title(keys: Sequence[str]) -> str:
+    return "per class and at threshold 0.5" if any(AT_HALF in k for k in keys) else "per class"
+
+
+def format_tables(comparison: Comparison) -> str:
+    """The ranked results, their per-class and threshold-0.5 values, and the recommendation."""
+    parts = [_rich_table(f"{comparison.title} (held-out, ranked by {header(comparison.rank_key)})",
+                         *_rows(comparison, _main_keys(comparison), True))]
+    second = _second_keys(comparison)
+    if second:
+        parts.append(_rich_table(f"{comparison.title}: {_second_title(second)}", *_rows(comparison, second, False)))
+    parts += [ranking_note(comparison), recommendation(comparison)]
+    return "\n".join(parts)
+
+
+def _markdown_table(head: List[str], rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if k < 2 else "---:" for k in range(len(head))) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+# --------------------------------------------------------------------------------------------------- plots
 
 
 def _plt():
@@ -86,19 +177,28 @@ def _colors(count: int):
     return [cmap(i % 10) for i in range(count)]
 
 
+def _band(axis, epochs: np.ndarray, curves: np.ndarray, color, label: str) -> None:
+    """Mean over seeds and its 95 % t-interval as a shaded band."""
+    bounds = np.array([mean_ci(curves[:, e]) for e in range(curves.shape[1])])
+    axis.plot(epochs, bounds[:, 0], color=color, label=label)
+    if curves.shape[0] > 1:
+        axis.fill_between(epochs, bounds[:, 1], bounds[:, 2], color=color, alpha=0.2, linewidth=0)
+
+
 def plot_curves(comparison: Comparison, path: Path) -> Path:
-    """Training loss (relative to its first epoch, each loss on its own scale) and held-out score per epoch."""
+    """Training loss (relative to its first epoch) and validation score per epoch, with 95 % bands over seeds."""
     plt = _plt()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    score_name = next(key for key in comparison.runs[0].history if key != "train_loss")
-    for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
-        epochs = np.arange(1, len(run.history["train_loss"]) + 1)
-        loss = np.asarray(run.history["train_loss"])
-        left.plot(epochs, loss / loss[0] if loss[0] > 0 else loss, color=color, label=run.label)
-        right.plot(epochs, run.history[score_name], color=color, marker="o", markersize=3, label=run.label)
+    score_name = next(key for key in comparison.results[0].runs[0].history if key != "train_loss")
+    for result, color in zip(comparison.results, _colors(len(comparison.results))):
+        loss = np.array([run.history["train_loss"] for run in result.runs])
+        loss = loss / np.where(loss[:, :1] > 0, loss[:, :1], 1.0)
+        epochs = np.arange(1, loss.shape[1] + 1)
+        _band(left, epochs, loss, color, result.label)
+        _band(right, epochs, np.array([run.history[score_name] for run in result.runs]), color, result.label)
     left.set(xlabel="epoch", ylabel="training loss / first epoch's", yscale="log", title="Training loss")
-    right.set(xlabel="epoch", ylabel=score_name.replace("val_", "held-out ").replace("_", " "),
-              title="Held-out score", ylim=(0, 1))
+    right.set(xlabel="epoch", ylabel=score_name.replace("val_", "validation ").replace("_", " "),
+              title=f"Validation score (band: 95% interval over {len(comparison.seeds)} seeds)", ylim=(0, 1))
     right.legend(fontsize=8, loc="lower right")
     for axis in (left, right):
         axis.grid(alpha=0.3)
@@ -106,31 +206,40 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_precision_recall(comparison: Comparison, mask: np.ndarray, path: Path) -> Path:
-    """Held-out foreground precision-recall curve of every loss; the dot is the 0.5 threshold."""
+def plot_precision_recall(comparison: Comparison, data: SegmentationData, path: Path) -> Path:
+    """Held-out foreground precision-recall curve of every loss (first seed); dots: the validated threshold
+    (filled) and 0.5 (open)."""
     plt = _plt()
     fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
-    for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
-        precision, recall = precision_recall_curve(run.outputs, mask)
+    for result, color in zip(comparison.results, _colors(len(comparison.results))):
+        run = result.runs[0]
+        precision, recall, _ = precision_recall_curve(run.outputs, data.test.masks, ignore_index=data.ignore_index)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
         axis.plot(recall[keep], precision[keep], color=color,
-                  label=f"{run.label} (AP {run.metrics['average_precision']:.3f})")
+                  label=f"{result.label} (AP {run.metrics['average_precision']:.3f})")
         axis.plot(run.metrics["recall"], run.metrics["precision"], "o", color=color)
-    prevalence = float(mask.mean())
+        axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", color=color)
+    labelled = data.test.masks[data.test.masks != data.ignore_index] if data.ignore_index is not None \
+        else data.test.masks
+    prevalence = float(labelled.mean())
     axis.axhline(prevalence, color="gray", linestyle=":", label=f"chance ({prevalence:.3f})")
     axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
-             title="Held-out precision-recall (dot: threshold 0.5)")
+             title="Held-out precision-recall (dot: validated threshold, ring: 0.5)")
     axis.legend(fontsize=8, loc="lower left")
     axis.grid(alpha=0.3)
     return _save(fig, path)
 
 
-def _error_map(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """RGB: white = true positive, red = false positive, cyan = false negative, black = true negative."""
+ERROR_COLOURS = {"correct foreground": (1, 1, 1), "false positive": (1, 0.15, 0.15), "missed": (0, 0.8, 1),
+                 "background": (0, 0, 0), "skipped (ignore_index)": (0.5, 0.5, 0.5)}
+
+
+def _error_map(predicted: np.ndarray, truth: np.ndarray, skipped: np.ndarray) -> np.ndarray:
     rgb = np.zeros(truth.shape + (3,))
-    rgb[predicted & truth] = (1, 1, 1)
-    rgb[predicted & ~truth] = (1, 0.15, 0.15)
-    rgb[~predicted & truth] = (0, 0.8, 1)
+    rgb[predicted & truth] = ERROR_COLOURS["correct foreground"]
+    rgb[predicted & ~truth] = ERROR_COLOURS["false positive"]
+    rgb[~predicted & truth] = ERROR_COLOURS["missed"]
+    rgb[skipped] = ERROR_COLOURS["skipped (ignore_index)"]
     return rgb
 
 
@@ -145,106 +254,221 @@ def _show_image(axis, image: np.ndarray) -> None:
 
 def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
     """Figure size in inches of :func:`plot_predictions` for ``rows`` images and ``losses`` losses."""
-    return 1.7 * (2 + losses), 1.8 * rows + 0.6
+    return 1.7 * (2 + losses), 1.8 * rows + 1.0
 
 
 def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path, rows: int = 4) -> Path:
-    """Held-out images, ground truth and every loss's prediction (binary: errors coloured)."""
+    """Held-out images, ground truth and every loss's prediction (first seed; binary at the validated threshold,
+    errors coloured), with a colour legend."""
+    from matplotlib.patches import Patch
+
     plt = _plt()
-    picks = np.linspace(0, len(data.val) - 1, min(rows, len(data.val))).astype(int)
-    columns = 2 + len(comparison.runs)
-    fig, axes = plt.subplots(len(picks), columns, figsize=prediction_grid_size(len(picks), len(comparison.runs)),
-                             squeeze=False, layout="constrained")
-    colors = "tab20" if data.num_classes > 10 else "tab10"
+    test = data.test
+    picks = np.linspace(0, len(test) - 1, min(rows, len(test))).astype(int)
+    fig, axes = plt.subplots(len(picks), 2 + len(comparison.results),
+                             figsize=prediction_grid_size(len(picks), len(comparison.results)), squeeze=False,
+                             layout="constrained")
+    cmap = _plt().get_cmap("tab20" if data.num_classes > 10 else "tab10")
+    ignore = data.ignore_index
+
+    def classes(mask: np.ndarray) -> np.ndarray:
+        rgb = np.array([cmap(int(c) % cmap.N)[:3] for c in range(data.num_classes)])[np.clip(mask, 0, data.num_classes - 1)]
+        if ignore is not None:
+            rgb[mask == ignore] = ERROR_COLOURS["skipped (ignore_index)"]
+        return rgb
+
     for row, index in enumerate(picks):
-        truth = data.val.masks[index]
-        _show_image(axes[row, 0], data.val.images[index])
-        if data.binary:
-            axes[row, 1].imshow(truth, cmap="gray", vmin=0, vmax=1)
-        else:
-            axes[row, 1].imshow(truth, cmap=colors, vmin=0, vmax=data.num_classes - 1, interpolation="nearest")
-        for column, run in enumerate(comparison.runs, start=2):
-            output = run.outputs[index]
+        truth = test.masks[index]
+        skipped = truth == ignore if ignore is not None else np.zeros(truth.shape, dtype=bool)
+        _show_image(axes[row, 0], test.images[index])
+        axes[row, 1].imshow(_error_map(truth == 1, truth == 1, skipped) if data.binary else classes(truth),
+                            interpolation="nearest")
+        for column, result in enumerate(comparison.results, start=2):
+            output = result.runs[0].outputs[index]
             if data.binary:
-                axes[row, column].imshow(_error_map(output >= 0.5, truth.astype(bool)), interpolation="nearest")
+                shown = _error_map(output >= result.runs[0].metrics["threshold"], truth == 1, skipped)
             else:
-                axes[row, column].imshow(output, cmap=colors, vmin=0, vmax=data.num_classes - 1,
-                                         interpolation="nearest")
-    for column, title in enumerate(["image", "ground truth"] + [run.label for run in comparison.runs]):
+                shown = classes(np.where(skipped, ignore if ignore is not None else 0, output))
+            axes[row, column].imshow(shown, interpolation="nearest")
+    for column, title in enumerate(["image", "ground truth"] + [r.label for r in comparison.results]):
         axes[0, column].set_title(title, fontsize=8)
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
     if data.binary:
-        fig.suptitle("Held-out predictions at threshold 0.5: white = correct, red = false positive, "
-                     "cyan = missed", fontsize=9)
+        legend = [(name, colour) for name, colour in ERROR_COLOURS.items() if ignore is not None or "skipped" not in name]
+    else:
+        legend = [(f"class {c}", cmap(c % cmap.N)) for c in range(data.num_classes)]
+        legend += [("skipped (ignore_index)", ERROR_COLOURS["skipped (ignore_index)"])] if ignore is not None else []
+    fig.legend(handles=[Patch(facecolor=colour, edgecolor="gray", label=name) for name, colour in legend],
+               loc="outside lower center", ncol=min(len(legend), 6), fontsize=8, frameon=False)
     return _save(fig, path)
 
 
-def plot_per_class(comparison: Comparison, class_counts: np.ndarray, path: Path) -> Path:
-    """Per-class test accuracy against the class's training count (log scale)."""
+def per_class_size(classes: int, losses: int) -> Tuple[float, float]:
+    """Figure size in inches of :func:`plot_per_class`."""
+    return max(7.0, 0.25 * classes * losses), 4.5
+
+
+def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
+                   ) -> Path:
+    """Bars of a per-class metric (``"iou"``, ``"accuracy"``): one group per class, one bar per loss, error
+    bars the 95 % interval over seeds."""
     plt = _plt()
-    fig, axis = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
-        axis.plot(class_counts, run.metrics["per_class_accuracy"], marker="o", color=color,
-                  label=f"{run.label} (tail {run.metrics['tail_accuracy']:.2f})")
-    axis.set(xscale="log", xlabel="training samples of the class (log scale)", ylabel="test accuracy of the class",
-             ylim=(0, 1.02), title="Per-class accuracy against class frequency (balanced test set)")
-    axis.legend(fontsize=8)
-    axis.grid(alpha=0.3, which="both")
+    keys = [k for k in comparison.metric_keys() if k.startswith(metric + PER_CLASS)]
+    fig, axis = plt.subplots(figsize=per_class_size(len(keys), len(comparison.results)), layout="constrained")
+    width = 0.8 / len(comparison.results)
+    for k, (result, color) in enumerate(zip(comparison.results, _colors(len(comparison.results)))):
+        stats = np.array([result.summary(key) for key in keys])
+        error = np.nan_to_num(np.abs(stats[:, 1:] - stats[:, :1]).T)
+        axis.bar(np.arange(len(keys)) + (k - (len(comparison.results) - 1) / 2) * width, np.nan_to_num(stats[:, 0]),
+                 width, yerr=error, color=color, label=result.label, capsize=2)
+    names = [key.split(PER_CLASS)[1] for key in keys]
+    if class_counts is not None:
+        names = [f"{name}\n({class_counts[int(name)]})" for name in names]
+    axis.set_xticks(np.arange(len(keys)), names, fontsize=8)
+    axis.set(xlabel="class" + (" (training samples)" if class_counts is not None else ""),
+             ylabel=f"held-out {header(metric)}", ylim=(0, 1.02),
+             title=f"Per-class {header(metric)} (mean over seeds, 95% interval)")
+    axis.legend(fontsize=8, ncol=2)
+    axis.grid(alpha=0.3, axis="y")
     return _save(fig, path)
 
 
-def _scalar_metrics(run: Run) -> Dict[str, float]:
-    return {key: float(value) for key, value in run.metrics.items() if not isinstance(value, list)}
+# --------------------------------------------------------------------------------------------------- files
+
+
+def _summary(result: LossResult, keys: Sequence[str]) -> Dict[str, Dict[str, object]]:
+    def clean(value: float) -> Optional[float]:
+        return None if math.isnan(value) else round(value, 6)
+
+    out = {}
+    for key in keys:
+        mean, low, high = result.summary(key)
+        out[key] = {"mean": clean(mean), "ci95": [clean(low), clean(high)]}
+    return out
 
 
 def write_csv(comparison: Comparison, path: Path) -> Path:
-    ranked = comparison.ranked()
-    keys = list(_scalar_metrics(ranked[0]))
+    """One row per loss: rank, the loss and its built config, every metric's mean and interval, costs."""
+    keys = comparison.metric_keys()
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["rank", "loss"] + keys + ["seconds"])
-        for rank, run in enumerate(ranked, start=1):
-            scalars = _scalar_metrics(run)
-            writer.writerow([rank, run.label] + [f"{scalars[k]:.6f}" for k in keys] + [f"{run.seconds:.2f}"])
+        writer.writerow(["rank", "loss", "config", "seeds", "tied", "p_value", "trials"]
+                        + [f"{k}{part}" for k in keys for part in ("", "_ci_low", "_ci_high")]
+                        + ["epoch_seconds", "peak_mb"])
+        for rank, result in enumerate(comparison.ranked(), start=1):
+            values = [f"{v:.6f}" for k in keys for v in result.summary(k)]
+            costs = result.costs()
+            writer.writerow([rank, result.label, result.built.config, len(result.runs), result.tied,
+                             f"{result.p_value:.4f}", result.trials] + values
+                            + [f"{costs['epoch_seconds']:.3f}", f"{costs['peak_mb']:.1f}"])
     return path
 
 
+def _nan_to_none(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
 def comparison_json(comparison: Comparison) -> Dict[str, object]:
-    return {
-        "title": comparison.title,
-        "description": comparison.description,
-        "ranked_by": comparison.rank_key,
-        "notes": comparison.notes,
+    keys = comparison.metric_keys()
+    return _nan_to_none({
+        "title": comparison.title, "description": comparison.description, "ranked_by": comparison.rank_key,
+        "seeds": comparison.seeds, "notes": comparison.notes, "recommendation": recommendation(comparison),
         "results": [
-            {"rank": rank, "loss": run.label, "metrics": run.metrics, "history": run.history,
-             "seconds": round(run.seconds, 3), "notes": run.notes}
-            for rank, run in enumerate(comparison.ranked(), start=1)
+            {"rank": rank, "loss": r.label, "config": r.built.config, "hyperparameters": r.hyperparameters,
+             "trials": r.trials, "tied": r.tied, "p_value": r.p_value, "summary": _summary(r, keys), **r.costs(),
+             "runs": [{"seed": run.seed, "metrics": run.metrics, "validation_score": run.validation_score,
+                       "history": run.history, "seconds": round(run.seconds, 3), "peak_mb": run.peak_mb}
+                      for run in r.runs]}
+            for rank, r in enumerate(comparison.ranked(), start=1)
         ],
-    }
+    })
+
+
+def hyperparameters(config: str) -> Dict[str, object]:
+    """The options of a ``build_loss`` string, prefixed by term in a combination (as the search space names
+    them)."""
+    terms = parse_config(config)
+    spec = LossSpec(config, terms)
+    return {prefix + k: v for prefix, term in zip(term_prefixes(spec), terms) for k, v in term.items() if k != "type"}
+
+
+def winner_document(comparison: Comparison) -> Dict[str, object]:
+    winner = comparison.winner()
+    mean, low, high = winner.summary(comparison.rank_key)
+    return _nan_to_none({"loss": winner.built.config, "metric": comparison.rank_key, "mean": mean,
+                         "ci95": [low, high], "tied": [r.built.config for r in comparison.ranked() if r.tied],
+                         "hyperparameters": hyperparameters(winner.built.config)})
+
+
+def write_winner(comparison: Comparison, out: Path) -> List[Path]:
+    """``winner.json``, ``winner.yaml`` (Hydra: ``instantiate(cfg.loss)``) and ``winner_mmengine.py``
+    (``build_loss(cfg.loss)``)."""
+    document = winner_document(comparison)
+    config = document["loss"]
+    paths = [out / "winner.json", out / "winner.yaml", out / "winner_mmengine.py"]
+    paths[0].write_text(json.dumps(document, indent=2) + "\n")
+    paths[1].write_text(f"# Hydra / OmegaConf: criterion = hydra.utils.instantiate(cfg.loss)\n"
+                        f"loss:\n  _target_: seesaw_losses.build_loss\n  config: {json.dumps(config)}\n")
+    terms = parse_config(config)
+    body = ", ".join(f"dict({', '.join(f'{k}={v!r}' for k, v in term.items())})" for term in terms)
+    paths[2].write_text("# mmengine config: criterion = seesaw_losses.build_loss(cfg.loss)\n"
+                        f"loss = {body if len(terms) == 1 else '[' + body + ']'}\n")
+    return paths
+
+
+def _markdown(comparison: Comparison, images: Sequence[Path]) -> str:
+    lines = [f"## {comparison.title}", "", comparison.description, ""]
+    lines += [f"- {note}" for note in comparison.notes] + ([""] if comparison.notes else [])
+    lines += [_markdown_table(*_rows(comparison, _main_keys(comparison), True)), ""]
+    second = _second_keys(comparison)
+    if second:
+        lines += [f"{_second_title(second).capitalize()}:", "", _markdown_table(*_rows(comparison, second, False)), ""]
+    lines += [ranking_note(comparison), "", f"**{recommendation(comparison)}**", "", "```python",
+              paste_line(comparison), "```", ""]
+    configs = [[result.label, f"`{result.built.config}`", str(result.trials)] for result in comparison.ranked()]
+    lines += ["Trained as (the `build_loss` string, data-derived settings written out):", "",
+              _markdown_table(["Loss", "build_loss", "Trials"], configs), ""]
+    lines += [f"![{path.stem}]({path.name})\n" for path in images]
+    return "\n".join(lines)
 
 
 def write_report(out: Path, comparisons: Dict[str, Comparison], segmentation: Optional[SegmentationData],
-                 class_counts: Optional[np.ndarray], settings: Dict[str, object]) -> List[Path]:
-    """Write every plot, ``results.json`` and one CSV per task into ``out``; return the paths written."""
+                 class_counts: Optional[Sequence[int]], settings: Dict[str, object], title: str) -> List[Path]:
+    """Write every plot, ``results.json``, one CSV per task, the winner of the first task and ``report.md`` into
+    ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     written: List[Path] = []
+    sections = []
     for name, comparison in comparisons.items():
-        written.append(plot_curves(comparison, out / f"{name}_curves.png"))
-        written.append(write_csv(comparison, out / f"{name}.csv"))
-        if comparison.task in (BINARY, MULTICLASS) and segmentation is not None:
-            written.append(plot_predictions(comparison, segmentation, out / f"{name}_predictions.png"))
+        images = [plot_curves(comparison, out / f"{name}_curves.png")]
         if comparison.task == BINARY and segmentation is not None:
-            written.append(plot_precision_recall(comparison, segmentation.val.masks,
-                                                 out / f"{name}_precision_recall.png"))
-        if comparison.task == LONG_TAIL and class_counts is not None:
-            written.append(plot_per_class(comparison, class_counts, out / f"{name}_per_class.png"))
+            images.append(plot_precision_recall(comparison, segmentation, out / f"{name}_precision_recall.png"))
+        if comparison.task in (BINARY, MULTICLASS) and segmentation is not None:
+            images.append(plot_predictions(comparison, segmentation, out / f"{name}_predictions.png"))
+        if comparison.task == MULTICLASS:
+            images.append(plot_per_class(comparison, "iou", out / f"{name}_per_class.png"))
+        if comparison.task == LONG_TAIL:
+            images.append(plot_per_class(comparison, "accuracy", out / f"{name}_per_class.png", class_counts))
+        written += images + [write_csv(comparison, out / f"{name}.csv")]
+        sections.append(_markdown(comparison, images))
+    first = next(iter(comparisons.values()))
+    written += write_winner(first, out)
     from .. import __version__
 
     document = {"seesaw_losses_version": __version__, "settings": settings,
                 **{name: comparison_json(comparison) for name, comparison in comparisons.items()}}
     results = out / "results.json"
     results.write_text(json.dumps(document, indent=2))
-    written.append(results)
-    return written
+    report = out / "report.md"
+    report.write_text(f"# {title}\n\n" + "\n".join(sections)
+                      + f"\nThe winner of {first.title.lower()} as a config: `winner.json`, `winner.yaml` (Hydra), "
+                        "`winner_mmengine.py`. All numbers: `results.json` and the CSV files.\n")
+    return written + [results, report]
