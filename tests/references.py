@@ -26,6 +26,12 @@ def seesaw_reference(logits, target, counts, p, q, eps, ignore_index=-100, weigh
     denominator = torch.where(onehot, z.exp(), factor * z.exp()).sum(1)
     loss = -(z.gather(1, t[:, None]).squeeze(1).exp() / denominator).log()
     w = torch.ones_like(loss) if weight is None else weight.double()[t]
+    return weighted_reduce(loss, w, valid, reduction)
+
+
+def weighted_reduce(loss, w, valid, reduction):
+    """Per-row losses times their class weights ``w`` and ``valid`` (0/1), reduced as ``cross_entropy`` does:
+    ``"mean"`` divides by the summed weights of the valid rows."""
     loss = loss * w * valid
     if reduction == "none":
         return loss

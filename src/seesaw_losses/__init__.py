@@ -5,11 +5,12 @@ from ._version import __version__
 from .compose import CombinedLoss, build_loss
 from .registry import LossEntry, available_losses, get_loss, register
 from .functional import (
-    blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
+    adjust_logits, blended_weights, class_balanced_weights, class_counts, class_weights, inverse_frequency_weights,
     inverse_sqrt_weights, pos_weight_from_counts, set_value_checks, value_checks,
 )
 from .modules import (
-    BinarySeesawLoss, DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LovaszHingeLoss,
+    AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, DeferredReweighting, DiceLoss, EQLv2Loss,
+    FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss, LovaszHingeLoss,
     LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SoftmaxFocalLoss, TverskyLoss, WeightedBCELoss,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "CombinedLoss",
     "LossEntry",
     "__version__",
+    "adjust_logits",
     "available_losses",
     "blended_weights",
     "build_loss",

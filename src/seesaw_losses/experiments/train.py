@@ -73,6 +73,13 @@ def _predict(model: nn.Module, x: Tensor, device: str, batch_size: int = 32) -> 
     return out
 
 
+def _set_epoch(criterion: nn.Module, epoch: int) -> None:
+    """Tell every part of the loss that has a schedule (e.g. deferred re-weighting) which epoch starts."""
+    for module in criterion.modules():
+        if callable(getattr(module, "set_epoch", None)):
+            module.set_epoch(epoch)
+
+
 def _loss_value(model: nn.Module, criterion: nn.Module, loss: BuiltLoss, xb: Tensor, yb: Tensor) -> Tensor:
     logits = model(xb)
     target = yb.unsqueeze(1).to(logits.dtype) if loss.spec.family == SIGMOID and yb.dim() > 1 else yb
@@ -107,7 +114,8 @@ def _fit(model: nn.Module, loss: BuiltLoss, x: Tensor, y: Tensor, validate: Call
     history: Dict[str, List[float]] = {"train_loss": [], score_name: []}
     start = time.perf_counter()
     with tracker.run(description, settings.epochs) as advance:
-        for _ in range(settings.epochs):
+        for epoch in range(settings.epochs):
+            _set_epoch(criterion, epoch)
             order = torch.randperm(len(x), generator=generator)
             running, seen = 0.0, 0
             for i in range(0, len(x), settings.batch_size):

@@ -17,6 +17,7 @@ from ._validation import (
     check_avg_factor, check_class_weight, check_counts, check_element_weight, check_index_target, check_logits,
     check_number, check_reduction, fail,
 )
+from .weighting import log_prior
 
 LOG_SAFE_FACTOR = 60.0
 """Largest log-factor that ``FusedSeesawKernel.evaluate`` multiplies in directly (float32 overflows past 88)."""
@@ -150,8 +151,11 @@ def check_seesaw_tensors(fn: str, logits: Tensor, target: Tensor, num_classes: i
 def _seesaw_loss_unchecked(logits: Tensor, target: Tensor, class_counts: Optional[Tensor], *, p: float, q: float,
                            eps: float, class_weight: Optional[Tensor], weight: Optional[Tensor],
                            ignore_index: Optional[int], reduction: str,
-                           avg_factor: Optional[Union[float, Tensor]]) -> Tensor:
-    """:func:`seesaw_loss` on validated arguments (``class_counts`` may be None when ``p = 0``)."""
+                           avg_factor: Optional[Union[float, Tensor]], tau: float = 0.0) -> Tensor:
+    """:func:`seesaw_loss` on validated arguments (``class_counts`` may be None when ``p = tau = 0``)."""
+    if tau > 0:
+        prior = log_prior(class_counts, dtype=compute_dtype(logits.dtype), device=logits.device).mul_(tau)
+        logits = logits + prior.view((1, -1) + (1,) * (logits.dim() - 2))
     log_counts = None
     if p > 0:
         log_counts = class_counts.to(device=logits.device).clamp(min=1).to(compute_dtype(logits.dtype)).log()
@@ -172,6 +176,7 @@ def seesaw_loss(
     ignore_index: Optional[int] = -100,
     reduction: str = "mean",
     avg_factor: Optional[Union[float, Tensor]] = None,
+    tau: float = 0.0,
 ) -> Tensor:
     r"""Seesaw loss for multi-class logits, given the cumulative class counts.
 
@@ -183,6 +188,9 @@ def seesaw_loss(
     with mitigation :math:`M_{ij} = (n_j / n_i)^p` if :math:`n_j < n_i` else 1 (counts clamped to at least 1) and
     compensation :math:`C_{ij} = (s_j / \max(s_i, \epsilon))^q` if that ratio exceeds 1 else 1, where :math:`s` is
     the softmax of the detached logits. :math:`S` carries no gradient. ``p = q = 0`` gives cross-entropy.
+    With ``tau > 0`` the logits are first adjusted by ``tau * log(prior)`` from the same counts (logit adjustment,
+    :func:`logit_adjusted_loss`), and the Seesaw factors act on the adjusted logits; ``tau = 0`` is Seesaw as
+    published.
 
     The function is pure: the caller owns the counts (see :class:`seesaw_losses.SeesawLoss`, which accumulates
     them). Forward and backward run in fused chunks; the gradient is derived by hand
@@ -202,6 +210,7 @@ def seesaw_loss(
         ignore_index: target value whose elements contribute neither loss nor gradient; ``None`` for none.
         reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
         avg_factor: if given with ``reduction="mean"``, the sum is divided by it instead (MMDetection).
+        tau: strength of the logit adjustment before the Seesaw factors, ``>= 0``.
 
     Shape:
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``.
@@ -218,10 +227,11 @@ def seesaw_loss(
     """
     fn = "seesaw_loss"
     check_seesaw_options(fn, p, q, eps, reduction)
+    check_number(fn, "tau", tau, low=0)
     check_counts(fn, class_counts)
     check_seesaw_tensors(fn, logits, target, class_counts.numel(), "to match class_counts", weight=weight,
                          ignore_index=ignore_index, reduction=reduction, avg_factor=avg_factor)
     class_weight = check_class_weight(fn, class_weight, class_counts.numel())
     return _seesaw_loss_unchecked(logits, target, class_counts, p=p, q=q, eps=eps, class_weight=class_weight,
                                   weight=weight, ignore_index=ignore_index, reduction=reduction,
-                                  avg_factor=avg_factor)
+                                  avg_factor=avg_factor, tau=tau)

@@ -82,6 +82,18 @@ def class_balanced_weights(class_counts: Counts, beta: float = 0.9999, *, empty_
     return _normalised(fn, raw, counts, empty_classes)
 
 
+def log_prior(class_counts: Tensor, *, dtype: torch.dtype = torch.float32,
+              device: Optional[torch.device] = None) -> Tensor:
+    r"""``log(n_c / sum(n))`` per class, with a class of no samples counted as one (the rarest possible) and
+    counts of all zeros giving the uniform ``0`` (no adjustment): never ``-inf`` or NaN.
+
+    Shape:
+        - class_counts: ``(C,)``; output: ``(C,)`` in ``dtype``.
+    """
+    counts = class_counts.to(device=device if device is not None else class_counts.device, dtype=torch.float64)
+    return (counts.clamp(min=1).log() - counts.sum().clamp(min=1).log()).to(dtype)
+
+
 def inverse_frequency_weights(class_counts: Counts, *, empty_classes: str = "max") -> Tensor:
     r"""Inverse-frequency weights :math:`w_c \propto 1 / n_c`, normalised to sum to ``C``.
 

@@ -5,17 +5,26 @@ Each family's file also registers its losses (:mod:`seesaw_losses.registry`).
 
 from .bce import WeightedBCELoss
 from .focal import SigmoidFocalLoss, SoftmaxFocalLoss
+from .long_tail import AsymmetricLoss, BalancedSoftmaxLoss, EQLv2Loss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from .overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .seesaw import BinarySeesawLoss, SeesawLoss
+from .weighting import DeferredReweighting
 from . import cross_entropy  # noqa: E402,F401  (registers ce and class_balanced_ce)
 
 __all__ = [
+    "AsymmetricLoss",
+    "BalancedSoftmaxLoss",
     "BinarySeesawLoss",
+    "DeferredReweighting",
     "DiceLoss",
+    "EQLv2Loss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "JaccardLoss",
+    "LDAMDRWLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
     "SeesawLoss",

@@ -12,7 +12,28 @@ from ..distributed import check_sync_options, sum_over_processes
 from ..functional._validation import fail
 
 
-class ClassCountsMixin(nn.Module):
+class SyncedState(nn.Module):
+    """Module state summed over the processes of a ``torch.distributed`` job: the ``sync_counts`` and
+    ``process_group`` options, the sum, and a deep copy that shares the process group."""
+
+    def _init_sync(self, fn: str, sync_counts: Optional[bool], process_group: Any) -> None:
+        check_sync_options(fn, sync_counts, process_group)
+        self._counts_owner = fn
+        self.sync_counts, self.process_group = sync_counts, process_group
+
+    def _sum_over_processes(self, values: Tensor) -> Tensor:
+        return sum_over_processes(f"{self._counts_owner}.forward", values, self.sync_counts, self.process_group)
+
+    def __deepcopy__(self, memo: dict) -> "SyncedState":
+        """Copy everything but the process group, which cannot be copied and is shared (e.g. by an EMA model)."""
+        memo[id(self.process_group)] = self.process_group
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(self.__dict__, memo))
+        return copied
+
+
+class ClassCountsMixin(SyncedState):
     """Keeps ``class_counts``, an int64 buffer (exact beyond 2**24, saved in ``state_dict``, moved by ``.to()``),
     and optionally ``background_count``, a 0-d int64 buffer.
 
@@ -27,20 +48,10 @@ class ClassCountsMixin(nn.Module):
 
     def _init_counts(self, fn: str, num_classes: int, *, sync_counts: Optional[bool], process_group: Any,
                      background: bool = False) -> None:
-        check_sync_options(fn, sync_counts, process_group)
-        self._counts_owner = fn
-        self.sync_counts, self.process_group = sync_counts, process_group
+        self._init_sync(fn, sync_counts, process_group)
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.int64))
         if background:
             self.register_buffer("background_count", torch.zeros((), dtype=torch.int64))
-
-    def __deepcopy__(self, memo: dict) -> "ClassCountsMixin":
-        """Copy everything but the process group, which cannot be copied and is shared (e.g. by an EMA model)."""
-        memo[id(self.process_group)] = self.process_group
-        copied = type(self).__new__(type(self))
-        memo[id(self)] = copied
-        copied.__setstate__(copy.deepcopy(self.__dict__, memo))
-        return copied
 
     @property
     def _has_background(self) -> bool:
@@ -59,8 +70,7 @@ class ClassCountsMixin(nn.Module):
         """
         if not self.training:
             return batch_counts
-        batch_counts = sum_over_processes(f"{self._counts_owner}.forward", batch_counts, self.sync_counts,
-                                          self.process_group)
+        batch_counts = self._sum_over_processes(batch_counts)
         num_classes = self.class_counts.numel()
         counts = batch_counts.to(self.class_counts.device)
         self.class_counts.add_(counts[:num_classes])

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence, Union
 from torch import Tensor
 
 from ..functional._targets import count_labels
-from ..functional._validation import check_class_weight, check_int
+from ..functional._validation import check_class_weight, check_int, check_number
 from ..functional.binary_seesaw import (
     _binary_seesaw_unchecked, binary_counts, binary_seesaw_loss, check_binary_seesaw_options,
     check_binary_seesaw_tensors,
@@ -38,6 +38,8 @@ class SeesawLoss(ClassCountsMixin):
         p: mitigation exponent, ``>= 0``.
         q: compensation exponent, ``>= 0``.
         eps: floor of the true class's probability in the compensation ratio.
+        tau: logit adjustment ``tau * log(prior)`` from the same counts before the Seesaw factors, ``>= 0``
+            (0: Seesaw as published).
         class_weight: per-class weights ``(C,)`` (kept as a buffer), as ``weight`` of ``nn.CrossEntropyLoss``.
         ignore_index: label to skip: it is neither counted nor penalised.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
@@ -68,6 +70,7 @@ class SeesawLoss(ClassCountsMixin):
         p: float = 0.8,
         q: float = 2.0,
         eps: float = 1e-2,
+        tau: float = 0.0,
         class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
         ignore_index: Optional[int] = -100,
         reduction: str = "mean",
@@ -78,13 +81,15 @@ class SeesawLoss(ClassCountsMixin):
         fn = type(self).__name__
         check_int(fn, "num_classes", num_classes, low=1)
         check_seesaw_options(fn, p, q, eps, reduction)
-        self.num_classes, self.p, self.q, self.eps = num_classes, p, q, eps
+        check_number(fn, "tau", tau, low=0)
+        self.num_classes, self.p, self.q, self.eps, self.tau = num_classes, p, q, eps, tau
         self.ignore_index, self.reduction = ignore_index, reduction
         self._init_counts(fn, num_classes, sync_counts=sync_counts, process_group=process_group)
         self.register_buffer("class_weight", check_class_weight(fn, class_weight, num_classes))
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, p={self.p}, q={self.q}, eps={self.eps}, reduction={self.reduction!r}"
+        return (f"num_classes={self.num_classes}, p={self.p}, q={self.q}, eps={self.eps}, tau={self.tau}, "
+                f"reduction={self.reduction!r}")
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                 avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
@@ -96,7 +101,7 @@ class SeesawLoss(ClassCountsMixin):
         return _seesaw_loss_unchecked(logits, target, self.class_counts, p=self.p, q=self.q, eps=self.eps,
                                       class_weight=self.class_weight, weight=weight,
                                       ignore_index=self.ignore_index, reduction=self.reduction,
-                                      avg_factor=avg_factor)
+                                      avg_factor=avg_factor, tau=self.tau)
 
 
 class BinarySeesawLoss(ClassCountsMixin):
