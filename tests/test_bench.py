@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from seesaw_losses import available_losses
 from seesaw_losses.bench import WORKLOADS
 from seesaw_losses.bench.baselines import candidates
 from seesaw_losses.cli import main
@@ -22,7 +23,7 @@ def _check_result(result, workloads):
         rows = {r["name"]: r for r in w["rows"]}
         native = rows[w["native"]]
         assert native["group"] == "native" and native["time_vs_native"] == 1.0
-        assert {r["group"] for r in w["rows"]} >= {"native", "library", "plain", "peer"}
+        assert {r["group"] for r in w["rows"]} >= {"native", "module", "library", "plain"}
         for r in w["rows"]:
             assert len(r["times_ms"]) == 3 and r["median_ms"] > 0
             assert r["peak_mb"] > 0 and r["peak_vs_input"] > 0
@@ -61,8 +62,19 @@ def test_bench_rejects_bad_arguments(capsys):
     assert "seesaw bench: error: --repeats must be >= 1, got 0" in capsys.readouterr().err
 
 
-def test_every_workload_has_a_native_baseline_first():
+def test_every_workload_has_a_native_baseline_first_and_every_fitting_registered_loss():
     for workload in WORKLOADS.values():
-        rows = candidates(workload)
+        rows = candidates(workload, workload.make(quick=True)[2])
         assert rows[0].group == "native"
         assert len({r.name for r in rows}) == len(rows)
+        modules = {r.name for r in rows if r.group == "module"}
+        for entry in available_losses():
+            fits = workload.task in entry.tasks and entry.activation in (workload.activation, "option")
+            assert (f"{entry.name} (module)" in modules) == fits, (workload.name, entry.name)
+
+
+def test_bench_does_not_import_the_cli_or_the_experiments():
+    code = ("import sys; from seesaw_losses.bench.command import main; "
+            "assert not [m for m in sys.modules if m.startswith(('seesaw_losses.cli', 'seesaw_losses.experiments'))]")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")})

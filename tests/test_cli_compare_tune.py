@@ -132,3 +132,19 @@ def test_runs_on_one_storage_share_the_study(folders, tmp_path):
     assert states == [("COMPLETE",), ("COMPLETE",)]  # the second run found the study done and added nothing
     winners = [json.loads((tmp_path / name / "winner.json").read_text())["loss"] for name in "ab"]
     assert winners[0] == winners[1]
+
+
+def test_a_trial_killed_before_it_recorded_its_process_is_failed_after_the_grace_period(tmp_path, monkeypatch):
+    import optuna
+    from optuna.trial import TrialState
+
+    from seesaw_losses.experiments import tuning
+
+    study = optuna.create_study(storage=tuning._storage(f"sqlite:///{tmp_path / 's.db'}"), study_name="s")
+    orphan = study.ask()  # a process died right after creating it: no pid, no heartbeat
+    assert not tuning._alive(-1) and not tuning._alive(0)
+    tuning._fail_dead_trials(study)
+    assert study.trials[orphan.number].state == TrialState.RUNNING  # within the grace period: may be starting
+    monkeypatch.setattr(tuning, "GRACE_SECONDS", -1)
+    tuning._fail_dead_trials(study)
+    assert study.trials[orphan.number].state == TrialState.FAIL

@@ -288,3 +288,19 @@ def test_extreme_logits_stay_finite():
     for t in (torch.zeros_like(x), torch.ones_like(x)):
         loss, grad = _loss_and_grad(binary_seesaw_loss, x, t, torch.tensor([50, 5]))
         assert bool(torch.isfinite(loss)) and bool(torch.isfinite(grad).all())
+
+
+def test_gpu_devices_get_whole_tensor_passes(monkeypatch):
+    assert _fused.block_elements(torch.device("cpu")) == _fused.CHUNK_ELEMENTS
+    whole = _fused.block_elements(torch.device("cuda", 0))
+    assert list(_fused._blocks(8, 19, 1 << 16, whole)) == [(slice(0, 8), slice(0, 1 << 16))]
+    assert list(_fused._elementwise_blocks((16, 1, 512, 512), whole)) == [()]
+    logits, target = torch.randn(3, 5, 40, 30) * 3, torch.randint(0, 5, (3, 40, 30))
+    counts = torch.tensor([900, 500, 90, 20, 2])
+    chunked = _loss_and_grad(seesaw_loss, logits, target, counts)
+    binary = (logits[:, :1], (torch.rand(3, 1, 40, 30) < 0.1).float(), torch.tensor([3000, 300]))
+    chunked_binary = _loss_and_grad(binary_seesaw_loss, *binary)
+    monkeypatch.setattr(_fused, "CHUNK_ELEMENTS", 512)
+    monkeypatch.setattr(_fused, "block_elements", lambda device: whole)   # what a CUDA tensor gets
+    torch.testing.assert_close(_loss_and_grad(seesaw_loss, logits, target, counts), chunked)
+    torch.testing.assert_close(_loss_and_grad(binary_seesaw_loss, *binary), chunked_binary)

@@ -226,6 +226,9 @@ def test_registry_builds_them_with_the_training_counts():
         assert torch.isfinite(built.module(logits, target)), name
     drw = build(parse_loss("ldam_drw:start_epoch=1,scale=1"), COUNTS.tolist()).module
     assert isinstance(drw, LDAMDRWLoss) and drw.scale == 1 and drw.start_epoch == 1
+    scheduled = build(parse_loss("ldam_drw"), COUNTS.tolist(), epochs=20)  # the command's budget
+    assert scheduled.module.start_epoch == 16 and "re-weighting from epoch 16 of 20" in scheduled.notes[0]
+    assert build(parse_loss("ldam_drw:start_epoch=3"), COUNTS.tolist(), epochs=20).module.start_epoch == 3
 
 
 # deferred re-weighting ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import torch
 
 import seesaw_losses as sl
 from seesaw_losses.functional import lovasz_hinge_loss, lovasz_softmax_loss
+from seesaw_losses.functional._fused import plain_formula
 
 
 def lovasz_grad_reference(gt_sorted):
@@ -100,3 +101,56 @@ def test_modules_and_bad_input():
         sl.LovaszSoftmaxLoss(classes="al")
     with pytest.raises(ValueError, match="use lovasz_hinge_loss"):
         lovasz_softmax_loss(x, t[:, 0].long())
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_backward_gradcheck_with_ignore_and_retained_graph(per_image):
+    x = torch.randn(2, 1, 3, 4, dtype=torch.float64, requires_grad=True)
+    t = (torch.rand(2, 1, 3, 4) < 0.4).double()
+    t[0, 0, 0, 0] = 255
+    reduction = "none" if per_image else "mean"
+    assert torch.autograd.gradcheck(
+        lambda v: lovasz_hinge_loss(v, t, per_image=per_image, ignore_index=255, reduction=reduction), (x,))
+    z = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    idx = torch.randint(0, 3, (2, 3, 4))
+    idx[1, 0] = 255
+    assert torch.autograd.gradcheck(
+        lambda v: lovasz_softmax_loss(v, idx, per_image=per_image, ignore_index=255, reduction=reduction), (z,))
+    loss = lovasz_hinge_loss(x, t, per_image=per_image, ignore_index=255)
+    first, = torch.autograd.grad(loss, x, retain_graph=True)
+    torch.testing.assert_close(torch.autograd.grad(loss, x)[0], first)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_float32_keys_sort_like_float64(per_image):
+    x = torch.randn(3, 1, 32, 32) * 2
+    t = (torch.rand(3, 1, 32, 32) < 0.1).float()
+    t[1, 0, :4] = 255
+    x64 = x.double().requires_grad_()
+    x32 = x.clone().requires_grad_()
+    loss32 = lovasz_hinge_loss(x32, t, per_image=per_image, ignore_index=255)
+    loss64 = lovasz_hinge_loss(x64, t, per_image=per_image, ignore_index=255)
+    torch.testing.assert_close(loss32, loss64.float())
+    loss32.backward()
+    loss64.backward()
+    torch.testing.assert_close(x32.grad, x64.grad.float())
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_plain_formula_matches_the_fused_path(per_image):
+    x = torch.randn(2, 1, 6, 7) * 2
+    t = (torch.rand(2, 1, 6, 7) < 0.3).float()
+    t[0, 0, 0] = 255
+    z, idx = torch.randn(2, 3, 6, 7), torch.randint(0, 3, (2, 6, 7))
+    idx[1, 0] = 255
+    calls = [lambda v: lovasz_hinge_loss(v, t, per_image=per_image, ignore_index=255),
+             lambda v: lovasz_softmax_loss(v, idx, per_image=per_image, ignore_index=255)]
+    for call, inputs in zip(calls, (x, z)):
+        fused = inputs.clone().requires_grad_()
+        call(fused).backward()
+        plain = inputs.clone().requires_grad_()
+        with plain_formula():
+            loss = call(plain)
+        loss.backward()
+        torch.testing.assert_close(loss, call(inputs))
+        torch.testing.assert_close(plain.grad, fused.grad)

@@ -1,5 +1,6 @@
-"""What the benchmark runs: the library's losses, the same formulas under plain autograd, PyTorch's native
-losses (the practical floor) and peers.
+"""What the benchmark runs: the library's losses (every registered loss that fits the workload, as a module and
+as its function), the same formulas under plain autograd, PyTorch's native losses (the practical floor) and
+peers.
 
 The peers that cannot be installed here are written out plainly from their published formulas: torchvision's
 ``sigmoid_focal_loss`` and MMDetection's Seesaw math (``cum_samples`` ratio matrix, softmax compensation,
@@ -10,19 +11,22 @@ installed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+import inspect
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from .. import functional as L
+from ..compose import build_loss
 from ..functional._fused import plain_formula
+from ..registry import LossEntry, available_losses
 from .workloads import Workload
 
 SEESAW_P, SEESAW_Q, SEESAW_EPS = 0.8, 2.0, 1e-2
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0
-BCE_POS_WEIGHT = 10.0
+COMPOSITIONS = ("bce+dice", "binary_seesaw+dice")
+"""Combinations measured on the binary workloads, as ``build_loss`` builds them."""
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(logits, target, class_counts) -> scalar loss``."""
@@ -30,8 +34,9 @@ LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One implementation: ``group`` is ``"native"`` (the ratio baseline), ``"library"``, ``"plain"`` (the
-    library's formula under plain autograd; ``pair`` names its library row) or ``"peer"``."""
+    """One implementation: ``group`` is ``"native"`` (the ratio baseline), ``"module"`` (a library loss as a
+    module in training mode), ``"library"`` (its pure function), ``"plain"`` (that function's formula under
+    plain autograd; ``pair`` names its library row) or ``"peer"``."""
 
     name: str
     group: str
@@ -82,37 +87,78 @@ def _plain(name: str, fn: LossFn) -> Candidate:
     return Candidate(f"{name} (plain autograd)", "plain", plain, pair=name)
 
 
-def _library(name: str, fn: LossFn) -> List[Candidate]:
-    return [Candidate(name, "library", fn), _plain(name, fn)]
+def _fits(entry: LossEntry, workload: Workload) -> bool:
+    """Whether the entry serves the workload's task with the workload's activation."""
+    return workload.task in entry.tasks and entry.activation in (workload.activation, "option")
+
+
+def _options(entry: LossEntry, workload: Workload, accepted, counts: Optional[Tensor]) -> Dict[str, Any]:
+    """The entry's defaults, with what the workload determines: the softmax activation of an ``"option"``
+    loss, the number of classes, the training counts."""
+    options = {k: v for k, v in entry.defaults.items() if k in accepted}
+    if entry.activation == "option" and workload.activation == "softmax":
+        options["activation"] = "softmax"
+    if "num_classes" in accepted:
+        options["num_classes"] = workload.shape[1]
+    if counts is not None and entry.counts_argument is not None and entry.counts_argument in accepted:
+        options[entry.counts_argument] = counts
+    return options
+
+
+def _module_candidate(name: str, module: nn.Module, device: torch.device) -> Candidate:
+    module.to(device).train()
+    return Candidate(name, "module", lambda x, t, c: module(x, t))
+
+
+def _function_candidate(entry: LossEntry, workload: Workload) -> Optional[Candidate]:
+    """The entry's pure function with its default options (counts passed where it takes them), or None for a
+    function PyTorch provides."""
+    function = entry.function
+    if function is None or not function.__module__.startswith("seesaw_losses."):
+        return None
+    parameters = inspect.signature(function).parameters
+    keyword = [n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
+    takes_counts = "class_counts" in parameters and "class_counts" not in keyword
+    options = _options(entry, workload, keyword, None)
+    suffix = " (softmax)" if options.get("activation") == "softmax" else ""
+
+    def call(x: Tensor, t: Tensor, c: Tensor) -> Tensor:
+        return function(x, t, c, **options) if takes_counts else function(x, t, **options)
+    return Candidate(function.__name__ + suffix, "library", call)
+
+
+def library_candidates(workload: Workload, counts: Tensor) -> List[Candidate]:
+    """Every registered loss that fits the workload, as users call it (the module with default options, in
+    training mode, counts from the workload where the command would fill them), and its pure function with
+    the same options beside the same function under plain autograd. Functions shared by several entries
+    appear once."""
+    rows: List[Candidate] = []
+    functions = set()
+    for entry in available_losses():
+        if not _fits(entry, workload):
+            continue
+        module = entry.build(**_options(entry, workload, entry.options(), counts))
+        rows.append(_module_candidate(f"{entry.name} (module)", module, counts.device))
+        candidate = _function_candidate(entry, workload)
+        if candidate is not None and candidate.name not in functions:
+            functions.add(candidate.name)
+            rows += [candidate, _plain(candidate.name, candidate.fn)]
+    if workload.task == "binary":
+        rows += [_module_candidate(f"build_loss({spec!r})", build_loss(spec), counts.device) for spec in COMPOSITIONS]
+    return rows
 
 
 def _binary_candidates() -> List[Candidate]:
-    rows = [Candidate("F.binary_cross_entropy_with_logits", "native",
-                      lambda x, t, c: F.binary_cross_entropy_with_logits(x, t))]
-    rows += _library("sigmoid_focal_loss", lambda x, t, c: L.sigmoid_focal_loss(x, t, alpha=FOCAL_ALPHA,
-                                                                                gamma=FOCAL_GAMMA))
-    rows += _library("binary_seesaw_loss", lambda x, t, c: L.binary_seesaw_loss(x, t, c, p=SEESAW_P, q=SEESAW_Q))
-    rows += _library("weighted_bce_loss", lambda x, t, c: L.weighted_bce_loss(x, t, pos_weight=BCE_POS_WEIGHT))
-    rows += _library("dice_loss", lambda x, t, c: L.dice_loss(x, t))
-    rows += _library("tversky_loss", lambda x, t, c: L.tversky_loss(x, t))
-    rows.append(Candidate("torchvision focal formula", "peer", lambda x, t, c: torchvision_sigmoid_focal(x, t)))
-    rows += _monai_binary() + _kornia_binary()
-    return rows
+    rows = [Candidate("torchvision focal formula", "peer", lambda x, t, c: torchvision_sigmoid_focal(x, t))]
+    return rows + _monai_binary() + _kornia_binary()
 
 
 def _multiclass_candidates(workload: Workload) -> List[Candidate]:
-    rows = [Candidate("F.cross_entropy", "native", lambda x, t, c: F.cross_entropy(x, t))]
-    rows += _library("seesaw_loss", lambda x, t, c: L.seesaw_loss(x, t, c, p=SEESAW_P, q=SEESAW_Q, eps=SEESAW_EPS))
-    rows += _library("seesaw_loss p=q=0 (CE)", lambda x, t, c: L.seesaw_loss(x, t, c, p=0, q=0))
-    rows += _library("softmax_focal_loss", lambda x, t, c: L.softmax_focal_loss(x, t, gamma=FOCAL_GAMMA))
     dense = len(workload.shape) > 2
-    if dense:
-        rows += _library("dice_loss (softmax)", lambda x, t, c: L.dice_loss(x, t, activation="softmax"))
-    rows.append(Candidate("MMDetection Seesaw math", "peer", mmdet_seesaw))
+    rows = [Candidate("MMDetection Seesaw math", "peer", mmdet_seesaw)]
     if dense:
         rows += _monai_dense()
-    rows += _kornia_multiclass(dense)
-    return rows
+    return rows + _kornia_multiclass(dense)
 
 
 def _monai_binary() -> List[Candidate]:
@@ -158,6 +204,14 @@ def _kornia_multiclass(dense: bool) -> List[Candidate]:
     return rows
 
 
-def candidates(workload: Workload) -> List[Candidate]:
-    """Every implementation that runs on ``workload``, the native baseline first."""
-    return _binary_candidates() if workload.kind == "binary" else _multiclass_candidates(workload)
+def candidates(workload: Workload, counts: Tensor) -> List[Candidate]:
+    """Every implementation that runs on ``workload`` (whose training ``counts`` the losses that need them get),
+    the native baseline first."""
+    if workload.activation == "sigmoid":
+        native = Candidate("F.binary_cross_entropy_with_logits", "native",
+                           lambda x, t, c: F.binary_cross_entropy_with_logits(x, t))
+        peers = _binary_candidates() if workload.task == "binary" else []
+    else:
+        native = Candidate("F.cross_entropy", "native", lambda x, t, c: F.cross_entropy(x, t))
+        peers = _multiclass_candidates(workload)
+    return [native] + library_candidates(workload, counts) + peers

@@ -109,7 +109,7 @@ def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, 
                  progress: Callable[[str], None]) -> Dict[str, object]:
     logits, target, counts = workload.make(quick=quick, device=device)
     inputs = (logits, target, counts)
-    rows: List[Candidate] = candidates(workload)
+    rows: List[Candidate] = candidates(workload, counts)
     losses = {}
     for c in rows:  # warm-up, and a sanity check that every candidate computes a finite loss
         losses[c.name] = float(_step(c, *inputs))

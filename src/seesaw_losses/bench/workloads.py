@@ -17,29 +17,38 @@ SEEN_BATCHES = 100
 
 @dataclass(frozen=True)
 class Workload:
-    """One job: ``kind`` is ``"binary"`` (one logit per element, ~``foreground`` positives) or ``"multiclass"``
-    (``(N, C, *)`` logits, Zipf-distributed class indices)."""
+    """One job of a task kind (:data:`seesaw_losses.registry.TASKS`): ``"binary"`` (one logit per element,
+    ~``foreground`` positives), ``"multi-label"`` (``(N, C)`` logits, class ``c`` positive with probability
+    ``foreground`` times a Zipf weight), ``"multi-class"`` or ``"long-tailed"`` (``(N, C, *)`` logits,
+    Zipf-distributed class indices)."""
 
     name: str
     description: str
-    kind: str
+    task: str
     shape: Tuple[int, ...]
     quick_shape: Tuple[int, ...]
     foreground: float = 0.0
 
+    @property
+    def activation(self) -> str:
+        """How the workload's logits are read: ``"sigmoid"`` (binary, multi-label) or ``"softmax"``."""
+        return "sigmoid" if self.task in ("binary", "multi-label") else "softmax"
+
     def make(self, *, quick: bool, device: str = "cpu", seed: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
         """``(logits, target, class_counts)`` in float32 on ``device``; counts are ``[background, foreground]``
-        for binary workloads."""
+        for the sigmoid tasks (binary, multi-label), per class otherwise."""
         shape = self.quick_shape if quick else self.shape
         gen = torch.Generator().manual_seed(seed)
         logits = torch.randn(shape, generator=gen).mul_(2.0)
-        if self.kind == "binary":
-            target = (torch.rand(shape, generator=gen) < self.foreground).float()
+        if self.activation == "sigmoid":
+            rate = torch.full(shape[1:], self.foreground)
+            if self.task == "multi-label":
+                rate = rate * _zipf(shape[1], gen) * shape[1]
+            target = (torch.rand(shape, generator=gen) < rate).float()
             counts = torch.stack([(target == 0).sum(), (target == 1).sum()])
         else:
             num_classes = shape[1]
-            ranks = torch.arange(1, num_classes + 1, dtype=torch.float64)
-            probs = ranks.pow(-ZIPF_EXPONENT)[torch.randperm(num_classes, generator=gen)]
+            probs = _zipf(num_classes, gen)
             positions = (shape[0],) + tuple(shape[2:])
             flat = torch.multinomial(probs, int(torch.tensor(positions).prod()), replacement=True, generator=gen)
             target = flat.view(positions)
@@ -49,6 +58,12 @@ class Workload:
         return logits.to(device), target.to(device), (counts * SEEN_BATCHES).to(device)
 
 
+def _zipf(num_classes: int, gen: torch.Generator) -> Tensor:
+    """Class frequencies falling as ``rank^-ZIPF_EXPONENT`` (summing to 1), the ranks in random order."""
+    weights = torch.arange(1, num_classes + 1, dtype=torch.float64).pow(-ZIPF_EXPONENT)
+    return (weights / weights.sum())[torch.randperm(num_classes, generator=gen)].float()
+
+
 WORKLOADS = {
     w.name: w
     for w in (
@@ -56,9 +71,11 @@ WORKLOADS = {
                  foreground=0.03),
         Workload("binary3d", "binary 3D segmentation, ~1% foreground", "binary", (2, 1, 128, 128, 128),
                  (1, 1, 16, 24, 24), foreground=0.01),
-        Workload("dense", "dense 19-class segmentation, Zipf labels", "multiclass", (8, 19, 256, 256),
+        Workload("dense", "dense 19-class segmentation, Zipf labels", "multi-class", (8, 19, 256, 256),
                  (2, 19, 24, 24)),
-        Workload("longtail", "long-tailed 1204-class classification, Zipf labels", "multiclass", (4096, 1204),
-                 (64, 1204)),
+        Workload("longtail", "long-tailed 1204-class classification, Zipf labels", "long-tailed",
+                 (4096, 1204), (64, 1204)),
+        Workload("multilabel", "multi-label 80-class classification, ~3% positives, Zipf class rates",
+                 "multi-label", (4096, 80), (64, 80), foreground=0.03),
     )
 }

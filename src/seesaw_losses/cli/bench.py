@@ -1,72 +1,15 @@
-"""``seesaw bench``: speed and peak memory of the losses against plain autograd, native PyTorch and peers."""
+"""`seesaw bench`: speed and peak memory of the losses against plain autograd, native PyTorch and peers."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Optional, Sequence
 
-from .errors import InputError
-
-DEFAULT_JSON = "bench-results/bench.json"
-
-
-DESCRIPTION = ("Forward + backward median time and peak memory of each loss, as ratios to PyTorch's native "
-               "binary_cross_entropy_with_logits / cross_entropy measured in the same run.")
+from ..bench.command import DESCRIPTION, add_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "bench", help="time and measure the losses against plain autograd, native PyTorch and peers",
         description=DESCRIPTION)
-    _add_arguments(parser)
+    add_arguments(parser)
     return parser
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..bench.workloads import WORKLOADS
-    parser.add_argument("--workload", action="append", choices=list(WORKLOADS), dest="workloads",
-                        help="workload to run (repeatable; default: all)")
-    parser.add_argument("--quick", action="store_true", help="small shapes and 3 rounds (a smoke test)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 11, or 3 with --quick)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass")
-    parser.add_argument("--json", default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..bench.runner import format_table, run_benchmark, write_json
-    if args.repeats is not None and args.repeats < 1:
-        raise InputError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {args.threads}")
-    check_device(args.device)
-    result = run_benchmark(args.workloads, quick=args.quick, repeats=args.repeats, threads=args.threads,
-                           device=args.device, memory=args.memory)
-    print(format_table(result))
-    write_json(result, args.json)
-    print(f"\nwrote {args.json}")
-    return 0
-
-
-def check_device(device: str) -> None:
-    """``--device`` is ``cpu``, or ``cuda`` with a CUDA device that torch sees."""
-    import torch
-
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"--device must be cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m seesaw_losses.bench``."""
-    parser = argparse.ArgumentParser(prog="python -m seesaw_losses.bench", description=DESCRIPTION)
-    _add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except InputError as error:
-        print(f"seesaw bench: error: {error}", file=sys.stderr)
-        return 2

@@ -71,7 +71,7 @@ class Task:
     ignore_index: Optional[int] = None
 
     def build(self, spec: LossSpec) -> BuiltLoss:
-        return build(spec, self.class_counts, ignore_index=self.ignore_index)
+        return build(spec, self.class_counts, ignore_index=self.ignore_index, epochs=self.settings.epochs)
 
 
 @dataclass

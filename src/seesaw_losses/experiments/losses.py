@@ -21,11 +21,14 @@ from . import DataError
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
 #: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named: binary and multi-class. LDAM-DRW
-#: takes ``scale=1`` (the models' heads are plain linear layers, not cosine classifiers) and re-weights from epoch
-#: 24, the paper's 160 of 200 epochs applied to the demo's 30.
+#: takes ``scale=1`` (the models' heads are plain linear layers, not cosine classifiers).
 DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw")
 DEFAULT_MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw", "logit_adjusted",
-                             "balanced_softmax", "ldam_drw:scale=1,start_epoch=24")
+                             "balanced_softmax", "ldam_drw:scale=1")
+
+
+DEFERRED_FRACTION = 0.8
+"""Where a deferred schedule (``start_epoch``) starts when the user gives none: the paper's epoch 160 of 200."""
 
 
 class LossSpecError(DataError):
@@ -157,9 +160,11 @@ def with_hyperparameters(spec: LossSpec, values: Mapping[str, Any]) -> LossSpec:
     return LossSpec(spec.text, terms)
 
 
-def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional[int] = None) -> BuiltLoss:
+def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional[int] = None,
+          epochs: Optional[int] = None) -> BuiltLoss:
     """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary);
-    ``ignore_index`` is passed to every term that does not set its own.
+    ``ignore_index`` is passed to every term that does not set its own, and a term with a deferred schedule
+    (``start_epoch``, e.g. LDAM-DRW) starts at :data:`DEFERRED_FRACTION` of ``epochs`` unless it sets its own.
 
     Raises :class:`LossSpecError` when the loss does not fit the task or rejects its parameters.
     """
@@ -167,7 +172,7 @@ def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional
     if spec.family == SIGMOID and len(counts) != 2:
         raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
                             "classes; use ce, class_balanced_ce, softmax_focal, seesaw or dice:activation=softmax")
-    terms, derived = [], []
+    terms, derived, scheduled = [], [], []
     for term in spec.terms:
         term = dict(term)
         entry = get_loss(term["type"])
@@ -181,13 +186,17 @@ def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional
             term.setdefault("num_classes", len(counts))
         if ignore_index is not None:
             term.setdefault("ignore_index", ignore_index)
+        if epochs is not None and "start_epoch" in entry.options() and "start_epoch" not in term:
+            term["start_epoch"] = int(round(DEFERRED_FRACTION * epochs))
+            scheduled.append(f"{spec.text}: re-weighting from epoch {term['start_epoch']} of {epochs} "
+                             f"({DEFERRED_FRACTION:.0%} of the budget, as in the paper)")
         terms.append(term)
     try:
         module = build_loss(terms if len(terms) > 1 else terms[0])
     except (TypeError, ValueError) as error:
         raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
     parts = module.losses.values() if isinstance(module, CombinedLoss) else [module]
-    notes, exported = [], []
+    notes, exported = list(scheduled), []
     for term, part, attribute in zip(terms, parts, derived):
         term = dict(term)
         if attribute is not None:

@@ -15,9 +15,11 @@ Every loss gets exactly ``trials`` completed trials:
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
@@ -88,6 +90,8 @@ def _storage(url: str):
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0 or -1, 0) would ask about a whole process group
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,9 +107,14 @@ def _fail_dead_trials(study) -> None:
     import optuna
     from optuna.trial import TrialState
 
-    host = socket.gethostname()
+    host, now = socket.gethostname(), datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.user_attrs.get("host") == host and not _alive(int(trial.user_attrs.get("pid", -1))):
+        if "pid" in trial.user_attrs:
+            dead = trial.user_attrs.get("host") == host and not _alive(int(trial.user_attrs["pid"]))
+        else:  # killed before it recorded its process (and maybe before its first heartbeat)
+            started = trial.datetime_start or now
+            dead = (now - started).total_seconds() > GRACE_SECONDS
+        if dead:
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
     optuna.storages.fail_stale_trials(study)
 
@@ -132,6 +141,9 @@ def tune(task: Task, spec: LossSpec, plan: StudyPlan, tracker: Tracker = QUIET) 
         done = len(completed(study))
         if done >= plan.trials:
             break
+        if done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) >= plan.trials:
+            time.sleep(1.0)  # the remaining trials are running elsewhere: wait for them (or for them to die)
+            continue
         sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done,
                                              n_startup_trials=max(1, min(10, plan.trials // 2)))
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)

@@ -4,8 +4,9 @@ A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correc
 ``torch.compile`` fuses, and what the fused path is tested against). A kernel on a hot path may also provide
 ``evaluate(..., need_grad, scratch)``, the loss together with its hand-derived derivative with respect to the
 logits, sharing the transcendentals between the two; without it the engine differentiates ``loss`` with
-autograd, one block at a time, so memory stays bounded either way. The engine runs the kernel over large tensors
-in blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input size:
+autograd, one block at a time, so memory stays bounded either way. On CPU the engine runs the kernel over large
+tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input
+size (on a GPU, in one whole-tensor pass: :func:`block_elements`):
 
 - forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
   the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
@@ -18,6 +19,9 @@ Half-precision inputs are read block by block and computed in float32; the gradi
 dtype. While ``torch.compile`` traces (or inside :func:`plain_formula`), the plain formula runs under autograd
 instead, so that inductor can fuse it.
 
+For CUDA tensors with Triton installed, both passes run as one fused Triton kernel where :mod:`._triton` has one
+for the kernel (the sigmoid and softmax families); everything else stays as described here.
+
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
 position). The same code runs on CUDA tensors.
@@ -26,8 +30,11 @@ position). The same code runs on CUDA tensors.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import itertools
 import math
+import sys
 from collections.abc import Iterator
 from typing import List, Optional, Protocol, Sequence, Tuple
 
@@ -39,7 +46,14 @@ from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
 
 CHUNK_ELEMENTS = 1 << 18
-"""Elements per block: above ATen's parallel grain size (32K), small enough for the temporaries to stay in cache."""
+"""Elements per block on CPU: above ATen's parallel grain size (32K), small enough for the temporaries to stay in
+cache."""
+
+
+def block_elements(device: torch.device) -> int:
+    """Elements per block on ``device``: :data:`CHUNK_ELEMENTS` on CPU; the whole tensor elsewhere, where every
+    op is a kernel launch and cache-sized blocks would multiply the launches for nothing."""
+    return CHUNK_ELEMENTS if device.type == "cpu" else sys.maxsize
 
 _plain_formula = False
 
@@ -114,6 +128,37 @@ def plain_formula(enabled: bool = True) -> Iterator[None]:
 
 def _use_plain_formula() -> bool:
     return _plain_formula or torch.compiler.is_compiling()
+
+
+_triton_on_cpu = False
+
+
+@contextlib.contextmanager
+def triton_kernels_on_cpu(enabled: bool = True) -> Iterator[None]:
+    """Send CPU tensors through the Triton kernels too: for tests, with ``TRITON_INTERPRET=1`` set before
+    ``triton`` is first imported (Triton's interpreter then runs the kernels on CPU tensors)."""
+    global _triton_on_cpu
+    previous, _triton_on_cpu = _triton_on_cpu, enabled
+    try:
+        yield
+    finally:
+        _triton_on_cpu = previous
+
+
+@functools.lru_cache(maxsize=None)
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _triton_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int],
+                 reduce_sum: bool, operands: Optional[Tuple[Tensor, ...]],
+                 need_grad: bool) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
+    """The pass as one fused Triton kernel (:mod:`._triton`) for CUDA tensors below float64 when Triton is
+    installed; None where the engine's own path runs."""
+    if logits.dtype == torch.float64 or not (logits.is_cuda or _triton_on_cpu) or not _triton_installed():
+        return None
+    from . import _triton
+    return _triton.fused_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
 
 
 def _evaluate(kernel, x: Tensor, t: Tensor, operands: Sequence[Tensor], need_grad: bool,
@@ -193,20 +238,22 @@ def _result(sums: List[Tensor], out: Optional[Tensor], grad: Optional[Tensor], d
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _elementwise_blocks(shape) -> Iterator[tuple]:
-    """Index tuples covering a tensor of ``shape`` in blocks of about CHUNK_ELEMENTS, each contiguous in memory.
+def _elementwise_blocks(shape, block: Optional[int] = None) -> Iterator[tuple]:
+    """Index tuples covering a tensor of ``shape`` in blocks of about ``block`` elements (default
+    :data:`CHUNK_ELEMENTS`), each contiguous in memory.
 
     Trailing dimensions that fit in a block are taken whole; the next one is split; the leading ones are iterated.
     """
+    block = CHUNK_ELEMENTS if block is None else block
     split, inner = len(shape), 1
-    while split > 0 and inner * shape[split - 1] <= CHUNK_ELEMENTS:
+    while split > 0 and inner * shape[split - 1] <= block:
         split -= 1
         inner *= shape[split]
     if split == 0:
         yield ()
         return
     dim = split - 1
-    step = max(1, CHUNK_ELEMENTS // inner)
+    step = max(1, block // inner)
     for outer in itertools.product(*(range(size) for size in shape[:dim])):
         for start in range(0, shape[dim], step):
             yield outer + (slice(start, min(start + step, shape[dim])),)
@@ -216,6 +263,9 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
                       ignore_index: Optional[int], reduce_sum: bool, operands: Tuple[Tensor, ...],
                       need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The loss (sum or map, computing dtype) and, if asked, the gradient of that sum (logits' dtype)."""
+    fused = _triton_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
+    if fused is not None:
+        return fused
     cdtype = compute_dtype(logits.dtype)
     shape = logits.shape
     w = None if weight is None else weight.expand(shape)
@@ -224,7 +274,7 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
     out = None if reduce_sum else torch.empty(shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
     sums = []
-    for idx in _elementwise_blocks(shape):
+    for idx in _elementwise_blocks(shape, block_elements(logits.device)):
         x, t_raw = logits[idx], target[idx]
         scratch.next_block(x.shape)
         x = x if x.dtype == cdtype else scratch().copy_(x)
@@ -271,9 +321,14 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _blocks(n: int, c: int, s: int) -> Iterator[Tuple[slice, slice]]:
-    """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in blocks of ~CHUNK elements."""
-    length = max(1, CHUNK_ELEMENTS // max(c, 1))
+def _blocks(n: int, c: int, s: int, block: Optional[int] = None) -> Iterator[Tuple[slice, slice]]:
+    """Slices ``(batch_slice, position_slice)`` covering an ``(N, C, S)`` tensor in blocks of about ``block``
+    elements (default :data:`CHUNK_ELEMENTS`); a tensor that fits is one block."""
+    block = CHUNK_ELEMENTS if block is None else block
+    if n * c * s <= block:
+        yield slice(0, n), slice(0, s)
+        return
+    length = max(1, block // max(c, 1))
     if s == 1:
         for b in range(0, n, length):
             yield slice(b, min(b + length, n)), slice(0, 1)
@@ -287,6 +342,9 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
                     ignore_index: Optional[int], reduce_sum: bool,
                     need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
     """The loss (sum, or the ``(N, S)`` map) and, if asked, the gradient of that sum, ``(N, C, S)``."""
+    fused = _triton_pass(kernel, logits, target, weight, ignore_index, reduce_sum, None, need_grad)
+    if fused is not None:
+        return fused
     cdtype = compute_dtype(logits.dtype)
     n, c = logits.shape[0], logits.shape[1]
     z = flatten_from(logits, 2)
@@ -295,7 +353,7 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
     sums = []
-    for bs, ps in _blocks(n, c, z.shape[2]):
+    for bs, ps in _blocks(n, c, z.shape[2], block_elements(logits.device)):
         block = z[bs, :, ps]
         scratch.next_block(block.shape)
         block = block if block.dtype == cdtype else scratch().copy_(block)

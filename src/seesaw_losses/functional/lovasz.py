@@ -2,9 +2,11 @@ r"""Lovasz losses (Berman et al., "The Lovasz-Softmax loss", CVPR 2018): convex 
 
 For a set of errors :math:`m` sorted in decreasing order and the matching ground truth, the loss is
 :math:`\sum_i m_{(i)}\, g_i` where :math:`g` is the gradient of the Jaccard loss's Lovasz extension
-(the increments of :math:`1 - |F \setminus \pi_{1..i}| / |F \cup \pi_{1..i}|`). Rows (images, or the whole
-batch) are sorted at once; ignored elements are moved to the end with zero error, which leaves every valid
-element's term unchanged.
+(the increments of :math:`1 - |F \setminus \pi_{1..i}| / |F \cup \pi_{1..i}|`). Every row (image, class of an
+image, or of the whole batch) is sorted in one batched integer sort, with no loop over rows; the increments come
+from one cumulative sum and are, scattered back, the gradient with respect to the errors, which the forward
+computes and the backward only scales. Ignored elements get zero error, which leaves every valid element's term
+unchanged.
 """
 
 from __future__ import annotations
@@ -14,39 +16,131 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import compute_dtype
+from ._fused import _FusedLoss, _use_plain_formula, compute_dtype
+from ._reduction import reduce_rows
 from ._shapes import empty_loss
 from ._validation import check_choice, check_index_target, check_logits, check_reduction, fail
 from .binary_seesaw import binary_targets
 
 CLASS_SETS = ("present", "all")
+_EXACT_COUNTS = 1 << 24
+"""Rows longer than this count in float64 (float32 counts are exact up to 2^24)."""
 
 
-def _lovasz_gradient(gt_sorted: Tensor) -> Tensor:
-    """Increments of the Jaccard loss along each row of sorted ground truth ``(R, P)``."""
-    total = gt_sorted.sum(-1, keepdim=True)
-    intersection = total - gt_sorted.cumsum(-1)
-    union = total + (1 - gt_sorted).cumsum(-1)
-    jaccard = 1 - intersection / union
-    return torch.cat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], dim=-1)
+def _lovasz_increments(errors: Tensor, gt: Tensor) -> Tensor:
+    """For each element of ``(R, P)`` rows of non-negative errors (their buffer is consumed) and boolean ground
+    truth, the increment of the Jaccard loss's Lovasz extension at the element's place in its row's decreasing
+    order of errors: the gradient of the row's loss with respect to that error.
+
+    With :math:`b_i` the background among the first :math:`i` sorted elements and :math:`F` the foreground,
+    the union is :math:`U_i = F + b_i`, the intersection left :math:`I_i = U_i - i`, so :math:`1 - J_i =
+    1 - i / U_i`; the increment is the difference of consecutive :math:`J_i` (:math:`J_0 = 0`).
+
+    One sort, of integer keys: an error's bit pattern (ordered as the non-negative float it encodes) shifted
+    left, the ground truth in the freed bit, all inverted so that an ascending sort gives the decreasing order
+    (a one-row integer sort is ATen's radix sort). The sorted keys carry the sorted ground truth, so the only
+    gather is the scatter of the increments back. Elements of zero error (ignored ones included, with a false
+    ground truth) only shift the increments of the elements after them, whose errors are zero too.
+    """
+    rows, length = errors.shape
+    int_dtype = torch.int64 if errors.dtype == torch.float64 else torch.int32
+    dtype = errors.dtype if length <= _EXACT_COUNTS else torch.float64
+    foreground = gt.sum(-1, keepdim=True, dtype=dtype)
+    keys = errors.view(int_dtype).clamp_min_(0)           # -0.0 counts as 0
+    keys.bitwise_left_shift_(1).bitwise_or_(gt).bitwise_xor_(torch.iinfo(int_dtype).max)
+    order = torch.empty(keys.shape, dtype=torch.int64, device=keys.device)
+    flat = rows == 1     # sorted as a 1-D tensor, the radix sort's case
+    torch.sort(keys.view(-1) if flat else keys, out=(keys.view(-1), order.view(-1)) if flat else (keys, order))
+    union = torch.empty(keys.shape, dtype=dtype, device=keys.device).copy_(keys.bitwise_and_(1))  # background
+    del keys
+    union.cumsum_(-1).add_(foreground)
+    ratio = torch.div(torch.arange(1, length + 1, dtype=dtype, device=union.device), union, out=union)  # J_i
+    increments = torch.empty_like(ratio)
+    increments[:, :1] = ratio[:, :1]
+    torch.sub(ratio[:, 1:], ratio[:, :-1], out=increments[:, 1:])
+    return ratio.scatter_(-1, order, increments).to(errors.dtype)
 
 
-def _lovasz_rows(errors: Tensor, gt: Tensor, valid: Optional[Tensor]) -> Tensor:
-    """``sum_i m_(i) g_i`` per row of ``(R, P)`` non-negative errors and ``{0, 1}`` ground truth."""
-    key = errors.detach() if valid is None else errors.detach().masked_fill(~valid, -1.0)
-    order = key.argsort(dim=-1, descending=True)
-    errors_sorted, gt_sorted = errors.gather(-1, order), gt.gather(-1, order)
-    if valid is not None:
-        valid_sorted = valid.gather(-1, order)
-        errors_sorted = errors_sorted * valid_sorted
-        gt_sorted = gt_sorted * valid_sorted
-    return (errors_sorted * _lovasz_gradient(gt_sorted)).sum(-1)
+def _plain_increments(errors: Tensor, gt: Tensor) -> Tensor:
+    """What :func:`_lovasz_increments` computes, as the plain formula (a float sort, no in-place or ``out=``
+    operations): the form ``torch.compile`` traces."""
+    dtype = errors.dtype if errors.shape[1] <= _EXACT_COUNTS else torch.float64
+    order = errors.argsort(dim=-1, descending=True)
+    union = (~gt).gather(-1, order).to(dtype).cumsum(-1) + gt.sum(-1, keepdim=True, dtype=dtype)
+    jaccard = torch.arange(1, errors.shape[1] + 1, dtype=dtype, device=errors.device) / union
+    increments = torch.diff(jaccard, dim=-1, prepend=jaccard.new_zeros(jaccard.shape[0], 1))
+    return torch.zeros_like(jaccard).scatter(-1, order, increments).to(errors.dtype)
 
 
-def _reduce_rows(loss: Tensor, reduction: str, per_image: bool) -> Tensor:
-    if reduction == "none":
-        return loss if per_image else loss[0]
-    return loss.sum() if reduction == "sum" else loss.mean()
+def _row_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum(-1)`` for ``(R, P)`` rows, without an ``(R, P)`` temporary."""
+    return (a.unsqueeze(1) @ b.unsqueeze(2)).view(a.shape[0])
+
+
+def _lovasz_pass(ground_truth, errors_of):
+    """``run_pass`` for :class:`_FusedLoss`: per-row Lovasz losses of ``(R, P)`` inputs and their gradient.
+
+    ``ground_truth(target)`` gives the ``(R, P)`` boolean ground truth (False where ignored) and the valid mask
+    (or None); ``errors_of(inputs, gt)`` the errors, each of the form ``a + b (1 - 2 gt)`` with ``b`` the
+    input, so that their derivative is ``1 - 2 gt`` wherever they are positive.
+    """
+    def run_pass(inputs: Tensor, target: Tensor, _weight: None, need_grad: bool):
+        v = inputs.to(compute_dtype(inputs.dtype))
+        gt, valid = ground_truth(target)
+
+        def errors() -> Tensor:
+            e = errors_of(v, gt)
+            return e if valid is None else e.masked_fill_(~valid, 0)
+
+        increments = _lovasz_increments(errors(), gt)
+        e = errors()
+        loss = _row_dot(e, increments)
+        if not need_grad:
+            return loss, None
+        clipped = e <= 0
+        slope = e.copy_(gt).mul_(-2).add_(1).masked_fill_(clipped, 0)
+        return loss, increments.mul_(slope).to(inputs.dtype)
+    return run_pass
+
+
+def _lovasz_rows(inputs: Tensor, target: Tensor, ground_truth, errors_of) -> Tensor:
+    """Per-row Lovasz losses of ``(R, P)`` inputs (see :func:`_lovasz_pass`): through :class:`_FusedLoss`, or
+    as the plain formula under autograd while ``torch.compile`` traces (or inside ``plain_formula()``)."""
+    if not _use_plain_formula():
+        return _FusedLoss.apply(inputs, target, None, _lovasz_pass(ground_truth, errors_of), (inputs.shape[0], 1))
+    gt, valid = ground_truth(target)
+    errors = errors_of(inputs.to(compute_dtype(inputs.dtype)), gt)
+    errors = errors if valid is None else errors.masked_fill(~valid, 0)
+    return _row_dot(errors, _plain_increments(errors.detach(), gt))
+
+
+def _hinge_form(ignore_index: Optional[int]):
+    """``(ground_truth, errors_of)`` of the hinge: errors ``max(0, 1 - x s)`` with signs ``s = 2 gt - 1``."""
+    def ground_truth(t: Tensor):
+        valid = None if ignore_index is None else t != ignore_index
+        gt = t == 1
+        return (gt if valid is None else gt.logical_and_(valid)), valid
+
+    return ground_truth, lambda x, gt: torch.addcmul(x, x, gt, value=-2).add_(1).relu_()
+
+
+def _class_masks(t: Tensor, num_classes: int, ignore_index: Optional[int]) -> Tensor:
+    """``(R, C, P)`` booleans ``t == c`` of ``(R, P)`` class indices, False where ignored."""
+    masks = t.unsqueeze(1) == torch.arange(num_classes, device=t.device).view(1, -1, 1)
+    return masks if ignore_index is None else masks.logical_and_((t != ignore_index).unsqueeze(1))
+
+
+def _softmax_form(num_classes: int, ignore_index: Optional[int]):
+    """``(ground_truth, errors_of)`` of Lovasz-softmax: errors ``|[t = c] - p_c|`` of ``(R * C, P)``
+    probabilities against ``(R, P)`` class indices."""
+    def ground_truth(t: Tensor):
+        shape = (t.shape[0] * num_classes, t.shape[1])
+        valid = None
+        if ignore_index is not None:
+            valid = (t != ignore_index).unsqueeze(1).expand(t.shape[0], num_classes, t.shape[1]).reshape(shape)
+        return _class_masks(t, num_classes, ignore_index).view(shape), valid
+
+    return ground_truth, lambda p, gt: torch.addcmul(p, p, gt, value=-2).add_(gt)
 
 
 def lovasz_hinge_loss(
@@ -84,13 +178,9 @@ def lovasz_hinge_loss(
     x, t = binary_targets(fn, logits, target, ignore_index)
     if x.numel() == 0:
         return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
-    cdtype = compute_dtype(x.dtype)
     rows = x.shape[0] if per_image else 1
-    x, t = x.reshape(rows, -1).to(cdtype), t.reshape(rows, -1)
-    valid = None if ignore_index is None else t != ignore_index
-    gt = t.to(cdtype) if valid is None else t.to(cdtype).masked_fill(~valid, 0)
-    errors = torch.relu(1 - x * (2 * gt - 1))
-    return _reduce_rows(_lovasz_rows(errors, gt, valid), reduction, per_image)
+    loss = _lovasz_rows(x.reshape(rows, -1), t.reshape(rows, -1), *_hinge_form(ignore_index))
+    return reduce_rows(loss, reduction, per_image)
 
 
 def lovasz_softmax_loss(
@@ -138,21 +228,16 @@ def lovasz_softmax_loss(
     if logits.numel() == 0:
         return empty_loss(logits, (logits.shape[0],) if per_image and reduction == "none" else ())
     n = logits.shape[0]
-    rows = n if per_image else 1
-    probabilities = torch.softmax(logits.to(compute_dtype(logits.dtype)), dim=1)
-    p = probabilities.reshape(n, num_classes, -1).transpose(0, 1).reshape(num_classes, rows, -1).transpose(0, 1)
-    t = target.reshape(rows, 1, -1)
-    valid = None if ignore_index is None else (t != ignore_index).expand(p.shape)
-    gt = (t == torch.arange(num_classes, device=t.device).view(1, -1, 1)).to(p.dtype)
-    if valid is not None:
-        gt = gt.masked_fill(~valid, 0)
-    errors = (gt - p).abs()
-    flat_valid = None if valid is None else valid.reshape(rows * num_classes, -1)
-    per_class = _lovasz_rows(errors.reshape(rows * num_classes, -1), gt.reshape(rows * num_classes, -1),
-                             flat_valid).view(rows, num_classes)
+    probabilities = torch.softmax(logits.to(compute_dtype(logits.dtype)), dim=1).reshape(n, num_classes, -1)
+    if per_image:
+        p, t = probabilities.reshape(n * num_classes, -1), target.reshape(n, -1)
+    else:
+        p, t = probabilities.transpose(0, 1).reshape(num_classes, -1), target.reshape(1, -1)
+    rows = t.shape[0]
+    per_class = _lovasz_rows(p, t, *_softmax_form(num_classes, ignore_index)).view(rows, num_classes)
     if classes == "present":
-        present = (gt.sum(-1) > 0).to(per_class.dtype)
+        present = _class_masks(t, num_classes, ignore_index).any(-1).to(per_class.dtype)
         loss = (per_class * present).sum(-1) / present.sum(-1).clamp(min=1)
     else:
         loss = per_class.mean(-1)
-    return _reduce_rows(loss, reduction, per_image)
+    return reduce_rows(loss, reduction, per_image)

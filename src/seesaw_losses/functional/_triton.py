@@ -1,0 +1,326 @@
+"""Fused Triton kernels for the engine's two layouts (optional: ``pip install 'seesaw-losses[triton]'``).
+
+One kernel launch reads the logits once and writes the loss (per-program partial sums, or the unreduced map) and
+the gradient of its sum: the gradient is the only logits-sized allocation, and the backward only scales it (the
+engine's :class:`~seesaw_losses.functional._fused._FusedLoss`). Partial sums are added in a fixed order by a
+second, single-program kernel: no atomics, the same bits on every run.
+
+- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (scalar ``alpha``)
+  and Binary Seesaw (paper variant), each with an optional per-element weight and ``ignore_index``.
+- :func:`softmax_kernel`: ``(N, C, S)`` logits with ``(N, S)`` class indices, every class of a position in one
+  tile; cross-entropy with per-class logit offsets (logit adjustment), softmax focal (``class_weight``) and
+  Seesaw, each with an optional per-position weight and ``ignore_index``.
+
+The engine calls :func:`fused_pass` for CUDA tensors when Triton is importable; with ``TRITON_INTERPRET=1`` set
+before Triton is imported, the same kernels run on CPU tensors (how the tests check them), under
+:func:`seesaw_losses.functional._fused.triton_kernels_on_cpu`. A kernel object of the engine that no Triton
+kernel covers (or an option they do not take, such as a per-channel ``pos_weight``) keeps the engine's path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+BCE, FOCAL, BINARY_SEESAW = 0, 1, 2
+"""Sigmoid families."""
+CROSS_ENTROPY, SOFTMAX_FOCAL, SEESAW = 0, 1, 2
+"""Softmax families."""
+
+ELEMENT_BLOCK = 1024
+TILE_ELEMENTS = 4096
+"""Elements of a softmax tile (classes x positions); the classes of a position always share a tile."""
+
+
+@dataclass(frozen=True)
+class SigmoidForm:
+    """A sigmoid-family loss for :func:`sigmoid_kernel`: ``params`` are four float32 numbers on the logits'
+    device: BCE ``(pos_weight, -, -, -)``; focal ``(alpha or -1, gamma, -, -)``; Binary Seesaw ``(log m_fg -
+    log m_bg, log m_bg, q, log eps)``."""
+
+    family: int
+    params: Tensor
+
+
+@dataclass(frozen=True)
+class SoftmaxForm:
+    """A softmax-family loss for :func:`softmax_kernel`: ``class_values`` is a ``(C,)`` float32 tensor or None:
+    the logit offsets (cross-entropy), ``class_weight`` (focal) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
+    ``p``, ``q``, ``eps`` Seesaw's."""
+
+    family: int
+    class_values: Optional[Tensor] = None
+    gamma: float = 0.0
+    p: float = 0.0
+    q: float = 0.0
+    eps: float = 1e-2
+
+    @staticmethod
+    def cross_entropy(logit_offsets: Optional[Tensor] = None) -> "SoftmaxForm":
+        """Cross-entropy of ``z + logit_offsets`` (per class), the form of logit adjustment."""
+        return SoftmaxForm(CROSS_ENTROPY, logit_offsets)
+
+
+@triton.jit
+def _softplus_sigmoid(v):
+    """``softplus(v)`` and ``sigmoid(v)`` from one ``exp`` and one ``log`` (plus one ``exp``), never overflowing."""
+    softplus = tl.maximum(v, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(v)))
+    return softplus, tl.exp(v - softplus)
+
+
+@triton.jit
+def _power(base, exponent):
+    """``base ** exponent`` for ``base >= 0`` (0 at 0 for a positive exponent, 1 for exponent 0)."""
+    positive = tl.exp(exponent * tl.log(tl.maximum(base, 1e-38)))
+    return tl.where(exponent == 0.0, 1.0, tl.where(base > 0.0, positive, 0.0))
+
+
+@triton.jit
+def _one_minus_exp(x):
+    """``1 - exp(x)`` for ``x <= 0``, accurate near 0 (a series there) where ``1 - exp`` would cancel."""
+    series = -x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))))
+    return tl.where(x > -1e-2, series, 1.0 - tl.exp(x))
+
+
+@triton.jit
+def _target_and_scale(t, w_ptr, offsets, inside, ignore_value, HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr):
+    """The target with ignored entries replaced by 0, and each entry's loss scale: 0 outside the tensor or where
+    ignored, else its weight (or 1)."""
+    scale = tl.where(inside, 1.0, 0.0)
+    if HAS_IGNORE:
+        valid = t != ignore_value
+        scale = tl.where(valid, scale, 0.0)
+        t = tl.where(valid, t, 0)
+    if HAS_WEIGHT:
+        scale = scale * tl.load(w_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    return t, scale
+
+
+@triton.jit
+def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore_value,
+                   FAMILY: tl.constexpr, HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr,
+                   REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+    """Loss and gradient of ``BLOCK`` elements; the loss summed into ``out_ptr[program]`` (``REDUCE``) or stored
+    per element."""
+    pid = tl.program_id(0)
+    offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < n
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    t, scale = _target_and_scale(tl.load(t_ptr + offsets, mask=inside, other=0.0).to(tl.float32), w_ptr, offsets,
+                                 inside, ignore_value, HAS_IGNORE, HAS_WEIGHT)
+    a = tl.load(params_ptr)
+    b = tl.load(params_ptr + 1)
+    sign = 1.0 - 2.0 * t
+    if FAMILY == 0:      # BCE: k softplus(x) - pw t x with k = 1 + (pw - 1) t
+        softplus, p = _softplus_sigmoid(x)
+        k = 1.0 + (a - 1.0) * t
+        loss = k * softplus - a * t * x
+        grad = k * p - a * t
+    elif FAMILY == 1:    # focal: a_t m^gamma BCE with m = 1 - p_t = t + p (1 - 2t)
+        softplus, p = _softplus_sigmoid(x)
+        ce = softplus - t * x
+        m = t + p * sign
+        a_t = tl.where(a < 0.0, 1.0, (1.0 - a) + (2.0 * a - 1.0) * t)
+        loss = a_t * _power(m, b) * ce
+        grad = a_t * ((p - t) * _power(m, b) + b * _power(m, b - 1.0) * ce * p * (1.0 - p) * sign)
+    else:                # Binary Seesaw: softplus(margin), margin = v + log S with v = x (1 - 2t)
+        q = tl.load(params_ptr + 2)
+        log_eps = tl.load(params_ptr + 3)
+        v = x * sign
+        margin = v + t * a + b
+        softplus_v, _ = _softplus_sigmoid(v)
+        margin += q * tl.maximum(v - tl.maximum(softplus_v + log_eps, 0.0), 0.0)
+        loss, s = _softplus_sigmoid(margin)
+        grad = s * sign
+    loss = loss * scale
+    if REDUCE:
+        tl.store(out_ptr + pid, tl.sum(loss, axis=0))
+    else:
+        tl.store(out_ptr + offsets, loss, mask=inside)
+    if NEED_GRAD:
+        tl.store(grad_ptr + offsets, (grad * scale).to(grad_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, out_ptr, grad_ptr, positions, classes, length, ignore_value,
+                   gamma, p, q, log_eps,
+                   FAMILY: tl.constexpr, HAS_CLASS_VALUES: tl.constexpr, HAS_IGNORE: tl.constexpr,
+                   HAS_WEIGHT: tl.constexpr, REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr,
+                   BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
+    """Loss and gradient of ``BLOCK_P`` positions of ``(N, C, S)`` logits (``S = length``), all classes at once."""
+    pid = tl.program_id(0)
+    position = pid.to(tl.int64) * BLOCK_P + tl.arange(0, BLOCK_P)
+    cls = tl.arange(0, BLOCK_C)
+    inside = position < positions
+    image, spot = position // length, position % length
+    address = (image * classes * length + spot)[None, :] + (cls.to(tl.int64) * length)[:, None]
+    real = (cls < classes)[:, None]
+    tile = real & inside[None, :]
+    z = tl.load(z_ptr + address, mask=tile, other=0.0).to(tl.float32)
+    t, scale = _target_and_scale(tl.load(t_ptr + position, mask=inside, other=0).to(tl.int64), w_ptr, position,
+                                 inside, ignore_value, HAS_IGNORE, HAS_WEIGHT)
+    is_target = cls[:, None] == t[None, :]
+    if HAS_CLASS_VALUES:
+        class_values = tl.load(class_ptr + cls, mask=cls < classes, other=0.0).to(tl.float32)
+    if FAMILY == 0 and HAS_CLASS_VALUES:
+        z = z + class_values[:, None]
+    z = tl.where(real, z, -float("inf"))    # padding classes (positions past the end read zeros)
+    z_max = tl.max(z, axis=0)
+    e = tl.exp(z - z_max[None, :])
+    total = tl.sum(e, axis=0)
+    z_target = tl.sum(tl.where(is_target, z, 0.0), axis=0)
+    log_p_target = z_target - z_max - tl.log(total)
+    if FAMILY == 1:      # softmax focal: -a_t m^gamma log p_t, d/dz_j = K (delta_tj - p_j)
+        m = _one_minus_exp(log_p_target)
+        modulation = _power(m, gamma)
+        loss = -modulation * log_p_target
+        k = gamma * _power(m, gamma - 1.0) * tl.exp(log_p_target) * log_p_target - modulation
+        if HAS_CLASS_VALUES:
+            a_t = tl.sum(tl.where(is_target, class_values[:, None], 0.0), axis=0)
+            loss = loss * a_t
+            k = k * a_t
+        grad = k[None, :] * (tl.where(is_target, 1.0, 0.0) - e / total[None, :])
+    else:
+        if FAMILY == 2:  # Seesaw: z_j + log S_tj, S from the counts and the detached scores
+            log_s = z - z_max[None, :] - tl.log(total)[None, :]
+            log_s_target = tl.maximum(log_p_target, log_eps)
+            adjust = q * tl.maximum(log_s - log_s_target[None, :], 0.0)
+            if HAS_CLASS_VALUES:
+                log_n_target = tl.sum(tl.where(is_target, class_values[:, None], 0.0), axis=0)
+                adjust += p * tl.minimum(class_values[:, None] - log_n_target[None, :], 0.0)
+            z = tl.where(real, z + adjust, -float("inf"))
+            z_max = tl.max(z, axis=0)
+            e = tl.exp(z - z_max[None, :])
+            total = tl.sum(e, axis=0)
+        loss = z_max + tl.log(total) - z_target
+        grad = e / total[None, :] - tl.where(is_target, 1.0, 0.0)
+    loss = tl.where(inside, loss * scale, 0.0)
+    if REDUCE:
+        tl.store(out_ptr + pid, tl.sum(loss, axis=0))
+    else:
+        tl.store(out_ptr + position, loss, mask=inside)
+    if NEED_GRAD:
+        tl.store(grad_ptr + address, (grad * scale[None, :]).to(grad_ptr.dtype.element_ty), mask=tile)
+
+
+@triton.jit
+def _sum_in_order(partials_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    """One program adding ``n`` partial sums block after block: a fixed order, hence the same result every run."""
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for start in range(0, n, BLOCK):
+        offsets = start + tl.arange(0, BLOCK)
+        acc += tl.load(partials_ptr + offsets, mask=offsets < n, other=0.0)
+    tl.store(out_ptr, tl.sum(acc, axis=0))
+
+
+def _total(partials: Tensor) -> Tensor:
+    out = torch.empty((), dtype=torch.float32, device=partials.device)
+    _sum_in_order[(1,)](partials, out, partials.numel(), BLOCK=1024)
+    return out
+
+
+def _scalar_params(device: torch.device, *values) -> Tensor:
+    """Four float32 numbers on ``device`` from floats or 0-dim tensors, without a host sync."""
+    values = list(values) + [0.0] * (4 - len(values))
+    return torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in values])
+
+
+def sigmoid_form(kernel, operands: Sequence[Tensor], device: torch.device) -> Optional[SigmoidForm]:
+    """The Triton form of an elementwise kernel of the engine, or None when no Triton kernel covers it."""
+    from .binary_seesaw import PaperKernel
+    from .bce import WeightedBCEKernel
+    from .focal import SigmoidFocalKernel
+
+    if any(o.dim() > 0 for o in operands):
+        return None
+    if isinstance(kernel, WeightedBCEKernel):
+        return SigmoidForm(BCE, _scalar_params(device, operands[0] if operands else 1.0))
+    if isinstance(kernel, SigmoidFocalKernel):
+        alpha = operands[0] if operands else (-1.0 if kernel.alpha is None else kernel.alpha)
+        return SigmoidForm(FOCAL, _scalar_params(device, alpha, kernel.gamma))
+    if isinstance(kernel, PaperKernel):
+        return SigmoidForm(BINARY_SEESAW, _scalar_params(device, kernel.log_m_gap, kernel.log_m_bg, kernel.q,
+                                                         kernel.log_eps))
+    return None
+
+
+def softmax_form(kernel) -> Optional[SoftmaxForm]:
+    """The Triton form of a classwise kernel of the engine (a kernel may also declare its own with a
+    ``triton_form()`` method), or None."""
+    from .focal import SoftmaxFocalKernel
+    from .logit_adjusted import AdjustedSoftmaxKernel
+    from .seesaw import SeesawKernel
+
+    if hasattr(kernel, "triton_form"):
+        return kernel.triton_form()
+    if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax; LDAM's margin: None
+        return SoftmaxForm.cross_entropy(kernel.bias) if kernel.margin is None and kernel.scale == 1 else None
+    if isinstance(kernel, SoftmaxFocalKernel):
+        return SoftmaxForm(SOFTMAX_FOCAL, kernel.class_weight, gamma=kernel.gamma)
+    if isinstance(kernel, SeesawKernel):
+        return SoftmaxForm(SEESAW, kernel.log_counts if kernel.p > 0 else None, p=kernel.p, q=kernel.q,
+                           eps=kernel.eps)
+    return None
+
+
+def _loss_buffers(n: int, programs: int, reduce_sum: bool, device: torch.device) -> Tensor:
+    return torch.empty(programs if reduce_sum else n, dtype=torch.float32, device=device)
+
+
+def sigmoid_pass(form: SigmoidForm, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                 ignore_index: Optional[int], reduce_sum: bool, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """The engine's elementwise pass in one launch: ``(loss sum or map, gradient of the sum or None)``."""
+    x, t = logits.contiguous(), target.contiguous()
+    n = x.numel()
+    programs = max(1, triton.cdiv(n, ELEMENT_BLOCK))
+    out = _loss_buffers(n, programs, reduce_sum, x.device)
+    grad = torch.empty_like(x) if need_grad else None
+    w = None if weight is None else weight.expand(x.shape).contiguous()
+    sigmoid_kernel[(programs,)](
+        x, t, x if w is None else w, form.params, out, x if grad is None else grad, n,
+        0 if ignore_index is None else ignore_index, FAMILY=form.family, HAS_IGNORE=ignore_index is not None,
+        HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
+    return (_total(out) if reduce_sum else out.view(x.shape)), (None if grad is None else grad.view(logits.shape))
+
+
+def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                 ignore_index: Optional[int], reduce_sum: bool, need_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """The engine's classwise pass in one launch: ``(loss sum or (N, S) map, gradient of the sum or None)``."""
+    n, c = logits.shape[0], logits.shape[1]
+    z = logits.reshape(n, c, -1).contiguous()
+    length = z.shape[2]
+    t = target.reshape(-1).contiguous()
+    positions = n * length
+    block_c = triton.next_power_of_2(c)
+    block_p = max(1, TILE_ELEMENTS // block_c)
+    programs = max(1, triton.cdiv(positions, block_p))
+    out = _loss_buffers(positions, programs, reduce_sum, z.device)
+    grad = torch.empty_like(z) if need_grad else None
+    w = None if weight is None else weight.reshape(-1).contiguous()
+    values = None if form.class_values is None else form.class_values.to(device=z.device, dtype=torch.float32)
+    softmax_kernel[(programs,)](
+        z, t, z if w is None else w, z if values is None else values, out, z if grad is None else grad,
+        positions, c, length, -1 if ignore_index is None else ignore_index, float(form.gamma), float(form.p),
+        float(form.q), math.log(form.eps), FAMILY=form.family, HAS_CLASS_VALUES=values is not None,
+        HAS_IGNORE=ignore_index is not None, HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad,
+        BLOCK_C=block_c, BLOCK_P=block_p)
+    return (_total(out) if reduce_sum else out.view(n, length)), (None if grad is None else grad.view(z.shape))
+
+
+def fused_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int],
+               reduce_sum: bool, operands: Optional[Sequence[Tensor]],
+               need_grad: bool) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
+    """The engine's pass through a Triton kernel (``operands`` None: the classwise layout), or None where no
+    Triton kernel covers ``kernel`` with these options."""
+    if operands is None:
+        form = softmax_form(kernel)
+        return None if form is None else softmax_pass(form, logits, target, weight, ignore_index, reduce_sum,
+                                                      need_grad)
+    form = sigmoid_form(kernel, operands, logits.device)
+    return None if form is None else sigmoid_pass(form, logits, target, weight, ignore_index, reduce_sum, need_grad)
