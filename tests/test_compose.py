@@ -91,3 +91,26 @@ def test_bad_configs():
         CombinedLoss({"dice": sl.DiceLoss()}, weights={"bce": 1.0})
     with pytest.raises(ValueError, match="a scalar tensor"):
         build_loss("bce:reduction=none+dice")(*binary_batch())
+
+
+def test_a_combination_reads_its_targets_values_once(monkeypatch):
+    from seesaw_losses.functional import _validation, binary_seesaw
+    reads = []
+    value_range, is_binary = _validation.value_range, binary_seesaw._is_binary
+    monkeypatch.setattr(_validation, "value_range", lambda *a: reads.append("range") or value_range(*a))
+    monkeypatch.setattr(binary_seesaw, "_is_binary", lambda *a: reads.append("binary") or is_binary(*a))
+    x, t = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) < 0.3).float()
+    build_loss("bce+dice+0.5*focal")(x, t)
+    assert reads == ["range"]
+    reads.clear()
+    build_loss("binary_seesaw+dice")(x, t)
+    assert reads == ["binary"]
+    reads.clear()
+    build_loss("dice+binary_seesaw")(x, t)        # [0, 1] does not imply {0, 1}: both rules are read
+    assert reads == ["range", "binary"]
+    with pytest.raises(ValueError, match="BinarySeesawLoss.forward: target must be binary"):
+        build_loss("dice+binary_seesaw")(x, t * 0.5)
+    reads.clear()
+    build_loss("bce")(x, t)
+    build_loss("bce")(x, t)                       # outside a combination every call checks
+    assert reads == ["range", "range"]

@@ -50,6 +50,7 @@ def test_matches_mmdetection_objectness_over_a_sequence_of_batches():
         sum(expected.values()).backward()
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
         assert ours.class_counts.tolist() == ref.cum_samples[:num_classes].tolist()
+        torch.testing.assert_close(ours.cum_samples, ref.cum_samples)
         assert ours.background_count.item() == ref.cum_samples[num_classes].item()
         torch.testing.assert_close(ours.get_activation(logits), ref.activation(logits))
         acc, acc_ref = ours.get_accuracy(logits, labels), ref.accuracy(logits, labels)

@@ -217,7 +217,6 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     else:
         fail(fn, "config", "a string, a dict with 'type', a non-empty list of them, or an nn.Module", config,
              error=TypeError)
-        raise AssertionError  # unreachable
     built = [_build_one(term) for term in terms]
     if len(built) == 1 and built[0][2] == 1.0:
         return built[0][1]

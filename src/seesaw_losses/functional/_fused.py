@@ -279,8 +279,9 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
         scratch.next_block(x.shape)
         x = x if x.dtype == cdtype else scratch().copy_(x)
         t = t_raw if t_raw.dtype == cdtype else scratch().copy_(t_raw)
-        scale = None if ignore_index is None else valid_mask(t_raw, ignore_index, out=scratch())
-        if scale is not None:
+        scale = None
+        if ignore_index is not None:
+            scale = valid_mask(t_raw, ignore_index, out=scratch())
             t = torch.mul(t, scale, out=scratch())
         if w is not None:
             scale = w[idx] if scale is None else scale.mul_(w[idx])

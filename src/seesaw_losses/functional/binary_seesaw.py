@@ -68,7 +68,8 @@ class ReweightedKernel:
     """The original Binary Seesaw formulation, in log space: ``-log(p_true + delta) * M * C``, gradient through C.
 
     ``M`` is per-batch mitigation (``m_fg`` for foreground, ``m_bg`` for background pixels); ``C`` is
-    ``clamp((p_other / p_true)^q, 1, 5)``; logits are scaled by ``temperature``.
+    ``clamp((p_other / p_true)^q, 1, 5)``; logits are scaled by ``temperature``. Not a hot path: the engine
+    differentiates this formula block by block.
     """
 
     def __init__(self, m_fg: Tensor, m_bg: Tensor, q: float, temperature: float) -> None:
@@ -76,31 +77,13 @@ class ReweightedKernel:
         self.log_cap = math.log(REWEIGHTED_COMPENSATION_CAP)
         self.log_delta = math.log(REWEIGHTED_DELTA)
 
-    def _parts(self, x: Tensor, t: Tensor):
+    def loss(self, x: Tensor, t: Tensor) -> Tensor:
         u = _signed(x * self.temperature, t)
         log_p = softplus(-u).neg_()
         nll = torch.logaddexp(log_p, torch.full_like(log_p, self.log_delta)).neg_()
         m = torch.where(t > 0.5, self.m_fg, self.m_bg)
-        return u, log_p, nll, m
-
-    def loss(self, x: Tensor, t: Tensor) -> Tensor:
-        u, _, nll, m = self._parts(x, t)
         compensation = torch.exp((-self.q * u).clamp(min=0, max=self.log_cap))
         return nll * m * compensation
-
-    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
-        u, log_p, nll, m = self._parts(x, t)
-        log_c = -self.q * u
-        compensation = torch.exp(log_c.clamp(min=0, max=self.log_cap))
-        loss = nll * m * compensation
-        if not need_grad:
-            return loss, None
-        inside = (log_c >= 0) & (log_c <= self.log_cap)
-        p = torch.exp(log_p)
-        d_nll = -(p / (p + REWEIGHTED_DELTA)) * torch.sigmoid(-u)
-        d_u = d_nll * compensation - torch.where(inside, nll * compensation * self.q, torch.zeros_like(nll))
-        d_x = d_u * m * self.temperature
-        return loss, torch.where(t > 0.5, d_x, -d_x)
 
 
 def _binary_form(fn: str, logits: Tensor, target: Tensor) -> str:
@@ -156,7 +139,8 @@ def binary_targets(fn: str, logits: Tensor, target: Tensor, ignore_index: Option
         fail(fn, "target", "a real tensor", target, error=TypeError)
     if target.numel() and target.dtype != torch.bool and should_check_values(target) \
             and not already_checked(target, "binary", ignore_index) and not _is_binary(target, ignore_index):
-        valid = target if ignore_index is None else target[target != ignore_index]
+        keep = valid_mask(target, ignore_index)
+        valid = target if keep is None else target[keep]
         bad = valid[(valid != 0) & (valid != 1)][0].item()
         check_finite(fn, "target", bad, bad)
         bad = int(bad) if float(bad).is_integer() else bad

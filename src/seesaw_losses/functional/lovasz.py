@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ._fused import _FusedLoss, _use_plain_formula, compute_dtype
+from ._reduction import reduce_rows
 from ._shapes import empty_loss
 from ._validation import check_choice, check_index_target, check_logits, check_reduction, fail
 from .binary_seesaw import binary_targets
@@ -142,12 +143,6 @@ def _softmax_form(num_classes: int, ignore_index: Optional[int]):
     return ground_truth, lambda p, gt: torch.addcmul(p, p, gt, value=-2).add_(gt)
 
 
-def _reduce_rows(loss: Tensor, reduction: str, per_image: bool) -> Tensor:
-    if reduction == "none":
-        return loss if per_image else loss[0]
-    return loss.sum() if reduction == "sum" else loss.mean()
-
-
 def lovasz_hinge_loss(
     logits: Tensor,
     target: Tensor,
@@ -185,7 +180,7 @@ def lovasz_hinge_loss(
         return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
     rows = x.shape[0] if per_image else 1
     loss = _lovasz_rows(x.reshape(rows, -1), t.reshape(rows, -1), *_hinge_form(ignore_index))
-    return _reduce_rows(loss, reduction, per_image)
+    return reduce_rows(loss, reduction, per_image)
 
 
 def lovasz_softmax_loss(
@@ -245,4 +240,4 @@ def lovasz_softmax_loss(
         loss = (per_class * present).sum(-1) / present.sum(-1).clamp(min=1)
     else:
         loss = per_class.mean(-1)
-    return _reduce_rows(loss, reduction, per_image)
+    return reduce_rows(loss, reduction, per_image)

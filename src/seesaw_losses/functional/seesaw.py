@@ -193,7 +193,8 @@ def seesaw_loss(
     published.
 
     The function is pure: the caller owns the counts (see :class:`seesaw_losses.SeesawLoss`, which accumulates
-    them). Forward and backward run in fused chunks; the backward is analytic.
+    them). Forward and backward run in fused chunks; the gradient is derived by hand
+    where float32 holds the factors (autograd per chunk beyond).
 
     Args:
         logits: unnormalised scores.

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ._targets import count_labels
-from ._validation import check_choice, check_counts, check_int, check_number, fail
+from ._validation import check_choice, check_counts, check_int, check_number, fail, value_range
 
 EMPTY_CLASS_RULES = ("max", "zero")
 STRATEGIES = ("class_balanced", "inverse_frequency", "inverse_sqrt", "blended", "uniform")
@@ -270,9 +270,9 @@ def class_counts(
             target = target.long()
         elif target.dtype == torch.bool:
             target = target.long()
-        valid = target if ignore_index is None else target[target != ignore_index]
-        if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
-            bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
+        lo, hi = value_range(target, ignore_index) if target.numel() else (0, 0)
+        if lo < 0 or hi >= num_classes:
+            bad = int(lo if lo < 0 else hi)
             hint = f"if {bad} marks pixels to skip, pass ignore_index={bad}" if bad in (255, -1, -100) else ""
             fail(fn, "target", f"class indices in [0, {num_classes - 1}]", f"a label {bad}", hint)
         counts += count_labels(target.cpu(), num_classes, ignore_index)

@@ -52,8 +52,9 @@ class SeesawLoss(ClassCountsMixin):
     ``loss_weight`` and returned as ``{"loss_cls_objectness", "loss_cls_classes"}`` (``return_dict=True``) or
     summed. In training mode the labels are counted first (background in the ``background_count`` buffer),
     once the call's arguments are all valid. ``get_cls_channels``, ``get_activation`` and ``get_accuracy`` have
-    MMDetection's meaning. ``load_state_dict`` reads MMDetection's ``cum_samples`` buffer (``C + 1`` floats);
-    the counts are saved as exact int64 ``class_counts`` and ``background_count``.
+    MMDetection's meaning. ``load_state_dict`` reads MMDetection's ``cum_samples`` buffer (``C + 1`` floats), and
+    :attr:`cum_samples` shows the counts that way; they are saved as exact int64 ``class_counts`` and
+    ``background_count``.
 
     Args:
         use_sigmoid: must be False (Seesaw is a softmax loss), as in MMDetection.
@@ -99,6 +100,11 @@ class SeesawLoss(ClassCountsMixin):
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, p={self.p}, q={self.q}, eps={self.eps}, "
                 f"reduction={self.reduction!r}, loss_weight={self.loss_weight}")
+
+    @property
+    def cum_samples(self) -> Tensor:
+        """The counts as MMDetection's ``cum_samples`` buffer holds them: ``C + 1`` floats, background last."""
+        return torch.cat([self.class_counts, self.background_count.view(1)]).float()
 
     def get_cls_channels(self, num_classes: int) -> int:
         """Number of logits the classifier must output for ``num_classes`` classes: ``C + 2``."""
