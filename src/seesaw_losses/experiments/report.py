@@ -131,8 +131,9 @@ def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
     for row in rows:
         table.add_row(*row)
     buffer = io.StringIO()
-    Console(file=buffer, width=200, force_terminal=False, color_system=None).print(table)
-    return buffer.getvalue().rstrip()
+    # As wide as the table needs: a wrapped loss name or a cell split over two lines is hard to read and to copy.
+    Console(file=buffer, width=1000, force_terminal=False, color_system=None).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines())
 
 
 def _second_title(keys: Sequence[str]) -> str:
