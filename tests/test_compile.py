@@ -55,12 +55,18 @@ def _run(fn, calls):
     return losses, grads
 
 
-@pytest.fixture(scope="module")
-def compiled_and_eager():
+def compile_and_run(make_calls):
+    """``((compiled results, calls), (eager results, calls))`` for two fresh sets of ``make_calls()``: one
+    compiled graph of every call, and eager."""
     torch._dynamo.reset()
-    eager_calls, compiled_calls = _calls(), _calls()
+    eager_calls, compiled_calls = make_calls(), make_calls()
     compiled = torch.compile(every_loss, fullgraph=True, dynamic=False, backend="aot_eager")
     return (_run(compiled, compiled_calls), compiled_calls), (_run(every_loss, eager_calls), eager_calls)
+
+
+@pytest.fixture(scope="module")
+def compiled_and_eager():
+    return compile_and_run(_calls)
 
 
 def _assert_same(compiled, eager):

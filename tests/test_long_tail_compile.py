@@ -9,7 +9,7 @@ from torch import nn
 import seesaw_losses
 from seesaw_losses import functional as F
 
-from test_compile import _assert_same, _run, every_loss
+from test_compile import _assert_same, compile_and_run
 
 C = 4
 
@@ -51,10 +51,7 @@ def _calls():
 
 @pytest.fixture(scope="module")
 def compiled_and_eager():
-    torch._dynamo.reset()
-    eager_calls, compiled_calls = _calls(), _calls()
-    compiled = torch.compile(every_loss, fullgraph=True, dynamic=False, backend="aot_eager")
-    return (_run(compiled, compiled_calls), compiled_calls), (_run(every_loss, eager_calls), eager_calls)
+    return compile_and_run(_calls)
 
 
 def test_compiled_losses_gradients_and_state_match_eager(compiled_and_eager):

@@ -27,6 +27,9 @@ SEESAW_P, SEESAW_Q, SEESAW_EPS = 0.8, 2.0, 1e-2
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0
 COMPOSITIONS = ("bce+dice", "binary_seesaw+dice")
 """Combinations measured on the binary workloads, as ``build_loss`` builds them."""
+PRECOMPUTED = {"skeleton": "tubed_skeleton", "distance_map": "signed_distance_map"}
+"""Per-sample inputs a loss's ``forward`` can take precomputed (keyword -> the transform in
+:mod:`seesaw_losses.transforms` a data pipeline would run): measured again with them given, as users should."""
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(logits, target, class_counts) -> scalar loss``."""
@@ -110,6 +113,32 @@ def _module_candidate(name: str, module: nn.Module, device: torch.device) -> Can
     return Candidate(name, "module", lambda x, t, c: module(x, t))
 
 
+def _precomputed_candidates(entry: LossEntry, module: nn.Module, workload: Workload) -> List[Candidate]:
+    """The module again with each input of :data:`PRECOMPUTED` its ``forward`` takes, computed once per target
+    (outside the timed calls after the first) as a data loader's workers would; none without the ``cli`` extra."""
+    keywords = [k for k in PRECOMPUTED if k in inspect.signature(module.forward).parameters]
+    try:
+        from .. import transforms
+        for keyword in keywords:
+            getattr(transforms, PRECOMPUTED[keyword])(torch.zeros(1, 1, 2, 2), spatial_dims=2)
+    except ImportError:
+        return []
+    rows = []
+    for keyword in keywords:
+        cache: Dict[tuple, Tensor] = {}
+        transform = getattr(transforms, PRECOMPUTED[keyword])
+
+        def call(x: Tensor, t: Tensor, c: Tensor, keyword=keyword, transform=transform, cache=cache) -> Tensor:
+            key = (t.data_ptr(), tuple(t.shape))
+            if key not in cache:
+                cache.clear()
+                value = transform(t.detach().cpu(), spatial_dims=len(workload.shape) - 2)
+                cache[key] = torch.as_tensor(value).to(device=t.device, dtype=x.dtype)
+            return module(x, t, **{keyword: cache[key]})
+        rows.append(Candidate(f"{entry.name} (module, {keyword} precomputed)", "module", call))
+    return rows
+
+
 def _function_candidate(entry: LossEntry, workload: Workload) -> Optional[Candidate]:
     """The entry's pure function with its default options (counts passed where it takes them), or None for a
     function PyTorch provides."""
@@ -139,6 +168,7 @@ def library_candidates(workload: Workload, counts: Tensor) -> List[Candidate]:
             continue
         module = entry.build(**_options(entry, workload, entry.options(), counts))
         rows.append(_module_candidate(f"{entry.name} (module)", module, counts.device))
+        rows += _precomputed_candidates(entry, module, workload)
         candidate = _function_candidate(entry, workload)
         if candidate is not None and candidate.name not in functions:
             functions.add(candidate.name)

@@ -314,20 +314,19 @@ register(LossEntry(
     name="balanced_softmax", function=balanced_softmax_loss, module=BalancedSoftmaxLoss, tasks=_LONG_TAIL,
     summary="Balanced Softmax: CE of the softmax weighted by the class counts (logit adjustment, tau = 1)",
     reference="Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, NeurIPS 2020", **_COUNTS))
+_LDAM_OPTIONS = dict(
+    defaults={"max_margin": 0.5, "scale": 30.0},
+    search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)})
 register(LossEntry(
     name="ldam", function=ldam_loss, module=LDAMLoss, tasks=_LONG_TAIL,
     summary="LDAM: CE after a margin proportional to n_c^(-1/4) on the true logit, logits times scale",
     reference="Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS 2019",
-    defaults={"max_margin": 0.5, "scale": 30.0},
-    search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
-    **_COUNTS))
+    **_LDAM_OPTIONS, **_COUNTS))
 register(LossEntry(
     name="ldam_drw", function=ldam_loss, module=LDAMDRWLoss, tasks=_LONG_TAIL,
     summary="LDAM-DRW: LDAM with class-balanced weights deferred to a later epoch (set_epoch)",
     reference="Cao et al., NeurIPS 2019 (deferred re-weighting)",
-    defaults={"max_margin": 0.5, "scale": 30.0},
-    search_space={"max_margin": Hyperparameter(0.1, 1.0), "scale": Hyperparameter(1.0, 30.0, log=True)},
-    **_COUNTS))
+    **_LDAM_OPTIONS, **_COUNTS))
 register(LossEntry(
     name="asymmetric", function=asymmetric_loss, module=AsymmetricLoss, tasks=("multi-label", "binary"),
     summary="asymmetric loss: focal-style weights with gamma_neg > gamma_pos and a probability shift on negatives",
