@@ -132,7 +132,8 @@ def _precomputed_candidates(entry: LossEntry, module: nn.Module, workload: Workl
             key = (t.data_ptr(), tuple(t.shape))
             if key not in cache:
                 cache.clear()
-                value = transform(t.detach().cpu(), spatial_dims=len(workload.shape) - 2)
+                classes = {"num_classes": workload.shape[1]} if workload.activation == "softmax" else {}
+                value = transform(t.detach().cpu(), spatial_dims=len(workload.shape) - 2, **classes)
                 cache[key] = torch.as_tensor(value).to(device=t.device, dtype=x.dtype)
             return module(x, t, **{keyword: cache[key]})
         rows.append(Candidate(f"{entry.name} (module, {keyword} precomputed)", "module", call))
