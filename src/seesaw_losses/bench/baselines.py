@@ -134,7 +134,7 @@ def _precomputed_candidates(entry: LossEntry, module: nn.Module, workload: Workl
                 cache.clear()
                 classes = {"num_classes": workload.shape[1]} if workload.activation == "softmax" else {}
                 value = transform(t.detach().cpu(), spatial_dims=len(workload.shape) - 2, **classes)
-                cache[key] = torch.as_tensor(value).to(device=t.device, dtype=x.dtype)
+                cache[key] = torch.as_tensor(value).to(device=t.device)  # as the transform gives it (bool)
             return module(x, t, **{keyword: cache[key]})
         rows.append(Candidate(f"{entry.name} (module, {keyword} precomputed)", "module", call))
     return rows
