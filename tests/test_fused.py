@@ -301,6 +301,6 @@ def test_gpu_devices_get_whole_tensor_passes(monkeypatch):
     binary = (logits[:, :1], (torch.rand(3, 1, 40, 30) < 0.1).float(), torch.tensor([3000, 300]))
     chunked_binary = _loss_and_grad(binary_seesaw_loss, *binary)
     monkeypatch.setattr(_fused, "CHUNK_ELEMENTS", 512)
-    monkeypatch.setattr(_fused, "block_elements", lambda device: whole)   # what a CUDA tensor gets
+    monkeypatch.setattr(_fused, "block_elements", lambda device, classwise=False: whole)   # what a CUDA tensor gets
     torch.testing.assert_close(_loss_and_grad(seesaw_loss, logits, target, counts), chunked)
     torch.testing.assert_close(_loss_and_grad(binary_seesaw_loss, *binary), chunked_binary)

@@ -115,6 +115,28 @@ def test_extreme_logits_and_half_precision():
     torch.testing.assert_close(loss, logit_adjusted_loss(half.detach().float(), target, COUNTS))
 
 
+def test_float32_true_classes_with_vanishing_probability_keep_exact_losses():
+    """A true class whose float32 softmax probability underflows (losses of 70 to 3e5) still gets the paper's
+    loss and gradient: those positions take their loss from log_softmax, the rest from the softmax that is the
+    gradient."""
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(96, C, generator=gen)
+    target = torch.randint(0, C, (96,), generator=gen)
+    logits.scatter_(1, target.unsqueeze(1), torch.linspace(-1e4, 5.0, 96).view(96, 1))
+    cases = ((logit_adjusted_loss, {}, lambda z: logit_adjusted_reference(z, target, COUNTS, 1.0, reduction="sum")),
+             (ldam_loss, {"scale": 30.0}, lambda z: ldam_reference(z, target, COUNTS, 0.5, 30.0, reduction="sum")))
+    for fn, kwargs, reference in cases:
+        for dense in (False, True):
+            x = logits.clone().requires_grad_()
+            z = x.unsqueeze(2).expand(-1, -1, 2) if dense else x    # (N, C, 2) dense logits: the strided kernels
+            ours = fn(z, target.unsqueeze(1).expand(-1, 2) if dense else target, COUNTS, reduction="sum", **kwargs)
+            expected = logits.double().requires_grad_()
+            ref = reference(expected) * (2 if dense else 1)
+            torch.testing.assert_close(ours.double(), ref.detach(), rtol=1e-5, atol=0)
+            ours.backward(), ref.backward()
+            torch.testing.assert_close(x.grad.double(), expected.grad, rtol=1e-4, atol=1e-6)
+
+
 # post-hoc adjustment --------------------------------------------------------------------------------------
 
 

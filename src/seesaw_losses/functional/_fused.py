@@ -50,10 +50,18 @@ CHUNK_ELEMENTS = 1 << 18
 cache."""
 
 
-def block_elements(device: torch.device) -> int:
-    """Elements per block on ``device``: :data:`CHUNK_ELEMENTS` on CPU; the whole tensor elsewhere, where every
-    op is a kernel launch and cache-sized blocks would multiply the launches for nothing."""
-    return CHUNK_ELEMENTS if device.type == "cpu" else sys.maxsize
+CLASSWISE_BLOCK_FACTOR = 4
+"""Blocks of the classwise layout are this many times larger: ATen's softmax kernels over blocks of a few hundred
+rows run at half their speed, and each block also costs a dozen small operations on its targets."""
+
+
+def block_elements(device: torch.device, classwise: bool = False) -> int:
+    """Elements per block on ``device``: :data:`CHUNK_ELEMENTS` on CPU (times :data:`CLASSWISE_BLOCK_FACTOR` for
+    the classwise layout); the whole tensor elsewhere, where every op is a kernel launch and cache-sized blocks
+    would multiply the launches for nothing."""
+    if device.type != "cpu":
+        return sys.maxsize
+    return CHUNK_ELEMENTS * (CLASSWISE_BLOCK_FACTOR if classwise else 1)
 
 _plain_formula = False
 
@@ -86,6 +94,8 @@ class Scratch:
     OS, and every page is faulted in again on the next use), so kernels take their block-sized temporaries from
     here and fill them with ``out=`` or in-place operations: ``scratch()`` is an uninitialised tensor of the
     current block's shape, ``scratch(shape)`` one of another shape; both stay valid until the next block.
+    ``scratch.gradient()`` is where a kernel should build the block's gradient: the block of the gradient
+    tensor itself when it can be written directly (the engine then copies nothing), else a scratch buffer.
     """
 
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
@@ -93,10 +103,19 @@ class Scratch:
         self.shape: Tuple[int, ...] = ()
         self._buffers: List[Tensor] = []
         self._used = 0
+        self._gradient: Optional[Tensor] = None
 
-    def next_block(self, shape) -> None:
-        """Start a block of ``shape``: every buffer is free again."""
+    def next_block(self, shape, gradient: Optional[Tensor] = None) -> None:
+        """Start a block of ``shape``: every buffer is free again. ``gradient`` is the block of the gradient
+        tensor, handed out by :meth:`gradient` when it is contiguous and of the computing dtype."""
         self.shape, self._used = tuple(shape), 0
+        direct = gradient is not None and gradient.dtype == self.dtype and gradient.is_contiguous()
+        self._gradient = gradient if direct else None
+
+    def gradient(self) -> Tensor:
+        """A tensor of the block's shape to build the gradient in: the gradient tensor's own block if writable
+        directly, else a scratch buffer."""
+        return self() if self._gradient is None else self._gradient
 
     def __call__(self, shape=None) -> Tensor:
         shape = self.shape if shape is None else tuple(shape)
@@ -219,8 +238,12 @@ def _store_block(loss: Tensor, g: Optional[Tensor], scale: Optional[Tensor], gra
     else:
         out_block.copy_(loss)
     if grad_block is not None:
+        in_place = g.data_ptr() == grad_block.data_ptr() and g.stride() == grad_block.stride()
         if scale is None:
-            grad_block.copy_(g)
+            if not in_place:
+                grad_block.copy_(g)
+        elif in_place:
+            g.mul_(grad_scale)
         else:
             torch.mul(g, grad_scale, out=grad_block)
 
@@ -276,7 +299,7 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
     sums = []
     for idx in _elementwise_blocks(shape, block_elements(logits.device)):
         x, t_raw = logits[idx], target[idx]
-        scratch.next_block(x.shape)
+        scratch.next_block(x.shape, None if grad is None else grad[idx])
         x = x if x.dtype == cdtype else scratch().copy_(x)
         t = t_raw if t_raw.dtype == cdtype else scratch().copy_(t_raw)
         scale = None
@@ -353,9 +376,9 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
     sums = []
-    for bs, ps in _blocks(n, c, z.shape[2], block_elements(logits.device)):
+    for bs, ps in _blocks(n, c, z.shape[2], block_elements(logits.device, classwise=True)):
         block = z[bs, :, ps]
-        scratch.next_block(block.shape)
+        scratch.next_block(block.shape, None if grad is None else grad[bs, :, ps])
         block = block if block.dtype == cdtype else scratch().copy_(block)
         t = t_all[bs, ps]
         scale = None if weight is None else weight[bs, ps]

@@ -56,3 +56,53 @@ def shifted_exp(z: Tensor, scratch: Scratch) -> Tuple[Tensor, Tensor]:
     the pieces of a log-sum-exp, ``log(sum(e)) + max``, that a softmax gradient reuses."""
     z_max = z.amax(1, keepdim=True)
     return torch.sub(z, z_max, out=scratch()).exp_(), z_max
+
+
+SMALLEST_PRECISE_PROBABILITY = 1e-30
+"""Below this (a loss above 69), ``log(p)`` of a float32 softmax probability loses precision as ``p`` nears
+float32's denormals: :func:`softmax_and_target_log_prob` takes such positions from ``log_softmax`` instead."""
+
+
+def _last_dim(z: Tensor) -> bool:
+    # (B, C, 1) blocks of (N, C) logits: ATen's last-dimension softmax kernels are many times faster than the
+    # strided ones it runs over dim 1 of a 3-D tensor
+    return z.shape[2] == 1
+
+
+def softmax(z: Tensor, out: Tensor) -> Tensor:
+    """``softmax`` over dim 1 of ``(B, C, L)`` logits, into ``out``."""
+    if _last_dim(z):
+        torch.softmax(z.squeeze(2), 1, out=out.squeeze(2))
+        return out
+    return torch.softmax(z, 1, out=out)
+
+
+def log_softmax(z: Tensor, out: Optional[Tensor] = None) -> Tensor:
+    """``log_softmax`` over dim 1 of ``(B, C, L)`` logits, into ``out`` when given (else under autograd)."""
+    if out is None:
+        return torch.log_softmax(z.squeeze(2), 1).unsqueeze(2) if _last_dim(z) else torch.log_softmax(z, 1)
+    if _last_dim(z):
+        torch.log_softmax(z.squeeze(2), 1, out=out.squeeze(2))
+        return out
+    return torch.log_softmax(z, 1, out=out)
+
+
+def softmax_and_target_log_prob(z: Tensor, t1: Tensor, need_grad: bool,
+                                scratch: Scratch) -> Tuple[Optional[Tensor], Tensor]:
+    """For ``(B, C, L)`` logits and ``(B, 1, L)`` class indices: the softmax (when ``need_grad``, in
+    ``scratch.gradient()``: a softmax gradient is built on it) and the true class's log-probability ``(B, 1, L)``.
+
+    With the softmax at hand the log-probability is ``log`` of the gathered probability, no second pass over
+    the block, except where that probability is below :data:`SMALLEST_PRECISE_PROBABILITY` (then from
+    ``log_softmax``). Both come from ATen's fused softmax kernels, which also keep their speed where the
+    probabilities underflow (``torch.exp`` of such arguments is 15 to 40 times slower).
+    """
+    if not need_grad:
+        return None, log_softmax(z, scratch()).gather(1, t1)
+    prob = softmax(z, scratch.gradient())
+    p_target = prob.gather(1, t1)
+    log_p_target = p_target.log()
+    tiny = p_target < SMALLEST_PRECISE_PROBABILITY
+    if tiny.any():
+        log_p_target = torch.where(tiny, log_softmax(z, scratch()).gather(1, t1), log_p_target)
+    return prob, log_p_target

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ._fused import Scratch, compute_dtype, elementwise_loss
-from ._math import power, shifted_exp, softplus, softplus_sigmoid
+from ._math import log_softmax, power, softmax_and_target_log_prob, softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import mask_ignored
 from ._validation import (
@@ -67,7 +67,7 @@ class SoftmaxFocalKernel:
         return None if self.class_weight is None else self.class_weight[t]
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
-        log_p_t = torch.log_softmax(z, dim=1).gather(1, t.unsqueeze(1)).squeeze(1)
+        log_p_t = log_softmax(z).gather(1, t.unsqueeze(1)).squeeze(1)
         out = -log_p_t
         if self.gamma != 0:
             out = out * power(-torch.expm1(log_p_t), self.gamma)
@@ -75,11 +75,10 @@ class SoftmaxFocalKernel:
         return out if a_t is None else out * a_t
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
-        # d loss / d z_j = k (delta_tj - p_j), with k per position: only exp(z - max) is class-sized
+        # d loss / d z_j = k (delta_tj - p_j), with k per position: only the softmax is class-sized
         t1 = t.unsqueeze(1)
-        e, z_max = shifted_exp(z, scratch)
-        total = e.sum(1, keepdim=True)
-        log_p_t = (z.gather(1, t1) - z_max - total.log()).squeeze(1)
+        prob, log_p_t = softmax_and_target_log_prob(z, t1, need_grad, scratch)
+        log_p_t = log_p_t.squeeze(1)
         loss = -log_p_t
         k = torch.full_like(log_p_t, -1.0) if need_grad else None
         if self.gamma != 0:
@@ -93,10 +92,10 @@ class SoftmaxFocalKernel:
         if a_t is not None:
             loss = loss * a_t
             k = None if k is None else k * a_t
-        if not need_grad:
+        if prob is None:
             return loss, None
-        grad = e.mul_((-k).unsqueeze(1).div_(total))
-        return loss, grad.scatter_add_(1, t1, k.unsqueeze(1))
+        k1 = k.unsqueeze(1)
+        return loss, prob.mul_(k1.neg()).scatter_add_(1, t1, k1)
 
 
 def check_sigmoid_focal_options(fn: str, alpha: object, gamma: object, reduction: str, normalizer: str) -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ._fused import Scratch, compute_dtype
+from ._math import log_softmax, softmax_and_target_log_prob
 from ._validation import (
     check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction, fail,
 )
@@ -45,34 +46,30 @@ class AdjustedSoftmaxKernel:
         return z * self.scale if self.scale != 1 else z
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
-        # log-sum-exp written out as evaluate() computes it, so that the two agree to float32 rounding even for
-        # scaled logits (``scale = 30`` makes log-sum-exp's own rounding show in the gradient)
-        adjusted = self._adjusted(z, t)
-        z_max = adjusted.detach().amax(1, keepdim=True)
-        total = (adjusted - z_max).exp().sum(1)
-        return total.log() + z_max.squeeze(1) - adjusted.gather(1, t.unsqueeze(1)).squeeze(1)
+        return -log_softmax(self._adjusted(z, t)).gather(1, t.unsqueeze(1)).squeeze(1)
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
+        """Loss and gradient from one native ``softmax`` of the adjusted block, written where the gradient
+        goes (:func:`~._math.softmax_and_target_log_prob`)."""
         t1 = t.unsqueeze(1)
-        e = scratch()
-        if self.scale != 1:
-            torch.mul(z, self.scale, out=e)
-            if self.bias is not None:
-                e.add_(self.bias.view(1, -1, 1), alpha=self.scale)
-        elif self.bias is not None:
-            torch.add(z, self.bias.view(1, -1, 1), out=e)
-        else:
-            e.copy_(z)
-        if self.margin is not None:
-            e.scatter_add_(1, t1, self.margin[t1].mul(-self.scale))
-        z_target = e.gather(1, t1)
-        z_max = e.amax(1, keepdim=True)
-        e.sub_(z_max).exp_()
-        total = e.sum(1, keepdim=True)
-        loss = total.log().add_(z_max).sub_(z_target).squeeze(1)
-        if not need_grad:
+        adjusted = z
+        if self.scale != 1 or self.bias is not None or self.margin is not None:
+            adjusted = scratch()
+            if self.scale != 1:
+                torch.mul(z, self.scale, out=adjusted)
+                if self.bias is not None:
+                    adjusted.add_(self.bias.view(1, -1, 1), alpha=self.scale)
+            elif self.bias is not None:
+                torch.add(z, self.bias.view(1, -1, 1), out=adjusted)
+            else:
+                adjusted.copy_(z)
+            if self.margin is not None:
+                adjusted.scatter_add_(1, t1, self.margin[t1].mul(-self.scale))
+        prob, log_p_t = softmax_and_target_log_prob(adjusted, t1, need_grad, scratch)
+        loss = log_p_t.neg_().squeeze(1)
+        if prob is None:
             return loss, None
-        grad = e.div_(total).scatter_add_(1, t1, torch.full(t1.shape, -1.0, dtype=e.dtype, device=e.device))
+        grad = prob.scatter_add_(1, t1, torch.full(t1.shape, -1.0, dtype=prob.dtype, device=prob.device))
         return loss, (grad.mul_(self.scale) if self.scale != 1 else grad)
 
 
