@@ -39,16 +39,17 @@ def power(base: Tensor, exponent: float) -> Tensor:
     return base.pow(exponent)
 
 
-def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch) -> Tuple[Tensor, Optional[Tensor]]:
-    """``softplus(v)`` and, if asked, ``sigmoid(v)``, from one ``exp`` and one ``log`` (plus one ``exp``).
+def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch,
+                     sigmoid_out: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+    """``softplus(v)`` and, if asked, ``sigmoid(v)`` (into ``sigmoid_out`` when given), in scratch buffers.
 
-    ``softplus(v) = max(v, 0) + log(1 + exp(-|v|))`` never overflows; taking ``log`` of ``1 + e`` rather than
-    ``log1p(e)`` (half the cost here) leaves an absolute error below 2 ulp of 1 (1.2e-7 in float32), which only
-    shows on losses that are themselves that small. ``sigmoid(v) = exp(v - softplus(v))``.
+    Two fused ATen kernels, one pass each: ``logaddexp(v, 0) = max(v, 0) + log1p(exp(-|v|))`` never
+    overflows, and ``sigmoid``; a chain of ``exp``/``log`` operations would take eight passes over the block.
     """
-    other = torch.clamp(v, min=0, out=scratch())
-    softplus = torch.add(v, other, alpha=-2, out=scratch()).exp_().add_(1).log_().add_(other)   # v - 2 relu(v) = -|v|
-    return softplus, (torch.sub(v, softplus, out=other).exp_() if need_sigmoid else None)
+    softplus = torch.logaddexp(v, v.new_zeros(()), out=scratch())
+    if not need_sigmoid:
+        return softplus, None
+    return softplus, torch.sigmoid(v, out=scratch() if sigmoid_out is None else sigmoid_out)
 
 
 def shifted_exp(z: Tensor, scratch: Scratch) -> Tuple[Tensor, Tensor]:

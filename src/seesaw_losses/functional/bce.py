@@ -27,7 +27,7 @@ class WeightedBCEKernel:
 
     def evaluate(self, x: Tensor, t: Tensor, *pos_weight: Tensor, need_grad: bool, scratch: Scratch):
         # with k = 1 + (pw - 1) t: loss = k softplus(x) - pw t x, d/dx = k sigmoid(x) - pw t
-        softplus, p = softplus_sigmoid(x, need_grad, scratch)
+        softplus, p = softplus_sigmoid(x, need_grad, scratch, scratch.gradient() if need_grad else None)
         if not pos_weight:
             return softplus.addcmul_(t, x, value=-1), (p.sub_(t) if need_grad else None)
         positive = torch.mul(t, pos_weight[0], out=scratch())

@@ -60,7 +60,7 @@ class PaperKernel:
             excess, _ = softplus_sigmoid(v, False, scratch)
             excess.add_(self.log_eps).relu_()                   # how far s_true lies below eps, in log
             margin.add_(torch.sub(v, excess, out=excess).relu_(), alpha=self.q)
-        loss, s = softplus_sigmoid(margin, need_grad, scratch)
+        loss, s = softplus_sigmoid(margin, need_grad, scratch, scratch.gradient() if need_grad else None)
         return loss, (s.addcmul_(t, s, value=-2) if need_grad else None)
 
 

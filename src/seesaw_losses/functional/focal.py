@@ -36,7 +36,7 @@ class SigmoidFocalKernel:
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With m = 1 - p_t = t + p (1 - 2t) and k = a_t m^(gamma - 1): loss = k m BCE and
         # d/dx = k [(p - t) m + gamma BCE p (1 - p) (1 - 2t)]; for gamma = 0, loss = a_t BCE, d/dx = a_t (p - t).
-        softplus_x, p = softplus_sigmoid(x, True, scratch)
+        softplus_x, p = softplus_sigmoid(x, True, scratch, scratch.gradient() if need_grad else None)
         ce = softplus_x.addcmul_(t, x, value=-1)
         m = None if self.gamma == 0 else torch.addcmul(p, t, p, value=-2, out=scratch()).add_(t)
         k = None if self.gamma in (0, 1) else m if self.gamma == 2 else power(m, self.gamma - 1)
