@@ -372,7 +372,10 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     n, c = logits.shape[0], logits.shape[1]
     z = flatten_from(logits, 2)
     t_all = flatten_from(target, 1)
-    grad = torch.empty(z.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
+    # the gradient is allocated in the logits' shape (a view returned from backward would keep autograd from
+    # summing the gradients of several losses in place) and written through its (N, C, S) view
+    grad_full = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
+    grad = None if grad_full is None else grad_full.view(z.shape)
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
     scratch = Scratch(cdtype, logits.device)
     sums = []
@@ -388,7 +391,7 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
         loss, g = _evaluate(kernel, block, t, (), need_grad, scratch)
         _store_block(loss, g, scale, None if scale is None else scale.unsqueeze(1), sums,
                      None if out is None else out[bs, ps], None if grad is None else grad[bs, :, ps])
-    return _result(sums, out, grad, cdtype, logits.device)
+    return _result(sums, out, grad_full, cdtype, logits.device)
 
 
 def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
@@ -408,6 +411,6 @@ def classwise_loss(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, *, w
 
     def run_pass(logits: Tensor, target: Tensor, weight: Optional[Tensor], need_grad: bool):
         loss, grad = _classwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, need_grad)
-        return (loss if reduce_sum else loss.view(target.shape)), (None if grad is None else grad.view(logits.shape))
+        return (loss if reduce_sum else loss.view(target.shape)), grad
 
     return _apply(run_pass, logits, target, weight, (logits.shape[0], 1) + tuple(logits.shape[2:]))

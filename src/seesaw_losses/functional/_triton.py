@@ -286,7 +286,7 @@ def sigmoid_pass(form: SigmoidForm, logits: Tensor, target: Tensor, weight: Opti
         x, t, x if w is None else w, form.params, out, x if grad is None else grad, n,
         0 if ignore_index is None else ignore_index, FAMILY=form.family, HAS_IGNORE=ignore_index is not None,
         HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
-    return (_total(out) if reduce_sum else out.view(x.shape)), (None if grad is None else grad.view(logits.shape))
+    return (_total(out) if reduce_sum else out.view(x.shape)), grad
 
 
 def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Optional[Tensor],
@@ -301,7 +301,8 @@ def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Opti
     block_p = max(1, TILE_ELEMENTS // block_c)
     programs = max(1, triton.cdiv(positions, block_p))
     out = _loss_buffers(positions, programs, reduce_sum, z.device)
-    grad = torch.empty_like(z) if need_grad else None
+    # in the logits' own shape, not a view: autograd then sums several losses' gradients in place
+    grad = torch.empty(logits.shape, dtype=z.dtype, device=z.device) if need_grad else None
     w = None if weight is None else weight.reshape(-1).contiguous()
     values = None if form.class_values is None else form.class_values.to(device=z.device, dtype=torch.float32)
     softmax_kernel[(programs,)](
@@ -310,7 +311,7 @@ def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Opti
         float(form.q), math.log(form.eps), FAMILY=form.family, HAS_CLASS_VALUES=values is not None,
         HAS_IGNORE=ignore_index is not None, HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad,
         BLOCK_C=block_c, BLOCK_P=block_p)
-    return (_total(out) if reduce_sum else out.view(n, length)), (None if grad is None else grad.view(z.shape))
+    return (_total(out) if reduce_sum else out.view(n, length)), grad
 
 
 def fused_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int],

@@ -137,10 +137,13 @@ class _OverlapSums(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_intersection: Tensor, grad_predicted: Tensor, _grad_true: Tensor):
         g_i, g_p = grad_intersection.unsqueeze(-1), grad_predicted.unsqueeze(-1)
+        # written through a flat view into a tensor of the logits' shape: a view returned from backward would keep
+        # autograd from summing this gradient and another loss's in place
+        full = torch.empty(ctx.shape, dtype=g_i.dtype, device=g_i.device)
         if ctx.softmax:
             # d/dz_c = p_c (d_c - sum_k p_k d_k), d_c = dL/dp_c = g_p[c] (2 p_c if squared) + g_i[c] [c = t]
             p, index, p_true = ctx.saved_tensors
-            grad = p * g_p
+            grad = torch.mul(p, g_p, out=full.view(p.shape))
             if ctx.squared:
                 grad.mul_(p).mul_(2)
             at_true = g_i.squeeze(-1).gather(1, index).unsqueeze(1).mul_(p_true)
@@ -149,13 +152,13 @@ class _OverlapSums(torch.autograd.Function):
         elif ctx.squared:
             # d/dx = p (1 - p) (g_i t + 2 g_p p)
             p, t = ctx.saved_tensors
-            grad = torch.mul(p, 2 * g_p).addcmul_(t, g_i).mul_(p)
+            grad = torch.mul(p, 2 * g_p, out=full.view(p.shape)).addcmul_(t, g_i).mul_(p)
             grad.addcmul_(grad, p, value=-1)
         else:
             # d/dx = p (1 - p) (g_p + g_i t)
             derivative, t = ctx.saved_tensors
-            grad = torch.addcmul(g_p, t, g_i).mul_(derivative)
-        return grad.view(ctx.shape).to(ctx.input_dtype), None, None, None, None
+            torch.addcmul(g_p, t, g_i, out=full.view(t.shape)).mul_(derivative)
+        return full.to(ctx.input_dtype), None, None, None, None
 
 
 def overlap_sums(logits: Tensor, target: Tensor, *, activation: Optional[str], ignore_index: Optional[int] = None,
