@@ -15,8 +15,8 @@ pytest.importorskip("triton", reason="the Triton kernels need the optional extra
 import torch.nn.functional as F  # noqa: E402
 
 from seesaw_losses.functional import (  # noqa: E402
-    _fused, balanced_softmax_loss, binary_seesaw_loss, logit_adjusted_loss, seesaw_loss, sigmoid_focal_loss,
-    softmax_focal_loss, weighted_bce_loss,
+    _fused, asymmetric_loss, balanced_softmax_loss, binary_seesaw_loss, ldam_loss, logit_adjusted_loss, seesaw_loss,
+    sigmoid_focal_loss, softmax_focal_loss, weighted_bce_loss,
 )
 from seesaw_losses.functional._fused import classwise_loss, triton_kernels_on_cpu  # noqa: E402
 
@@ -79,6 +79,9 @@ SIGMOID_CASES = {
     "focal gamma=1.5 no alpha": lambda x, t, **kw: sigmoid_focal_loss(x, t, alpha=None, gamma=1.5, **kw),
     "binary seesaw": lambda x, t, **kw: binary_seesaw_loss(x, t, torch.tensor([900, 40]), **kw),
     "binary seesaw q=0": lambda x, t, **kw: binary_seesaw_loss(x, t, torch.tensor([900, 40]), q=0.0, **kw),
+    "asymmetric": lambda x, t, **kw: asymmetric_loss(x, t, **kw),
+    "asymmetric gamma_pos=1 clip=0": lambda x, t, **kw: asymmetric_loss(x, t, gamma_pos=1.0, clip=0.0, **kw),
+    "asymmetric gamma_neg=0.5 eps=0.1": lambda x, t, **kw: asymmetric_loss(x, t, gamma_neg=0.5, eps=0.1, **kw),
 }
 
 
@@ -92,7 +95,7 @@ def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("name", ["weighted bce", "focal", "binary seesaw"])
+@pytest.mark.parametrize("name", ["weighted bce", "focal", "binary seesaw", "asymmetric"])
 def test_sigmoid_family_half_precision(fused_calls, name, dtype):
     logits, target, _ = _binary(dtype, True)
     _assert_triton_matches_eager(fused_calls, SIGMOID_CASES[name], logits, target, ignore_index=255)
@@ -117,6 +120,8 @@ SOFTMAX_CASES = {
     "softmax focal": lambda z, t, **kw: softmax_focal_loss(z, t, **kw),
     "logit adjusted": lambda z, t, **kw: logit_adjusted_loss(z, t, COUNTS, **kw),
     "balanced softmax": lambda z, t, **kw: balanced_softmax_loss(z, t, COUNTS, **kw),
+    "ldam": lambda z, t, **kw: ldam_loss(torch.tanh(z), t, COUNTS, class_weight=torch.linspace(0.5, 2, 5), **kw),
+    "ldam scale=1 margin=1": lambda z, t, **kw: ldam_loss(z, t, COUNTS, max_margin=1.0, scale=1.0, **kw),
     "softmax focal class weight": lambda z, t, **kw: softmax_focal_loss(
         z, t, class_weight=[0.1, 0.2, 0.3, 0.2, 0.2], gamma=1.5, **kw),
 }
@@ -132,7 +137,7 @@ def test_softmax_family(fused_calls, name, ignore, dense, reduction):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("name", ["seesaw", "softmax focal"])
+@pytest.mark.parametrize("name", ["seesaw", "softmax focal", "ldam"])
 def test_softmax_family_half_precision(fused_calls, name, dtype):
     logits, target = _multiclass(dtype, True, True)
     _assert_triton_matches_eager(fused_calls, SOFTMAX_CASES[name], logits, target, ignore_index=-100)

@@ -5,11 +5,13 @@ the gradient of its sum: the gradient is the only logits-sized allocation, and t
 engine's :class:`~seesaw_losses.functional._fused._FusedLoss`). Partial sums are added in a fixed order by a
 second, single-program kernel: no atomics, the same bits on every run.
 
-- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (scalar ``alpha``)
-  and Binary Seesaw (paper variant), each with an optional per-element weight and ``ignore_index``.
+- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (scalar ``alpha``),
+  Binary Seesaw (paper variant) and the asymmetric loss, each with an optional per-element weight and
+  ``ignore_index``.
 - :func:`softmax_kernel`: ``(N, C, S)`` logits with ``(N, S)`` class indices, every class of a position in one
-  tile; cross-entropy with per-class logit offsets (logit adjustment), softmax focal (``class_weight``) and
-  Seesaw, each with an optional per-position weight and ``ignore_index``.
+  tile; cross-entropy with per-class logit offsets, margins and a scale (logit adjustment, Balanced Softmax,
+  LDAM), softmax focal (``class_weight``) and Seesaw, each with an optional per-position weight and
+  ``ignore_index``.
 
 The engine calls :func:`fused_pass` for CUDA tensors when Triton is importable; with ``TRITON_INTERPRET=1`` set
 before Triton is imported, the same kernels run on CPU tensors (how the tests check them), under
@@ -28,7 +30,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-BCE, FOCAL, BINARY_SEESAW = 0, 1, 2
+BCE, FOCAL, BINARY_SEESAW, ASYMMETRIC = 0, 1, 2, 3
 """Sigmoid families."""
 CROSS_ENTROPY, SOFTMAX_FOCAL, SEESAW = 0, 1, 2
 """Softmax families."""
@@ -42,7 +44,7 @@ TILE_ELEMENTS = 4096
 class SigmoidForm:
     """A sigmoid-family loss for :func:`sigmoid_kernel`: ``params`` are four float32 numbers on the logits'
     device: BCE ``(pos_weight, -, -, -)``; focal ``(alpha or -1, gamma, -, -)``; Binary Seesaw ``(log m_fg -
-    log m_bg, log m_bg, q, log eps)``."""
+    log m_bg, log m_bg, q, log eps)``; asymmetric ``(gamma_pos, gamma_neg, clip, eps)``."""
 
     family: int
     params: Tensor
@@ -52,7 +54,7 @@ class SigmoidForm:
 class SoftmaxForm:
     """A softmax-family loss for :func:`softmax_kernel`: ``class_values`` is a ``(C,)`` float32 tensor or None:
     the logit offsets (cross-entropy), ``class_weight`` (focal) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
-    ``p``, ``q``, ``eps`` Seesaw's."""
+    ``p``, ``q``, ``eps`` Seesaw's; ``margins`` (``(C,)`` or None) and ``scale`` cross-entropy's (LDAM)."""
 
     family: int
     class_values: Optional[Tensor] = None
@@ -60,11 +62,15 @@ class SoftmaxForm:
     p: float = 0.0
     q: float = 0.0
     eps: float = 1e-2
+    margins: Optional[Tensor] = None
+    scale: float = 1.0
 
     @staticmethod
-    def cross_entropy(logit_offsets: Optional[Tensor] = None) -> "SoftmaxForm":
-        """Cross-entropy of ``z + logit_offsets`` (per class), the form of logit adjustment."""
-        return SoftmaxForm(CROSS_ENTROPY, logit_offsets)
+    def cross_entropy(logit_offsets: Optional[Tensor] = None, margins: Optional[Tensor] = None,
+                      scale: float = 1.0) -> "SoftmaxForm":
+        """Cross-entropy of ``scale * (z + logit_offsets - margins[t] onehot(t))``: logit adjustment, Balanced
+        Softmax and LDAM."""
+        return SoftmaxForm(CROSS_ENTROPY, logit_offsets, margins=margins, scale=scale)
 
 
 @triton.jit
@@ -129,6 +135,21 @@ def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore
         a_t = tl.where(a < 0.0, 1.0, (1.0 - a) + (2.0 * a - 1.0) * t)
         loss = a_t * _power(m, b) * ce
         grad = a_t * ((p - t) * _power(m, b) + b * _power(m, b - 1.0) * ce * p * (1.0 - p) * sign)
+    elif FAMILY == 3:    # asymmetric: t L+ + (1 - t) L-, see AsymmetricKernel for the gradient
+        clip = tl.load(params_ptr + 2)
+        eps = tl.load(params_ptr + 3)
+        softplus, p = _softplus_sigmoid(x)
+        q = tl.exp(-softplus)                    # sigmoid(-x), never 1 - p
+        r = tl.minimum(q + clip, 1.0)            # 1 - p_m
+        p_m = tl.maximum(p - clip, 0.0)
+        log_p = tl.log(tl.maximum(p, eps))
+        log_r = tl.log(tl.maximum(r, eps))
+        w_pos = _power(q, a)
+        w_neg = _power(p_m, b)
+        loss = -(t * w_pos * log_p + (1.0 - t) * w_neg * log_r)
+        g_pos = w_pos * (a * p * log_p - tl.where(p > eps, q, 0.0))
+        g_neg = p * q * (tl.where(r > eps, w_neg / r, 0.0) - b * _power(p_m, b - 1.0) * log_r)
+        grad = t * g_pos + (1.0 - t) * tl.where(p > clip, g_neg, 0.0)
     else:                # Binary Seesaw: softplus(margin), margin = v + log S with v = x (1 - 2t)
         q = tl.load(params_ptr + 2)
         log_eps = tl.load(params_ptr + 3)
@@ -148,11 +169,11 @@ def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore
 
 
 @triton.jit
-def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, out_ptr, grad_ptr, positions, classes, length, ignore_value,
-                   gamma, p, q, log_eps,
-                   FAMILY: tl.constexpr, HAS_CLASS_VALUES: tl.constexpr, HAS_IGNORE: tl.constexpr,
-                   HAS_WEIGHT: tl.constexpr, REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr,
-                   BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
+def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, margin_ptr, out_ptr, grad_ptr, positions, classes, length,
+                   ignore_value, gamma, p, q, log_eps, logit_scale,
+                   FAMILY: tl.constexpr, HAS_CLASS_VALUES: tl.constexpr, HAS_MARGIN: tl.constexpr,
+                   HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr, REDUCE: tl.constexpr,
+                   NEED_GRAD: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
     """Loss and gradient of ``BLOCK_P`` positions of ``(N, C, S)`` logits (``S = length``), all classes at once."""
     pid = tl.program_id(0)
     position = pid.to(tl.int64) * BLOCK_P + tl.arange(0, BLOCK_P)
@@ -168,8 +189,13 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, out_ptr, grad_ptr, positions,
     is_target = cls[:, None] == t[None, :]
     if HAS_CLASS_VALUES:
         class_values = tl.load(class_ptr + cls, mask=cls < classes, other=0.0).to(tl.float32)
-    if FAMILY == 0 and HAS_CLASS_VALUES:
-        z = z + class_values[:, None]
+    if FAMILY == 0:      # cross-entropy of scale (z + offsets - margin_t onehot(t)): logit adjustment, LDAM
+        if HAS_CLASS_VALUES:
+            z = z + class_values[:, None]
+        if HAS_MARGIN:
+            margins = tl.load(margin_ptr + cls, mask=cls < classes, other=0.0).to(tl.float32)
+            z = z - tl.where(is_target, margins[:, None], 0.0)
+        z = z * logit_scale
     z = tl.where(real, z, -float("inf"))    # padding classes (positions past the end read zeros)
     z_max = tl.max(z, axis=0)
     e = tl.exp(z - z_max[None, :])
@@ -200,6 +226,8 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, out_ptr, grad_ptr, positions,
             total = tl.sum(e, axis=0)
         loss = z_max + tl.log(total) - z_target
         grad = e / total[None, :] - tl.where(is_target, 1.0, 0.0)
+        if FAMILY == 0:
+            grad = grad * logit_scale
     loss = tl.where(inside, loss * scale, 0.0)
     if REDUCE:
         tl.store(out_ptr + pid, tl.sum(loss, axis=0))
@@ -233,6 +261,7 @@ def _scalar_params(device: torch.device, *values) -> Tensor:
 
 def sigmoid_form(kernel, operands: Sequence[Tensor], device: torch.device) -> Optional[SigmoidForm]:
     """The Triton form of an elementwise kernel of the engine, or None when no Triton kernel covers it."""
+    from .asymmetric import AsymmetricKernel
     from .binary_seesaw import PaperKernel
     from .bce import WeightedBCEKernel
     from .focal import SigmoidFocalKernel
@@ -247,6 +276,9 @@ def sigmoid_form(kernel, operands: Sequence[Tensor], device: torch.device) -> Op
     if isinstance(kernel, PaperKernel):
         return SigmoidForm(BINARY_SEESAW, _scalar_params(device, kernel.log_m_gap, kernel.log_m_bg, kernel.q,
                                                          kernel.log_eps))
+    if isinstance(kernel, AsymmetricKernel):
+        return SigmoidForm(ASYMMETRIC, _scalar_params(device, kernel.gamma_pos, kernel.gamma_neg, kernel.clip,
+                                                      kernel.eps))
     return None
 
 
@@ -259,8 +291,8 @@ def softmax_form(kernel) -> Optional[SoftmaxForm]:
 
     if hasattr(kernel, "triton_form"):
         return kernel.triton_form()
-    if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax; LDAM's margin: None
-        return SoftmaxForm.cross_entropy(kernel.bias) if kernel.margin is None and kernel.scale == 1 else None
+    if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax, LDAM
+        return SoftmaxForm.cross_entropy(kernel.bias, kernel.margin, kernel.scale)
     if isinstance(kernel, SoftmaxFocalKernel):
         return SoftmaxForm(SOFTMAX_FOCAL, kernel.class_weight, gamma=kernel.gamma)
     if isinstance(kernel, SeesawKernel):
@@ -305,10 +337,12 @@ def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Opti
     grad = torch.empty(logits.shape, dtype=z.dtype, device=z.device) if need_grad else None
     w = None if weight is None else weight.reshape(-1).contiguous()
     values = None if form.class_values is None else form.class_values.to(device=z.device, dtype=torch.float32)
+    margins = None if form.margins is None else form.margins.to(device=z.device, dtype=torch.float32)
     softmax_kernel[(programs,)](
-        z, t, z if w is None else w, z if values is None else values, out, z if grad is None else grad,
-        positions, c, length, -1 if ignore_index is None else ignore_index, float(form.gamma), float(form.p),
-        float(form.q), math.log(form.eps), FAMILY=form.family, HAS_CLASS_VALUES=values is not None,
+        z, t, z if w is None else w, z if values is None else values, z if margins is None else margins, out,
+        z if grad is None else grad, positions, c, length, -1 if ignore_index is None else ignore_index,
+        float(form.gamma), float(form.p), float(form.q), math.log(form.eps), float(form.scale),
+        FAMILY=form.family, HAS_CLASS_VALUES=values is not None, HAS_MARGIN=margins is not None,
         HAS_IGNORE=ignore_index is not None, HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad,
         BLOCK_C=block_c, BLOCK_P=block_p)
     return (_total(out) if reduce_sum else out.view(n, length)), grad
