@@ -1,7 +1,8 @@
 """Numerically stable pieces shared by the loss formulas, written once.
 
-``softplus`` and ``power`` build autograd graphs (the plain formulas use them); ``softplus_sigmoid`` and
-``shifted_exp`` fill the engine's scratch buffers in place (the hand-derived gradients use them).
+``softplus`` and ``power`` build autograd graphs (the plain formulas use them); ``softplus_sigmoid``,
+``shifted_exp`` and ``softmax_and_target_log_prob`` fill the engine's scratch buffers in place (the hand-derived
+gradients use them); ``softmax`` and ``log_softmax`` pick ATen's fast kernel for ``(B, C, 1)`` blocks.
 """
 
 from __future__ import annotations

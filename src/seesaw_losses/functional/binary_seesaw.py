@@ -36,7 +36,6 @@ class PaperKernel:
     def __init__(self, log_m_fg: Tensor, log_m_bg: Tensor, q: float, eps: float) -> None:
         self.log_m_fg, self.log_m_bg, self.q, self.log_eps = log_m_fg, log_m_bg, q, math.log(eps)
         self.log_m_gap = log_m_fg - log_m_bg
-        self.compensation_limit = math.log1p(-eps) - self.log_eps if eps < 1 else -math.inf   # s_true < eps beyond
 
     def _margin(self, x: Tensor, t: Tensor) -> Tensor:
         """``-u + log S`` where ``u`` is the signed logit; ``log S`` is computed from detached values."""
@@ -54,18 +53,13 @@ class PaperKernel:
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With v = -u = x (1 - 2t) and log s_other - log s_true = v, the compensation term above is
-        # q relu(v - relu(softplus(v) + log eps)), and d(margin)/dx = 1 - 2t. Where s_true >= eps, i.e.
-        # v <= log((1 - eps) / eps), that is q relu(v); only the positions beyond need their softplus.
+        # q relu(v - relu(softplus(v) + log eps)): one softplus, and d(margin)/dx = 1 - 2t.
         v = torch.addcmul(x, t, x, value=-2, out=scratch())
         margin = torch.addcmul(v, t, self.log_m_gap, out=scratch()).add_(self.log_m_bg)
         if self.q > 0:
-            margin.add_(torch.clamp(v, min=0, out=scratch()), alpha=self.q)
-            beyond = torch.nonzero(v.view(-1) > self.compensation_limit).squeeze(1)
-            if beyond.numel():
-                vb = v.view(-1).index_select(0, beyond)
-                excess = torch.logaddexp(vb, vb.new_zeros(())).add_(self.log_eps).relu_()   # s_true below eps, in log
-                correction = torch.sub(vb, excess).relu_().sub_(vb.relu())                # the exact term, less q relu(v)
-                margin.view(-1).index_add_(0, beyond, correction, alpha=self.q)
+            excess, _ = softplus_sigmoid(v, False, scratch)
+            excess.add_(self.log_eps).relu_()                   # how far s_true lies below eps, in log
+            margin.add_(torch.sub(v, excess, out=excess).relu_(), alpha=self.q)
         loss, s = softplus_sigmoid(margin, need_grad, scratch, scratch.gradient() if need_grad else None)
         return loss, (s.addcmul_(t, s, value=-2) if need_grad else None)
 
