@@ -79,8 +79,8 @@ def test_binary_seesaw_fused_matches_plain(small_chunks, variant, ignore_index, 
 @pytest.mark.parametrize("eps", [1e-2, 0.3, 0.7, 1.0])
 @pytest.mark.parametrize("q", [0.5, 2.0])
 def test_binary_seesaw_compensation_beyond_eps_matches_plain(small_chunks, eps, q):
-    """The engine computes the compensation's softplus only where the true class's probability is below eps;
-    every eps (also above 1/2, where that limit is negative) and both sides of it agree with the formula."""
+    """The compensation term on both sides of the true class's probability eps, for every eps (also above 1/2,
+    where the logit at which it starts is negative), agrees with the formula."""
     logits = torch.linspace(-12, 12, 2 * 13 * 11).view(2, 1, 13, 11)
     target = (torch.rand_like(logits) < 0.3).float()
     _assert_paths_agree(binary_seesaw_loss, logits, target, torch.tensor([4000, 90]), q=q, eps=eps)
