@@ -5,14 +5,16 @@ A loss is written once as a *kernel*: ``loss(...)`` is the plain formula, correc
 ``evaluate(..., need_grad, scratch)``, the loss together with its hand-derived derivative with respect to the
 logits, sharing the transcendentals between the two; without it the engine differentiates ``loss`` with
 autograd, one block at a time, so memory stays bounded either way. On CPU the engine runs the kernel over large
-tensors in blocks of about :data:`CHUNK_ELEMENTS` elements, so temporaries stay cache-sized whatever the input
-size (on a GPU, in one whole-tensor pass: :func:`block_elements`):
+tensors in blocks of about :data:`CHUNK_ELEMENTS` elements (:data:`CLASSWISE_BLOCK_FACTOR` times more for the
+classwise layout), so temporaries stay cache-sized whatever the input size (on a GPU, in one whole-tensor pass:
+:func:`block_elements`):
 
 - forward computes the loss (a scalar sum, or the unreduced map) and, when the logits require a gradient, writes
   the gradient of that block straight into the gradient tensor: the only input-sized allocation of the whole
   forward + backward, allocated in forward instead of backward. Nothing else is kept: no intermediate of the
   formula survives its block.
-- backward scales that gradient by ``grad_output`` in place and hands it over. A second backward through a
+- backward scales that gradient by ``grad_output`` in place and hands it over, in the logits' own shape (never a
+  view, so that autograd can add the gradients of several losses in place). A second backward through a
   retained graph recomputes it block by block from the saved inputs.
 
 Half-precision inputs are read block by block and computed in float32; the gradient comes back in the input's
