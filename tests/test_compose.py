@@ -114,3 +114,28 @@ def test_a_combination_reads_its_targets_values_once(monkeypatch):
     build_loss("bce")(x, t)
     build_loss("bce")(x, t)                       # outside a combination every call checks
     assert reads == ["range", "range"]
+
+
+@pytest.mark.parametrize("spec, binary", [
+    ("bce+dice", True), ("binary_seesaw+dice", True), ("focal+tversky", True), ("bce+lovasz_hinge", True),
+    ("lovasz_hinge:per_image=True+dice", True), ("asymmetric+jaccard", True),
+    ([{"type": "seesaw", "num_classes": 4}, {"type": "dice", "activation": "softmax"}], False),
+    ("logit_adjusted:num_classes=4+softmax_focal", False),
+])
+def test_a_composition_sums_its_gradients_in_place(spec, binary):
+    """Every term hands its gradient over in the logits' own shape (not a view), so autograd adds the terms'
+    gradients in place: no input-sized out-of-place add in backward."""
+    from torch.profiler import profile
+    gen = torch.Generator().manual_seed(0)
+    if binary:
+        logits = torch.randn(2, 1, 12, 12, generator=gen)
+        target = (torch.rand(2, 1, 12, 12, generator=gen) < 0.3).float()
+    else:
+        logits, target = torch.randn(2, 4, 12, 12, generator=gen), torch.randint(0, 4, (2, 12, 12), generator=gen)
+    x = logits.requires_grad_()
+    loss = build_loss(spec)(x, target)
+    with profile(record_shapes=True) as prof:
+        loss.backward()
+    adds = [e.name for e in prof.events()
+            if e.name in ("aten::add", "aten::add_") and e.input_shapes and list(e.input_shapes[0]) == list(x.shape)]
+    assert adds == ["aten::add_"]

@@ -154,3 +154,21 @@ def test_plain_formula_matches_the_fused_path(per_image):
         loss.backward()
         torch.testing.assert_close(loss, call(inputs))
         torch.testing.assert_close(plain.grad, fused.grad)
+
+
+def test_rows_beyond_float32_counts_are_counted_in_float64(monkeypatch):
+    """Rows longer than float32 counts hold exactly are counted in float64; forced here on small rows, the loss
+    and the gradient (still handed over in the logits' shape) are those of the float32 path."""
+    from seesaw_losses.functional import lovasz
+    logits = torch.randn(3, 1, 9, 7) * 2
+    target = (torch.rand(3, 1, 9, 7) < 0.3).float()
+
+    def run():
+        x = logits.clone().requires_grad_()
+        loss = lovasz_hinge_loss(x, target, per_image=True)
+        loss.backward()
+        return loss.detach(), x.grad
+
+    expected = run()
+    monkeypatch.setattr(lovasz, "_EXACT_COUNTS", 8)
+    torch.testing.assert_close(run(), expected)

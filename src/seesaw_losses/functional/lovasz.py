@@ -27,10 +27,11 @@ _EXACT_COUNTS = 1 << 24
 """Rows longer than this count in float64 (float32 counts are exact up to 2^24)."""
 
 
-def _lovasz_increments(errors: Tensor, gt: Tensor) -> Tensor:
+def _lovasz_increments(errors: Tensor, gt: Tensor, shape) -> Tensor:
     """For each element of ``(R, P)`` rows of non-negative errors (their buffer is consumed) and boolean ground
     truth, the increment of the Jaccard loss's Lovasz extension at the element's place in its row's decreasing
-    order of errors: the gradient of the row's loss with respect to that error.
+    order of errors: the gradient of the row's loss with respect to that error, in a new tensor of ``shape``
+    (``R * P`` elements: the logits' own shape, so that a backward can hand it over without a view).
 
     With :math:`b_i` the background among the first :math:`i` sorted elements and :math:`F` the foreground,
     the union is :math:`U_i = F + b_i`, the intersection left :math:`I_i = U_i - i`, so :math:`1 - J_i =
@@ -51,14 +52,17 @@ def _lovasz_increments(errors: Tensor, gt: Tensor) -> Tensor:
     order = torch.empty(keys.shape, dtype=torch.int64, device=keys.device)
     flat = rows == 1     # sorted as a 1-D tensor, the radix sort's case
     torch.sort(keys.view(-1) if flat else keys, out=(keys.view(-1), order.view(-1)) if flat else (keys, order))
-    union = torch.empty(keys.shape, dtype=dtype, device=keys.device).copy_(keys.bitwise_and_(1))  # background
+    # the buffer that ends up holding the result, allocated in its final shape
+    result = torch.empty(shape if dtype == errors.dtype else keys.shape, dtype=dtype, device=keys.device)
+    union = result.view(rows, length).copy_(keys.bitwise_and_(1))  # background
     del keys
     union.cumsum_(-1).add_(foreground)
     ratio = torch.div(torch.arange(1, length + 1, dtype=dtype, device=union.device), union, out=union)  # J_i
     increments = torch.empty_like(ratio)
     increments[:, :1] = ratio[:, :1]
     torch.sub(ratio[:, 1:], ratio[:, :-1], out=increments[:, 1:])
-    return ratio.scatter_(-1, order, increments).to(errors.dtype)
+    ratio.scatter_(-1, order, increments)
+    return result if dtype == errors.dtype else result.view(shape).to(errors.dtype)
 
 
 def _plain_increments(errors: Tensor, gt: Tensor) -> Tensor:
@@ -77,37 +81,43 @@ def _row_dot(a: Tensor, b: Tensor) -> Tensor:
     return (a.unsqueeze(1) @ b.unsqueeze(2)).view(a.shape[0])
 
 
-def _lovasz_pass(ground_truth, errors_of):
-    """``run_pass`` for :class:`_FusedLoss`: per-row Lovasz losses of ``(R, P)`` inputs and their gradient.
+def _lovasz_pass(rows: int, ground_truth, errors_of):
+    """``run_pass`` for :class:`_FusedLoss`: per-row Lovasz losses of inputs read as ``(rows, P)``, and their
+    gradient in the inputs' own shape (not a view: autograd then adds another loss's gradient in place).
 
     ``ground_truth(target)`` gives the ``(R, P)`` boolean ground truth (False where ignored) and the valid mask
     (or None); ``errors_of(inputs, gt)`` the errors, each of the form ``a + b (1 - 2 gt)`` with ``b`` the
     input, so that their derivative is ``1 - 2 gt`` wherever they are positive.
     """
     def run_pass(inputs: Tensor, target: Tensor, _weight: None, need_grad: bool):
-        v = inputs.to(compute_dtype(inputs.dtype))
+        cdtype = compute_dtype(inputs.dtype)
+        v = inputs.reshape(rows, -1).to(cdtype)
         gt, valid = ground_truth(target)
 
         def errors() -> Tensor:
             e = errors_of(v, gt)
             return e if valid is None else e.masked_fill_(~valid, 0)
 
-        increments = _lovasz_increments(errors(), gt)
+        gradient = _lovasz_increments(errors(), gt, inputs.shape)
+        increments = gradient.view(v.shape)
         e = errors()
         loss = _row_dot(e, increments)
         if not need_grad:
             return loss, None
         clipped = e <= 0
-        slope = e.copy_(gt).mul_(-2).add_(1).masked_fill_(clipped, 0)
-        return loss, increments.mul_(slope).to(inputs.dtype)
+        increments.mul_(e.copy_(gt).mul_(-2).add_(1).masked_fill_(clipped, 0))   # times d(error)/d(input)
+        return loss, gradient.to(inputs.dtype)
     return run_pass
 
 
-def _lovasz_rows(inputs: Tensor, target: Tensor, ground_truth, errors_of) -> Tensor:
-    """Per-row Lovasz losses of ``(R, P)`` inputs (see :func:`_lovasz_pass`): through :class:`_FusedLoss`, or
-    as the plain formula under autograd while ``torch.compile`` traces (or inside ``plain_formula()``)."""
+def _lovasz_rows(inputs: Tensor, target: Tensor, rows: int, ground_truth, errors_of) -> Tensor:
+    """Per-row Lovasz losses of inputs read as ``(rows, P)`` (``rows`` 1 or the inputs' first dimension) against
+    the target ``ground_truth`` reads (see :func:`_lovasz_pass`): through :class:`_FusedLoss`, or as the plain
+    formula under autograd while ``torch.compile`` traces (or inside ``plain_formula()``)."""
     if not _use_plain_formula():
-        return _FusedLoss.apply(inputs, target, None, _lovasz_pass(ground_truth, errors_of), (inputs.shape[0], 1))
+        return _FusedLoss.apply(inputs, target, None, _lovasz_pass(rows, ground_truth, errors_of),
+                                (rows,) + (1,) * (inputs.dim() - 1))
+    inputs = inputs.reshape(rows, -1)
     gt, valid = ground_truth(target)
     errors = errors_of(inputs.to(compute_dtype(inputs.dtype)), gt)
     errors = errors if valid is None else errors.masked_fill(~valid, 0)
@@ -179,7 +189,7 @@ def lovasz_hinge_loss(
     if x.numel() == 0:
         return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
     rows = x.shape[0] if per_image else 1
-    loss = _lovasz_rows(x.reshape(rows, -1), t.reshape(rows, -1), *_hinge_form(ignore_index))
+    loss = _lovasz_rows(x, t.reshape(rows, -1), rows, *_hinge_form(ignore_index))
     return reduce_rows(loss, reduction, per_image)
 
 
@@ -234,7 +244,7 @@ def lovasz_softmax_loss(
     else:
         p, t = probabilities.transpose(0, 1).reshape(num_classes, -1), target.reshape(1, -1)
     rows = t.shape[0]
-    per_class = _lovasz_rows(p, t, *_softmax_form(num_classes, ignore_index)).view(rows, num_classes)
+    per_class = _lovasz_rows(p, t, p.shape[0], *_softmax_form(num_classes, ignore_index)).view(rows, num_classes)
     if classes == "present":
         present = _class_masks(t, num_classes, ignore_index).any(-1).to(per_class.dtype)
         loss = (per_class * present).sum(-1) / present.sum(-1).clamp(min=1)
