@@ -1,8 +1,8 @@
 """Numerically stable pieces shared by the loss formulas, written once.
 
-``softplus`` and ``power`` build autograd graphs (the plain formulas use them); ``softplus_sigmoid``,
-``shifted_exp`` and ``softmax_and_target_log_prob`` fill the engine's scratch buffers in place (the hand-derived
-gradients use them); ``softmax`` and ``log_softmax`` pick ATen's fast kernel for ``(B, C, 1)`` blocks.
+``softplus`` and ``power`` build autograd graphs (the plain formulas use them); ``softplus_sigmoid`` and
+``softmax_and_target_log_prob`` fill the engine's scratch buffers in place (the hand-derived gradients use them);
+``softmax`` and ``log_softmax`` pick ATen's fast kernel for ``(B, C, 1)`` blocks.
 """
 
 from __future__ import annotations
@@ -51,13 +51,6 @@ def softplus_sigmoid(v: Tensor, need_sigmoid: bool, scratch: Scratch,
     if not need_sigmoid:
         return softplus, None
     return softplus, torch.sigmoid(v, out=scratch() if sigmoid_out is None else sigmoid_out)
-
-
-def shifted_exp(z: Tensor, scratch: Scratch) -> Tuple[Tensor, Tensor]:
-    """``exp(z - max)`` over dim 1 of ``(B, C, L)`` logits (in a scratch buffer) and that max ``(B, 1, L)``:
-    the pieces of a log-sum-exp, ``log(sum(e)) + max``, that a softmax gradient reuses."""
-    z_max = z.amax(1, keepdim=True)
-    return torch.sub(z, z_max, out=scratch()).exp_(), z_max
 
 
 SMALLEST_PRECISE_PROBABILITY = 1e-30

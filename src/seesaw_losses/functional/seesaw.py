@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ._fused import Scratch, classwise_loss, compute_dtype
-from ._math import shifted_exp
+from ._math import softmax_and_target_log_prob
 from ._reduction import count_valid, reduce_loss
 from ._shapes import flatten_from
 from ._targets import mask_ignored
@@ -69,27 +69,27 @@ class FusedSeesawKernel(SeesawKernel):
         return q * -math.log(eps) < LOG_SAFE_FACTOR and p * math.log(2.0**63) / 2 < LOG_SAFE_FACTOR
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
-        """Loss and gradient from one ``exp``: ``e = exp(z - max)`` is scaled by ``S`` in place.
+        """Loss and gradient from one native softmax ``s`` (:func:`~._math.softmax_and_target_log_prob`), scaled
+        by ``S`` in place.
 
-        ``S_ij = min(1, (n_j / n_i)^p) * max(1, e_j / max(e_i, eps * sum(e)))^q``; the gradient is
-        ``softmax(z + log S) - onehot(t)``.
+        ``S_ij = min(1, (n_j / n_i)^p) * max(1, s_j / max(s_i, eps))^q``; the loss is
+        ``log(sum_j S_ij s_j) - log s_i`` and the gradient ``softmax(z + log S) - onehot(t)``.
         """
         t1 = t.unsqueeze(1)
-        z_target = z.gather(1, t1)
-        e, z_max = shifted_exp(z, scratch)
+        prob, log_p_target = softmax_and_target_log_prob(z, t1, True, scratch)
         ratio = scratch() if self.q > 0 or self.count_power is not None else None
         if self.q > 0:
-            floor = e.sum(1, keepdim=True).mul_(self.eps)
-            torch.div(e, torch.maximum(e.gather(1, t1), floor), out=ratio).clamp_(min=1)
-            e.mul_(ratio.square_() if self.q == 2 else ratio.pow_(self.q))
+            floor = prob.gather(1, t1).clamp_(min=self.eps)
+            torch.div(prob, floor, out=ratio).clamp_(min=1)
+            prob.mul_(ratio.square_() if self.q == 2 else ratio.pow_(self.q))
         if self.count_power is not None:
             torch.div(self.count_power.view(1, -1, 1), self.count_power[t1], out=ratio).clamp_(max=1)
-            e.mul_(ratio)
-        total = e.sum(1, keepdim=True)
-        loss = total.log().add_(z_max).sub_(z_target).squeeze(1)
+            prob.mul_(ratio)
+        total = prob.sum(1, keepdim=True)
+        loss = total.log().sub_(log_p_target).squeeze(1)
         if not need_grad:
             return loss, None
-        grad = e.div_(total)
+        grad = prob.div_(total)
         return loss, grad.scatter_add_(1, t1, torch.full(t1.shape, -1.0, dtype=grad.dtype, device=grad.device))
 
 
