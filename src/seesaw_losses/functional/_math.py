@@ -98,6 +98,7 @@ def softmax_and_target_log_prob(z: Tensor, t1: Tensor, need_grad: bool,
     p_target = prob.gather(1, t1)
     log_p_target = p_target.log()
     tiny = p_target < SMALLEST_PRECISE_PROBABILITY
-    if tiny.any():
+    # on CPU the check is free and the second pass rare; on a GPU the pass is cheaper than a host sync
+    if prob.device.type != "cpu" or tiny.any():
         log_p_target = torch.where(tiny, log_softmax(z, scratch()).gather(1, t1), log_p_target)
     return prob, log_p_target
