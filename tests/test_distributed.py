@@ -62,20 +62,23 @@ def _entry(rank: int, world_size: int, port: int, worker, args) -> None:
         dist.destroy_process_group()
 
 
-def _launch(worker, world_size: int, *args, until=None, timeout: float = 45.0) -> None:
+def _launch(worker, world_size: int, *args, until=None, started=None, timeout: float = 45.0) -> None:
     """Run ``worker(rank, world_size, *args)`` in ``world_size`` fresh processes joined by a gloo group.
 
     Returns when all exit successfully, or as soon as ``until()`` is true (the processes are then killed);
-    re-raises a worker's exception; fails after ``timeout`` seconds. Never leaves a process alive.
+    re-raises a worker's exception; fails after ``timeout`` seconds, counted from when ``started()`` is true
+    (by default from the launch; process start-up is slow on a loaded machine). Never leaves a process alive.
     """
     context = mp.start_processes(_entry, args=(world_size, _free_port(), worker, args), nprocs=world_size,
                                  join=False, start_method="forkserver")
-    deadline = time.monotonic() + timeout
+    deadline = None if started is not None else time.monotonic() + timeout
     try:
         while not context.join(timeout=0.1):
             if until is not None and until():
                 return
-            if time.monotonic() > deadline:
+            if deadline is None and started():
+                deadline = time.monotonic() + timeout
+            if deadline is not None and time.monotonic() > deadline:
                 pytest.fail(f"{worker.__name__} did not finish within {timeout} s")
     finally:
         for process in context.processes:
@@ -142,7 +145,8 @@ def _apply(name: str, loss: nn.Module, batch: dict):
 
 
 def _stuck_worker(rank: int, world_size: int, out: Path, failing_rank: int) -> None:
-    (out / f"pid_{rank}").write_text(str(os.getpid()))
+    _save(os.getpid(), out / f"pid_{rank}")
+    dist.barrier()  # both pids are on disk before either worker fails or hangs
     if rank == failing_rank:
         raise RuntimeError("worker failed on purpose")
     time.sleep(600)
@@ -152,11 +156,12 @@ def _stuck_worker(rank: int, world_size: int, out: Path, failing_rank: int) -> N
 def test_launch_leaves_no_process_behind(tmp_path, failing_rank):
     expected = pytest.raises(mp.ProcessRaisedException, match="on purpose") if failing_rank is not None else (
         pytest.raises(pytest.fail.Exception, match="did not finish within 2.0 s"))
-    with expected:
-        _launch(_stuck_worker, 2, tmp_path, failing_rank, timeout=2.0)
+    with expected:  # the 2 s count once both workers run: the hang, not a slow start, is what fails
+        _launch(_stuck_worker, 2, tmp_path, failing_rank, timeout=2.0,
+                started=lambda: all((tmp_path / f"pid_{rank}").exists() for rank in range(2)))
     for rank in range(2):
         with pytest.raises(ProcessLookupError):
-            os.kill(int((tmp_path / f"pid_{rank}").read_text()), 0)
+            os.kill(torch.load(tmp_path / f"pid_{rank}"), 0)
 
 
 # every process holds the global counts; per-sample losses equal one process on the whole batch ---------------
