@@ -41,7 +41,8 @@ class NormedLinear(nn.Linear):
     0, as in MMDetection.
 
     Args:
-        in_features, out_features: as ``nn.Linear``.
+        in_features: as ``nn.Linear``.
+        out_features: as ``nn.Linear``.
         temperature: factor on the output, ``> 0``.
         power: exponent of the norms, ``>= 0``.
         eps: added to the powered norms, ``>= 0``.
@@ -82,9 +83,10 @@ class NormedConv2d(nn.Conv2d):
 
     Each filter is normalised over its input channels at every kernel position (``norm_over_kernel=False``, the
     default) or as a whole (``norm_over_kernel=True``); see :class:`NormedLinear` for the formula.
+    ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, ``groups`` and
+    ``padding_mode`` are those of ``nn.Conv2d``.
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode: as ``nn.Conv2d``.
         temperature: factor on the input (so on the output), ``> 0``.
         power: exponent of the norms, ``>= 0``.
         eps: added to the powered norms, ``>= 0``.

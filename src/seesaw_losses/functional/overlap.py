@@ -434,11 +434,10 @@ def generalized_dice_loss(
 
     The weights come from the target (no gradient); a class with :math:`T_c = 0` gets the largest weight of the
     others (all 0 if every class is empty). Equal to MONAI's ``GeneralizedDiceLoss`` with the same smoothing
-    (its formula has no Tversky form, so no factor 2 here).
+    (its formula has no Tversky form, so no factor 2 here). The other options are those of :func:`tversky_loss`.
 
     Args:
         weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``.
-        others: as in :func:`tversky_loss`.
 
     Shape:
         - logits, target: as in :func:`tversky_loss`.

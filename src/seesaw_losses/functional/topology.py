@@ -390,7 +390,7 @@ def skeleton_recall_loss(
     (:func:`tube`: a morphological skeleton of ``iterations`` erosion steps, dilated ``radius`` times by the
     cross and clipped to the target) — thicker than the thinned one, so the recall it asks for is a little
     wider. The paper's own loss returns ``-recall`` and leaves out the background channel under softmax
-    (``include_background=False`` here).
+    (``include_background=False`` here). The options not listed below are those of :func:`cldice_loss`.
 
     Args:
         logits: raw scores (probabilities with ``activation=None``).
@@ -400,7 +400,6 @@ def skeleton_recall_loss(
         radius: tube radius (cross dilations) of the computed skeleton, ``>= 0``; 2 is the paper's.
         iterations: erosion steps of the computed skeleton, ``>= 1``.
         smooth: added to the numerator and denominator, ``>= 0``.
-        others: as in :func:`cldice_loss`.
 
     Shape:
         - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits'
@@ -472,14 +471,14 @@ def boundary_loss(
     distance transform on the CPU (a device-to-host copy and a sync; needs the ``cli`` extra). The loss is
     negative at its minimum, so it is used beside a region loss with a weight that grows during training
     (``build_loss("dice+0.01*boundary")``, raising the factor each epoch); the paper's code scores the
-    foreground classes only (``include_background=False`` with softmax).
+    foreground classes only (``include_background=False`` with softmax). ``activation``,
+    ``include_background``, ``class_weight``, ``ignore_index`` and ``reduction`` are as in :func:`cldice_loss`.
 
     Args:
         logits: raw scores (probabilities with ``activation=None``).
         target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
         distance_map: signed distance maps, one channel per class (the logits' shape, channel 0 included);
             None computes them.
-        activation, include_background, class_weight, ignore_index, reduction: as in :func:`cldice_loss`.
 
     Shape:
         - logits, distance_map: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the

@@ -65,7 +65,8 @@ class SeesawLoss(ClassCountsMixin):
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
         loss_weight: factor on both terms.
         return_dict: return the two terms as a dict (else their sum).
-        sync_counts, process_group: summing the counts over processes, as in :class:`seesaw_losses.SeesawLoss`.
+        sync_counts: sum the counts over processes, as in :class:`seesaw_losses.SeesawLoss`.
+        process_group: the processes to sum over, as in :class:`seesaw_losses.SeesawLoss`.
 
     Shape:
         - cls_score: ``(N, C + 2)``; labels: ``(N,)`` integer in ``[0, C]``.

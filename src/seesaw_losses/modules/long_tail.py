@@ -163,10 +163,12 @@ class LDAMDRWLoss(DeferredWeights, LDAMLoss):
     Args:
         num_classes: number of classes ``C``.
         class_counts: the training set's labels per class.
-        max_margin, scale: as :class:`LDAMLoss` (``scale=1`` for a plain linear head).
+        max_margin: as :class:`LDAMLoss`.
+        scale: as :class:`LDAMLoss` (``scale=1`` for a plain linear head).
         start_epoch: first epoch (0-based) with class-balanced weights, ``>= 0``.
         beta: see :func:`seesaw_losses.class_balanced_weights`, in ``[0, 1)``.
-        ignore_index, reduction: as :class:`LDAMLoss`.
+        ignore_index: as :class:`LDAMLoss`.
+        reduction: as :class:`LDAMLoss`.
 
     Shape:
         - as :class:`LDAMLoss`.
@@ -249,7 +251,8 @@ class EQLv2Loss(SyncedState):
         background_channel: the logits end with the background's (the authors' ``C + 1`` detection head).
         ignore_index: label that contributes neither loss nor statistics; None for none.
         reduction: ``"none"`` | ``"mean"`` (over samples) | ``"sum"``.
-        sync_counts, process_group: as :class:`SeesawLoss`, for the statistics.
+        sync_counts: as :class:`SeesawLoss`, for the statistics.
+        process_group: as :class:`SeesawLoss`, for the statistics.
 
     Shape:
         - logits: ``(N, C)`` (``(N, C + 1)`` with background_channel), or with trailing ``(d1, ..., dK)``.
