@@ -356,7 +356,7 @@ def test_kill_and_resume_continues_exactly_like_the_uninterrupted_run(tmp_path):
         assert torch.equal(final[2], torch.stack([(labels != 1).sum(), (labels == 1).sum()]))
 
 
-# the example script, run as the README shows -------------------------------------------------------------------
+# the example script, run as docs/distributed.md shows --------------------------------------------------------
 
 
 def test_example_trains_with_torchrun_on_two_processes():

@@ -28,7 +28,7 @@ class SeesawLoss(ClassCountsMixin):
     ``get_*``) is :class:`seesaw_losses.integrations.mmdet.SeesawLoss`.
 
     In a ``torch.distributed`` job the counts of each training batch are summed over the processes before they
-    are added, so every process holds the counts of the global batch stream (see README, "Distributed
+    are added, so every process holds the counts of the global batch stream (see the documentation's "Distributed
     training"); this is correct with the loss inside or outside a ``DistributedDataParallel`` module and with
     any ``broadcast_buffers`` (``forward_sync_buffers``). Every process must then run the same number of
     training-mode forwards.
