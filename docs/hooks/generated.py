@@ -85,8 +85,10 @@ def options_table(path: str) -> str:
     package, _, member = path.partition(".")
     obj = _package(package)[member]
     function = obj.members["__init__"] if obj.is_class else obj
+    # An option a docstring leaves to a sibling ("the others are those of cldice_loss") is described there.
+    siblings = [m for m in obj.parent.members.values() if m is not obj and not m.name.startswith("_")]
     described = {}
-    for docstring in (obj.docstring, function.docstring):
+    for docstring in [m.docstring for m in siblings] + [obj.docstring, function.docstring]:
         for section in docstring.parsed if docstring else ():
             if section.kind.value == "parameters":
                 described.update((p.name, p.description) for p in section.value)
