@@ -61,3 +61,20 @@ def test_readme_python_blocks_run_in_order(tmp_path):
     skipped = len(blocks) - len(runnable)
     if skipped:
         pytest.skip(f"{skipped} README block(s) need what this machine lacks; the others ran")
+
+
+def test_readme_command_tables_name_real_options():
+    """Every ``--option`` in the table under a ``### `seesaw COMMAND``` heading is an option of that command."""
+    from seesaw_losses.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        sections = re.split(r"^### `seesaw (\w+)`", f.read(), flags=re.MULTILINE)[1:]
+    checked = set()
+    for command, text in zip(sections[::2], sections[1::2]):
+        table = "\n".join(line for line in text.split("\n## ")[0].splitlines() if line.startswith("|"))
+        known = {option for action in subparsers[command]._actions for option in action.option_strings}
+        named = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", table))
+        assert named <= known, f"seesaw {command}: {sorted(named - known)} are not options"
+        checked.add(command)
+    assert checked == set(subparsers), f"commands without a README section: {sorted(set(subparsers) - checked)}"
