@@ -60,7 +60,8 @@ _PRIOR_ARGS = """        class_counts: the training set's labels per class (e.g.
         class_weight: per-class weights ``(C,)`` (a buffer), as ``cross_entropy``'s ``weight``.
         ignore_index: label that is neither counted nor penalised; None for none.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        sync_counts, process_group: as :class:`SeesawLoss` (counting only).
+        sync_counts: as :class:`SeesawLoss` (counting only).
+        process_group: as :class:`SeesawLoss` (counting only).
 
     Shape:
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)`` class indices.

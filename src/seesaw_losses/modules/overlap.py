@@ -62,13 +62,18 @@ class TverskyLoss(_OverlapLoss):
     __doc__ = r"""Tversky loss; see :func:`seesaw_losses.functional.tversky_loss` for the formula and options.
 
     Args:
-        alpha: weight of false positives. beta: weight of false negatives.
+        alpha: weight of false positives.
+        beta: weight of false negatives.
         activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
         per_image: per-image statistics (else whole batch).
-        smooth_nr, smooth_dr: numerator / denominator smoothing. squared_denominator: V-Net denominator.
-        log_loss: ``-log TI``. include_background: score channel 0. class_weight: per-class weights ``(C,)``
-        (buffer).
-        ignore_index: target value to skip. reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        smooth_nr: numerator smoothing.
+        smooth_dr: denominator smoothing.
+        squared_denominator: V-Net denominator.
+        log_loss: ``-log TI``.
+        include_background: score channel 0.
+        class_weight: per-class weights ``(C,)`` (buffer).
+        ignore_index: target value to skip.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC
     _fixed = {"gamma": 1.0}
 
@@ -90,9 +95,13 @@ class DiceLoss(_OverlapLoss):
     Args:
         activation: ``"sigmoid"`` | ``"softmax"`` | None (inputs are probabilities).
         per_image: per-image statistics (else whole batch).
-        smooth_nr, smooth_dr: numerator / denominator smoothing (half of MONAI's for the same effect).
-        squared_denominator: V-Net denominator. log_loss: log-Dice. include_background: score channel 0.
-        class_weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip.
+        smooth_nr: numerator smoothing (half of MONAI's for the same effect).
+        smooth_dr: denominator smoothing (half of MONAI's for the same effect).
+        squared_denominator: V-Net denominator.
+        log_loss: log-Dice.
+        include_background: score channel 0.
+        class_weight: per-class weights ``(C,)`` (buffer).
+        ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC + r"""
     Example:
@@ -131,9 +140,12 @@ class JaccardLoss(_OverlapLoss):
 class FocalTverskyLoss(_OverlapLoss):
     __doc__ = r"""Focal Tversky loss ``(1 - TI)^gamma``; see :func:`seesaw_losses.functional.focal_tversky_loss`.
 
+    The options not listed here are those of :class:`TverskyLoss`.
+
     Args:
-        alpha, beta: false-positive / false-negative weights. gamma: exponent ``> 0`` (0.75 = the paper's 4/3).
-        others: as in :class:`TverskyLoss`.
+        alpha: weight of false positives.
+        beta: weight of false negatives.
+        gamma: exponent ``> 0`` (0.75 = the paper's 4/3).
 """ + _SHAPE_DOC
 
     def __init__(self, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
@@ -150,9 +162,11 @@ class GeneralizedDiceLoss(nn.Module):
     __doc__ = r"""Generalized Dice loss (Sudre et al. 2017); see
     :func:`seesaw_losses.functional.generalized_dice_loss`.
 
+    The options not listed here are those of :class:`DiceLoss` (no ``class_weight``: the weights come from the
+    target).
+
     Args:
-        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``. others: as in :class:`DiceLoss` (no
-        ``class_weight``: the weights come from the target).
+        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``.
 
     Shape:
         - logits, target: as in :class:`DiceLoss`; output: scalar, or ``(N,)`` with ``per_image`` and

@@ -44,9 +44,14 @@ class ClDiceLoss(_TopologyLoss):
     __doc__ = r"""clDice loss (Shit et al., CVPR 2021); see :func:`seesaw_losses.functional.cldice_loss`.
 
     Args:
-        iterations: soft-skeleton erosion steps. smooth: ratio smoothing. activation: ``"sigmoid"`` |
-        ``"softmax"`` | ``None``. per_image: per-image scores. include_background: score channel 0.
-        class_weight: per-class weights ``(C,)`` (buffer). ignore_index: target value to skip. reduction.
+        iterations: soft-skeleton erosion steps.
+        smooth: ratio smoothing.
+        activation: ``"sigmoid"`` | ``"softmax"`` | ``None``.
+        per_image: per-image scores.
+        include_background: score channel 0.
+        class_weight: per-class weights ``(C,)`` (buffer).
+        ignore_index: target value to skip.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC + r"""
     Example:
         >>> criterion = ClDiceLoss(activation="softmax", include_background=False)
@@ -69,11 +74,12 @@ class SkeletonRecallLoss(_TopologyLoss):
     __doc__ = r"""Skeleton Recall loss (Kirchhoff et al., ECCV 2024); see
     :func:`seesaw_losses.functional.skeleton_recall_loss`. ``forward(logits, target, skeleton=None)`` takes the
     precomputed tubed skeleton (:func:`seesaw_losses.transforms.tubed_skeleton`); without it the skeleton is
-    computed from the target in torch.
+    computed from the target in torch. The options not listed here are those of :class:`ClDiceLoss`.
 
     Args:
-        radius, iterations: tube radius and erosion steps of the computed skeleton. smooth: recall smoothing.
-        others: as in :class:`ClDiceLoss`.
+        radius: tube radius of the computed skeleton.
+        iterations: erosion steps of the computed skeleton.
+        smooth: recall smoothing.
 """ + _SHAPE_DOC
 
     def __init__(self, *, radius: int = 2, iterations: int = DEFAULT_SKELETON_ITERATIONS, smooth: float = 1.0,
@@ -93,9 +99,8 @@ class BoundaryLoss(_TopologyLoss):
     __doc__ = r"""Boundary loss (Kervadec et al., MIDL 2019); see :func:`seesaw_losses.functional.boundary_loss`.
     ``forward(logits, target, distance_map=None)`` takes the precomputed signed distance maps
     (:func:`seesaw_losses.transforms.signed_distance_map`); without them they are computed with SciPy on the CPU.
-
-    Args:
-        activation, include_background, class_weight, ignore_index, reduction: as in :class:`ClDiceLoss`.
+    ``activation``, ``include_background``, ``class_weight``, ``ignore_index`` and ``reduction`` are as in
+    :class:`ClDiceLoss`.
 """ + _SHAPE_DOC
 
     def __init__(self, *, activation: Optional[str] = "sigmoid", include_background: bool = True,
