@@ -131,7 +131,7 @@ class _RestructuredText(Preprocessor):
 
 class RestructuredTextExtension(Extension):
     def extendMarkdown(self, md):
-        md.preprocessors.register(_RestructuredText(md), "seesaw_rst", 40)
+        md.preprocessors.register(_RestructuredText(md), "seesaw_rst", 24)  # after code blocks are set aside
 
 
 @event_priority(100)  # before mkdocstrings reads the Markdown extensions for the API reference
