@@ -59,6 +59,7 @@ def test_api_reference_renders_docstrings(site):
     page = (site / "api" / "functional" / "index.html").read_text(encoding="utf-8")
     assert 'id="seesaw_losses.functional.seesaw_loss"' in page
     assert ".. math::" not in page and ":func:" not in page   # the docstrings' reStructuredText is rendered
+    assert 'class="autorefs autorefs-internal"' in page        # and its roles link into the reference
 
 
 def test_docs_python_blocks_run(tmp_path):

@@ -6,11 +6,12 @@ Markers a page may hold, each replaced by a Markdown table:
   :func:`seesaw_losses.bench.runner.format_table` exactly as ``seesaw bench`` prints them;
 - ``<!-- bench:targets -->``: the performance targets, each with its bound, the measured ratios and met/missed;
 - ``<!-- losses:table -->``: every registered loss, from the registry (``seesaw losses --markdown``);
-- ``<!-- options: dotted.path -->``: the keyword options of a function or class, with defaults and the
+- ``<!-- options: dotted.path -->``: the options of a function or class, with their defaults and the
   descriptions of its docstring's ``Args`` section.
 
 It also renders the reStructuredText that docstrings share with ``help()``: ``.. math::`` blocks become display
-math and ``:func:`x``` roles become code, in the pages and in the API reference.
+math and ``:func:`x``` roles become code that links into the API reference, in the pages and in the API
+reference.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ DOCS = Path(__file__).resolve().parents[1]
 SRC = DOCS.parent / "src"
 BENCH_TABLES, BENCH_TARGETS, LOSSES_TABLE = "<!-- bench:tables -->", "<!-- bench:targets -->", "<!-- losses:table -->"
 OPTIONS = re.compile(r"<!-- options: ([\w.]+) -->")
-ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj):`~?([\w.]+)`")
+ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj):`(~?)([\w.]+)`")
 
 # (what is measured, workloads, row, reference row (None: the native loss), time bound as a ratio to the
 # reference, peak-memory bound as a ratio to the input or None)
@@ -72,6 +73,16 @@ def targets_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _roles(text: str) -> str:
+    """``:func:`a.b``` as code linking to ``a.b`` in the API reference where it is documented (plain code
+    elsewhere); ``:class:`~a.B``` shows ``B`` (Sphinx's ``~``: the last name only)."""
+    def link(match: re.Match) -> str:
+        shown = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
+        return f'<autoref identifier="{match.group(2)}" optional><code>{shown}</code></autoref>'
+
+    return ROLE.sub(link, text)
+
+
 @functools.lru_cache(maxsize=None)
 def _package(name: str):
     import griffe
@@ -96,7 +107,7 @@ def options_table(path: str) -> str:
     for parameter in function.parameters:
         if parameter.name in ("self", "logits", "target"):
             continue
-        meaning = " ".join(ROLE.sub(r"`\1`", described.get(parameter.name, "")).split()).replace("|", "\\|")
+        meaning = " ".join(_roles(described.get(parameter.name, "")).split()).replace("|", "\\|")
         default = "required" if parameter.default is None else f"`{parameter.default}`"
         lines.append(f"| `{parameter.name}` | {default} | {meaning} |")
     if len(lines) == 2:
@@ -119,7 +130,7 @@ def restructured_text(markdown: str) -> str:
                 body.pop()
             out += ["", " " * indent + "$$", *(" " * indent + b for b in body if b), " " * indent + "$$", ""]
             continue
-        out.append(ROLE.sub(r"`\1`", line).replace(":math:`", "`"))
+        out.append(_roles(line).replace(":math:`", "`"))
         i += 1
     return "\n".join(out)
 
