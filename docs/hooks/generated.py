@@ -30,6 +30,7 @@ SRC = DOCS.parent / "src"
 BENCH_TABLES, BENCH_TARGETS, LOSSES_TABLE = "<!-- bench:tables -->", "<!-- bench:targets -->", "<!-- losses:table -->"
 OPTIONS = re.compile(r"<!-- options: ([\w.]+) -->")
 ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj):`(~?)([\w.]+)`")
+MATH = re.compile(r":math:`([^`]+)`")
 
 # (what is measured, workloads, row, reference row (None: the native loss), time bound as a ratio to the
 # reference, peak-memory bound as a ratio to the input or None)
@@ -75,19 +76,27 @@ def targets_table(result: dict) -> str:
 
 def _roles(text: str) -> str:
     """``:func:`a.b``` as code linking to ``a.b`` in the API reference where it is documented (plain code
-    elsewhere); ``:class:`~a.B``` shows ``B`` (Sphinx's ``~``: the last name only)."""
+    elsewhere); ``:class:`~a.B``` shows ``B`` (Sphinx's ``~``: the last name only); ``:math:`x``` as math."""
     def link(match: re.Match) -> str:
         shown = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
         return f'<autoref identifier="{match.group(2)}" optional><code>{shown}</code></autoref>'
 
-    return ROLE.sub(link, text)
+    return MATH.sub(r"$\1$", ROLE.sub(link, text))
 
 
 @functools.lru_cache(maxsize=None)
 def _package(name: str):
     import griffe
 
-    return griffe.load(name, search_paths=[str(SRC)], docstring_parser="google")
+    extension = f"{Path(__file__).with_name('griffe_doc_assignments.py')}:DocAssignments"
+    return griffe.load(name, search_paths=[str(SRC)], docstring_parser="google",
+                       extensions=griffe.load_extensions(extension))
+
+
+def _value(function, default: str) -> str:
+    """A default that names a module constant (``smooth_nr=DEFAULT_SMOOTH``) shown as the constant's value."""
+    constant = function.module.members.get(default) if default.isidentifier() else None
+    return str(constant.value) if constant is not None and getattr(constant, "value", None) is not None else default
 
 
 def options_table(path: str) -> str:
@@ -108,7 +117,7 @@ def options_table(path: str) -> str:
         if parameter.name in ("self", "logits", "target"):
             continue
         meaning = " ".join(_roles(described.get(parameter.name, "")).split()).replace("|", "\\|")
-        default = "required" if parameter.default is None else f"`{parameter.default}`"
+        default = "required" if parameter.default is None else f"`{_value(function, str(parameter.default))}`"
         lines.append(f"| `{parameter.name}` | {default} | {meaning} |")
     if len(lines) == 2:
         raise ValueError(f"{path} has no options to list")
@@ -130,7 +139,7 @@ def restructured_text(markdown: str) -> str:
                 body.pop()
             out += ["", " " * indent + "$$", *(" " * indent + b for b in body if b), " " * indent + "$$", ""]
             continue
-        out.append(_roles(line).replace(":math:`", "`"))
+        out.append(_roles(line))
         i += 1
     return "\n".join(out)
 
