@@ -15,18 +15,10 @@ from seesaw_losses.experiments.class_folders import (ClassFolderDataset, load_cl
 from seesaw_losses.experiments.class_report import plot_accuracy_by_count, plot_confusion_matrix
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.trainers.classification import ClassificationTrainer, classification_scores
-from stand_in_run import StandInRun
+from trainer_support import StandInRun, one_thread  # noqa: F401 (an autouse fixture)
 
 COUNTS = (30, 20, 10, 5, 2)
 CLASSES = [f"class_{k}" for k in range(len(COUNTS))]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _write(path: Path, label: int, rng: np.random.Generator, mode: str = "L") -> None:

@@ -11,23 +11,14 @@ import torch
 from PIL import Image
 
 from seesaw_losses.experiments import DataError
-from seesaw_losses.experiments.io import MaskReading
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.patches import (EpochSampler, PatchDataset, gaussian_importance, load_patch_data,
                                                sample_patches, sliding_window, window_starts)
 from seesaw_losses.experiments.trainers.patch_segmentation import PatchSegmentationTrainer
-from stand_in_run import StandInRun
+from trainer_support import StandInRun, one_thread  # noqa: F401 (an autouse fixture)
 
 SIZES = [(40, 56), (64, 48)]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_pairs(folder: Path, count: int, seed: int = 0, sizes=SIZES) -> Path:

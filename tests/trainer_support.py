@@ -1,11 +1,26 @@
-"""A stand-in for ``experiments.api.Run`` with the members the built-in trainers use, recording every call."""
+"""What the trainer tests share: a stand-in for ``experiments.api.Run`` that records every call, and one torch
+thread per test (the machine's cores are shared)."""
 
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 class StandInRun:
+    """``loss``, ``seed``, ``tuning``, ``device``, ``history``, ``artifacts``, ``report``, ``record_samples``,
+    ``progress`` as the trainers use them; ``reports``, ``samples`` and ``progress_lines`` keep what they got."""
+
     def __init__(self, loss: str, *, seed: int = 0, tuning: bool = False, device: str = "cpu") -> None:
         self.loss, self.seed, self.tuning, self.device = loss, seed, tuning, device
         self.hyperparameters: Dict[str, float] = {}
