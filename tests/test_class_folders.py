@@ -109,12 +109,13 @@ def _unreadable(root):
     (_loose_images, "images both at its top \\(stray.png\\) and in class folders"),
     (_unreadable, "cannot read .*broken.png"),
 ])
-def test_data_checks_one_line_and_nothing_touched(tmp_path, layout, message):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_data_checks_one_line_and_nothing_touched(tmp_path, layout, message, workers):
     root = tmp_path / "data"
     layout(root)
     before = _tree(tmp_path)
     with pytest.raises(DataError, match=message) as caught:
-        load_class_folders(root)
+        load_class_folders(root, workers=workers)
     assert "\n" not in str(caught.value)
     assert _tree(tmp_path) == before
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from . import DataError
 from .io import EXTENSIONS, image_channels_first, is_hidden, read_array
@@ -136,6 +136,33 @@ def probe_image(path: Path) -> int:
         raise DataError(f"cannot read {path}: {type(error).__name__}: {error}") from None
 
 
+class _Checked(Dataset):
+    """Item ``k``: ``check(items[k])``, or the :class:`DataError` it raised, returned rather than raised so that
+    the message stays one line across worker processes."""
+
+    def __init__(self, check: Callable[[Any], Any], items: Sequence[Any]) -> None:
+        self.check, self.items = check, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> Any:
+        try:
+            return self.check(self.items[k])
+        except DataError as error:
+            return error
+
+
+def check_files(check: Callable[[Any], Any], items: Sequence[Any], workers: int = 0) -> List[Any]:
+    """``[check(item) for item in items]`` run by ``workers`` processes (0: this one); the first
+    :class:`DataError` in the order of ``items`` is raised."""
+    results = list(DataLoader(_Checked(check, items), batch_size=None, num_workers=workers))
+    for result in results:
+        if isinstance(result, DataError):
+            raise result
+    return results
+
+
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """A seeded split ``(kept, held out)`` of the indices of ``labels``, sorted: ``round(fraction * n)`` of each
     class's ``n`` samples held out, but never its last one (every class keeps a sample)."""
@@ -160,9 +187,10 @@ def _names(classes: Sequence[str], members: Sequence[int]) -> str:
 
 
 def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fraction: float = 0.2,
-                       val_fraction: float = 0.2, seed: int = 0, image_size: int = 32) -> ClassFolderData:
+                       val_fraction: float = 0.2, seed: int = 0, image_size: int = 32, workers: int = 0
+                       ) -> ClassFolderData:
     """An ``ImageFolder`` root (and optionally a held-out root in the same layout) as training, validation and
-    held-out splits; every file's header is checked here, before any training."""
+    held-out splits; every file's header is checked here (by ``workers`` processes), before any training."""
     found = list_class_folders(Path(root), "--images")
     classes = sorted(found)
     index = {name: k for k, name in enumerate(classes)}
@@ -180,7 +208,7 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
         data, test = data.subset(kept), data.subset(held)
         notes.append(f"held out: {len(test)} of {len(data) + len(test)} images, {test_fraction:.0%} of each class "
                      f"(seed {seed})")
-    channels = max(probe_image(path) for path in data.paths + test.paths)
+    channels = max(check_files(probe_image, data.paths + test.paths, workers))
     kept, held = stratified_split(data.labels, val_fraction, seed + 1)
     train, validation = data.subset(kept), data.subset(held)
     if not len(validation):

@@ -15,8 +15,8 @@ batch, not with the number of images.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -26,17 +26,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import DataError
-from .class_folders import standardised
+from .class_folders import check_files, standardised
 from .data import split_indices
 from .io import MaskReading, image_channels_first, mask_indices, pair_files, read_array
 
 FOREGROUND_SHARE = 1 / 3  #: the share of training patches centred on a foreground pixel (nnU-Net's 0.33)
 BLENDS = ("gaussian", "uniform")
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity), the default number of loader workers."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -89,41 +84,24 @@ def read_pair(pair: ImagePair, reading: MaskReading, channels: int) -> Tuple[Ten
     return standardised(image, channels), torch.from_numpy(mask)
 
 
-class _Scan(Dataset):
-    """Item ``k``: the checked :class:`ImagePair` of a pair, or the :class:`DataError` that reading it raised
-    (returned, not raised, so that the message stays one line across worker processes)."""
-
-    def __init__(self, pairs: Sequence[Tuple[str, Path, Path]], reading: MaskReading) -> None:
-        self.pairs, self.reading = pairs, reading
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, k: int):
-        name, image_path, mask_path = self.pairs[k]
-        try:
-            image = image_channels_first(read_array(image_path, mask=False), image_path)
-            mask = mask_indices(read_array(mask_path, mask=True), mask_path, self.reading)
-        except DataError as error:
-            return error
-        if mask.shape != image.shape[1:]:
-            return DataError(f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image {image_path}"
-                             f" is {image.shape[1]}x{image.shape[2]}; a mask must match its image")
-        labelled = mask[mask != self.reading.ignore_index] if self.reading.ignore_index is not None else mask
-        pixels = tuple(int(n) for n in np.bincount(labelled.ravel(), minlength=2))
-        return ImagePair(name, image_path, mask_path, mask.shape[0], mask.shape[1], image.shape[0], pixels)
+def scan_pair(pair: Tuple[str, Path, Path], reading: MaskReading) -> ImagePair:
+    """Read one ``(name, image, mask)`` pair, check it and keep only its :class:`ImagePair`."""
+    name, image_path, mask_path = pair
+    image = image_channels_first(read_array(image_path, mask=False), image_path)
+    mask = mask_indices(read_array(mask_path, mask=True), mask_path, reading)
+    if mask.shape != image.shape[1:]:
+        raise DataError(f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image {image_path} is "
+                        f"{image.shape[1]}x{image.shape[2]}; a mask must match its image")
+    labelled = mask[mask != reading.ignore_index] if reading.ignore_index is not None else mask
+    pixels = tuple(int(n) for n in np.bincount(labelled.ravel(), minlength=2))
+    return ImagePair(name, image_path, mask_path, mask.shape[0], mask.shape[1], image.shape[0], pixels)
 
 
 def scan_pairs(images: Path, masks: Path, reading: MaskReading, skipped: List[Path], workers: int = 0
                ) -> List[ImagePair]:
-    """Every pair of two folders read once and checked (``workers`` processes), nothing kept but its
-    :class:`ImagePair`; the first problem in file order is raised as a :class:`DataError`."""
-    scan = _Scan(pair_files(images, masks, skipped), reading)
-    found = list(DataLoader(scan, batch_size=None, num_workers=workers))
-    for item in found:
-        if isinstance(item, DataError):
-            raise item
-    return found
+    """Every pair of two folders read once and checked by ``workers`` processes (:func:`scan_pair`), nothing kept
+    but its :class:`ImagePair`; the first problem in file order is raised as a :class:`DataError`."""
+    return check_files(partial(scan_pair, reading=reading), pair_files(images, masks, skipped), workers)
 
 
 def load_patch_data(images: Path, masks: Path, *, patch_size: int, test_images: Optional[Path] = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Tuple
 
 import torch
@@ -10,6 +11,11 @@ from torch import Tensor, nn
 
 from .. import DataError
 from ..losses import SIGMOID, parse_loss
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity): the default number of loader workers."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def loss_family(run) -> str:

@@ -18,9 +18,8 @@ from ...functional.logit_adjusted import adjust_logits
 from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
 from ..losses import SOFTMAX
 from ..metrics import PER_CLASS
-from ..patches import available_cores
 from ..unet import _block
-from ._loop import check_budget, loss_family, optimiser, set_epoch, train_step
+from ._loop import available_cores, check_budget, loss_family, optimiser, set_epoch, train_step
 
 RANK_METRIC = "balanced_accuracy"
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment

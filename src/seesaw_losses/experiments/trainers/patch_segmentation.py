@@ -13,10 +13,10 @@ from torch import nn
 
 from .. import metrics, topology
 from ..losses import SIGMOID
-from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, available_cores,
-                       patch_loader, sliding_window, whole_image_loader)
+from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
+                       sliding_window, whole_image_loader)
 from ..unet import UNet
-from ._loop import check_budget, loss_family, optimiser, set_epoch, train_step
+from ._loop import available_cores, check_budget, loss_family, optimiser, set_epoch, train_step
 
 
 def _pooled(outputs: Sequence[np.ndarray]) -> np.ndarray:
