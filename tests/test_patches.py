@@ -1,5 +1,6 @@
 """Native-resolution segmentation: lazy pairs, nnU-Net patch sampling, sliding-window prediction, the trainer."""
 
+import dataclasses
 import pickle
 import subprocess
 import sys
@@ -149,13 +150,16 @@ def test_trainer_scores_whole_images_at_their_own_size(pairs, loss):
     assert scores["cldice"] == pytest.approx(np.mean([e["cldice"] for e in entries]))
 
 
-def test_trainer_tuning_run_and_settings(pairs):
+def test_trainer_tuning_run_same_with_loader_workers_and_settings(pairs):
     data = load_patch_data(pairs / "images", pairs / "masks", patch_size=16)
     trainer = PatchSegmentationTrainer(data, patch_size=16, patches_per_image=2, epochs=1, batch_size=4, width=4,
                                        depth=2, overlap=0.0, blend="uniform", loader_workers=1)
     run = StandInRun("bce+dice", tuning=True)
     scores = trainer(build(parse_loss("bce+dice"), data.class_counts).module, run)
     assert scores["dice"] == pytest.approx(run.reports[-1][1]) and run.samples == {}
+    in_process = dataclasses.replace(trainer, loader_workers=0)  # the same patches whichever process reads them
+    assert in_process(build(parse_loss("bce+dice"), data.class_counts).module, StandInRun("bce+dice", tuning=True)) \
+        == scores
     with pytest.raises(ValueError, match="patch_size must be a multiple of 8 .* got 12"):
         PatchSegmentationTrainer(data, patch_size=12)
     with pytest.raises(ValueError, match="blend must be one of gaussian, uniform, got 'mean'"):

@@ -32,7 +32,7 @@ class PatchSegmentationTrainer:
     process may use).
 
     Validation and held-out images are predicted whole by :func:`~seesaw_losses.experiments.patches.sliding_window`
-    (``overlap``, ``blend``). Binary: the threshold of the best validation F1 (Dice), metrics pooled over the
+    (``overlap``, ``blend``, ``batch_size`` windows at a time). Binary: the threshold of the best validation F1 (Dice), metrics pooled over the
     pixels of every image at its own size, the topology metrics per image; ranks by ``dice`` (binary) or
     ``mean_iou``. Final runs record the per-image rank metric and keep per-image entries (name, size, metrics),
     the held-out outputs and the threshold in ``run.artifacts``.
@@ -76,7 +76,7 @@ class PatchSegmentationTrainer:
         for image, mask in whole_image_loader(WholeImages(pairs, self.data.channels, self.data.reading),
                                               self.workers):
             logits = sliding_window(model, image.to(device), size=self.patch_size, overlap=self.overlap,
-                                    blend=self.blend, batch_size=max(1, self.batch_size // 4)).cpu()
+                                    blend=self.blend, batch_size=self.batch_size).cpu()
             if not self.data.binary:
                 outputs.append(logits.argmax(0).numpy())
             elif family == SIGMOID:
