@@ -13,8 +13,13 @@ from .. import DataError
 from ..losses import SIGMOID, parse_loss
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity): the default number of loader workers."""
+def default_loader_workers() -> int:
+    """The cores this process may run on (its CPU affinity); 0 (read in this process) in a daemonic process,
+    which may not start worker processes."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return 0
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 

@@ -19,7 +19,7 @@ from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages,
 from ..losses import SOFTMAX
 from ..metrics import PER_CLASS
 from ..unet import _block
-from ._loop import available_cores, check_budget, loss_family, optimiser, set_epoch, train_step
+from ._loop import check_budget, default_loader_workers, loss_family, optimiser, set_epoch, train_step
 
 RANK_METRIC = "balanced_accuracy"
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
@@ -105,7 +105,7 @@ def _flip_half(x: Tensor, generator: torch.Generator) -> Tensor:
 class ClassificationTrainer:
     """``train(criterion, run)`` for class-folder data: a fresh :class:`SmallCNN` seeded by ``run.seed``,
     AdamW with a cosine schedule over ``epochs``, images read on demand by ``loader_workers`` processes (None: the
-    cores this process may use). Scores the validation split every epoch (``run.report``) and returns the metrics
+    cores this process may use, or 0 in a daemonic process). Scores the validation split every epoch (``run.report``) and returns the metrics
     of :func:`classification_scores` on the validation split (tuning trials) or the held-out split (final runs,
     which also record per-sample correctness grouped by true class and keep the confusion matrix and per-class
     accuracy in ``run.artifacts``)."""
@@ -121,7 +121,7 @@ class ClassificationTrainer:
         check_budget("ClassificationTrainer", epochs=self.epochs, batch_size=self.batch_size, width=self.width)
 
     def _loader(self, images: LabelledImages, seed: Optional[int] = None) -> DataLoader:
-        workers = available_cores() if self.loader_workers is None else self.loader_workers
+        workers = default_loader_workers() if self.loader_workers is None else self.loader_workers
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         dataset = ClassFolderDataset(images, self.data.channels, self.data.image_size)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=seed is not None, generator=generator,

@@ -16,7 +16,7 @@ from ..losses import SIGMOID
 from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
                        sliding_window, whole_image_loader)
 from ..unet import UNet
-from ._loop import available_cores, check_budget, loss_family, optimiser, set_epoch, train_step
+from ._loop import check_budget, default_loader_workers, loss_family, optimiser, set_epoch, train_step
 
 
 def _pooled(outputs: Sequence[np.ndarray]) -> np.ndarray:
@@ -28,13 +28,13 @@ class PatchSegmentationTrainer:
     """``train(criterion, run)`` for :class:`~seesaw_losses.experiments.patches.PatchData`: a fresh U-Net
     (``width``, ``depth``) seeded by ``run.seed`` trained for ``epochs`` on ``patches_per_image`` random
     ``patch_size`` patches per training image and epoch, ``batch_size`` patches a step (whole images' patches:
-    ``max(1, batch_size // patches_per_image)`` images), read by ``loader_workers`` processes (None: the cores this
-    process may use).
+    ``max(1, batch_size // patches_per_image)`` images), read by ``loader_workers`` processes (None: the cores
+    this process may use, or 0 in a daemonic process).
 
     Validation and held-out images are predicted whole by :func:`~seesaw_losses.experiments.patches.sliding_window`
-    (``overlap``, ``blend``, ``batch_size`` windows at a time). Binary: the threshold of the best validation F1 (Dice), metrics pooled over the
-    pixels of every image at its own size, the topology metrics per image; ranks by ``dice`` (binary) or
-    ``mean_iou``. Final runs record the per-image rank metric and keep per-image entries (name, size, metrics),
+    (``overlap``, ``blend``, ``batch_size`` windows at a time). Binary: the threshold of the best validation F1
+    (Dice), metrics pooled over the pixels of every image at its own size, the topology metrics per image; ranks
+    by ``dice`` (binary) or ``mean_iou``. Final runs record the per-image rank metric and keep per-image entries (name, size, metrics),
     the held-out outputs and the threshold in ``run.artifacts``.
     """
 
@@ -67,7 +67,7 @@ class PatchSegmentationTrainer:
 
     @property
     def workers(self) -> int:
-        return available_cores() if self.loader_workers is None else self.loader_workers
+        return default_loader_workers() if self.loader_workers is None else self.loader_workers
 
     def predict(self, model: nn.Module, pairs: Sequence[ImagePair], family: str, device: str
                 ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
