@@ -22,6 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -320,7 +321,7 @@ def sliding_window(model: nn.Module, image: Tensor, *, size: int, overlap: float
     if blend not in BLENDS:
         raise ValueError(f"sliding_window: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     height, width = image.shape[-2:]
-    padded = crop(image, 0, 0, max(height, width, size), 0.0)[..., :max(height, size), :max(width, size)]
+    padded = F.pad(image, (0, max(0, size - width), 0, max(0, size - height)))
     weights = gaussian_importance(size) if blend == "gaussian" else torch.ones(size, size)
     weights = weights.to(image.device)
     corners = [(top, left) for top in window_starts(padded.shape[-2], size, overlap)
