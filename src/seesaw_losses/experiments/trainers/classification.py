@@ -22,6 +22,7 @@ from ..unet import _block
 from ._loop import check_budget, default_loader_workers, loss_family, optimiser, set_epoch, train_step
 
 RANK_METRIC = "balanced_accuracy"
+CLASSIFICATION = "classification"  #: the kind of comparison, for the report's plots
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
 
 
@@ -116,9 +117,16 @@ class ClassificationTrainer:
     lr: float = 1e-3
     width: int = 32
     loader_workers: Optional[int] = None
+    name: str = CLASSIFICATION
+    kind: str = CLASSIFICATION
+    metric: str = RANK_METRIC
 
     def __post_init__(self) -> None:
         check_budget("ClassificationTrainer", epochs=self.epochs, batch_size=self.batch_size, width=self.width)
+
+    def class_counts(self) -> List[int]:
+        """Training images per class, in the order of ``data.classes``."""
+        return self.data.class_counts.tolist()
 
     def _loader(self, images: LabelledImages, seed: Optional[int] = None) -> DataLoader:
         workers = default_loader_workers() if self.loader_workers is None else self.loader_workers
@@ -146,7 +154,7 @@ class ClassificationTrainer:
         validation_loader = self._loader(data.validation)
         optimizer, schedule = optimiser(model, self.lr, self.epochs * len(train_loader))
         generator = torch.Generator().manual_seed(run.seed)
-        counts = data.class_counts.tolist()
+        counts = self.class_counts()
         start = time.perf_counter()
         for epoch in range(self.epochs):
             set_epoch(criterion, epoch)

@@ -34,7 +34,7 @@ class PatchSegmentationTrainer:
     Validation and held-out images are predicted whole by :func:`~seesaw_losses.experiments.patches.sliding_window`
     (``overlap``, ``blend``, ``batch_size`` windows at a time). Binary: the threshold of the best validation F1
     (Dice), metrics pooled over the pixels of every image at its own size, the topology metrics per image; ranks
-    by ``dice`` (binary) or ``mean_iou``. Final runs record the per-image rank metric and keep per-image entries (name, size, metrics),
+    by :attr:`metric`. Final runs record the per-image rank and topology metrics and keep per-image entries (name, size, metrics),
     the held-out outputs and the threshold in ``run.artifacts``.
     """
 
@@ -49,6 +49,7 @@ class PatchSegmentationTrainer:
     overlap: float = 0.5
     blend: str = "gaussian"
     loader_workers: Optional[int] = None
+    name: str = "segmentation"
 
     def __post_init__(self) -> None:
         check_budget("PatchSegmentationTrainer", patch_size=self.patch_size, patches_per_image=self.patches_per_image,
@@ -62,8 +63,18 @@ class PatchSegmentationTrainer:
             raise ValueError(f"PatchSegmentationTrainer: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
 
     @property
-    def rank_metric(self) -> str:
+    def kind(self) -> str:
+        """``"binary_segmentation"`` or ``"multiclass_segmentation"``, as the report's plots know them."""
+        return "binary_segmentation" if self.data.binary else "multiclass_segmentation"
+
+    @property
+    def metric(self) -> str:
+        """The ranking metric: Dice at the validated threshold (binary), else mIoU."""
         return "dice" if self.data.binary else "mean_iou"
+
+    def class_counts(self) -> List[int]:
+        """Training pixels per class (background first)."""
+        return self.data.class_counts
 
     @property
     def workers(self) -> int:
@@ -103,7 +114,7 @@ class PatchSegmentationTrainer:
         entries = []
         for pair, output, mask in zip(pairs, outputs, masks):
             entry: Dict[str, object] = {"name": pair.name, "height": pair.height, "width": pair.width}
-            entry[self.rank_metric] = self.scores([output], [mask], threshold)[self.rank_metric]
+            entry[self.metric] = self.scores([output], [mask], threshold)[self.metric]
             if self.data.binary:
                 scored = mask != self.data.ignore_index if self.data.ignore_index is not None else True
                 means, _ = topology.topology_metrics(((output >= threshold) & scored)[None], (mask == 1)[None])
@@ -130,9 +141,9 @@ class PatchSegmentationTrainer:
                       for x, y in loader]
             run.history.setdefault("train_loss", []).append(float(np.mean(losses)))
             outputs, masks = self.predict(model, data.validation, family, device)
-            value = self.scores(outputs, masks)[self.rank_metric]
+            value = self.scores(outputs, masks)[self.metric]
             run.report(epoch, value)
-            run.progress(f"loss {np.mean(losses):.4f}, validation {self.rank_metric} {value:.3f}")
+            run.progress(f"loss {np.mean(losses):.4f}, validation {self.metric} {value:.3f}")
         seconds = time.perf_counter() - start
         threshold = metrics.best_f1_threshold(_pooled(outputs), _pooled(masks), ignore_index=data.ignore_index) \
             if data.binary else None
@@ -146,7 +157,8 @@ class PatchSegmentationTrainer:
         if data.binary:
             result.update({name: float(np.mean([entry[name] for entry in entries])) for name in topology.METRICS
                            if name in entries[0]})
-        run.record_samples(self.rank_metric, [entry[self.rank_metric] for entry in entries])
+        for name in [self.metric] + [name for name in topology.METRICS if name in entries[0]]:
+            run.record_samples(name, [entry[name] for entry in entries])
         run.artifacts.update({"outputs": outputs, "threshold": threshold, "per_image": entries,
                               "epoch_seconds": seconds / self.epochs})
         return result
