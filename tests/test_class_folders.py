@@ -183,6 +183,7 @@ def test_trainer_final_run_with_stand_in_run(folders, workers):
     assert run.artifacts["confusion"].shape == (5, 5)
     assert list(run.artifacts["per_class_accuracy"]) == CLASSES
     assert run.artifacts["outputs"].shape == (len(data.test), 5)
+    assert run.artifacts["peak_mb"] > 0
     assert trainer.metric == "balanced_accuracy" and trainer.class_counts() == data.class_counts.tolist()
 
 

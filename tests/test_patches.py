@@ -148,6 +148,7 @@ def test_trainer_scores_whole_images_at_their_own_size(pairs, loss):
     assert [o.shape for o in run.artifacts["outputs"]] == [(p.height, p.width) for p in data.test]
     assert run.samples["dice"][0] == [e["dice"] for e in entries]
     assert run.samples["hd95"][0] == [e["hd95"] for e in entries]
+    assert run.artifacts["peak_mb"] > 0
     assert trainer.metric == "dice" and trainer.class_counts() == data.class_counts
     assert scores["cldice"] == pytest.approx(np.mean([e["cldice"] for e in entries]))
 

@@ -50,16 +50,21 @@ def optimiser(model: nn.Module, lr: float, steps: int) -> Tuple[torch.optim.Opti
     return optimizer, schedule
 
 
-def train_step(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer, schedule, x: Tensor,
-               y: Tensor, family: str, label: str) -> float:
-    """One optimiser step on a batch; the loss value. A sigmoid loss gets the mask as ``(N, 1, H, W)`` floats.
+def loss_of(model: nn.Module, criterion: nn.Module, x: Tensor, y: Tensor, family: str) -> Tensor:
+    """``criterion(model(x), y)``; a sigmoid loss gets the mask as ``(N, 1, H, W)`` floats.
 
     Shape:
         - x: ``(N, C, ...)``; y: ``(N, ...)`` class indices.
     """
     logits = model(x)
     target = y.unsqueeze(1).to(logits.dtype) if family == SIGMOID and y.dim() > 1 else y
-    value = criterion(logits, target)
+    return criterion(logits, target)
+
+
+def train_step(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer, schedule, x: Tensor,
+               y: Tensor, family: str, label: str) -> float:
+    """One optimiser step on a batch (:func:`loss_of`); the loss value."""
+    value = loss_of(model, criterion, x, y, family)
     if not torch.isfinite(value):
         raise DataError(f"{label}: the loss became {value.item()} during training; try a smaller --lr")
     optimizer.zero_grad(set_to_none=True)
@@ -67,3 +72,12 @@ def train_step(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Op
     optimizer.step()
     schedule.step()
     return float(value.item())
+
+
+def step_peak_mb(model: nn.Module, criterion: nn.Module, x: Tensor, y: Tensor, family: str) -> float:
+    """Peak tensor memory in MB of one forward and backward pass on a batch (gradients included)."""
+    from ...bench.runner import peak_tensor_bytes
+
+    peak = peak_tensor_bytes(lambda: loss_of(model, criterion, x, y, family).backward(), str(x.device)) / 2**20
+    model.zero_grad(set_to_none=True)
+    return peak

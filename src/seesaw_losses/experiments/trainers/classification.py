@@ -19,7 +19,8 @@ from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages,
 from ..losses import SOFTMAX
 from ..metrics import PER_CLASS
 from ..unet import _block
-from ._loop import check_budget, default_loader_workers, loss_family, optimiser, set_epoch, train_step
+from ._loop import (check_budget, default_loader_workers, loss_family, optimiser, set_epoch, step_peak_mb,
+                    train_step)
 
 RANK_METRIC = "balanced_accuracy"
 CLASSIFICATION = "classification"  #: the kind of comparison, for the report's plots
@@ -179,4 +180,6 @@ class ClassificationTrainer:
             "per_class_accuracy_adjusted": dict(zip(data.classes, arrays["per_class_adjusted"].tolist())),
             "epoch_seconds": seconds / self.epochs,
         })
+        x, y = next(iter(train_loader))
+        run.artifacts["peak_mb"] = step_peak_mb(model, criterion, x.to(device), y.to(device), SOFTMAX)
         return scores

@@ -16,7 +16,8 @@ from ..losses import SIGMOID
 from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
                        sliding_window, whole_image_loader)
 from ..unet import UNet
-from ._loop import check_budget, default_loader_workers, loss_family, optimiser, set_epoch, train_step
+from ._loop import (check_budget, default_loader_workers, loss_family, optimiser, set_epoch, step_peak_mb,
+                    train_step)
 
 
 def _pooled(outputs: Sequence[np.ndarray]) -> np.ndarray:
@@ -159,6 +160,8 @@ class PatchSegmentationTrainer:
                            if name in entries[0]})
         for name in [self.metric] + [name for name in topology.METRICS if name in entries[0]]:
             run.record_samples(name, [entry[name] for entry in entries])
+        x, y = next(iter(loader))
         run.artifacts.update({"outputs": outputs, "threshold": threshold, "per_image": entries,
-                              "epoch_seconds": seconds / self.epochs})
+                              "epoch_seconds": seconds / self.epochs,
+                              "peak_mb": step_peak_mb(model, criterion, x.to(device), y.to(device), family)})
         return result
