@@ -121,6 +121,9 @@ def test_load_keeps_native_sizes(pairs):
     assert {(p.height, p.width) for p in data.train + data.validation + data.test} == set(SIZES)
     assert "40x56" in data.description and "64x48" in data.description
     assert not any("resized" in note for note in data.notes)
+    assert not any("padded" in note for note in data.notes)
+    data = load_patch_data(pairs / "images", pairs / "masks", patch_size=48)
+    assert any(note.startswith("5 image(s) smaller than 48x48 padded") for note in data.notes), data.notes
     assert data.binary and data.class_counts[1] > 0
 
 

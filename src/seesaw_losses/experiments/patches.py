@@ -135,6 +135,11 @@ def load_patch_data(images: Path, masks: Path, *, patch_size: int, test_images: 
     if skipped:
         notes.append(f"skipped {len(skipped)} hidden file(s): {', '.join(sorted({p.name for p in skipped})[:4])}")
     every = train + validation + test
+    small = [pair.name for pair in every if min(pair.height, pair.width) < patch_size]
+    if small:
+        notes.append(f"{len(small)} image(s) smaller than {patch_size}x{patch_size} padded to it (image 0 after "
+                     f"standardising, mask background or ignore_index): {', '.join(small[:4])}"
+                     f"{', ...' if len(small) > 4 else ''}")
     num_classes = max(2, max(len(pair.class_pixels) for pair in every))
     channels = max(pair.channels for pair in every)
     data = PatchData(train, validation, test, num_classes, channels, "", notes, reading)
