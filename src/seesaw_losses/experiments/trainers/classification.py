@@ -1,0 +1,185 @@
+"""Long-tailed image classification from class folders: a small CNN trained with each loss, scored with
+``torchmetrics`` on balanced accuracy, accuracy, macro-F1, per-class and many/medium/few-shot accuracy, each also
+after post-hoc logit adjustment (Menon et al., ICLR 2021; ``tau = 1``, from the training counts)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from ...functional.logit_adjusted import adjust_logits
+from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
+from ..losses import SOFTMAX
+from ..metrics import PER_CLASS
+from ..unet import _block
+from ._loop import (check_budget, default_loader_workers, loss_family, optimiser, set_epoch, step_peak_mb,
+                    train_step)
+
+RANK_METRIC = "balanced_accuracy"
+CLASSIFICATION = "classification"  #: the kind of comparison, for the report's plots
+ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
+
+
+class SmallCNN(nn.Module):
+    """Three U-Net blocks (two 3x3 conv + batch norm + ReLU each) of ``width``, ``2 width`` and ``4 width``
+    channels with 2x max pooling between them, global average pooling and a linear classifier; sized for 32 px.
+
+    Shape:
+        - input: ``(N, in_channels, H, W)``; output: ``(N, num_classes)`` logits.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, *, width: int = 32) -> None:
+        super().__init__()
+        self.features = nn.Sequential(_block(in_channels, width), nn.MaxPool2d(2), _block(width, 2 * width),
+                                      nn.MaxPool2d(2), _block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
+def _summary(predicted: Tensor, labels: Tensor, classes: Sequence[str], groups: Dict[str, List[int]],
+             suffix: str) -> Tuple[Dict[str, float], Tensor]:
+    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+    count = len(classes)
+    per_class = multiclass_accuracy(predicted, labels, count, average="none").double()
+    per_class[torch.bincount(labels, minlength=count) == 0] = math.nan  # a class without samples has no accuracy
+    result = {
+        f"balanced_accuracy{suffix}": float(per_class.nanmean()),
+        f"accuracy{suffix}": float(multiclass_accuracy(predicted, labels, count, average="micro")),
+        f"macro_f1{suffix}": float(multiclass_f1_score(predicted, labels, count, average="macro")),
+    }
+    for name, members in groups.items():
+        values = per_class[members] if members else per_class.new_full((1,), math.nan)
+        result[f"{name}_accuracy{suffix}"] = float(values.nanmean())
+    return result, per_class
+
+
+def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str], class_counts: Sequence[int]
+                          ) -> Tuple[Dict[str, float], Dict[str, np.ndarray]]:
+    """The metrics of one evaluated split, and the per-sample and per-class arrays behind them.
+
+    Balanced accuracy is the mean per-class accuracy over the classes that have samples (scikit-learn's
+    convention; torchmetrics' macro average would count a predicted but absent class as 0). Group accuracies
+    (:data:`~seesaw_losses.experiments.class_folders.SHOT_GROUPS`, by ``class_counts``) are NaN for an empty group.
+    Keys: ``balanced_accuracy``, ``accuracy``, ``macro_f1``, ``<group>_accuracy``, the same ending in
+    ``_adjusted`` after logit adjustment, and ``accuracy/<class name>``.
+
+    Shape:
+        - logits: ``(N, C)``; labels: ``(N,)``; class_counts: ``(C,)``.
+        - arrays: ``correct`` and ``correct_adjusted`` ``(N,)`` 0/1, ``per_class`` and ``per_class_adjusted``
+          ``(C,)``, ``confusion`` ``(C, C)`` (rows: true class).
+    """
+    from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+    groups = shot_groups(class_counts)
+    predicted = logits.argmax(1)
+    adjusted = adjust_logits(logits, torch.as_tensor(class_counts)).argmax(1)
+    result, per_class = _summary(predicted, labels, classes, groups, "")
+    more, per_class_adjusted = _summary(adjusted, labels, classes, groups, ADJUSTED)
+    result.update(more)
+    result.update({f"accuracy{PER_CLASS}{name}": float(value) for name, value in zip(classes, per_class)})
+    arrays = {
+        "correct": (predicted == labels).double().numpy(),
+        "correct_adjusted": (adjusted == labels).double().numpy(),
+        "per_class": per_class.numpy(),
+        "per_class_adjusted": per_class_adjusted.numpy(),
+        "confusion": multiclass_confusion_matrix(predicted, labels, len(classes)).numpy(),
+    }
+    return result, arrays
+
+
+def _flip_half(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Each image mirrored left-right with probability 1/2."""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+@dataclass
+class ClassificationTrainer:
+    """``train(criterion, run)`` for class-folder data: a fresh :class:`SmallCNN` seeded by ``run.seed``,
+    AdamW with a cosine schedule over ``epochs``, images read on demand by ``loader_workers`` processes (None: the
+    cores this process may use, or 0 in a daemonic process). Scores the validation split every epoch (``run.report``) and returns the metrics
+    of :func:`classification_scores` on the validation split (tuning trials) or the held-out split (final runs,
+    which also record per-sample correctness grouped by true class and keep the confusion matrix and per-class
+    accuracy in ``run.artifacts``)."""
+
+    data: ClassFolderData
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    width: int = 32
+    loader_workers: Optional[int] = None
+    name: str = CLASSIFICATION
+    kind: str = CLASSIFICATION
+    metric: str = RANK_METRIC
+
+    def __post_init__(self) -> None:
+        check_budget("ClassificationTrainer", epochs=self.epochs, batch_size=self.batch_size, width=self.width)
+
+    def class_counts(self) -> List[int]:
+        """Training images per class, in the order of ``data.classes``."""
+        return self.data.class_counts.tolist()
+
+    def _loader(self, images: LabelledImages, seed: Optional[int] = None) -> DataLoader:
+        workers = default_loader_workers() if self.loader_workers is None else self.loader_workers
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        dataset = ClassFolderDataset(images, self.data.channels, self.data.image_size)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=seed is not None, generator=generator,
+                          num_workers=workers, persistent_workers=workers > 0)
+
+    def _logits(self, model: nn.Module, loader: DataLoader, device: str) -> Tuple[Tensor, Tensor]:
+        model.eval()
+        with torch.no_grad():
+            pairs = [(model(x.to(device)).float().cpu(), y) for x, y in loader]
+        model.train()
+        return torch.cat([logits for logits, _ in pairs]), torch.cat([labels for _, labels in pairs])
+
+    def __call__(self, criterion: nn.Module, run) -> Dict[str, float]:
+        if loss_family(run) != SOFTMAX:
+            raise ValueError(f"ClassificationTrainer: {run.loss!r} is a one-logit (sigmoid) loss; classification "
+                             "takes a per-class loss (ce, seesaw, logit_adjusted, balanced_softmax, ...)")
+        data, device = self.data, run.device
+        torch.manual_seed(run.seed)
+        model = SmallCNN(data.channels, data.num_classes, width=self.width).to(device).train()
+        criterion = criterion.to(device).train()
+        train_loader = self._loader(data.train, seed=run.seed)
+        validation_loader = self._loader(data.validation)
+        optimizer, schedule = optimiser(model, self.lr, self.epochs * len(train_loader))
+        generator = torch.Generator().manual_seed(run.seed)
+        counts = self.class_counts()
+        start = time.perf_counter()
+        for epoch in range(self.epochs):
+            set_epoch(criterion, epoch)
+            losses = [train_step(model, criterion, optimizer, schedule, _flip_half(x, generator).to(device),
+                                 y.to(device), SOFTMAX, run.loss) for x, y in train_loader]
+            run.history.setdefault("train_loss", []).append(float(np.mean(losses)))
+            scores, _ = classification_scores(*self._logits(model, validation_loader, device), data.classes, counts)
+            run.report(epoch, scores[RANK_METRIC])
+            run.progress(f"loss {np.mean(losses):.4f}, validation balanced accuracy {scores[RANK_METRIC]:.3f}")
+        seconds = time.perf_counter() - start
+        if run.tuning:
+            return scores
+        logits, labels = self._logits(model, self._loader(data.test), device)
+        scores, arrays = classification_scores(logits, labels, data.classes, counts)
+        groups = labels.numpy()
+        run.record_samples(RANK_METRIC, arrays["correct"], groups)
+        run.record_samples(RANK_METRIC + ADJUSTED, arrays["correct_adjusted"], groups)
+        run.artifacts.update({
+            "outputs": torch.softmax(logits, 1).numpy(), "labels": groups, "classes": list(data.classes),
+            "class_counts": counts, "confusion": arrays["confusion"],
+            "per_class_accuracy": dict(zip(data.classes, arrays["per_class"].tolist())),
+            "per_class_accuracy_adjusted": dict(zip(data.classes, arrays["per_class_adjusted"].tolist())),
+            "epoch_seconds": seconds / self.epochs,
+        })
+        x, y = next(iter(train_loader))
+        run.artifacts["peak_mb"] = step_peak_mb(model, criterion, x.to(device), y.to(device), SOFTMAX)
+        return scores
