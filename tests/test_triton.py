@@ -14,47 +14,22 @@ pytest.importorskip("triton", reason="the Triton kernels need the optional extra
 
 import torch.nn.functional as F  # noqa: E402
 
-from seesaw_losses.functional import (  # noqa: E402
-    _fused, asymmetric_loss, balanced_softmax_loss, binary_seesaw_loss, ldam_loss, logit_adjusted_loss, seesaw_loss,
-    sigmoid_focal_loss, softmax_focal_loss, weighted_bce_loss,
+from kernel_cases import (  # noqa: E402,F401  (fused_calls: a fixture)
+    COUNTS, SIGMOID_CASES, SOFTMAX_CASES, TOLERANCE, binary_inputs, fused_calls, loss_and_grad, multiclass_inputs,
 )
+from seesaw_losses.functional import _fused, binary_seesaw_loss, sigmoid_focal_loss, weighted_bce_loss  # noqa: E402
 from seesaw_losses.functional._fused import classwise_loss, triton_kernels_on_cpu  # noqa: E402
 
 if "seesaw_losses.functional._triton" in sys.modules:   # decorated before the interpreter was switched on
     importlib.reload(sys.modules["seesaw_losses.functional._triton"])
 from seesaw_losses.functional import _triton  # noqa: E402
 
-TOLERANCE = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float16: dict(rtol=1e-2, atol=1e-3),
-             torch.bfloat16: dict(rtol=2e-2, atol=1e-2)}
-
-
-@pytest.fixture
-def fused_calls(monkeypatch):
-    """Every Triton pass taken (True) or declined (False)."""
-    calls = []
-    original = _triton.fused_pass
-
-    def spy(*args, **kwargs):
-        result = original(*args, **kwargs)
-        calls.append(result is not None)
-        return result
-    monkeypatch.setattr(_triton, "fused_pass", spy)
-    return calls
-
-
-def _loss_and_grad(fn, logits, *args, **kwargs):
-    x = logits.detach().clone().requires_grad_()
-    loss = fn(x, *args, **kwargs)
-    upstream = torch.linspace(0.5, 1.5, loss.numel()).view(loss.shape) if loss.dim() else 1.0
-    (loss * upstream).sum().backward()
-    return loss.detach(), x.grad
-
 
 def _assert_triton_matches_eager(fused_calls, fn, logits, *args, **kwargs):
-    eager = _loss_and_grad(fn, logits, *args, **kwargs)
+    eager = loss_and_grad(fn, logits, *args, **kwargs)
     assert not fused_calls, "CPU tensors take the Triton path only under triton_kernels_on_cpu()"
     with triton_kernels_on_cpu():
-        fused = _loss_and_grad(fn, logits, *args, **kwargs)
+        fused = loss_and_grad(fn, logits, *args, **kwargs)
     assert fused_calls and all(fused_calls)
     assert fused[1].dtype == logits.dtype
     tolerance = TOLERANCE[logits.dtype]
@@ -62,34 +37,11 @@ def _assert_triton_matches_eager(fused_calls, fn, logits, *args, **kwargs):
     torch.testing.assert_close(fused[1], eager[1], **tolerance)
 
 
-def _binary(dtype, ignore):
-    gen = torch.Generator().manual_seed(0)
-    logits = (torch.randn(2, 1, 9, 13, generator=gen) * 3).to(dtype)
-    target = (torch.rand(2, 1, 9, 13, generator=gen) < 0.2).float()
-    if ignore:
-        target[0, 0, :2] = 255
-    weight = torch.rand(2, 1, 9, 13, generator=gen)
-    return logits, target, weight
-
-
-SIGMOID_CASES = {
-    "bce": lambda x, t, **kw: weighted_bce_loss(x, t, **kw),
-    "weighted bce": lambda x, t, **kw: weighted_bce_loss(x, t, pos_weight=4.0, **kw),
-    "focal": lambda x, t, **kw: sigmoid_focal_loss(x, t, **kw),
-    "focal gamma=1.5 no alpha": lambda x, t, **kw: sigmoid_focal_loss(x, t, alpha=None, gamma=1.5, **kw),
-    "binary seesaw": lambda x, t, **kw: binary_seesaw_loss(x, t, torch.tensor([900, 40]), **kw),
-    "binary seesaw q=0": lambda x, t, **kw: binary_seesaw_loss(x, t, torch.tensor([900, 40]), q=0.0, **kw),
-    "asymmetric": lambda x, t, **kw: asymmetric_loss(x, t, **kw),
-    "asymmetric gamma_pos=1 clip=0": lambda x, t, **kw: asymmetric_loss(x, t, gamma_pos=1.0, clip=0.0, **kw),
-    "asymmetric gamma_neg=0.5 eps=0.1": lambda x, t, **kw: asymmetric_loss(x, t, gamma_neg=0.5, eps=0.1, **kw),
-}
-
-
 @pytest.mark.parametrize("name", list(SIGMOID_CASES))
 @pytest.mark.parametrize("ignore,weighted,reduction", [(False, False, "mean"), (True, True, "none"),
                                                        (True, False, "sum")])
 def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
-    logits, target, weight = _binary(torch.float32, ignore)
+    logits, target, weight = binary_inputs(torch.float32, ignore)
     _assert_triton_matches_eager(fused_calls, SIGMOID_CASES[name], logits, target, reduction=reduction,
                                  ignore_index=255 if ignore else None, weight=weight if weighted else None)
 
@@ -97,41 +49,15 @@ def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["weighted bce", "focal", "binary seesaw", "asymmetric"])
 def test_sigmoid_family_half_precision(fused_calls, name, dtype):
-    logits, target, _ = _binary(dtype, True)
+    logits, target, _ = binary_inputs(dtype, True)
     _assert_triton_matches_eager(fused_calls, SIGMOID_CASES[name], logits, target, ignore_index=255)
-
-
-def _multiclass(dtype, ignore, dense):
-    gen = torch.Generator().manual_seed(1)
-    shape = (2, 5, 4, 6) if dense else (11, 5)
-    logits = (torch.randn(shape, generator=gen) * 3).to(dtype)
-    target = torch.randint(0, 5, shape[:1] + shape[2:], generator=gen)
-    if ignore:
-        target.view(-1)[:3] = -100
-    return logits, target
-
-
-COUNTS = torch.tensor([5000, 600, 70, 8, 1])
-SOFTMAX_CASES = {
-    "seesaw": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, **kw),
-    "seesaw p=0": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, p=0.0, **kw),
-    "seesaw class weight": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, class_weight=torch.linspace(0.5, 2, 5),
-                                                          **kw),
-    "softmax focal": lambda z, t, **kw: softmax_focal_loss(z, t, **kw),
-    "logit adjusted": lambda z, t, **kw: logit_adjusted_loss(z, t, COUNTS, **kw),
-    "balanced softmax": lambda z, t, **kw: balanced_softmax_loss(z, t, COUNTS, **kw),
-    "ldam": lambda z, t, **kw: ldam_loss(torch.tanh(z), t, COUNTS, class_weight=torch.linspace(0.5, 2, 5), **kw),
-    "ldam scale=1 margin=1": lambda z, t, **kw: ldam_loss(z, t, COUNTS, max_margin=1.0, scale=1.0, **kw),
-    "softmax focal class weight": lambda z, t, **kw: softmax_focal_loss(
-        z, t, class_weight=[0.1, 0.2, 0.3, 0.2, 0.2], gamma=1.5, **kw),
-}
 
 
 @pytest.mark.parametrize("name", list(SOFTMAX_CASES))
 @pytest.mark.parametrize("ignore,dense,reduction", [(False, True, "mean"), (True, True, "none"),
                                                     (True, False, "sum")])
 def test_softmax_family(fused_calls, name, ignore, dense, reduction):
-    logits, target = _multiclass(torch.float32, ignore, dense)
+    logits, target = multiclass_inputs(torch.float32, ignore, dense)
     _assert_triton_matches_eager(fused_calls, SOFTMAX_CASES[name], logits, target, reduction=reduction,
                                  ignore_index=-100 if ignore else None)
 
@@ -139,7 +65,7 @@ def test_softmax_family(fused_calls, name, ignore, dense, reduction):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["seesaw", "softmax focal", "ldam"])
 def test_softmax_family_half_precision(fused_calls, name, dtype):
-    logits, target = _multiclass(dtype, True, True)
+    logits, target = multiclass_inputs(dtype, True, True)
     _assert_triton_matches_eager(fused_calls, SOFTMAX_CASES[name], logits, target, ignore_index=-100)
 
 
@@ -164,7 +90,7 @@ class OffsetCrossEntropyKernel:
 
 @pytest.mark.parametrize("ignore", [False, True])
 def test_cross_entropy_with_logit_offsets(fused_calls, ignore):
-    logits, target = _multiclass(torch.float32, ignore, True)
+    logits, target = multiclass_inputs(torch.float32, ignore, True)
     offsets = torch.log(COUNTS.float() / COUNTS.sum())
     kernel = OffsetCrossEntropyKernel(offsets)
 
@@ -181,14 +107,14 @@ def test_cross_entropy_with_logit_offsets(fused_calls, ignore):
 def test_partial_sums_are_added_in_a_fixed_order():
     logits, target = torch.randn(3, 1, 70, 70) * 4, (torch.rand(3, 1, 70, 70) < 0.1).float()
     with triton_kernels_on_cpu():
-        first = _loss_and_grad(sigmoid_focal_loss, logits, target)
-        second = _loss_and_grad(sigmoid_focal_loss, logits, target)
+        first = loss_and_grad(sigmoid_focal_loss, logits, target)
+        second = loss_and_grad(sigmoid_focal_loss, logits, target)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
-    torch.testing.assert_close(first, _loss_and_grad(sigmoid_focal_loss, logits, target))
+    torch.testing.assert_close(first, loss_and_grad(sigmoid_focal_loss, logits, target))
 
 
 def test_paths_the_kernels_do_not_cover_stay_on_the_engine(fused_calls):
-    logits, target, _ = _binary(torch.float64, False)
+    logits, target, _ = binary_inputs(torch.float64, False)
     with triton_kernels_on_cpu():
         weighted_bce_loss(logits, target)       # float64: the engine keeps its precision
         weighted_bce_loss(logits.float(), target, pos_weight=torch.tensor([2.0]).view(1, 1, 1, 1).expand(1, 1, 9, 13))
