@@ -45,7 +45,8 @@ step() {  # step NAME TIMEOUT_SECONDS COMMAND...: runs COMMAND (a function of th
 
 install() {
     if [ ! -x .venv/bin/python ]; then
-        python3 -m venv .venv || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv .venv; } || return 1
+        python3 -m venv .venv ||  # without Debian's python3-venv: virtualenv from the package index
+            { python3 -m pip install --quiet virtualenv && python3 -m virtualenv .venv; } || return 1
     fi
     "$python" -m pip install --quiet --disable-pip-version-check --upgrade pip &&
     "$python" -m pip install --quiet --disable-pip-version-check torch triton &&
