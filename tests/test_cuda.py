@@ -25,7 +25,7 @@ import seesaw_losses  # noqa: E402
 from kernel_cases import (  # noqa: E402,F401  (fused_calls: a fixture)
     SIGMOID_CASES, SOFTMAX_CASES, TOLERANCE, binary_inputs, fused_calls, loss_and_grad, multiclass_inputs,
 )
-from seesaw_losses.functional import _fused  # noqa: E402
+from seesaw_losses.functional import use_triton  # noqa: E402
 from seesaw_losses.functional._fused import plain_formula, triton_kernels_on_cpu  # noqa: E402
 from test_compile import NEEDS_EXTRA_INPUTS, _assert_same, _calls, compile_and_run  # noqa: E402
 
@@ -67,14 +67,6 @@ def kernels_on(device):
 
 
 @contextlib.contextmanager
-def _engine_path(monkeypatch):
-    """The engine's own path (no Triton kernel) for tensors on any device."""
-    with monkeypatch.context() as patch:
-        patch.setattr(_fused, "_triton_installed", lambda: False)
-        yield
-
-
-@contextlib.contextmanager
 def no_host_sync(device):
     """Any host synchronisation on CUDA raises (``torch.cuda.set_sync_debug_mode("error")``); value checks off
     (they read tensor values, which is a sync by design)."""
@@ -96,12 +88,12 @@ def _on(value, device, dtype=None):
     return value.to(device=device, dtype=dtype if value.is_floating_point() and dtype else value.dtype)
 
 
-def _assert_kernel_matches(fused_calls, kernels_on, monkeypatch, fn, logits, target, reference_gradient=True,
+def _assert_kernel_matches(fused_calls, kernels_on, fn, logits, target, reference_gradient=True,
                            **options):
     """The Triton kernel's loss and gradient match the engine's and the float64 plain formula's (the gradient not
     with ``reference_gradient=False``). The cases pass CPU counts, whose copy to the GPU is a sync of the caller's
     making: host syncs are checked on device-resident inputs (:func:`test_no_loss_synchronises_with_the_host`)."""
-    with _engine_path(monkeypatch):
+    with use_triton(False):
         engine = loss_and_grad(fn, logits, target, **options)
     assert not fused_calls
     with kernels_on():
@@ -120,21 +112,20 @@ def _assert_kernel_matches(fused_calls, kernels_on, monkeypatch, fn, logits, tar
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 @pytest.mark.parametrize("name", list(SIGMOID_CASES))
-def test_sigmoid_kernels_match_the_engine_and_float64(fused_calls, kernels_on, monkeypatch, device, dtype,
-                                                      reduction, name):
+def test_sigmoid_kernels_match_the_engine_and_float64(fused_calls, kernels_on, device, dtype, reduction, name):
     logits, target, weight = (t.to(device) for t in binary_inputs(dtype, ignore=True))
-    _assert_kernel_matches(fused_calls, kernels_on, monkeypatch, SIGMOID_CASES[name], logits, target,
-                           weight=weight, ignore_index=255, reduction=reduction)
+    _assert_kernel_matches(fused_calls, kernels_on, SIGMOID_CASES[name], logits, target, weight=weight,
+                           ignore_index=255, reduction=reduction)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("dense,reduction", [(True, "mean"), (False, "none")])
 @pytest.mark.parametrize("name", list(SOFTMAX_CASES))
-def test_softmax_kernels_match_the_engine_and_float64(fused_calls, kernels_on, monkeypatch, device, dtype,
-                                                      dense, reduction, name):
+def test_softmax_kernels_match_the_engine_and_float64(fused_calls, kernels_on, device, dtype, dense, reduction,
+                                                      name):
     logits, target = (t.to(device) for t in multiclass_inputs(dtype, ignore=True, dense=dense))
-    _assert_kernel_matches(fused_calls, kernels_on, monkeypatch, SOFTMAX_CASES[name], logits, target,
+    _assert_kernel_matches(fused_calls, kernels_on, SOFTMAX_CASES[name], logits, target,
                            reference_gradient=dtype == torch.float32 or name not in ROUNDED_BEFORE_THE_LOSS,
                            ignore_index=-100, reduction=reduction)
 

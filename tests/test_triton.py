@@ -3,7 +3,9 @@ on CPU tensors (``TRITON_INTERPRET=1``, set here before Triton is imported)."""
 
 import importlib
 import os
+import subprocess
 import sys
+import warnings
 
 os.environ["TRITON_INTERPRET"] = "1"
 
@@ -17,7 +19,9 @@ import torch.nn.functional as F  # noqa: E402
 from kernel_cases import (  # noqa: E402,F401  (fused_calls: a fixture)
     COUNTS, SIGMOID_CASES, SOFTMAX_CASES, TOLERANCE, binary_inputs, fused_calls, loss_and_grad, multiclass_inputs,
 )
-from seesaw_losses.functional import _fused, binary_seesaw_loss, sigmoid_focal_loss, weighted_bce_loss  # noqa: E402
+from seesaw_losses.functional import (  # noqa: E402
+    _fused, _triton_guard, binary_seesaw_loss, sigmoid_focal_loss, use_triton, weighted_bce_loss,
+)
 from seesaw_losses.functional._fused import classwise_loss, triton_kernels_on_cpu  # noqa: E402
 
 if "seesaw_losses.functional._triton" in sys.modules:   # decorated before the interpreter was switched on
@@ -121,3 +125,81 @@ def test_paths_the_kernels_do_not_cover_stay_on_the_engine(fused_calls):
         binary_seesaw_loss(logits.float(), target, None, variant="reweighted")
     assert fused_calls == [False, False]
     assert not _fused._triton_on_cpu
+
+
+@pytest.fixture
+def no_failed_kernels(monkeypatch):
+    monkeypatch.setattr(_triton_guard, "_failed", set())
+
+
+def test_use_triton_switches_the_kernels_off_and_back(fused_calls):
+    logits, target, _ = binary_inputs(torch.float32, False)
+    with triton_kernels_on_cpu():
+        with use_triton(False):
+            off = loss_and_grad(sigmoid_focal_loss, logits, target)
+        assert fused_calls == []
+        switch = use_triton(False)  # the function form: off until switched on again
+        loss_and_grad(sigmoid_focal_loss, logits, target)
+        assert fused_calls == []
+        with switch:
+            pass                    # leaving the block restores the setting from before the switch: on
+        on = loss_and_grad(sigmoid_focal_loss, logits, target)
+    assert fused_calls == [True]
+    torch.testing.assert_close(on, off, **TOLERANCE[torch.float32])
+
+
+def test_the_environment_switches_the_kernels_off():
+    code = ("import sys, torch; from seesaw_losses.functional import sigmoid_focal_loss; "
+            "from seesaw_losses.functional._fused import triton_kernels_on_cpu\n"
+            "with triton_kernels_on_cpu():\n"
+            "    sigmoid_focal_loss(torch.randn(2, 1, 4, 4), torch.ones(2, 1, 4, 4))\n"
+            "assert 'seesaw_losses.functional._triton' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "SEESAW_LOSSES_TRITON": "0"})
+
+
+class FailingLaunch:
+    """A kernel that cannot be launched on this device, as a Triton kernel built for another GPU fails."""
+
+    def __init__(self):
+        self.launches = 0
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.launches += 1
+            raise RuntimeError("no kernel image is available for execution on the device\nmore detail")
+        return launch
+
+
+def test_a_kernel_that_fails_warns_once_and_falls_back_to_the_engine(monkeypatch, no_failed_kernels, fused_calls):
+    failing = FailingLaunch()
+    monkeypatch.setattr(_triton, "sigmoid_kernel", failing)
+    logits, target, weight = binary_inputs(torch.float32, True)
+    options = dict(ignore_index=255, weight=weight)
+    engine = loss_and_grad(sigmoid_focal_loss, logits, target, **options)
+    with triton_kernels_on_cpu():
+        with pytest.warns(RuntimeWarning) as caught:
+            first = loss_and_grad(sigmoid_focal_loss, logits, target, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            second = loss_and_grad(sigmoid_focal_loss, logits, target, **options)
+        assert failing.launches == 1 and fused_calls == []
+        softmax = loss_and_grad(SOFTMAX_CASES["seesaw"], *multiclass_inputs(torch.float32, False, True))
+    assert fused_calls == [True]  # the other kernels keep their Triton path
+    assert [str(w.message) for w in caught] == [
+        "seesaw_losses: the Triton kernel for SigmoidFocalKernel failed on cpu (RuntimeError: no kernel image is "
+        "available for execution on the device); it runs on PyTorch operations on that device from now on "
+        "(SEESAW_LOSSES_TRITON=0 turns every Triton kernel off)"]
+    for result in (first, second):
+        torch.testing.assert_close(result, engine)
+    assert torch.isfinite(softmax[0])
+
+
+def test_out_of_memory_is_not_taken_for_a_broken_kernel(monkeypatch, no_failed_kernels):
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+    monkeypatch.setattr(_triton, "fused_pass", out_of_memory)
+    logits, target, _ = binary_inputs(torch.float32, False)
+    with triton_kernels_on_cpu(), pytest.raises(torch.cuda.OutOfMemoryError):
+        sigmoid_focal_loss(logits, target)
+    assert not _triton_guard._failed
