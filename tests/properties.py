@@ -99,8 +99,8 @@ class Inputs:
     options: dict                     # what the module was built with (module form)
 
 
-def make_inputs(entry: LossEntry, case: Case) -> Inputs:
-    """Logits, target and a call of the entry (function or fresh module) for ``case``."""
+def make_inputs(entry: LossEntry, case: Case, device: str = "cpu") -> Inputs:
+    """Logits, target and a call of the entry (function or fresh module) for ``case``, on ``device``."""
     generator = torch.Generator().manual_seed(case.seed)
     channels = _channels(entry, case)
     shape = (case.batch, channels) + case.spatial
@@ -130,7 +130,7 @@ def make_inputs(entry: LossEntry, case: Case) -> Inputs:
         options["per_image"] = case.per_image
     if "reduction" in accepted:
         options["reduction"] = case.reduction
-    counts = _counts(case, channels)
+    counts = _counts(case, channels).to(device)
     if case.form == "function":
         call = _function_call(entry, options, counts)
     else:
@@ -138,8 +138,9 @@ def make_inputs(entry: LossEntry, case: Case) -> Inputs:
             options["num_classes"] = channels
         if entry.counts_argument is not None:
             options[entry.counts_argument] = counts
-        call = entry.build(**options)
-    return Inputs(logits, target, ignored, call, options)
+        call = entry.build(**options).to(device)
+    return Inputs(logits.to(device), target.to(device), None if ignored is None else ignored.to(device), call,
+                  options)
 
 
 def _function_call(entry: LossEntry, options: dict, counts: torch.Tensor):

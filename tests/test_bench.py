@@ -1,15 +1,18 @@
 """`seesaw bench` and `python -m seesaw_losses.bench`, run for real in --quick mode."""
 
 import json
+import math
 import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from seesaw_losses import available_losses
 from seesaw_losses.bench import WORKLOADS
 from seesaw_losses.bench.baselines import candidates
+from seesaw_losses.bench.runner import copy_bandwidth, floor_bytes, format_table
 from seesaw_losses.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,13 +22,19 @@ def _check_result(result, workloads):
     assert result["quick"] is True and result["repeats"] == 3
     assert result["machine"]["torch_threads"] == 2 and result["machine"]["device"] == "cpu"
     assert [w["name"] for w in result["workloads"]] == workloads
+    assert result["copy_gb_per_s"] > 0
     for w in result["workloads"]:
+        logits_mb = math.prod(w["shape"]) * 4 / 2**20  # float32
+        assert w["input_mb"] == pytest.approx(logits_mb)
+        assert w["floor_mb"] > 2 * logits_mb  # the gradient, the logits and the target
+        assert w["floor_ms"] == pytest.approx(w["floor_mb"] * 2**20 / result["copy_gb_per_s"] / 1e6)
         rows = {r["name"]: r for r in w["rows"]}
         native = rows[w["native"]]
         assert native["group"] == "native" and native["time_vs_native"] == 1.0
         assert {r["group"] for r in w["rows"]} >= {"native", "module", "library", "plain"}
         for r in w["rows"]:
             assert len(r["times_ms"]) == 3 and r["median_ms"] > 0
+            assert r["time_vs_floor"] == pytest.approx(r["median_ms"] / w["floor_ms"])
             assert r["peak_mb"] > 0 and r["peak_vs_input"] > 0
             if r["group"] == "plain":
                 assert rows[r["name"].replace(" (plain autograd)", "")]["group"] == "library"
@@ -48,10 +57,20 @@ def test_module_entry_point_runs_every_workload(tmp_path):
 
 
 def test_seesaw_bench_subcommand(tmp_path, capsys):
-    out = tmp_path / "one.json"
-    assert main(["bench", "--quick", "--workload", "longtail", "--json", str(out)]) == 0
-    assert "MMDetection Seesaw math" in capsys.readouterr().out
-    _check_result(json.loads(out.read_text()), ["longtail"])
+    out, table = tmp_path / "one.json", tmp_path / "tables" / "one.md"
+    assert main(["bench", "--quick", "--workload", "longtail", "--json", str(out), "--markdown", str(table)]) == 0
+    printed = capsys.readouterr().out
+    assert "MMDetection Seesaw math" in printed
+    result = json.loads(out.read_text())
+    _check_result(result, ["longtail"])
+    assert table.read_text() == format_table(result) + "\n" and format_table(result) in printed
+    assert "| implementation | ms | x native | x floor | library speedup |" in table.read_text()
+
+
+def test_the_floor_counts_the_logits_the_target_and_the_gradient():
+    logits, target = torch.zeros(2, 3, 4, dtype=torch.float16), torch.zeros(2, 4, dtype=torch.int64)
+    assert floor_bytes(logits, target) == 2 * 24 * 2 + 8 * 8
+    assert copy_bandwidth("cpu", 1 << 16, 3) > 0
 
 
 def test_bench_rejects_bad_arguments(capsys):

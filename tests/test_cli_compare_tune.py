@@ -31,11 +31,15 @@ def folders(tmp_path_factory):
     return root / "images", root / "masks"
 
 
-def compare(folders, out, *argv, **kwargs):
+def compare_command(folders, out, *argv):
     images, masks = folders
-    command = [sys.executable, "-m", "seesaw_losses.cli", "compare", "--images", str(images), "--masks", str(masks),
-               "--out", str(out), *FAST, *map(str, argv)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=240, **kwargs)
+    return [sys.executable, "-m", "seesaw_losses.cli", "compare", "--images", str(images), "--masks", str(masks),
+            "--out", str(out), *FAST, *map(str, argv)]
+
+
+def compare(folders, out, *argv, **kwargs):
+    return subprocess.run(compare_command(folders, out, *argv), capture_output=True, text=True, timeout=240,
+                          **kwargs)
 
 
 def trials(out, state="COMPLETE"):

@@ -25,20 +25,21 @@ def _case(entry, form, activation, seed):
                 seed=seed)
 
 
-def _calls():
-    """``{label: (call, logits, target)}`` for every entry, activation and form, plus a composition."""
+def _calls(device="cpu"):
+    """``{label: (call, logits, target)}`` for every entry, activation and form, plus a composition, on
+    ``device``."""
     calls = {}
     for seed, entry in enumerate(seesaw_losses.available_losses()):
         if entry.name in NEEDS_EXTRA_INPUTS:
             continue
         for activation in activations(entry):
             for form in ("function", "module") if entry.function is not None else ("module",):
-                inputs = make_inputs(entry, _case(entry, form, activation, seed))
+                inputs = make_inputs(entry, _case(entry, form, activation, seed), device)
                 calls[f"{entry.name} ({form}, {activation})"] = (inputs.call, inputs.logits, inputs.target)
     multi = next(v for k, v in calls.items() if k.startswith("seesaw (module"))
     combined = seesaw_losses.build_loss("dice:activation=softmax,ignore_index=255 + 0.5 * softmax_focal:"
                                         "ignore_index=255 + ce:ignore_index=255")
-    calls["CombinedLoss"] = (combined, multi[1], multi[2])
+    calls["CombinedLoss"] = (combined.to(device), multi[1], multi[2])
     return calls
 
 
@@ -55,12 +56,12 @@ def _run(fn, calls):
     return losses, grads
 
 
-def compile_and_run(make_calls):
+def compile_and_run(make_calls, backend="aot_eager"):
     """``((compiled results, calls), (eager results, calls))`` for two fresh sets of ``make_calls()``: one
-    compiled graph of every call, and eager."""
+    graph of every call compiled with ``backend``, and eager."""
     torch._dynamo.reset()
     eager_calls, compiled_calls = make_calls(), make_calls()
-    compiled = torch.compile(every_loss, fullgraph=True, dynamic=False, backend="aot_eager")
+    compiled = torch.compile(every_loss, fullgraph=True, dynamic=False, backend=backend)
     return (_run(compiled, compiled_calls), compiled_calls), (_run(every_loss, eager_calls), eager_calls)
 
 

@@ -3,7 +3,9 @@ on CPU tensors (``TRITON_INTERPRET=1``, set here before Triton is imported)."""
 
 import importlib
 import os
+import subprocess
 import sys
+import warnings
 
 os.environ["TRITON_INTERPRET"] = "1"
 
@@ -14,9 +16,11 @@ pytest.importorskip("triton", reason="the Triton kernels need the optional extra
 
 import torch.nn.functional as F  # noqa: E402
 
+from kernel_cases import (  # noqa: E402,F401  (fused_calls: a fixture)
+    COUNTS, SIGMOID_CASES, SOFTMAX_CASES, TOLERANCE, binary_inputs, fused_calls, loss_and_grad, multiclass_inputs,
+)
 from seesaw_losses.functional import (  # noqa: E402
-    _fused, asymmetric_loss, balanced_softmax_loss, binary_seesaw_loss, ldam_loss, logit_adjusted_loss, seesaw_loss,
-    sigmoid_focal_loss, softmax_focal_loss, weighted_bce_loss,
+    _fused, _triton_guard, binary_seesaw_loss, sigmoid_focal_loss, use_triton, weighted_bce_loss,
 )
 from seesaw_losses.functional._fused import classwise_loss, triton_kernels_on_cpu  # noqa: E402
 
@@ -24,37 +28,12 @@ if "seesaw_losses.functional._triton" in sys.modules:   # decorated before the i
     importlib.reload(sys.modules["seesaw_losses.functional._triton"])
 from seesaw_losses.functional import _triton  # noqa: E402
 
-TOLERANCE = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float16: dict(rtol=1e-2, atol=1e-3),
-             torch.bfloat16: dict(rtol=2e-2, atol=1e-2)}
-
-
-@pytest.fixture
-def fused_calls(monkeypatch):
-    """Every Triton pass taken (True) or declined (False)."""
-    calls = []
-    original = _triton.fused_pass
-
-    def spy(*args, **kwargs):
-        result = original(*args, **kwargs)
-        calls.append(result is not None)
-        return result
-    monkeypatch.setattr(_triton, "fused_pass", spy)
-    return calls
-
-
-def _loss_and_grad(fn, logits, *args, **kwargs):
-    x = logits.detach().clone().requires_grad_()
-    loss = fn(x, *args, **kwargs)
-    upstream = torch.linspace(0.5, 1.5, loss.numel()).view(loss.shape) if loss.dim() else 1.0
-    (loss * upstream).sum().backward()
-    return loss.detach(), x.grad
-
 
 def _assert_triton_matches_eager(fused_calls, fn, logits, *args, **kwargs):
-    eager = _loss_and_grad(fn, logits, *args, **kwargs)
+    eager = loss_and_grad(fn, logits, *args, **kwargs)
     assert not fused_calls, "CPU tensors take the Triton path only under triton_kernels_on_cpu()"
     with triton_kernels_on_cpu():
-        fused = _loss_and_grad(fn, logits, *args, **kwargs)
+        fused = loss_and_grad(fn, logits, *args, **kwargs)
     assert fused_calls and all(fused_calls)
     assert fused[1].dtype == logits.dtype
     tolerance = TOLERANCE[logits.dtype]
@@ -62,34 +41,11 @@ def _assert_triton_matches_eager(fused_calls, fn, logits, *args, **kwargs):
     torch.testing.assert_close(fused[1], eager[1], **tolerance)
 
 
-def _binary(dtype, ignore):
-    gen = torch.Generator().manual_seed(0)
-    logits = (torch.randn(2, 1, 9, 13, generator=gen) * 3).to(dtype)
-    target = (torch.rand(2, 1, 9, 13, generator=gen) < 0.2).float()
-    if ignore:
-        target[0, 0, :2] = 255
-    weight = torch.rand(2, 1, 9, 13, generator=gen)
-    return logits, target, weight
-
-
-SIGMOID_CASES = {
-    "bce": lambda x, t, **kw: weighted_bce_loss(x, t, **kw),
-    "weighted bce": lambda x, t, **kw: weighted_bce_loss(x, t, pos_weight=4.0, **kw),
-    "focal": lambda x, t, **kw: sigmoid_focal_loss(x, t, **kw),
-    "focal gamma=1.5 no alpha": lambda x, t, **kw: sigmoid_focal_loss(x, t, alpha=None, gamma=1.5, **kw),
-    "binary seesaw": lambda x, t, **kw: binary_seesaw_loss(x, t, torch.tensor([900, 40]), **kw),
-    "binary seesaw q=0": lambda x, t, **kw: binary_seesaw_loss(x, t, torch.tensor([900, 40]), q=0.0, **kw),
-    "asymmetric": lambda x, t, **kw: asymmetric_loss(x, t, **kw),
-    "asymmetric gamma_pos=1 clip=0": lambda x, t, **kw: asymmetric_loss(x, t, gamma_pos=1.0, clip=0.0, **kw),
-    "asymmetric gamma_neg=0.5 eps=0.1": lambda x, t, **kw: asymmetric_loss(x, t, gamma_neg=0.5, eps=0.1, **kw),
-}
-
-
 @pytest.mark.parametrize("name", list(SIGMOID_CASES))
 @pytest.mark.parametrize("ignore,weighted,reduction", [(False, False, "mean"), (True, True, "none"),
                                                        (True, False, "sum")])
 def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
-    logits, target, weight = _binary(torch.float32, ignore)
+    logits, target, weight = binary_inputs(torch.float32, ignore)
     _assert_triton_matches_eager(fused_calls, SIGMOID_CASES[name], logits, target, reduction=reduction,
                                  ignore_index=255 if ignore else None, weight=weight if weighted else None)
 
@@ -97,41 +53,15 @@ def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["weighted bce", "focal", "binary seesaw", "asymmetric"])
 def test_sigmoid_family_half_precision(fused_calls, name, dtype):
-    logits, target, _ = _binary(dtype, True)
+    logits, target, _ = binary_inputs(dtype, True)
     _assert_triton_matches_eager(fused_calls, SIGMOID_CASES[name], logits, target, ignore_index=255)
-
-
-def _multiclass(dtype, ignore, dense):
-    gen = torch.Generator().manual_seed(1)
-    shape = (2, 5, 4, 6) if dense else (11, 5)
-    logits = (torch.randn(shape, generator=gen) * 3).to(dtype)
-    target = torch.randint(0, 5, shape[:1] + shape[2:], generator=gen)
-    if ignore:
-        target.view(-1)[:3] = -100
-    return logits, target
-
-
-COUNTS = torch.tensor([5000, 600, 70, 8, 1])
-SOFTMAX_CASES = {
-    "seesaw": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, **kw),
-    "seesaw p=0": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, p=0.0, **kw),
-    "seesaw class weight": lambda z, t, **kw: seesaw_loss(z, t, COUNTS, class_weight=torch.linspace(0.5, 2, 5),
-                                                          **kw),
-    "softmax focal": lambda z, t, **kw: softmax_focal_loss(z, t, **kw),
-    "logit adjusted": lambda z, t, **kw: logit_adjusted_loss(z, t, COUNTS, **kw),
-    "balanced softmax": lambda z, t, **kw: balanced_softmax_loss(z, t, COUNTS, **kw),
-    "ldam": lambda z, t, **kw: ldam_loss(torch.tanh(z), t, COUNTS, class_weight=torch.linspace(0.5, 2, 5), **kw),
-    "ldam scale=1 margin=1": lambda z, t, **kw: ldam_loss(z, t, COUNTS, max_margin=1.0, scale=1.0, **kw),
-    "softmax focal class weight": lambda z, t, **kw: softmax_focal_loss(
-        z, t, class_weight=[0.1, 0.2, 0.3, 0.2, 0.2], gamma=1.5, **kw),
-}
 
 
 @pytest.mark.parametrize("name", list(SOFTMAX_CASES))
 @pytest.mark.parametrize("ignore,dense,reduction", [(False, True, "mean"), (True, True, "none"),
                                                     (True, False, "sum")])
 def test_softmax_family(fused_calls, name, ignore, dense, reduction):
-    logits, target = _multiclass(torch.float32, ignore, dense)
+    logits, target = multiclass_inputs(torch.float32, ignore, dense)
     _assert_triton_matches_eager(fused_calls, SOFTMAX_CASES[name], logits, target, reduction=reduction,
                                  ignore_index=-100 if ignore else None)
 
@@ -139,7 +69,7 @@ def test_softmax_family(fused_calls, name, ignore, dense, reduction):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["seesaw", "softmax focal", "ldam"])
 def test_softmax_family_half_precision(fused_calls, name, dtype):
-    logits, target = _multiclass(dtype, True, True)
+    logits, target = multiclass_inputs(dtype, True, True)
     _assert_triton_matches_eager(fused_calls, SOFTMAX_CASES[name], logits, target, ignore_index=-100)
 
 
@@ -164,7 +94,7 @@ class OffsetCrossEntropyKernel:
 
 @pytest.mark.parametrize("ignore", [False, True])
 def test_cross_entropy_with_logit_offsets(fused_calls, ignore):
-    logits, target = _multiclass(torch.float32, ignore, True)
+    logits, target = multiclass_inputs(torch.float32, ignore, True)
     offsets = torch.log(COUNTS.float() / COUNTS.sum())
     kernel = OffsetCrossEntropyKernel(offsets)
 
@@ -181,17 +111,95 @@ def test_cross_entropy_with_logit_offsets(fused_calls, ignore):
 def test_partial_sums_are_added_in_a_fixed_order():
     logits, target = torch.randn(3, 1, 70, 70) * 4, (torch.rand(3, 1, 70, 70) < 0.1).float()
     with triton_kernels_on_cpu():
-        first = _loss_and_grad(sigmoid_focal_loss, logits, target)
-        second = _loss_and_grad(sigmoid_focal_loss, logits, target)
+        first = loss_and_grad(sigmoid_focal_loss, logits, target)
+        second = loss_and_grad(sigmoid_focal_loss, logits, target)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
-    torch.testing.assert_close(first, _loss_and_grad(sigmoid_focal_loss, logits, target))
+    torch.testing.assert_close(first, loss_and_grad(sigmoid_focal_loss, logits, target))
 
 
 def test_paths_the_kernels_do_not_cover_stay_on_the_engine(fused_calls):
-    logits, target, _ = _binary(torch.float64, False)
+    logits, target, _ = binary_inputs(torch.float64, False)
     with triton_kernels_on_cpu():
         weighted_bce_loss(logits, target)       # float64: the engine keeps its precision
         weighted_bce_loss(logits.float(), target, pos_weight=torch.tensor([2.0]).view(1, 1, 1, 1).expand(1, 1, 9, 13))
         binary_seesaw_loss(logits.float(), target, None, variant="reweighted")
     assert fused_calls == [False, False]
     assert not _fused._triton_on_cpu
+
+
+@pytest.fixture
+def no_failed_kernels(monkeypatch):
+    monkeypatch.setattr(_triton_guard, "_failed", set())
+
+
+def test_use_triton_switches_the_kernels_off_and_back(fused_calls):
+    logits, target, _ = binary_inputs(torch.float32, False)
+    with triton_kernels_on_cpu():
+        with use_triton(False):
+            off = loss_and_grad(sigmoid_focal_loss, logits, target)
+        assert fused_calls == []
+        switch = use_triton(False)  # the function form: off until switched on again
+        loss_and_grad(sigmoid_focal_loss, logits, target)
+        assert fused_calls == []
+        with switch:
+            pass                    # leaving the block restores the setting from before the switch: on
+        on = loss_and_grad(sigmoid_focal_loss, logits, target)
+    assert fused_calls == [True]
+    torch.testing.assert_close(on, off, **TOLERANCE[torch.float32])
+
+
+def test_the_environment_switches_the_kernels_off():
+    code = ("import sys, torch; from seesaw_losses.functional import sigmoid_focal_loss; "
+            "from seesaw_losses.functional._fused import triton_kernels_on_cpu\n"
+            "with triton_kernels_on_cpu():\n"
+            "    sigmoid_focal_loss(torch.randn(2, 1, 4, 4), torch.ones(2, 1, 4, 4))\n"
+            "assert 'seesaw_losses.functional._triton' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "SEESAW_LOSSES_TRITON": "0"})
+
+
+class FailingLaunch:
+    """A kernel that cannot be launched on this device, as a Triton kernel built for another GPU fails."""
+
+    def __init__(self):
+        self.launches = 0
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.launches += 1
+            raise RuntimeError("no kernel image is available for execution on the device\nmore detail")
+        return launch
+
+
+def test_a_kernel_that_fails_warns_once_and_falls_back_to_the_engine(monkeypatch, no_failed_kernels, fused_calls):
+    failing = FailingLaunch()
+    monkeypatch.setattr(_triton, "sigmoid_kernel", failing)
+    logits, target, weight = binary_inputs(torch.float32, True)
+    options = dict(ignore_index=255, weight=weight)
+    engine = loss_and_grad(sigmoid_focal_loss, logits, target, **options)
+    with triton_kernels_on_cpu():
+        with pytest.warns(RuntimeWarning) as caught:
+            first = loss_and_grad(sigmoid_focal_loss, logits, target, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            second = loss_and_grad(sigmoid_focal_loss, logits, target, **options)
+        assert failing.launches == 1 and fused_calls == []
+        softmax = loss_and_grad(SOFTMAX_CASES["seesaw"], *multiclass_inputs(torch.float32, False, True))
+    assert fused_calls == [True]  # the other kernels keep their Triton path
+    assert [str(w.message) for w in caught] == [
+        "seesaw_losses: the Triton kernel for SigmoidFocalKernel failed on cpu (RuntimeError: no kernel image is "
+        "available for execution on the device); it runs on PyTorch operations on that device from now on "
+        "(SEESAW_LOSSES_TRITON=0 turns every Triton kernel off)"]
+    for result in (first, second):
+        torch.testing.assert_close(result, engine)
+    assert torch.isfinite(softmax[0])
+
+
+def test_out_of_memory_is_not_taken_for_a_broken_kernel(monkeypatch, no_failed_kernels):
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+    monkeypatch.setattr(_triton, "fused_pass", out_of_memory)
+    logits, target, _ = binary_inputs(torch.float32, False)
+    with triton_kernels_on_cpu(), pytest.raises(torch.cuda.OutOfMemoryError):
+        sigmoid_focal_loss(logits, target)
+    assert not _triton_guard._failed

@@ -12,7 +12,8 @@ DEFAULT_JSON = "bench-results/bench.json"
 
 DESCRIPTION = ("Forward + backward median time and peak memory of each loss (as a module in training mode and "
                "as its function), as ratios to PyTorch's native binary_cross_entropy_with_logits / cross_entropy "
-               "measured in the same run.")
+               "measured in the same run, and to the bandwidth floor (the bytes that must move at the device's "
+               "measured copy bandwidth).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass")
     parser.add_argument("--json", default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the tables to this Markdown file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark of ``args``; a bad argument is one line on stderr and exit status 2."""
-    from .runner import format_table, run_benchmark, write_json
+    from .runner import format_table, run_benchmark, write_json, write_markdown
     try:
         if args.repeats is not None and args.repeats < 1:
             raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
@@ -44,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     write_json(result, args.json)
     print(f"\nwrote {args.json}")
+    if args.markdown:
+        write_markdown(result, args.markdown)
+        print(f"wrote {args.markdown}")
     return 0
 
 

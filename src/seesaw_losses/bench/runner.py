@@ -4,6 +4,9 @@ Time: the median over ``repeats`` rounds; each round runs every candidate once, 
 busy neighbour slows all of them alike. Ratios to the native loss of the same run are what to compare across
 machines.
 
+Bandwidth floor: the time the bytes a loss must move (read the logits and the target, write the gradient) take
+at the device's copy bandwidth, measured in the same run; ``x floor`` is how far each implementation is from it.
+
 Peak memory: the most bytes live at once, above what existed before the call, during one forward + backward
 (the gradient included). On CPU it is read from the allocation and free events that ``torch.profiler`` records
 for every tensor allocation (``profile_memory=True``), in a separate, untimed call; on CUDA from
@@ -28,6 +31,8 @@ from .baselines import Candidate, candidates
 from .workloads import WORKLOADS, Workload
 
 MB = 2.0**20
+COPY_BYTES, COPY_BYTES_QUICK = 1 << 28, 1 << 24
+"""Size of the copy that measures the device's bandwidth (256 MiB: far beyond any cache; 16 MiB with --quick)."""
 
 
 def machine_description(device: str) -> Dict[str, object]:
@@ -56,13 +61,39 @@ def _step(candidate: Candidate, logits: torch.Tensor, target: torch.Tensor, coun
     return loss.detach()
 
 
+def elapsed(fn: Callable[[], object], device: str) -> float:
+    """Seconds ``fn()`` takes: between two CUDA events on a GPU (the device's own time, queued work excluded),
+    by the wall clock on CPU."""
+    if device.startswith("cuda"):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    start_time = time.perf_counter()
+    fn()
+    return time.perf_counter() - start_time
+
+
 def _timed(candidate: Candidate, inputs, device: str) -> float:
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    _step(candidate, *inputs)
-    sync()
-    return time.perf_counter() - start
+    return elapsed(lambda: _step(candidate, *inputs), device)
+
+
+def copy_bandwidth(device: str, nbytes: int, repeats: int) -> float:
+    """Bytes per second that a copy of ``nbytes`` within ``device`` moves (each byte read once and written once,
+    so ``2 * nbytes`` per copy): the median of ``repeats`` copies after one warm-up copy."""
+    source = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+    destination = torch.empty_like(source)
+    destination.copy_(source)
+    seconds = statistics.median(elapsed(lambda: destination.copy_(source), device) for _ in range(repeats))
+    return 2 * source.numel() * source.element_size() / seconds
+
+
+def floor_bytes(logits: torch.Tensor, target: torch.Tensor) -> int:
+    """Bytes a forward + backward must move at the least: read the logits and the target, write the gradient
+    (the logits' size)."""
+    return 2 * logits.numel() * logits.element_size() + target.numel() * target.element_size()
 
 
 @contextlib.contextmanager
@@ -105,8 +136,10 @@ def peak_tensor_bytes(fn: Callable[[], object], device: str = "cpu") -> int:
     return peak
 
 
-def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, memory: bool,
+def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, memory: bool, bandwidth: float,
                  progress: Callable[[str], None]) -> Dict[str, object]:
+    """Every candidate of ``workload``: times, peaks and ratios to the native loss and to the bandwidth floor
+    (:func:`floor_bytes` at ``bandwidth`` bytes per second)."""
     logits, target, counts = workload.make(quick=quick, device=device)
     inputs = (logits, target, counts)
     rows: List[Candidate] = candidates(workload, counts)
@@ -123,12 +156,14 @@ def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, 
     peaks = {c.name: peak_bytes(c, inputs, device) for c in rows} if memory else {}
     input_bytes = logits.numel() * logits.element_size()
     native = rows[0].name
+    floor = floor_bytes(logits, target) / bandwidth
     median = {name: statistics.median(t) for name, t in times.items()}
     results = []
     for c in rows:
         row = {
             "name": c.name, "group": c.group, "loss": losses[c.name], "median_ms": median[c.name] * 1e3,
             "times_ms": [t * 1e3 for t in times[c.name]], "time_vs_native": median[c.name] / median[native],
+            "time_vs_floor": median[c.name] / floor,
         }
         if c.pair is not None:
             row["library_speedup"] = median[c.name] / median[c.pair]
@@ -141,7 +176,8 @@ def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, 
     return {
         "name": workload.name, "description": workload.description, "shape": list(logits.shape),
         "target_shape": list(target.shape), "dtype": str(logits.dtype).replace("torch.", ""),
-        "input_mb": input_bytes / MB, "native": native, "rows": results,
+        "input_mb": input_bytes / MB, "floor_mb": floor_bytes(logits, target) / MB, "floor_ms": floor * 1e3,
+        "native": native, "rows": results,
     }
 
 
@@ -157,11 +193,13 @@ def run_benchmark(workloads: Optional[Sequence[str]] = None, *, quick: bool = Fa
         torch.set_num_threads(threads)
     repeats = repeats if repeats is not None else (3 if quick else 11)
     torch.manual_seed(0)
-    result = {"machine": machine_description(device), "quick": quick, "repeats": repeats, "workloads": []}
+    bandwidth = copy_bandwidth(device, COPY_BYTES_QUICK if quick else COPY_BYTES, repeats)
+    result = {"machine": machine_description(device), "quick": quick, "repeats": repeats,
+              "copy_gb_per_s": bandwidth / 1e9, "workloads": []}
     for name in names:
         progress(f"seesaw bench: {name} ...")
         result["workloads"].append(run_workload(WORKLOADS[name], quick=quick, repeats=repeats, device=device,
-                                                memory=memory, progress=progress))
+                                                memory=memory, bandwidth=bandwidth, progress=progress))
     return result
 
 
@@ -171,15 +209,16 @@ def format_table(result: Dict[str, object]) -> str:
     m = result["machine"]
     lines.append(f"{m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
                  f"device {m['device']}{', ' + m['gpu'] if 'gpu' in m else ''}; median of {result['repeats']} "
-                 "rounds, forward + backward")
+                 f"rounds, forward + backward; copy bandwidth {result['copy_gb_per_s']:.1f} GB/s")
     for w in result["workloads"]:
         lines.append("")
         lines.append(f"**{w['name']}**: {w['description']}, logits {tuple(w['shape'])} {w['dtype']} "
-                     f"({w['input_mb']:.1f} MB); ratios to `{w['native']}`")
+                     f"({w['input_mb']:.1f} MB); ratios to `{w['native']}` and to the bandwidth floor "
+                     f"({w['floor_mb']:.1f} MB moved: {w['floor_ms']:.2f} ms)")
         lines.append("")
         has_memory = "peak_mb" in w["rows"][0]
-        header = "| implementation | ms | x native | library speedup |"
-        rule = "|---|---:|---:|---:|"
+        header = "| implementation | ms | x native | x floor | library speedup |"
+        rule = "|---|---:|---:|---:|---:|"
         if has_memory:
             header += " peak MB | peak / input | peak x native |"
             rule += "---:|---:|---:|"
@@ -187,7 +226,8 @@ def format_table(result: Dict[str, object]) -> str:
         for r in w["rows"]:
             speedup = f"{r['library_speedup']:.1f}x" if "library_speedup" in r else ""
             name = f"**{r['name']}**" if r["group"] == "library" else r["name"]
-            line = f"| {name} | {r['median_ms']:.1f} | {r['time_vs_native']:.2f} | {speedup} |"
+            line = (f"| {name} | {r['median_ms']:.1f} | {r['time_vs_native']:.2f} | {r['time_vs_floor']:.1f} | "
+                    f"{speedup} |")
             if has_memory:
                 line += f" {r['peak_mb']:.1f} | {r['peak_vs_input']:.2f} | {r['peak_vs_native']:.2f} |"
             lines.append(line)
@@ -195,9 +235,17 @@ def format_table(result: Dict[str, object]) -> str:
 
 
 def write_json(result: Dict[str, object], path: str) -> None:
+    _write(path, json.dumps(result, indent=1))
+
+
+def write_markdown(result: Dict[str, object], path: str) -> None:
+    """:func:`format_table` as a Markdown file."""
+    _write(path, format_table(result))
+
+
+def _write(path: str, text: str) -> None:
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
     with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+        f.write(text + "\n")

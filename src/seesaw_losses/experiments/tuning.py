@@ -78,15 +78,27 @@ def _quiet(optuna) -> None:
 
 
 def _storage(url: str):
-    import optuna
+    import importlib.util
 
+    import optuna
+    from sqlalchemy.exc import IntegrityError
+
+    engine_url = url  # SQLAlchemy reads postgresql:// as psycopg2; the postgres extra installs psycopg 3
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg2") is None \
+            and importlib.util.find_spec("psycopg") is not None:
+        engine_url = "postgresql+psycopg://" + url[len("postgresql://"):]
     options = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                          engine_kwargs=options)
-    except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable database
-        raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
-                        f"{str(error).splitlines()[0]}") from None
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(engine_url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS, engine_kwargs=options)
+        except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable database
+            # Processes creating the tables of an empty database at once: the loser's IntegrityError comes once
+            # the winner has committed them, so another attempt finds them.
+            if isinstance(error, IntegrityError) and attempt < 2:
+                continue
+            raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
+                            f"{str(error).splitlines()[0]}") from None
 
 
 def _alive(pid: int) -> bool:

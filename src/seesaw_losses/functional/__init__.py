@@ -2,6 +2,7 @@
 :mod:`seesaw_losses` own them."""
 
 from ._targets import count_labels
+from ._triton_guard import use_triton
 from ._validation import set_value_checks, value_checks
 from .asymmetric import asymmetric_loss
 from .bce import weighted_bce_loss
@@ -54,6 +55,7 @@ __all__ = [
     "soft_skeleton",
     "softmax_focal_loss",
     "tversky_loss",
+    "use_triton",
     "value_checks",
     "weighted_bce_loss",
 ]

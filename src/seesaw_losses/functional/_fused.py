@@ -23,6 +23,8 @@ instead, so that inductor can fuse it.
 
 For CUDA tensors with Triton installed, both passes run as one fused Triton kernel where :mod:`._triton` has one
 for the kernel (the sigmoid and softmax families); everything else stays as described here.
+``SEESAW_LOSSES_TRITON=0`` or :func:`~seesaw_losses.functional.use_triton` switches the Triton kernels off, and a
+kernel that fails on a device falls back to this path there (:mod:`._triton_guard`).
 
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
@@ -44,6 +46,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from . import _triton_guard
 from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
 
@@ -175,11 +178,16 @@ def _triton_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor
                  reduce_sum: bool, operands: Optional[Tuple[Tensor, ...]],
                  need_grad: bool) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
     """The pass as one fused Triton kernel (:mod:`._triton`) for CUDA tensors below float64 when Triton is
-    installed; None where the engine's own path runs."""
-    if logits.dtype == torch.float64 or not (logits.is_cuda or _triton_on_cpu) or not _triton_installed():
+    installed and not switched off, behind the guard of :mod:`._triton_guard`; None where the engine's own path
+    runs."""
+    if logits.dtype == torch.float64 or not (logits.is_cuda or _triton_on_cpu) or not _triton_installed() \
+            or not _triton_guard.triton_enabled():
         return None
-    from . import _triton
-    return _triton.fused_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
+
+    def launch():
+        from . import _triton
+        return _triton.fused_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
+    return _triton_guard.guarded(kernel, logits.device, launch)
 
 
 def _evaluate(kernel, x: Tensor, t: Tensor, operands: Sequence[Tensor], need_grad: bool,
