@@ -261,13 +261,10 @@ class _Job:
         return {spec.text: self.tune(spec, device) for spec in specs}
 
 
-def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out) -> List[LossSpec]:
+def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out) -> None:
     if not callable(train):
         raise TypeError(f"compare: train must be a function train(criterion, run) -> {{metric: value}}, got "
                         f"{type(train).__name__}")
-    if isinstance(losses, str) or not losses:
-        raise TypeError(f"compare: losses must be a non-empty list of build_loss strings, got {losses!r}"
-                        + ("; did you mean [" + repr(losses) + "]?" if isinstance(losses, str) else ""))
     if not isinstance(metric, str) or not metric:
         raise TypeError(f"compare: metric must be the name of a metric train returns, got {metric!r}")
     if direction not in DIRECTIONS:
@@ -292,15 +289,19 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
             raise TypeError(f"compare: workers={workers} runs train in other processes, so it must be picklable "
                             "(a function defined at the top level of an importable module, or an instance of a "
                             f"top-level class), got {train!r} ({type(error).__name__})") from None
-    return parse_losses([loss if isinstance(loss, str) else loss.text for loss in losses])
+    if isinstance(losses, str) or not losses:
+        raise TypeError(f"compare: losses must be a non-empty list of build_loss strings, got {losses!r}"
+                        + ("; did you mean [" + repr(losses) + "]?" if isinstance(losses, str) else ""))
 
 
-def _refuse_missing_counts(specs: Sequence[LossSpec], class_counts: Optional[Sequence[int]]) -> None:
+def check_losses(losses: Sequence[Union[str, LossSpec]], class_counts: Optional[Sequence[int]], *,
+                 ignore_index: Optional[int] = None, epochs: Optional[int] = None) -> List[LossSpec]:
+    """Parse ``losses`` and build each with ``class_counts``: a loss that needs counts without them, or that
+    does not fit them, is a ``ValueError`` here, before any training."""
     from ..registry import get_loss
 
-    if class_counts is not None:
-        return
-    for spec in specs:
+    specs = parse_losses([loss if isinstance(loss, str) else loss.text for loss in losses])
+    for spec in specs if class_counts is None else ():
         for term in spec.terms:
             entry = get_loss(term["type"])
             if entry.counts_argument is not None and entry.counts_argument not in term \
@@ -308,6 +309,9 @@ def _refuse_missing_counts(specs: Sequence[LossSpec], class_counts: Optional[Seq
                 raise ValueError(f"compare: loss {spec.text!r} needs the training label counts; pass class_counts="
                                  "[samples of class 0, class 1, ...] (binary: [background, foreground] pixels), "
                                  f"or set {entry.counts_argument}= in its string")
+    for spec in specs:
+        build(spec, class_counts, ignore_index=ignore_index, epochs=epochs)
+    return specs
 
 
 @contextmanager
@@ -347,12 +351,10 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
     finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
     """
-    specs = _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out)
-    _refuse_missing_counts(specs, class_counts)
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out)
+    specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None)
-    for spec in specs:  # a loss that does not fit the task fails here, before any training
-        job.build(spec, {})
     tunable = [spec for spec in specs if tune and search_space(spec)]
     seed_list = list(range(seed, seed + seeds))
     out = None if out is None else Path(out)
