@@ -23,7 +23,7 @@ import numpy as np
 from . import tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
-from .statistics import SampleScores, Summary, mean_ci, summarize
+from .statistics import LossSummary, SampleScores, Summary, mean_ci, summarize
 
 DIRECTIONS = ("maximize", "minimize")
 #: What a trainer trains (its ``kind``): the report draws the plots of that kind; ``CUSTOM`` for the user's own.
@@ -90,25 +90,20 @@ class Run:
 
 
 @dataclass
-class Ranked:
-    """One loss of a :class:`Result`: ``loss`` as given, ``config`` the complete ``build_loss`` string trained,
-    ``values`` the ranking metric per seed (seed order, exactly as returned), its statistics, ``metrics`` the
-    mean of every returned metric, the tuning trials (``pruned`` of them pruned) and the final :class:`Run`\\ s."""
+class Ranked(LossSummary):
+    """One loss of a :class:`Result`: its statistics (:class:`LossSummary`: ``mean``, ``ci95``, ``p_value``,
+    ``tied``, ``equivalent``, ``best_fraction``), ``loss`` as given, ``config`` the complete ``build_loss`` string
+    trained, ``values`` the ranking metric per seed (seed order, exactly as returned), ``metrics`` the mean of
+    every returned metric, the tuning trials (``pruned`` of them pruned) and the final runs, one per seed."""
 
-    loss: str
-    config: str
-    values: List[float]
-    mean: float
-    ci95: Tuple[float, float]
-    p_value: float
-    tied: bool
-    equivalent: bool
-    best_fraction: float
-    metrics: Dict[str, float]
-    trials: int
-    pruned: int
-    hyperparameters: Dict[str, Any]
-    runs: List[Run] = field(repr=False)
+    loss: str = ""
+    config: str = ""
+    values: List[float] = field(default_factory=list)
+    metrics: Dict[str, float] = field(default_factory=dict)
+    trials: int = 0
+    pruned: int = 0
+    hyperparameters: Dict[str, Any] = field(default_factory=dict)
+    runs: List[Run] = field(default_factory=list, repr=False)
     rank_metric: str = field(default="", repr=False)
 
     def summary(self, key: str) -> Tuple[float, float, float]:
@@ -310,7 +305,13 @@ def check_losses(losses: Sequence[Union[str, LossSpec]], class_counts: Optional[
                                  "[samples of class 0, class 1, ...] (binary: [background, foreground] pixels), "
                                  f"or set {entry.counts_argument}= in its string")
     for spec in specs:
-        build(spec, class_counts, ignore_index=ignore_index, epochs=epochs)
+        try:
+            build(spec, class_counts, ignore_index=ignore_index, epochs=epochs)
+        except ValueError as error:
+            if class_counts is None and "num_classes" in str(error):
+                raise ValueError(f"compare: loss {spec.text!r} needs the number of classes; pass class_counts=[samples "
+                                 "of class 0, class 1, ...] or set num_classes= in its string") from None
+            raise
     return specs
 
 
@@ -427,11 +428,10 @@ def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], 
     for text in summary.order:
         runs, stats = finals[text], summary.losses[text]
         search = tuned.get(text, tuning.Tuned({}))
-        ranking.append(Ranked(text, built[text].config, values[text], stats.mean, stats.ci95, stats.p_value,
-                              stats.tied, stats.equivalent, stats.best_fraction,
-                              {key: float(np.mean([run.metrics.get(key, math.nan) for run in runs]))
-                               for key in runs[0].metrics},
-                              search.trials, search.pruned, dict(search.hyperparameters), runs, metric))
+        means = {key: float(np.mean([run.metrics.get(key, math.nan) for run in runs])) for key in runs[0].metrics}
+        ranking.append(Ranked(**vars(stats), loss=text, config=built[text].config, values=values[text],
+                              metrics=means, trials=search.trials, pruned=search.pruned,
+                              hyperparameters=dict(search.hyperparameters), runs=runs, rank_metric=metric))
     notes = notes + [note for spec in specs for note in built[spec.text].notes]
     absent = sorted({c for runs in finals.values() for run in runs for c in absent_classes(run.metrics)})
     if absent:

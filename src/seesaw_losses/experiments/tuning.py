@@ -7,7 +7,7 @@ report folder). A trial is scored on the user's validation split, never the held
 - The TPE sampler of trial ``k`` (``k`` trials finished before it) is seeded with ``seed`` and ``k``, so a run
   that is killed and resumed proposes the same hyperparameters as one that was not.
 - A trial claims a slot when it starts; a claim beyond the budget (two workers starting the last slot at once) ends
-  as *failed* without training, so every finished trial counts once.
+  as *pruned* without training, marked ``surplus`` and not counted, so every finished trial counts once.
 - A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`DataError`) ends as *pruned*.
 - Trials left running by a dead process are marked failed before new ones start: at once when the process ran on
   this machine (its pid is recorded), after Optuna's heartbeat grace period otherwise.
@@ -44,10 +44,6 @@ class StudyPlan:
 
     def study_name(self, loss: str) -> str:
         return f"{self.prefix}:{loss}"
-
-
-class SurplusTrial(Exception):
-    """A trial that started after its study had all its trials claimed: it ends failed, untrained."""
 
 
 def sqlite_url(folder: Path) -> str:
@@ -132,10 +128,11 @@ def _fail_dead_trials(study) -> None:
 
 
 def finished(study) -> list:
-    """The trials that count in the budget: completed and pruned."""
+    """The trials that count in the budget: completed and pruned (surplus claims left out)."""
     from optuna.trial import TrialState
 
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if not t.user_attrs.get("surplus")]
 
 
 @dataclass
@@ -179,9 +176,10 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
             trial.set_user_attr("pid", os.getpid())
             claimed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                             TrialState.RUNNING))
-                       if t.number <= trial.number]
+                       if t.number <= trial.number and not t.user_attrs.get("surplus")]
             if len(claimed) > plan.trials:
-                raise SurplusTrial("the study already has its trials")
+                trial.set_user_attr("surplus", True)
+                raise optuna.TrialPruned("the study already has its trials")
             values = suggest(trial, space)
             trial.set_user_attr("hyperparameters", values)
             try:
@@ -190,7 +188,7 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
                 trial.set_user_attr("diverged", str(error))
                 raise optuna.TrialPruned(str(error)) from None
 
-        study.optimize(counted, n_trials=1, catch=(SurplusTrial,))
+        study.optimize(counted, n_trials=1)
     trials = finished(study)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = len(trials) - len(complete)
