@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
+import uuid
 
 import torch
-from mmengine.evaluator import BaseMetric
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -54,6 +55,7 @@ class Classifier(BaseModel):
 
 
 class BalancedAccuracy(BaseMetric):
+    default_prefix = ""  # the metric keeps its own name
     def process(self, data_batch, data_samples) -> None:
         predicted, labels = data_samples
         self.results.append((predicted, labels))
@@ -92,11 +94,12 @@ def train(criterion: nn.Module, run) -> dict:
     with tempfile.TemporaryDirectory() as work_dir:
         runner = Runner(model=Classifier(criterion), work_dir=work_dir,
                         train_dataloader=loader(TRAIN, True, run.seed),
-                        val_dataloader=loader(evaluated, False, run.seed), val_evaluator=BalancedAccuracy(),
+                        val_dataloader=loader(evaluated, False, run.seed), val_evaluator=Evaluator(BalancedAccuracy()),
                         optim_wrapper={"optimizer": {"type": "AdamW", "lr": 3e-3}},
                         train_cfg={"by_epoch": True, "max_epochs": EPOCHS, "val_interval": 1}, val_cfg={},
                         custom_hooks=[ReportToCompare(run)], default_hooks={"checkpoint": None},
-                        randomness={"seed": run.seed}, log_level="ERROR")
+                        randomness={"seed": run.seed}, log_level="ERROR",
+                        experiment_name=f"compare-{uuid.uuid4().hex}")  # a logger and visualizer of its own
         runner.train()
     return {"balanced_accuracy": run.history["validation"][-1]}
 

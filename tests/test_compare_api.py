@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -217,7 +218,7 @@ def run_cli(*argv, cwd):
     env_path = f"{TESTS}:{Path(compare_functions.__file__).parents[1] / 'src'}"
     return subprocess.run([sys.executable, "-m", "seesaw_losses.cli", "compare", *map(str, argv)],
                           capture_output=True, text=True, timeout=240, cwd=cwd,
-                          env={**__import__("os").environ, "PYTHONPATH": env_path})
+                          env={**os.environ, "PYTHONPATH": env_path})
 
 
 def test_the_cli_runs_the_users_function_and_writes_a_winner_that_builds(tmp_path):
@@ -244,7 +245,8 @@ def test_the_cli_runs_the_users_function_and_writes_a_winner_that_builds(tmp_pat
     (["--train", "{file}:linear_model", "--loss", "bce"], "--train needs --metric NAME"),
     (["--train", "{file}:linear_model", "--metric", "f1"], "--train needs the losses to compare"),
     (["--train", "{file}:linear_model", "--metric", "f1", "--loss", "bce", "--images", "x"], "leave out --images"),
-    (["--train", "{file}:linear_model", "--metric", "f1", "--loss", "logit_adjusted"], "needs the training label counts"),
+    (["--train", "{file}:linear_model", "--metric", "f1", "--loss", "logit_adjusted"],
+     "needs the training label counts"),
     (["--train", "{file}:linear_model", "--metric", "f1", "--loss", "bce", "--class-counts", "3,x"],
      "--class-counts must be whole numbers"),
     (["--metric", "f1", "--loss", "bce"], "give --images and --masks"),
@@ -257,3 +259,14 @@ def test_the_cli_refuses_bad_input_before_any_training(tmp_path, capsys, argv, m
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("example", ["compare_custom_model.py", "compare_mmengine.py"])
+def test_the_examples_run_with_a_tiny_budget(example, tmp_path):
+    root = TESTS.parent
+    result = subprocess.run([sys.executable, str(root / "examples" / example), "--quick"], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Recommendation: " in result.stdout
+    assert build_loss(result.stdout.strip().splitlines()[-1].removeprefix("winner: ")) is not None

@@ -117,7 +117,8 @@ class Ranked(LossSummary):
         """Seconds per epoch (mean over seeds; per run when the runs do not say) and the peak memory of a
         training step in MB (NaN when the runs do not say)."""
         seconds = [run.artifacts.get("epoch_seconds", run.seconds) for run in self.runs]
-        peaks = [run.artifacts["peak_mb"] for run in self.runs if not math.isnan(run.artifacts.get("peak_mb", math.nan))]
+        peaks = [run.artifacts.get("peak_mb", math.nan) for run in self.runs]
+        peaks = [peak for peak in peaks if not math.isnan(peak)]
         return {"epoch_seconds": float(np.mean(seconds)), "peak_mb": float(max(peaks)) if peaks else math.nan}
 
 
@@ -169,7 +170,8 @@ class Result:
         the runs kept artifacts for into ``folder``; return the paths written."""
         from .report import write_report
 
-        return write_report(Path(folder), {self.name: self}, {self.name: self.settings}, f"{self.title}: losses compared")
+        return write_report(Path(folder), {self.name: self}, {self.name: self.settings},
+                            f"{self.title}: losses compared")
 
 
 def simplicity(spec: LossSpec) -> Tuple[int, int]:
@@ -239,6 +241,8 @@ class _Job:
                 while done[0] < self.units:
                     step("")
             run.seconds = time.perf_counter() - start
+        if self.epochs:
+            run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
         run.metrics = _returned_metrics(returned, self.metric)
         return run
 

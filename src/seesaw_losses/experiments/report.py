@@ -214,7 +214,8 @@ def plot_precision_recall(comparison: Result, data: SegmentationData, path: Path
     fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
     for result, color in zip(comparison.ranking, _colors(len(comparison.ranking))):
         run = result.runs[0]
-        precision, recall, _ = precision_recall_curve(run.artifacts["outputs"], data.test.masks, ignore_index=data.ignore_index)
+        precision, recall, _ = precision_recall_curve(run.artifacts["outputs"], data.test.masks,
+                                                      ignore_index=data.ignore_index)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
         axis.plot(recall[keep], precision[keep], color=color,
                   label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})")
