@@ -120,6 +120,8 @@ def test_the_median_pruner_prunes_the_clearly_worse_trials_and_they_count_in_the
         (k, "PRUNED" if k >= 5 and k % 2 else "COMPLETE") for k in range(9)]
     assert all(count == 1 for number, count in steps if number is not None and number >= 5 and number % 2)
     assert result.ranking[0].trials == 9 and result.ranking[0].pruned == 2
+    assert "| 9 (2 pruned) |" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["comparison"]["results"][0]["pruned"] == 2
 
 
 def test_resume_after_an_interrupted_run_finishes_the_budget_without_redoing_trials(tmp_path):
@@ -202,8 +204,7 @@ def test_devices_go_round_robin_over_the_visible_gpus():
 
 def test_the_segmentation_trainer_with_mixed_precision_on_the_cpu():
     from seesaw_losses.experiments.data import vessel_dataset
-    from seesaw_losses.experiments.trainers import SegmentationTrainer
-    from seesaw_losses.experiments.trainers.fit import Budget
+    from seesaw_losses.experiments.trainers import Budget, SegmentationTrainer
 
     trainer = SegmentationTrainer(vessel_dataset(6, 3, size=32, seed=1), Budget(1, 4, 3e-3, amp=True), width=4)
     result = compare(trainer, ["bce", "dice"], metric=trainer.metric, seeds=1, class_counts=trainer.class_counts(),

@@ -146,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
     if args.train is not None:
         return _run_function(args)
     from ..experiments import io, losses, report
-    from ..experiments.trainers import SegmentationTrainer
-    from ..experiments.trainers.fit import Budget
+    from ..experiments.trainers import Budget, SegmentationTrainer
 
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
     data = io.load_user_data(args.images, args.masks, size=args.image_size if args.resize else None,

@@ -61,8 +61,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     require_extras("demo")
     from ..experiments import data, report
+    from ..experiments.trainers import Budget as Training
     from ..experiments.trainers import LongTailTrainer, SegmentationTrainer
-    from ..experiments.trainers.fit import Budget as Training
 
     budget = BUDGETS["quick" if args.quick else "default"]
     trials = budget.cls_trials if args.tune is None else max(0, args.tune)

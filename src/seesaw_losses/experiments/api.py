@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 
 from . import tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
@@ -374,12 +375,13 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
         with Tracker(total, enabled=progress, title=title) as tracker:
             job.tracker = tracker
             if tunable and workers > 1:
-                def poll(state=[missing]) -> None:
+                def poll() -> None:  # the workers' finished trials advance the progress display
+                    nonlocal missing
                     now = tuning.missing_trials([s.text for s in tunable], job.plan)
-                    tracker.advance_plan(job.units * (state[0] - now))
-                    state[0] = now
+                    tracker.advance_plan(job.units * (missing - now))
+                    missing = now
 
-                tuning.run_workers(job.tune_all, (tunable,), workers, device, _threads(), poll)
+                tuning.run_workers(job.tune_all, (tunable,), workers, device, torch.get_num_threads(), poll)
             tuned = job.tune_all(tunable, device)
             finals = {spec.text: _finals(job, spec, tuned.get(spec.text), seed_list, device) for spec in specs}
     result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
@@ -388,12 +390,6 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     if out is not None:
         result.save(out)
     return result
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _finals(job: _Job, spec: LossSpec, tuned: Optional[tuning.Tuned], seeds: Sequence[int], device: str

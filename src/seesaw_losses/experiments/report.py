@@ -385,7 +385,8 @@ def comparison_json(comparison: Result) -> Dict[str, object]:
         "seeds": comparison.seeds, "notes": comparison.notes, "recommendation": recommendation(comparison),
         "results": [
             {"rank": rank, "loss": r.loss, "config": r.config, "hyperparameters": r.hyperparameters,
-             "trials": r.trials, "tied": r.tied, "p_value": r.p_value, "summary": _summary(r, keys), **r.costs(),
+             "trials": r.trials, "pruned": r.pruned, "tied": r.tied, "p_value": r.p_value,
+             "summary": _summary(r, keys), **r.costs(),
              "runs": [{"seed": run.seed, "metrics": run.metrics,
                        "per_image": {name: scores.tolist() for name, (scores, _) in run.samples.items()},
                        "history": run.history, "seconds": round(run.seconds, 3),
@@ -428,6 +429,10 @@ def write_winner(comparison: Result, out: Path) -> List[Path]:
     return paths
 
 
+def _trials(result: Ranked) -> str:
+    return f"{result.trials} ({result.pruned} pruned)" if result.pruned else str(result.trials)
+
+
 def _markdown(comparison: Result, images: Sequence[Path]) -> str:
     lines = [f"## {comparison.title}", "", comparison.description, ""]
     lines += [f"- {note}" for note in comparison.notes] + ([""] if comparison.notes else [])
@@ -437,7 +442,7 @@ def _markdown(comparison: Result, images: Sequence[Path]) -> str:
         lines += [f"{_second_title(second).capitalize()}:", "", _markdown_table(*_rows(comparison, second, False)), ""]
     lines += [ranking_note(comparison), "", f"**{recommendation(comparison)}**", "", "```python",
               paste_line(comparison), "```", ""]
-    configs = [[result.loss, f"`{result.config}`", str(result.trials)] for result in comparison.ranking]
+    configs = [[result.loss, f"`{result.config}`", _trials(result)] for result in comparison.ranking]
     lines += ["Trained as (the `build_loss` string, data-derived settings written out):", "",
               _markdown_table(["Loss", "build_loss", "Trials"], configs), ""]
     lines += [f"![{path.stem}]({path.name})\n" for path in images]

@@ -7,7 +7,8 @@ the held-out split otherwise, trains on ``run.device``, reports the validation s
 scores of the ranking metric (``run.record_samples``).
 """
 
+from .fit import Budget
 from .long_tail import LongTailTrainer
 from .segmentation import SegmentationTrainer
 
-__all__ = ["LongTailTrainer", "SegmentationTrainer"]
+__all__ = ["Budget", "LongTailTrainer", "SegmentationTrainer"]
