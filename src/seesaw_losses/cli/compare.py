@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     if args.train is not None:
         return _run_function(args)
-    from ..experiments import io, losses, report
+    from ..experiments import io, report
     from ..experiments.trainers import Budget, SegmentationTrainer
 
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
