@@ -131,9 +131,12 @@ def check_losses(losses, class_counts, **options):
 
 
 def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seeds: int, tune: int, device: str,
-                   class_counts=None, title: str, description: str = "", **options):
+                   class_counts=None, title: str, description: str = "", notes=(), **options):
     """:func:`~seesaw_losses.experiments.api.compare` with the command's options (the study in ``--storage`` or
-    ``--out``; ``--force`` without ``--resume`` starts a fresh one); prints its notes and returns the result."""
+    ``--out``; ``--force`` without ``--resume`` starts a fresh one); prints the ``notes`` before training and the
+    comparison's own notes after it, and returns the result."""
+    for note in notes:
+        print(f"  {note}")
     from ..experiments import tuning
     from ..experiments.api import compare
 
@@ -147,9 +150,9 @@ def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seed
     result = compare(train, losses, metric=metric, seeds=seeds, tune=tune, class_counts=class_counts,
                      storage=storage, resume=args.resume and bool(tune), workers=args.workers if tune else 1,
                      pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
-                     **options)
+                     notes=notes, **options)
     result.description = description
-    for note in result.notes:
+    for note in result.notes[len(notes):]:
         print(f"  {note}")
     return result
 
