@@ -9,22 +9,22 @@ import sys
 import threading
 
 from seesaw_losses.cli import main
-from seesaw_losses.experiments import train
+from seesaw_losses.experiments.trainers import SegmentationTrainer
 
 
 def pause_at(trial: int) -> None:
-    original = train.train_segmentation
+    original = SegmentationTrainer.__call__
     calls = {"tuning": 0}
 
-    def paused(*args, test: bool = True, **kwargs):
-        if not test:
+    def paused(self, criterion, run):
+        if run.tuning:
             calls["tuning"] += 1
             if calls["tuning"] == trial:
                 print("paused", file=sys.stderr, flush=True)
                 threading.Event().wait()  # until the test kills this process
-        return original(*args, test=test, **kwargs)
+        return original(self, criterion, run)
 
-    train.train_segmentation = paused
+    SegmentationTrainer.__call__ = paused
 
 
 if __name__ == "__main__":

@@ -236,12 +236,13 @@ def test_compare_options_and_folders(folders, tmp_path, capsys):
 
 
 def test_a_failed_run_leaves_no_report_folder(folders, tmp_path, capsys, monkeypatch):
-    from seesaw_losses.experiments import DataError, train
+    from seesaw_losses.experiments import DataError
+    from seesaw_losses.experiments.trainers import SegmentationTrainer
 
-    def diverge(*args, **kwargs):
+    def diverge(self, criterion, run):
         raise DataError("bce: the loss became nan during training; try a smaller --lr")
 
-    monkeypatch.setattr(train, "train_segmentation", diverge)
+    monkeypatch.setattr(SegmentationTrainer, "__call__", diverge)
     images, masks = folders
     code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", "--loss", "bce",
                        *FAST)

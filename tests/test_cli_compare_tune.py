@@ -152,7 +152,7 @@ def test_a_trial_killed_before_it_recorded_its_process_is_failed_after_the_grace
 
     from seesaw_losses.experiments import tuning
 
-    study = optuna.create_study(storage=tuning._storage(f"sqlite:///{tmp_path / 's.db'}"), study_name="s")
+    study = optuna.create_study(storage=tuning.open_storage(f"sqlite:///{tmp_path / 's.db'}"), study_name="s")
     orphan = study.ask()  # a process died right after creating it: no pid, no heartbeat
     assert not tuning._alive(-1) and not tuning._alive(0)
     tuning._fail_dead_trials(study)

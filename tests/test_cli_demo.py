@@ -58,7 +58,8 @@ def test_demo_json_and_csv_hold_every_loss_over_seeds(quick_demo):
     budget = BUDGETS["quick"]
     for result in segmentation["results"]:
         assert len(result["runs"]) == budget.seg_seeds
-        assert len(result["runs"][0]["history"]["val_dice"]) == budget.seg_epochs
+        assert len(result["runs"][0]["history"]["validation"]) == budget.seg_epochs
+        assert len(result["runs"][0]["per_image"]["dice"]) == budget.test  # one Dice per held-out image
     for result in long_tail["results"]:
         assert len(result["runs"]) == budget.cls_seeds
         assert len([k for k in result["summary"] if k.startswith("accuracy/")]) == 10

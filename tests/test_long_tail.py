@@ -9,7 +9,7 @@ from seesaw_losses import (
     BalancedSoftmaxLoss, DeferredReweighting, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss, adjust_logits,
     class_balanced_weights,
 )
-from seesaw_losses.experiments.train import _set_epoch
+from seesaw_losses.experiments.trainers.fit import _set_epoch
 from seesaw_losses.functional import balanced_softmax_loss, ldam_loss, ldam_margins, logit_adjusted_loss
 
 from long_tail_references import balanced_softmax_reference, ldam_reference, logit_adjusted_reference

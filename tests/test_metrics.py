@@ -78,7 +78,7 @@ def test_multiclass_ignore_index_and_classification():
 
 
 def test_t_interval_and_paired_test():
-    from seesaw_losses.experiments.comparison import mean_ci, paired_p_value
+    from seesaw_losses.experiments.statistics import mean_ci, paired_p_value
 
     mean, low, high = mean_ci([0.5, 0.6, 0.7])
     assert mean == pytest.approx(0.6) and high - mean == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
@@ -90,20 +90,17 @@ def test_t_interval_and_paired_test():
 
 
 def test_the_recommendation_is_the_simplest_of_the_tied_group():
-    from seesaw_losses.experiments import comparison, losses, report
-    from seesaw_losses.experiments.train import Run
+    from seesaw_losses.experiments import report
+    from seesaw_losses.experiments.api import compare
 
-    def result(text, dice):
-        spec = losses.parse_loss(text)
-        runs = [Run(text, seed, {}, {"dice": d}, d, None, 1.0, 1.0) for seed, d in enumerate(dice)]
-        return comparison.LossResult(spec, losses.build(spec, [90, 10]), runs)
-
-    results = [result("bce+dice", [0.70, 0.72, 0.69]), result("focal", [0.69, 0.73, 0.68]),
-               result("bce", [0.50, 0.52, 0.49])]
-    found = comparison.Comparison(comparison.BINARY, "t", "", "dice", results, [0, 1, 2])
-    found.mark_ties()
-    assert [r.label for r in found.ranked() if r.tied] == ["bce+dice", "focal"]
-    assert found.winner().label == "focal"  # one term against two
+    dice = {"bce+dice": [0.70, 0.72, 0.69], "focal": [0.69, 0.73, 0.68], "bce": [0.50, 0.52, 0.49]}
+    found = compare(lambda criterion, run: {"dice": dice[run.loss.split(":")[0]][run.seed]}, list(dice),
+                    metric="dice", class_counts=[90, 10], progress=False)
+    assert [r.loss for r in found.ranking if r.tied] == ["bce+dice", "focal"]
+    assert found.winner == "focal"  # one term against two
     text = report.recommendation(found)
     assert text.startswith("Recommendation: focal (Dice 0.700 [") and "tied group bce+dice, focal" in text
     assert "the best mean is bce+dice's" in text
+    minimized = compare(lambda criterion, run: {"error": 1 - dice[run.loss.split(":")[0]][run.seed]}, list(dice),
+                        metric="error", direction="minimize", class_counts=[90, 10], progress=False)
+    assert [r.loss for r in minimized.ranking] == ["bce+dice", "focal", "bce"]

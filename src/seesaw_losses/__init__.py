@@ -36,3 +36,13 @@ __all__ = [
     "value_checks",
     *modules.__all__,
 ]
+
+
+def __getattr__(name: str):
+    """``compare`` (the comparison of losses on your own model) is imported on first use: it needs the ``cli``
+    extra (numpy, optuna, ...), which ``import seesaw_losses`` does not."""
+    if name == "compare":
+        from .experiments.api import compare
+
+        return compare
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -89,20 +89,24 @@ def output_folder(out: Path, *, force: bool, resume: bool = False) -> Iterator[N
 
 
 def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
-    """``--seeds/--tune/--resume/--storage/--workers``."""
+    """``--seeds/--tune/--pruner/--resume/--storage/--workers``."""
     parser.add_argument("--seeds", type=positive_int, default=seeds,
                         help=f"trainings per loss, other initialisation and data order, same splits (default {seeds}); "
                              "the tables show means with 95%% intervals and which losses tie with the best")
     parser.add_argument("--tune", type=int, default=0, metavar="TRIALS",
                         help="Optuna TPE trials per loss over its registry search space, each trained on the "
                              "training split and scored on the validation split (default 0: the defaults)")
+    parser.add_argument("--pruner", choices=("median", "hyperband"), default=None,
+                        help="stop clearly worse tuning trials early from their per-epoch validation score "
+                             "(Optuna's MedianPruner or HyperbandPruner; pruned trials count in the budget)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the study of an interrupted run in --out (or --storage)")
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna database URL for the study (e.g. postgresql://...), shared by every machine "
                              "that runs the same command; default: study.db (SQLite) in --out")
     parser.add_argument("--workers", type=positive_int, default=1,
-                        help="local worker processes on the study (default 1)")
+                        help="local worker processes on the study, spread over the visible GPUs with --device "
+                             "cuda (default 1)")
 
 
 def check_comparison_options(args: argparse.Namespace) -> None:
@@ -115,39 +119,39 @@ def check_comparison_options(args: argparse.Namespace) -> None:
                          "--resume")
 
 
-def run_comparison(task, specs, args: argparse.Namespace, seeds: int, tune: int, description: str, notes=()):
-    """Tune (when ``tune`` trials are asked for) and train every loss over ``seeds`` seeds, with a progress
-    display; returns the ``Comparison``."""
-    import torch
+def check_losses(losses, class_counts, **options):
+    """The parsed losses, built once with ``class_counts``: a loss that does not fit is an :class:`InputError`
+    before any folder is made or model trained."""
+    from ..experiments.api import check_losses as check
 
-    from ..experiments import comparison, tuning
-    from ..experiments.losses import search_space
-    from ..experiments.progress import Tracker
+    try:
+        return check(losses, class_counts, **options)
+    except (TypeError, ValueError) as error:
+        raise InputError(str(error).removeprefix("compare: ")) from None
 
-    plan = None
-    missing = 0
-    if tune:
-        plan = tuning.StudyPlan(args.storage or tuning.sqlite_url(args.out), tune, args.seed)
-        if args.storage is None and not args.resume and (args.out / tuning.STUDY_FILE).exists():
-            (args.out / tuning.STUDY_FILE).unlink()  # --force without --resume: a fresh study
-        missing = tuning.plan_trials(task, specs, plan)
-        untuned = [spec.text for spec in specs if not search_space(spec)]
-        if untuned:
-            notes = list(notes) + [f"no tunable hyperparameters (defaults trained): {', '.join(untuned)}"]
+
+def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seeds: int, tune: int, device: str,
+                   class_counts=None, title: str, description: str = "", notes=(), **options):
+    """:func:`~seesaw_losses.experiments.api.compare` with the command's options (the study in ``--storage`` or
+    ``--out``; ``--force`` without ``--resume`` starts a fresh one); prints the ``notes`` before training and the
+    comparison's own notes after it, and returns the result."""
     for note in notes:
         print(f"  {note}")
-    seed_list = list(range(args.seed, args.seed + seeds))
-    epochs = task.settings.epochs
-    with Tracker(epochs * (missing + seeds * len(specs)), enabled=args.progress, title=task.title) as tracker:
-        tuned = None
-        if plan is not None:
-            if args.workers > 1:
-                print(f"  tuning: {args.workers} worker processes on the study {plan.storage}")
-                tuned = tuning.tune_with_workers(task, specs, plan, args.workers, torch.get_num_threads(), tracker)
-            else:
-                tuned = tuning.tune_all(task, specs, plan, tracker)
-        result = comparison.compare(task, specs, seed_list, tracker=tracker, tuned=tuned, description=description,
-                                    notes=notes)
+    from ..experiments import tuning
+    from ..experiments.api import compare
+
+    storage = None
+    if tune:
+        storage = args.storage or tuning.sqlite_url(args.out)
+        if args.storage is None and not args.resume and (args.out / tuning.STUDY_FILE).exists():
+            (args.out / tuning.STUDY_FILE).unlink()  # --force without --resume: a fresh study
+        if args.workers > 1:
+            print(f"  tuning: {args.workers} worker processes on the study {storage}")
+    result = compare(train, losses, metric=metric, seeds=seeds, tune=tune, class_counts=class_counts,
+                     storage=storage, resume=args.resume and bool(tune), workers=args.workers if tune else 1,
+                     pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
+                     notes=notes, **options)
+    result.description = description
     for note in result.notes[len(notes):]:
         print(f"  {note}")
     return result

@@ -1,13 +1,16 @@
-"""``seesaw compare``: train with each loss on the user's own images and masks, over seeds, and rank them."""
+"""``seesaw compare``: train with each loss on the user's own images and masks (the built-in U-Net) or with the
+user's own ``train(criterion, run)`` function, over seeds, and rank them."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 from pathlib import Path
 
 from ..experiments.losses import DEFAULT_BINARY_LOSSES, DEFAULT_MULTICLASS_LOSSES
 from ._common import (
-    add_comparison_options, add_run_options, check_comparison_options, configure_torch, output_folder,
+    add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, output_folder,
     positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison,
 )
 from .errors import InputError
@@ -17,13 +20,24 @@ DEPTH = 3
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "compare", help="train with each loss on your images and masks and rank them",
+        "compare", help="train with each loss on your images and masks, or your own model, and rank them",
         description="Train a small U-Net with each loss on your images and masks (paired by file name; PNG, JPEG, "
                     "TIFF or NPY; binary 0/1 or 0/255 masks, or class-index masks) over several seeds, under the "
                     "same budget, optionally after tuning each loss's hyperparameters, and rank the losses on a "
-                    "held-out split with confidence intervals. The data are checked before any training.")
-    parser.add_argument("--images", type=Path, required=True, help="folder of images")
-    parser.add_argument("--masks", type=Path, required=True, help="folder of masks, same file names as the images")
+                    "held-out split with confidence intervals. The data are checked before any training. With "
+                    "--train FILE.py:FUNCTION your own function train(criterion, run) -> {metric: value} trains "
+                    "instead (see seesaw_losses.compare).")
+    parser.add_argument("--images", type=Path, help="folder of images")
+    parser.add_argument("--masks", type=Path, help="folder of masks, same file names as the images")
+    parser.add_argument("--train", metavar="FILE.py:FUNCTION",
+                        help="your training function train(criterion, run) -> {metric: value}, from a file or "
+                             "an importable module (package.module:FUNCTION), instead of --images/--masks")
+    parser.add_argument("--metric", help="with --train: the returned metric that ranks the losses")
+    parser.add_argument("--direction", choices=("maximize", "minimize"), default="maximize",
+                        help="with --train: whether a larger --metric is better (default maximize)")
+    parser.add_argument("--class-counts", metavar="N,N,...",
+                        help="with --train: training samples per class (binary: background,foreground pixels), "
+                             "for the losses that need them")
     parser.add_argument("--test-images", type=Path, help="held-out images (default: split off --test-fraction)")
     parser.add_argument("--test-masks", type=Path, help="held-out masks, with --test-images")
     parser.add_argument("--test-fraction", type=float, default=0.2,
@@ -53,12 +67,28 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=8, help="default 8")
     parser.add_argument("--lr", type=positive_float, default=3e-3, help="AdamW learning rate (default 3e-3)")
     parser.add_argument("--width", type=positive_int, default=16, help="U-Net channels at full resolution (16)")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
+                             "(the loss in float32)")
     add_comparison_options(parser, seeds=3)
     add_run_options(parser, "seesaw-compare")
     parser.set_defaults(func=run)
 
 
 def _check_options(args: argparse.Namespace) -> None:
+    if args.train is not None:
+        given = [f"--{name}" for name in ("images", "masks") if getattr(args, name) is not None]
+        if given:
+            raise InputError(f"--train trains your own model: leave out {' and '.join(given)} (your function reads "
+                             "its own data)")
+        if not args.metric:
+            raise InputError("--train needs --metric NAME: the key of the mapping your function returns that ranks "
+                             "the losses")
+        if not args.loss:
+            raise InputError("--train needs the losses to compare: --loss SPEC, repeatable (seesaw losses lists them)")
+    elif args.images is None or args.masks is None:
+        raise InputError("give --images and --masks (a folder each), or --train FILE.py:FUNCTION with your own "
+                         "training function")
     if args.resize and (args.image_size % 2**DEPTH or args.image_size < 2**(DEPTH + 1)):
         raise InputError(f"--image-size must be a multiple of {2**DEPTH} and at least {2**(DEPTH + 1)}, "
                          f"got {args.image_size}")
@@ -69,37 +99,105 @@ def _check_options(args: argparse.Namespace) -> None:
     refuse_output_inside(args.out, [args.images, args.masks, args.test_images, args.test_masks])
 
 
+def load_function(text: str):
+    """The function named by ``FILE.py:FUNCTION`` (the file's folder joins ``sys.path``, so that worker
+    processes import it too) or ``package.module:FUNCTION``."""
+    where, _, name = text.rpartition(":")
+    if not where or not name:
+        raise InputError(f"--train must be FILE.py:FUNCTION or package.module:FUNCTION, got {text!r}")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise InputError(f"--train: there is no file {where!r}")
+        sys.path.insert(0, str(path.resolve().parent))
+        module_name = path.stem
+    else:
+        module_name = where
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not (module_name == error.name or module_name.startswith(error.name + ".")):
+            raise  # the module itself imports something missing: the user's own traceback
+        raise InputError(f"--train: no module {module_name!r} can be imported; give FILE.py:FUNCTION or a module "
+                         "on the Python path") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        found = sorted(key for key, value in vars(module).items() if callable(value) and not key.startswith("_")
+                       and getattr(value, "__module__", None) == module.__name__)
+        raise InputError(f"--train: {where} has no function {name!r} (functions there: {', '.join(found) or 'none'})")
+    return function
+
+
+def _class_counts(text):
+    if text is None:
+        return None
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--class-counts must be whole numbers separated by commas, got {text!r}") from None
+    if len(counts) < 2 or min(counts) < 0:
+        raise InputError(f"--class-counts must give at least two classes, none negative, got {text!r}")
+    return counts
+
+
 def run(args: argparse.Namespace) -> int:
     require_extras("compare")
-    from ..experiments import comparison, io, losses, report, train
-
     _check_options(args)
-    specs = losses.parse_losses(args.loss) if args.loss else None
+    if args.train is not None:
+        return _run_function(args)
+    from ..experiments import io, report
+    from ..experiments.trainers import Budget, SegmentationTrainer
+
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
     data = io.load_user_data(args.images, args.masks, size=args.image_size if args.resize else None,
                              test_images=args.test_images, test_masks=args.test_masks,
                              test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed,
                              reading=reading, multiple=2**DEPTH)
-    if specs is None:
-        specs = losses.parse_losses(DEFAULT_BINARY_LOSSES if data.binary else DEFAULT_MULTICLASS_LOSSES)
-    masks = data.train.masks
-    counts = [int((masks == c).sum()) for c in range(data.num_classes)]
+    budget = Budget(args.epochs, args.batch_size, args.lr, args.amp)
+    trainer = SegmentationTrainer(data, budget, width=args.width, depth=DEPTH)
+    counts = trainer.class_counts()
+    specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if data.binary else DEFAULT_MULTICLASS_LOSSES), counts,
+                         ignore_index=data.ignore_index, epochs=args.epochs)
     device = configure_torch(args)
-    settings = train.Settings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                              device=device, width=args.width, depth=DEPTH)
-    task = comparison.Task(comparison.BINARY if data.binary else comparison.MULTICLASS, "Your data", data, counts,
-                           train.train_segmentation, settings, train.rank_metric(data.binary), data.ignore_index)
-    for spec in specs:  # a loss that does not fit the data fails here, before any folder or training
-        task.build(spec)
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Data: {data.description}")
         print(f"  U-Net width {args.width}, depth {DEPTH}; {args.epochs} epochs, batch {args.batch_size}, "
-              f"AdamW lr {args.lr:g} (cosine), {args.seeds} seed(s), on {device}")
-        result = run_comparison(task, specs, args, args.seeds, args.tune, data.description, data.notes)
-        print("\n" + report.format_tables(result))
-        written = report.write_report(args.out, {"segmentation": result}, data, None, {
-            "segmentation": vars(settings) | {"seeds": args.seeds, "tune": args.tune}, "images": str(args.images),
-            "masks": str(args.masks), "image_size": args.image_size if args.resize else None,
-            "ignore_index": args.ignore_index, "mask_mode": args.mask_mode}, "seesaw compare report")
+              f"AdamW lr {args.lr:g} (cosine){', mixed precision' if args.amp else ''}, {args.seeds} seed(s), "
+              f"on {device}")
+        result = run_comparison(trainer, specs, args, metric=trainer.metric, seeds=args.seeds, tune=args.tune,
+                                device=device, class_counts=counts, title="Your data", description=data.description,
+                                ignore_index=data.ignore_index, epochs=args.epochs, notes=data.notes)
+        print("\n" + str(result))
+        result.settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                           "device": device, "width": args.width, "depth": DEPTH, "amp": args.amp,
+                           "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner}
+        written = report.write_report(args.out, {"segmentation": result}, {
+            "segmentation": result.settings, "images": str(args.images), "masks": str(args.masks),
+            "image_size": args.image_size if args.resize else None, "ignore_index": args.ignore_index,
+            "mask_mode": args.mask_mode}, "seesaw compare report")
+    print_files(args.out, written, [result])
+    return 0
+
+
+def _run_function(args: argparse.Namespace) -> int:
+    """``--train FILE.py:FUNCTION``: the user's function through ``compare``."""
+    from ..experiments import report
+
+    train = load_function(args.train)
+    counts = _class_counts(args.class_counts)
+    specs = check_losses(args.loss, counts)
+    device = configure_torch(args)
+    with output_folder(args.out, force=args.force, resume=args.resume):
+        print(f"Training function: {args.train}; ranked by {args.metric} ({args.direction}), {args.seeds} seed(s), "
+              f"on {device}")
+        result = run_comparison(train, specs, args, metric=args.metric, seeds=args.seeds, tune=args.tune,
+                                device=device, class_counts=counts, title=f"{args.train}",
+                                direction=args.direction)
+        print("\n" + str(result))
+        result.settings = {"train": args.train, "metric": args.metric, "direction": args.direction,
+                           "class_counts": counts, "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
+                           "seed": args.seed, "device": device}
+        written = report.write_report(args.out, {result.name: result}, {result.name: result.settings},
+                                      "seesaw compare report")
     print_files(args.out, written, [result])
     return 0

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 from ..experiments.losses import DEFAULT_BINARY_LOSSES as SEGMENTATION_LOSSES
 from ..experiments.losses import DEFAULT_MULTICLASS_LOSSES as LONG_TAIL_LOSSES
 from ._common import (
-    add_run_options, configure_torch, output_folder, positive_int, print_files, require_extras, run_comparison,
+    add_run_options, check_losses, configure_torch, output_folder, positive_int, print_files, require_extras,
+    run_comparison,
 )
 
 
@@ -54,56 +55,53 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tune", type=int, default=None, metavar="TRIALS",
                         help=f"Optuna trials per long-tail loss (default {BUDGETS['default'].cls_trials}; 0: none)")
     add_run_options(parser, "seesaw-report")
-    parser.set_defaults(func=run, storage=None, resume=False, workers=1)
+    parser.set_defaults(func=run, storage=None, resume=False, workers=1, pruner=None)
 
 
 def run(args: argparse.Namespace) -> int:
     require_extras("demo")
-    from ..experiments import comparison, data, losses, report, train
+    from ..experiments import data, report
+    from ..experiments.trainers import Budget as Training
+    from ..experiments.trainers import LongTailTrainer, SegmentationTrainer
 
-    seg_specs = losses.parse_losses(args.seg_loss or SEGMENTATION_LOSSES)
-    cls_specs = losses.parse_losses(args.cls_loss or LONG_TAIL_LOSSES)
     budget = BUDGETS["quick" if args.quick else "default"]
     trials = budget.cls_trials if args.tune is None else max(0, args.tune)
-    comparisons, settings = {}, {"quick": args.quick, "seed": args.seed}
-    segmentation = long_tail = None
+    epochs = args.epochs or budget.seg_epochs
+    check_losses(args.seg_loss or SEGMENTATION_LOSSES, [99, 1])
+    check_losses(args.cls_loss or LONG_TAIL_LOSSES, [2] * 10)
+    results, settings = {}, {"quick": args.quick, "seed": args.seed}
     with output_folder(args.out, force=args.force):
         device = configure_torch(args)
         settings["device"] = device
         if args.task in ("all", "segmentation"):
             segmentation = data.vessel_dataset(budget.train, budget.test, size=IMAGE_SIZE, seed=args.seed)
-            counts = [int((segmentation.train.masks == c).sum()) for c in range(2)]
-            epochs = args.epochs or budget.seg_epochs
             seeds = args.seeds or budget.seg_seeds
-            seg_settings = train.Settings(epochs=epochs, batch_size=8, lr=3e-3, seed=args.seed, device=device,
-                                          width=8, depth=3)
-            task = comparison.Task(comparison.BINARY, "Sparse vessel/crack segmentation", segmentation, counts,
-                                   train.train_segmentation, seg_settings, train.rank_metric(True))
+            trainer = SegmentationTrainer(segmentation, Training(epochs, batch_size=8, lr=3e-3), width=8, depth=3)
             print(f"Segmentation: {segmentation.description}")
             print(f"  U-Net width 8, depth 3; {epochs} epochs, batch 8, AdamW lr 3e-3 (cosine), {seeds} seeds, "
                   f"on {device}")
-            comparisons["segmentation"] = run_comparison(task, seg_specs, args, seeds, 0, segmentation.description)
-            settings["segmentation"] = asdict(seg_settings) | {"seeds": seeds}
+            results["segmentation"] = run_comparison(
+                trainer, args.seg_loss or SEGMENTATION_LOSSES, args, metric=trainer.metric, seeds=seeds, tune=0,
+                device=device, class_counts=trainer.class_counts(), title="Sparse vessel/crack segmentation",
+                description=segmentation.description, epochs=epochs)
+            settings["segmentation"] = asdict(trainer.budget) | {"width": 8, "depth": 3, "seeds": seeds}
 
         if args.task in ("all", "long-tail"):
             long_tail = data.long_tail(seed=args.seed)
             seeds = args.seeds or budget.cls_seeds
-            cls_settings = train.Settings(epochs=budget.cls_epochs, batch_size=64, lr=2e-3, seed=args.seed,
-                                          device=device)
-            task = comparison.Task(comparison.LONG_TAIL, "Long-tailed classification", long_tail,
-                                   [int(c) for c in long_tail.class_counts], train.train_long_tail, cls_settings,
-                                   "balanced_accuracy")
+            trainer = LongTailTrainer(long_tail, Training(budget.cls_epochs, batch_size=64, lr=2e-3))
             print(f"\nLong-tailed classification: {long_tail.description}")
             print(f"  MLP 2x128; {budget.cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine), {seeds} seeds"
                   + (f", {trials} Optuna trials per loss" if trials else "")
                   + "; groups by training count: head > 100, medium 20-100, tail < 20")
-            comparisons["long_tail"] = run_comparison(task, cls_specs, args, seeds, trials, long_tail.description)
-            settings["long_tail"] = asdict(cls_settings) | {"seeds": seeds, "tune": trials}
+            results["long_tail"] = run_comparison(
+                trainer, args.cls_loss or LONG_TAIL_LOSSES, args, metric=trainer.metric, seeds=seeds, tune=trials,
+                device=device, class_counts=[int(c) for c in long_tail.class_counts],
+                title="Long-tailed classification", description=long_tail.description, epochs=budget.cls_epochs)
+            settings["long_tail"] = asdict(trainer.budget) | {"seeds": seeds, "tune": trials}
 
-        for result in comparisons.values():
-            print("\n" + report.format_tables(result))
-        written = report.write_report(args.out, comparisons, segmentation,
-                                      None if long_tail is None else long_tail.class_counts, settings,
-                                      "seesaw demo report")
-    print_files(args.out, written, comparisons.values())
+        for result in results.values():
+            print("\n" + str(result))
+        written = report.write_report(args.out, results, settings, "seesaw demo report")
+    print_files(args.out, written, results.values())
     return 0

@@ -1,9 +1,19 @@
-"""Experiments behind the ``seesaw`` command: built-in datasets, a small U-Net, training, metrics, comparisons.
+"""Experiments behind the ``seesaw`` command: :func:`compare` (losses ranked on your own ``train`` function),
+built-in datasets and trainers, metrics, statistics, reports.
 
 The submodules need the ``cli`` extra (numpy, matplotlib, pillow, rich, torchmetrics, optuna, scipy); this file
-imports none of them, and ``import seesaw_losses`` never imports this package.
+imports none of them (``compare``, ``Run`` and ``Result`` are imported on first use), and ``import seesaw_losses``
+never imports this package.
 """
 
 
 class DataError(ValueError):
     """Data or settings an experiment cannot use; the message names the file or option and what to do."""
+
+
+def __getattr__(name: str):
+    if name in ("compare", "Run", "Result"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -161,16 +161,17 @@ def with_hyperparameters(spec: LossSpec, values: Mapping[str, Any]) -> LossSpec:
     return LossSpec(spec.text, terms)
 
 
-def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional[int] = None,
+def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index: Optional[int] = None,
           epochs: Optional[int] = None) -> BuiltLoss:
-    """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary);
+    """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary;
+    None: unknown, for losses that need no counts);
     ``ignore_index`` is passed to every term that does not set its own, and a term with a deferred schedule
     (``start_epoch``, e.g. LDAM-DRW) starts at :data:`DEFERRED_FRACTION` of ``epochs`` unless it sets its own.
 
     Raises :class:`LossSpecError` when the loss does not fit the task or rejects its parameters.
     """
-    counts = [int(c) for c in class_counts]
-    if spec.family == SIGMOID and len(counts) != 2:
+    counts = None if class_counts is None else [int(c) for c in class_counts]
+    if spec.family == SIGMOID and counts is not None and len(counts) != 2:
         raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
                             "classes; use ce, class_balanced_ce, softmax_focal, seesaw or dice:activation=softmax")
     terms, derived, scheduled = [], [], []
@@ -183,7 +184,7 @@ def build(spec: LossSpec, class_counts: Sequence[int], *, ignore_index: Optional
             derived.append(entry.derived_attribute)
         else:
             derived.append(None)
-        if "num_classes" in entry.options():
+        if "num_classes" in entry.options() and counts is not None:
             term.setdefault("num_classes", len(counts))
         if ignore_index is not None:
             term.setdefault("ignore_index", ignore_index)

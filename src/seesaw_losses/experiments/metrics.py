@@ -111,6 +111,35 @@ def multiclass_segmentation(predicted: np.ndarray, mask: np.ndarray, num_classes
     return result
 
 
+def per_image_dice(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Dice of each image (1 where both prediction and truth are empty).
+
+    Shape:
+        - predicted, truth: ``(N, H, W)`` binary (pixels to skip already False in both).
+        - output: ``(N,)``.
+    """
+    predicted, truth = predicted.reshape(len(predicted), -1).astype(bool), truth.reshape(len(truth), -1).astype(bool)
+    overlap = (predicted & truth).sum(1)
+    total = predicted.sum(1) + truth.sum(1)
+    return np.where(total > 0, 2 * overlap / np.maximum(total, 1), 1.0)
+
+
+def per_image_mean_iou(predicted: np.ndarray, mask: np.ndarray, num_classes: int, scored: np.ndarray) -> np.ndarray:
+    """Mean IoU of each image over the classes present in its target or prediction (scored pixels only).
+
+    Shape:
+        - predicted, mask, scored: ``(N, H, W)`` (class indices, class indices, bool).
+        - output: ``(N,)``.
+    """
+    result = np.empty(len(predicted))
+    for k, (p, t, keep) in enumerate(zip(predicted, mask, scored)):
+        p, t = p[keep], t[keep]
+        ious = [np.sum((p == c) & (t == c)) / union for c in range(num_classes)
+                if (union := np.sum((p == c) | (t == c))) > 0]
+        result[k] = np.mean(ious) if ious else np.nan
+    return result
+
+
 def absent_classes(metrics: Mapping[str, float]) -> list:
     """The classes whose per-class IoU is NaN: absent from both target and prediction, left out of the means."""
     return [int(key.split(PER_CLASS)[1]) for key, value in metrics.items()

@@ -17,10 +17,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..compose import parse_config
-from .comparison import BINARY, LONG_TAIL, MULTICLASS, Comparison, LossResult, mean_ci
+from .api import BINARY, LONG_TAIL, MULTICLASS, Ranked, Result
 from .data import SegmentationData
 from .losses import LossSpec, term_prefixes
 from .metrics import AT_HALF, PER_CLASS, precision_recall_curve
+from .statistics import mean_ci
 
 DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
 
@@ -41,12 +42,12 @@ def header(key: str) -> str:
     return f"{name} {rest}" if rest else name
 
 
-def _main_keys(comparison: Comparison) -> List[str]:
+def _main_keys(comparison: Result) -> List[str]:
     keys = [k for k in comparison.metric_keys() if PER_CLASS not in k and AT_HALF not in k]
-    return [comparison.rank_key] + [k for k in keys if k != comparison.rank_key]
+    return [comparison.metric] + [k for k in keys if k != comparison.metric]
 
 
-def _second_keys(comparison: Comparison) -> List[str]:
+def _second_keys(comparison: Result) -> List[str]:
     return [k for k in comparison.metric_keys() if PER_CLASS in k or AT_HALF in k]
 
 
@@ -54,14 +55,14 @@ def _number(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
-def _cell(result: LossResult, key: str) -> str:
+def _cell(result: Ranked, key: str) -> str:
     mean, low, high = result.summary(key)
     if math.isnan(mean):
         return "n/a"
     return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} ±{(high - low) / 2:.3f}"
 
 
-def _verdict(result: LossResult, best: LossResult) -> str:
+def _verdict(result: Ranked, best: Ranked) -> str:
     if result is best:
         return "best"
     if math.isnan(result.p_value):
@@ -70,12 +71,12 @@ def _verdict(result: LossResult, best: LossResult) -> str:
     return f"{'tied' if result.tied else 'worse'} ({shown})"
 
 
-def _rows(comparison: Comparison, keys: Sequence[str], costs: bool) -> Tuple[List[str], List[List[str]]]:
-    ranked = comparison.ranked()
+def _rows(comparison: Result, keys: Sequence[str], costs: bool) -> Tuple[List[str], List[List[str]]]:
+    ranked = comparison.ranking
     head = ["#", "Loss"] + [header(k) for k in keys] + (["s/epoch", "Peak MB", "vs best"] if costs else [])
     rows = []
     for rank, result in enumerate(ranked, start=1):
-        row = [str(rank), result.label] + [_cell(result, k) for k in keys]
+        row = [str(rank), result.loss] + [_cell(result, k) for k in keys]
         if costs:
             spent = result.costs()
             row += [f"{spent['epoch_seconds']:.2f}", "n/a" if math.isnan(spent["peak_mb"]) else f"{spent['peak_mb']:.1f}",
@@ -84,39 +85,38 @@ def _rows(comparison: Comparison, keys: Sequence[str], costs: bool) -> Tuple[Lis
     return head, rows
 
 
-def ranking_note(comparison: Comparison) -> str:
+def ranking_note(comparison: Result) -> str:
     seeds = len(comparison.seeds)
     note = (f"Held-out split, mean over {seeds} seed(s)" + (" ±half-width of the 95% t-interval" if seeds > 1 else "")
-            + f"; ranked by {header(comparison.rank_key)}")
-    if comparison.task == BINARY:
+            + f"; ranked by {header(comparison.metric)}")
+    if comparison.kind == BINARY:
         note += (" at each run's validated threshold (Thr: the best F1 on the validation split, applied to the "
                  "held-out split; the @0.5 columns use 0.5)")
-    if seeds > 1:
-        note += "; vs best: one-sided paired t-test over the same seeds, tied when p >= 0.05"
+    note += f"; {comparison.footnote}"
     tuned = comparison.tuned_trials
     if tuned:
         note += f"; hyperparameters tuned with {tuned} Optuna TPE trials per loss on the validation split"
     return note + "."
 
 
-def recommendation(comparison: Comparison) -> str:
-    ranked = comparison.ranked()
-    best, winner = ranked[0], comparison.winner()
-    tied = [r.label for r in ranked if r.tied]
-    mean, low, high = winner.summary(comparison.rank_key)
-    shown = f"{header(comparison.rank_key)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+def recommendation(comparison: Result) -> str:
+    ranked = comparison.ranking
+    best, winner = ranked[0], comparison.winner_entry
+    tied = [r.loss for r in ranked if r.tied]
+    mean, low, high = winner.summary(comparison.metric)
+    shown = f"{header(comparison.metric)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
     if len(comparison.seeds) < 2:
-        return (f"Recommendation: {winner.label} ({shown}), the best of one seed; run --seeds 3 or more to know "
+        return (f"Recommendation: {winner.loss} ({shown}), the best of one seed; run --seeds 3 or more to know "
                 "which differences are real.")
     if len(tied) == 1:
-        return f"Recommendation: {winner.label} ({shown}); every other loss is significantly worse."
-    why = "" if winner is best else f"; the best mean is {best.label}'s, but the difference is not significant"
-    return (f"Recommendation: {winner.label} ({shown}), the simplest (fewest terms, then fewest tunable "
+        return f"Recommendation: {winner.loss} ({shown}); every other loss is significantly worse."
+    why = "" if winner is best else f"; the best mean is {best.loss}'s, but the difference is not significant"
+    return (f"Recommendation: {winner.loss} ({shown}), the simplest (fewest terms, then fewest tunable "
             f"hyperparameters) of the tied group {', '.join(tied)}{why}.")
 
 
-def paste_line(comparison: Comparison) -> str:
-    return f'criterion = seesaw_losses.build_loss("{comparison.winner().built.config}")'
+def paste_line(comparison: Result) -> str:
+    return f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
 
 
 def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
@@ -140,9 +140,9 @@ def _second_title(keys: Sequence[str]) -> str:
     return "per class and at threshold 0.5" if any(AT_HALF in k for k in keys) else "per class"
 
 
-def format_tables(comparison: Comparison) -> str:
+def format_tables(comparison: Result) -> str:
     """The ranked results, their per-class and threshold-0.5 values, and the recommendation."""
-    parts = [_rich_table(f"{comparison.title} (held-out, ranked by {header(comparison.rank_key)})",
+    parts = [_rich_table(f"{comparison.title} (held-out, ranked by {header(comparison.metric)})",
                          *_rows(comparison, _main_keys(comparison), True))]
     second = _second_keys(comparison)
     if second:
@@ -187,19 +187,18 @@ def _band(axis, epochs: np.ndarray, curves: np.ndarray, color, label: str) -> No
         axis.fill_between(epochs, bounds[:, 1], bounds[:, 2], color=color, alpha=0.2, linewidth=0)
 
 
-def plot_curves(comparison: Comparison, path: Path) -> Path:
+def plot_curves(comparison: Result, path: Path) -> Path:
     """Training loss (relative to its first epoch) and validation score per epoch, with 95 % bands over seeds."""
     plt = _plt()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    score_name = next(key for key in comparison.results[0].runs[0].history if key != "train_loss")
-    for result, color in zip(comparison.results, _colors(len(comparison.results))):
+    for result, color in zip(comparison.ranking, _colors(len(comparison.ranking))):
         loss = np.array([run.history["train_loss"] for run in result.runs])
         loss = loss / np.where(loss[:, :1] > 0, loss[:, :1], 1.0)
         epochs = np.arange(1, loss.shape[1] + 1)
-        _band(left, epochs, loss, color, result.label)
-        _band(right, epochs, np.array([run.history[score_name] for run in result.runs]), color, result.label)
+        _band(left, epochs, loss, color, result.loss)
+        _band(right, epochs, np.array([run.history["validation"] for run in result.runs]), color, result.loss)
     left.set(xlabel="epoch", ylabel="training loss / first epoch's", yscale="log", title="Training loss")
-    right.set(xlabel="epoch", ylabel=score_name.replace("val_", "validation ").replace("_", " "),
+    right.set(xlabel="epoch", ylabel=f"validation {header(comparison.metric)}",
               title=f"Validation score (band: 95% interval over {len(comparison.seeds)} seeds)", ylim=(0, 1))
     right.legend(fontsize=8, loc="lower right")
     for axis in (left, right):
@@ -208,17 +207,18 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_precision_recall(comparison: Comparison, data: SegmentationData, path: Path) -> Path:
+def plot_precision_recall(comparison: Result, data: SegmentationData, path: Path) -> Path:
     """Held-out foreground precision-recall curve of every loss (first seed); dots: the validated threshold
     (filled) and 0.5 (open)."""
     plt = _plt()
     fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
-    for result, color in zip(comparison.results, _colors(len(comparison.results))):
+    for result, color in zip(comparison.ranking, _colors(len(comparison.ranking))):
         run = result.runs[0]
-        precision, recall, _ = precision_recall_curve(run.outputs, data.test.masks, ignore_index=data.ignore_index)
+        precision, recall, _ = precision_recall_curve(run.artifacts["outputs"], data.test.masks,
+                                                      ignore_index=data.ignore_index)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
         axis.plot(recall[keep], precision[keep], color=color,
-                  label=f"{result.label} (AP {run.metrics['average_precision']:.3f})")
+                  label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})")
         axis.plot(run.metrics["recall"], run.metrics["precision"], "o", color=color)
         axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", color=color)
     labelled = data.test.masks[data.test.masks != data.ignore_index] if data.ignore_index is not None \
@@ -259,7 +259,7 @@ def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
     return 1.7 * (2 + losses), 1.8 * rows + 1.0
 
 
-def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path, rows: int = 4) -> Path:
+def plot_predictions(comparison: Result, data: SegmentationData, path: Path, rows: int = 4) -> Path:
     """Held-out images, ground truth and every loss's prediction (first seed; binary at the validated threshold,
     errors coloured), with a colour legend."""
     from matplotlib.patches import Patch
@@ -267,8 +267,8 @@ def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path,
     plt = _plt()
     test = data.test
     picks = np.linspace(0, len(test) - 1, min(rows, len(test))).astype(int)
-    fig, axes = plt.subplots(len(picks), 2 + len(comparison.results),
-                             figsize=prediction_grid_size(len(picks), len(comparison.results)), squeeze=False,
+    fig, axes = plt.subplots(len(picks), 2 + len(comparison.ranking),
+                             figsize=prediction_grid_size(len(picks), len(comparison.ranking)), squeeze=False,
                              layout="constrained")
     cmap = _plt().get_cmap("tab20" if data.num_classes > 10 else "tab10")
     ignore = data.ignore_index
@@ -285,14 +285,14 @@ def plot_predictions(comparison: Comparison, data: SegmentationData, path: Path,
         _show_image(axes[row, 0], test.images[index])
         axes[row, 1].imshow(_error_map(truth == 1, truth == 1, skipped) if data.binary else classes(truth),
                             interpolation="nearest")
-        for column, result in enumerate(comparison.results, start=2):
-            output = result.runs[0].outputs[index]
+        for column, result in enumerate(comparison.ranking, start=2):
+            output = result.runs[0].artifacts["outputs"][index]
             if data.binary:
                 shown = _error_map(output >= result.runs[0].metrics["threshold"], truth == 1, skipped)
             else:
                 shown = classes(np.where(skipped, ignore if ignore is not None else 0, output))
             axes[row, column].imshow(shown, interpolation="nearest")
-    for column, title in enumerate(["image", "ground truth"] + [r.label for r in comparison.results]):
+    for column, title in enumerate(["image", "ground truth"] + [r.loss for r in comparison.ranking]):
         axes[0, column].set_title(title, fontsize=8)
     for axis in axes.flat:
         axis.set_xticks([])
@@ -312,19 +312,19 @@ def per_class_size(classes: int, losses: int) -> Tuple[float, float]:
     return max(7.0, 0.25 * classes * losses), 4.5
 
 
-def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
+def plot_per_class(comparison: Result, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
                    ) -> Path:
     """Bars of a per-class metric (``"iou"``, ``"accuracy"``): one group per class, one bar per loss, error
     bars the 95 % interval over seeds."""
     plt = _plt()
     keys = [k for k in comparison.metric_keys() if k.startswith(metric + PER_CLASS)]
-    fig, axis = plt.subplots(figsize=per_class_size(len(keys), len(comparison.results)), layout="constrained")
-    width = 0.8 / len(comparison.results)
-    for k, (result, color) in enumerate(zip(comparison.results, _colors(len(comparison.results)))):
+    fig, axis = plt.subplots(figsize=per_class_size(len(keys), len(comparison.ranking)), layout="constrained")
+    width = 0.8 / len(comparison.ranking)
+    for k, (result, color) in enumerate(zip(comparison.ranking, _colors(len(comparison.ranking)))):
         stats = np.array([result.summary(key) for key in keys])
         error = np.nan_to_num(np.abs(stats[:, 1:] - stats[:, :1]).T)
-        axis.bar(np.arange(len(keys)) + (k - (len(comparison.results) - 1) / 2) * width, np.nan_to_num(stats[:, 0]),
-                 width, yerr=error, color=color, label=result.label, capsize=2)
+        axis.bar(np.arange(len(keys)) + (k - (len(comparison.ranking) - 1) / 2) * width, np.nan_to_num(stats[:, 0]),
+                 width, yerr=error, color=color, label=result.loss, capsize=2)
     names = [key.split(PER_CLASS)[1] for key in keys]
     if class_counts is not None:
         names = [f"{name}\n({class_counts[int(name)]})" for name in names]
@@ -340,7 +340,7 @@ def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts
 # --------------------------------------------------------------------------------------------------- files
 
 
-def _summary(result: LossResult, keys: Sequence[str]) -> Dict[str, Dict[str, object]]:
+def _summary(result: Ranked, keys: Sequence[str]) -> Dict[str, Dict[str, object]]:
     def clean(value: float) -> Optional[float]:
         return None if math.isnan(value) else round(value, 6)
 
@@ -351,7 +351,7 @@ def _summary(result: LossResult, keys: Sequence[str]) -> Dict[str, Dict[str, obj
     return out
 
 
-def write_csv(comparison: Comparison, path: Path) -> Path:
+def write_csv(comparison: Result, path: Path) -> Path:
     """One row per loss: rank, the loss and its built config, every metric's mean and interval, costs."""
     keys = comparison.metric_keys()
     with open(path, "w", newline="") as handle:
@@ -359,10 +359,10 @@ def write_csv(comparison: Comparison, path: Path) -> Path:
         writer.writerow(["rank", "loss", "config", "seeds", "tied", "p_value", "trials"]
                         + [f"{k}{part}" for k in keys for part in ("", "_ci_low", "_ci_high")]
                         + ["epoch_seconds", "peak_mb"])
-        for rank, result in enumerate(comparison.ranked(), start=1):
+        for rank, result in enumerate(comparison.ranking, start=1):
             values = [f"{v:.6f}" for k in keys for v in result.summary(k)]
             costs = result.costs()
-            writer.writerow([rank, result.label, result.built.config, len(result.runs), result.tied,
+            writer.writerow([rank, result.loss, result.config, len(result.runs), result.tied,
                              f"{result.p_value:.4f}", result.trials] + values
                             + [f"{costs['epoch_seconds']:.3f}", f"{costs['peak_mb']:.1f}"])
     return path
@@ -378,19 +378,21 @@ def _nan_to_none(value):
     return value
 
 
-def comparison_json(comparison: Comparison) -> Dict[str, object]:
+def comparison_json(comparison: Result) -> Dict[str, object]:
     keys = comparison.metric_keys()
     return _nan_to_none({
-        "title": comparison.title, "description": comparison.description, "ranked_by": comparison.rank_key,
+        "title": comparison.title, "description": comparison.description, "ranked_by": comparison.metric,
         "seeds": comparison.seeds, "notes": comparison.notes, "recommendation": recommendation(comparison),
         "results": [
-            {"rank": rank, "loss": r.label, "config": r.built.config, "hyperparameters": r.hyperparameters,
-             "trials": r.trials, "tied": r.tied, "p_value": r.p_value, "summary": _summary(r, keys), **r.costs(),
-             "runs": [{"seed": run.seed, "metrics": run.metrics, "per_image": run.per_image,
-                       "validation_score": run.validation_score, "history": run.history,
-                       "seconds": round(run.seconds, 3), "peak_mb": run.peak_mb}
+            {"rank": rank, "loss": r.loss, "config": r.config, "hyperparameters": r.hyperparameters,
+             "trials": r.trials, "pruned": r.pruned, "tied": r.tied, "p_value": r.p_value,
+             "summary": _summary(r, keys), **r.costs(),
+             "runs": [{"seed": run.seed, "metrics": run.metrics,
+                       "per_image": {name: scores.tolist() for name, (scores, _) in run.samples.items()},
+                       "history": run.history, "seconds": round(run.seconds, 3),
+                       "peak_mb": run.artifacts.get("peak_mb", math.nan)}
                       for run in r.runs]}
-            for rank, r in enumerate(comparison.ranked(), start=1)
+            for rank, r in enumerate(comparison.ranking, start=1)
         ],
     })
 
@@ -403,15 +405,15 @@ def hyperparameters(config: str) -> Dict[str, object]:
     return {prefix + k: v for prefix, term in zip(term_prefixes(spec), terms) for k, v in term.items() if k != "type"}
 
 
-def winner_document(comparison: Comparison) -> Dict[str, object]:
-    winner = comparison.winner()
-    mean, low, high = winner.summary(comparison.rank_key)
-    return _nan_to_none({"loss": winner.built.config, "metric": comparison.rank_key, "mean": mean,
-                         "ci95": [low, high], "tied": [r.built.config for r in comparison.ranked() if r.tied],
-                         "hyperparameters": hyperparameters(winner.built.config)})
+def winner_document(comparison: Result) -> Dict[str, object]:
+    winner = comparison.winner_entry
+    mean, low, high = winner.summary(comparison.metric)
+    return _nan_to_none({"loss": winner.config, "metric": comparison.metric, "mean": mean,
+                         "ci95": [low, high], "tied": comparison.tied,
+                         "hyperparameters": hyperparameters(winner.config)})
 
 
-def write_winner(comparison: Comparison, out: Path) -> List[Path]:
+def write_winner(comparison: Result, out: Path) -> List[Path]:
     """``winner.json``, ``winner.yaml`` (Hydra: ``instantiate(cfg.loss)``) and ``winner_mmengine.py``
     (``build_loss(cfg.loss)``)."""
     document = winner_document(comparison)
@@ -427,7 +429,11 @@ def write_winner(comparison: Comparison, out: Path) -> List[Path]:
     return paths
 
 
-def _markdown(comparison: Comparison, images: Sequence[Path]) -> str:
+def _trials(result: Ranked) -> str:
+    return f"{result.trials} ({result.pruned} pruned)" if result.pruned else str(result.trials)
+
+
+def _markdown(comparison: Result, images: Sequence[Path]) -> str:
     lines = [f"## {comparison.title}", "", comparison.description, ""]
     lines += [f"- {note}" for note in comparison.notes] + ([""] if comparison.notes else [])
     lines += [_markdown_table(*_rows(comparison, _main_keys(comparison), True)), ""]
@@ -436,30 +442,38 @@ def _markdown(comparison: Comparison, images: Sequence[Path]) -> str:
         lines += [f"{_second_title(second).capitalize()}:", "", _markdown_table(*_rows(comparison, second, False)), ""]
     lines += [ranking_note(comparison), "", f"**{recommendation(comparison)}**", "", "```python",
               paste_line(comparison), "```", ""]
-    configs = [[result.label, f"`{result.built.config}`", str(result.trials)] for result in comparison.ranked()]
+    configs = [[result.loss, f"`{result.config}`", _trials(result)] for result in comparison.ranking]
     lines += ["Trained as (the `build_loss` string, data-derived settings written out):", "",
               _markdown_table(["Loss", "build_loss", "Trials"], configs), ""]
     lines += [f"![{path.stem}]({path.name})\n" for path in images]
     return "\n".join(lines)
 
 
-def write_report(out: Path, comparisons: Dict[str, Comparison], segmentation: Optional[SegmentationData],
-                 class_counts: Optional[Sequence[int]], settings: Dict[str, object], title: str) -> List[Path]:
-    """Write every plot, ``results.json``, one CSV per task, the winner of the first task and ``report.md`` into
-    ``out``; return the paths written."""
+def _has_curves(comparison: Result) -> bool:
+    """Whether every run kept a training loss and a validation value per epoch, the same number of each."""
+    lengths = {len(run.history.get(key, [])) for entry in comparison.ranking for run in entry.runs
+               for key in ("train_loss", "validation")}
+    return len(lengths) == 1 and 0 not in lengths
+
+
+def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, object], title: str) -> List[Path]:
+    """Write every plot (those the runs kept what it needs for), ``results.json``, one CSV per comparison, the
+    winner of the first and ``report.md`` into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     written: List[Path] = []
     sections = []
     for name, comparison in comparisons.items():
-        images = [plot_curves(comparison, out / f"{name}_curves.png")]
-        if comparison.task == BINARY and segmentation is not None:
+        images = [plot_curves(comparison, out / f"{name}_curves.png")] if _has_curves(comparison) else []
+        segmentation = comparison.data if isinstance(comparison.data, SegmentationData) else None
+        if comparison.kind == BINARY and segmentation is not None:
             images.append(plot_precision_recall(comparison, segmentation, out / f"{name}_precision_recall.png"))
-        if comparison.task in (BINARY, MULTICLASS) and segmentation is not None:
+        if comparison.kind in (BINARY, MULTICLASS) and segmentation is not None:
             images.append(plot_predictions(comparison, segmentation, out / f"{name}_predictions.png"))
-        if comparison.task == MULTICLASS:
+        if comparison.kind == MULTICLASS:
             images.append(plot_per_class(comparison, "iou", out / f"{name}_per_class.png"))
-        if comparison.task == LONG_TAIL:
-            images.append(plot_per_class(comparison, "accuracy", out / f"{name}_per_class.png", class_counts))
+        if comparison.kind == LONG_TAIL:
+            images.append(plot_per_class(comparison, "accuracy", out / f"{name}_per_class.png",
+                                         comparison.class_counts))
         written += images + [write_csv(comparison, out / f"{name}.csv")]
         sections.append(_markdown(comparison, images))
     first = next(iter(comparisons.values()))

@@ -1,14 +1,14 @@
 """Hyperparameter search per loss with Optuna, on a study that survives a killed run and serves several workers.
 
-Each loss has its own study (``seesaw-compare:<task>:<loss>``) in one storage (by default a SQLite file in the report
-folder). A trial trains on the training split and is scored on the validation split, never the held-out set.
-Every loss gets exactly ``trials`` completed trials:
+Each loss has its own study (``seesaw-compare:<metric>:<loss>``) in one storage (by default a SQLite file in the
+report folder). A trial is scored on the user's validation split, never the held-out set. Every loss gets exactly
+``trials`` finished trials, completed or pruned:
 
-- The TPE sampler of trial ``k`` (``k`` trials completed before it) is seeded with ``seed`` and ``k``, so a run
+- The TPE sampler of trial ``k`` (``k`` trials finished before it) is seeded with ``seed`` and ``k``, so a run
   that is killed and resumed proposes the same hyperparameters as one that was not.
 - A trial claims a slot when it starts; a claim beyond the budget (two workers starting the last slot at once) ends
-  as *pruned* without training, so every completed trial counts once.
-- A trial whose loss diverges scores 0 (the worst) instead of ending the search.
+  as *pruned* without training, marked ``surplus`` and not counted, so every finished trial counts once.
+- A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`DataError`) ends as *pruned*.
 - Trials left running by a dead process are marked failed before new ones start: at once when the process ran on
   this machine (its pid is recorded), after Optuna's heartbeat grace period otherwise.
 """
@@ -16,39 +16,38 @@ Every loss gets exactly ``trials`` completed trials:
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..registry import Hyperparameter
 from . import DataError
-from .comparison import Task
-from .losses import LossSpec, search_space, with_hyperparameters
-from .progress import QUIET, Tracker
 
 HEARTBEAT_SECONDS, GRACE_SECONDS = 5, 20
 STUDY_FILE = "study.db"
+PRUNERS = ("median", "hyperband")
 
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """Where the studies live and how many completed trials each loss gets."""
+    """Where the studies live, how many finished trials each loss gets, in which direction, with which pruner."""
 
     storage: str
     trials: int
     seed: int = 0
+    direction: str = "maximize"
+    pruner: Optional[str] = None
+    prefix: str = "seesaw-compare"
+
+    def study_name(self, loss: str) -> str:
+        return f"{self.prefix}:{loss}"
 
 
 def sqlite_url(folder: Path) -> str:
     return f"sqlite:///{(folder / STUDY_FILE).resolve()}"
-
-
-def study_name(task: Task, spec: LossSpec) -> str:
-    return f"seesaw-compare:{task.kind}:{spec.text}"
 
 
 def _round(value: float) -> float:
@@ -77,7 +76,8 @@ def _quiet(optuna) -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _storage(url: str):
+def open_storage(url: str):
+    """The Optuna storage at ``url`` with heartbeats; :class:`DataError` when it cannot be opened."""
     import importlib.util
 
     import optuna
@@ -99,6 +99,14 @@ def _storage(url: str):
                 continue
             raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
                             f"{str(error).splitlines()[0]}") from None
+
+
+def _pruner(name: Optional[str]):
+    import optuna
+
+    if name is None:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner() if name == "median" else optuna.pruners.HyperbandPruner()
 
 
 def _alive(pid: int) -> bool:
@@ -131,26 +139,41 @@ def _fail_dead_trials(study) -> None:
     optuna.storages.fail_stale_trials(study)
 
 
-def completed(study) -> list:
+def finished(study) -> list:
+    """The trials that count in the budget: completed and pruned (surplus claims left out)."""
     from optuna.trial import TrialState
 
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if not t.user_attrs.get("surplus")]
 
 
-def tune(task: Task, spec: LossSpec, plan: StudyPlan, tracker: Tracker = QUIET) -> Tuple[Dict[str, Any], int]:
-    """Run trials of ``spec`` until its study has ``plan.trials`` completed ones; return the best trial's
-    hyperparameters (the earliest among equals) and the number of completed trials."""
+@dataclass
+class Tuned:
+    """The outcome of one loss's study: the best completed trial's hyperparameters (``{}`` when none completed),
+    the finished trials and how many of them were pruned."""
+
+    hyperparameters: Dict[str, Any]
+    trials: int = 0
+    pruned: int = 0
+
+
+Objective = Callable[[Any, Dict[str, Any]], float]
+"""``objective(trial, hyperparameters) -> validation value``; raises ``optuna.TrialPruned`` to prune."""
+
+
+def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective: Objective) -> Tuned:
+    """Run trials of ``loss`` over ``space`` until its study has ``plan.trials`` finished ones; return the best
+    completed trial's hyperparameters (the earliest among equals)."""
     import optuna
     from optuna.trial import TrialState
 
     _quiet(optuna)
-    space = search_space(spec)
-    storage = _storage(plan.storage)
-    name = study_name(task, spec)
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    storage = open_storage(plan.storage)
+    name = plan.study_name(loss)
+    study = optuna.create_study(study_name=name, storage=storage, direction=plan.direction, load_if_exists=True)
     while space:
         _fail_dead_trials(study)
-        done = len(completed(study))
+        done = len(finished(study))
         if done >= plan.trials:
             break
         if done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) >= plan.trials:
@@ -158,88 +181,104 @@ def tune(task: Task, spec: LossSpec, plan: StudyPlan, tracker: Tracker = QUIET) 
             continue
         sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done,
                                              n_startup_trials=max(1, min(10, plan.trials // 2)))
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(plan.pruner))
 
-        def objective(trial) -> float:
+        def counted(trial) -> float:
             trial.set_user_attr("host", socket.gethostname())
             trial.set_user_attr("pid", os.getpid())
-            claimed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-                       if t.number <= trial.number]
+            claimed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                            TrialState.RUNNING))
+                       if t.number <= trial.number and not t.user_attrs.get("surplus")]
             if len(claimed) > plan.trials:
+                trial.set_user_attr("surplus", True)
                 raise optuna.TrialPruned("the study already has its trials")
             values = suggest(trial, space)
             trial.set_user_attr("hyperparameters", values)
-            built = task.build(with_hyperparameters(spec, values))
             try:
-                run = task.train(task.data, built, task.settings, test=False, tracker=tracker,
-                                 description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
-            except DataError as error:  # these hyperparameters diverge: the worst score, and the search goes on
+                return objective(trial, values)
+            except DataError as error:  # these hyperparameters diverge: pruned, and the search goes on
                 trial.set_user_attr("diverged", str(error))
-                return 0.0
-            return run.validation_score if not math.isnan(run.validation_score) else 0.0
+                raise optuna.TrialPruned(str(error)) from None
 
-        study.optimize(objective, n_trials=1)
-    trials = completed(study)
-    if not trials:
-        return {}, 0
-    best = max(trials, key=lambda t: (t.value, -t.number))
-    return dict(best.user_attrs["hyperparameters"]), len(trials)
-
-
-def tune_all(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, tracker: Tracker = QUIET
-             ) -> Dict[str, Tuple[Dict[str, Any], int]]:
-    """:func:`tune` for every loss, in order: ``{spec.text: (hyperparameters, completed trials)}``."""
-    return {spec.text: tune(task, spec, plan, tracker) for spec in specs}
+        study.optimize(counted, n_trials=1)
+    trials = finished(study)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = len(trials) - len(complete)
+    if not complete:
+        return Tuned({}, len(trials), pruned)
+    sign = 1 if plan.direction == "maximize" else -1
+    best = max(complete, key=lambda t: (sign * t.value, -t.number))
+    return Tuned(dict(best.user_attrs["hyperparameters"]), len(trials), pruned)
 
 
-def _worker(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, threads: int, barrier) -> None:
+def missing_trials(losses: Sequence[str], plan: StudyPlan) -> int:
+    """How many trials the studies of ``losses`` (those with something to tune) still need."""
+    import optuna
+
+    _quiet(optuna)
+    storage = open_storage(plan.storage)
+    missing = 0
+    for loss in losses:
+        try:
+            study = optuna.load_study(study_name=plan.study_name(loss), storage=storage)
+            missing += max(0, plan.trials - len(finished(study)))
+        except KeyError:
+            missing += plan.trials
+    return missing
+
+
+def assign_devices(workers: int, device: str, visible: Sequence[str]) -> List[str]:
+    """The device of each worker process: round robin over the ``visible`` CUDA devices (the entries of
+    ``CUDA_VISIBLE_DEVICES``, or the indices of every GPU torch sees) when ``device`` is ``"cuda"``, else
+    ``device`` for all. Inside a process the visible devices are numbered from 0, so these are ordinals.
+
+    Shape:
+        - output: ``(workers,)`` device strings, e.g. ``["cuda:0", "cuda:1", "cuda:0"]``.
+    """
+    if device != "cuda" or not visible:
+        return [device] * workers
+    return [f"cuda:{k % len(visible)}" for k in range(workers)]
+
+
+def visible_gpus() -> List[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES``'s entries, or every GPU torch sees."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [entry for entry in listed.split(",") if entry.strip()]
     import torch
 
-    torch.set_num_threads(threads)
-    barrier.wait()
-    tune_all(task, specs, plan)
+    return [str(k) for k in range(torch.cuda.device_count())]
 
 
-def tune_with_workers(task: Task, specs: Sequence[LossSpec], plan: StudyPlan, workers: int, threads: int,
-                      tracker: Tracker = QUIET) -> Dict[str, Tuple[Dict[str, Any], int]]:
-    """Run ``workers`` local processes on the studies until each has its trials (the tracker advances by a
-    trial's epochs as each completes); then read the results."""
+def run_workers(target: Callable[..., None], args: tuple, workers: int, device: str, threads: int,
+                poll: Callable[[], None]) -> None:
+    """Run ``target(*args, device)`` in ``workers`` spawned processes, each on its own device from
+    :func:`assign_devices` and with ``threads // workers`` torch threads; call ``poll()`` every second until all
+    have ended. Raises ``RuntimeError`` when one fails."""
     import multiprocessing
-    import time
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
-    processes = [context.Process(target=_worker, args=(task, list(specs), plan, max(1, threads // workers), barrier))
-                 for _ in range(workers)]
+    devices = assign_devices(workers, device, visible_gpus() if device == "cuda" else [])
+    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier))
+                 for device_k in devices]
     for process in processes:
         process.start()
-    missing = plan_trials(task, specs, plan)
     while any(process.is_alive() for process in processes):
         time.sleep(1.0)
-        now = plan_trials(task, specs, plan)
-        tracker.advance_plan(task.settings.epochs * (missing - now))
-        missing = now
+        poll()
     for process in processes:
         process.join()
     failed = [p.exitcode for p in processes if p.exitcode]
     if failed:
         raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit status {failed[0]}); see their output above")
-    return tune_all(task, specs, plan)
 
 
-def plan_trials(task: Task, specs: Sequence[LossSpec], plan: StudyPlan) -> int:
-    """How many trials the studies still need (what the progress display adds to its plan)."""
-    import optuna
+def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier) -> None:
+    import torch
 
-    _quiet(optuna)
-    storage = _storage(plan.storage)
-    missing = 0
-    for spec in specs:
-        if not search_space(spec):
-            continue
-        try:
-            study = optuna.load_study(study_name=study_name(task, spec), storage=storage)
-            missing += max(0, plan.trials - len(completed(study)))
-        except KeyError:
-            missing += plan.trials
-    return missing
+    torch.set_num_threads(threads)
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(device)  # before anything touches CUDA: every allocation lands on this GPU
+    barrier.wait()
+    target(*args, device)

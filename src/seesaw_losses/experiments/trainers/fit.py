@@ -1,0 +1,123 @@
+"""The training loop every built-in trainer shares: AdamW with a cosine schedule, seeded order, optional mixed
+precision, a validation score per epoch reported to the run."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .. import DataError
+from ..api import Run
+
+Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
+
+
+@dataclass
+class Budget:
+    """What every loss of a comparison gets: epochs, batch size, AdamW learning rate, mixed precision."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    amp: bool = False
+
+
+def predict(model: nn.Module, x: Tensor, device: str, batch_size: int = 32) -> Tensor:
+    """Logits of ``model`` on ``x`` in evaluation mode, batch by batch, on the CPU in float32."""
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+    model.train()
+    return out
+
+
+def _autocast(device: str, enabled: bool):
+    """bfloat16 autocast on the CPU, float16 on CUDA (when ``enabled``)."""
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    return torch.autocast(kind, dtype=torch.float16 if kind == "cuda" else torch.bfloat16, enabled=enabled)
+
+
+def _set_epoch(criterion: nn.Module, epoch: int) -> None:
+    """Tell every part of the loss that has a schedule (e.g. deferred re-weighting) which epoch starts."""
+    for module in criterion.modules():
+        if callable(getattr(module, "set_epoch", None)):
+            module.set_epoch(epoch)
+
+
+def loss_value(model: nn.Module, criterion: nn.Module, xb: Tensor, yb: Tensor, *, sigmoid: bool,
+               amp: bool = False) -> Tensor:
+    """``criterion(model(xb), yb)``, the model under autocast with ``amp`` and the loss in float32; a
+    one-logit (sigmoid) loss gets the masks as a float channel.
+
+    Shape:
+        - xb: ``(N, C, H, W)`` images or ``(N, D)`` features; yb: ``(N, H, W)`` masks or ``(N,)`` labels.
+    """
+    with _autocast(str(xb.device), amp):
+        logits = model(xb)
+    logits = logits.float()
+    target = yb.unsqueeze(1).to(logits.dtype) if sigmoid and yb.dim() > 1 else yb
+    return criterion(logits, target)
+
+
+def _peak_mb(step: Callable[[], None], device: str) -> float:
+    """Peak tensor memory in MB of one training step (forward, backward, gradients)."""
+    from ...bench.runner import peak_tensor_bytes
+
+    return peak_tensor_bytes(step, device) / 2**20
+
+
+def fit(model: nn.Module, criterion: nn.Module, x: Tensor, y: Tensor, validate: Callable[[nn.Module], float],
+        budget: Budget, run: Run, *, sigmoid: bool, augment: Optional[Augment] = None) -> None:
+    """Train ``model`` with ``criterion`` on ``run.device``, seeded by ``run.seed``; after every epoch report the
+    validation score to the run (which may prune it) and record the training loss in ``run.history``. A final
+    run records ``epoch_seconds`` and ``peak_mb`` in ``run.artifacts``.
+
+    Raises :class:`DataError` when the loss is not finite (these hyperparameters diverge).
+
+    Shape:
+        - x: ``(N, C, H, W)`` or ``(N, D)``; y: ``(N, H, W)`` or ``(N,)``.
+    """
+    device = run.device
+    model.to(device).train()
+    criterion = criterion.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=budget.lr, weight_decay=1e-4)
+    total = budget.epochs * math.ceil(len(x) / budget.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    scaler = torch.amp.GradScaler("cuda", enabled=budget.amp and device.startswith("cuda"))
+    generator = torch.Generator().manual_seed(run.seed)
+    run.history["train_loss"] = []
+    start = time.perf_counter()
+    for epoch in range(budget.epochs):
+        _set_epoch(criterion, epoch)
+        order = torch.randperm(len(x), generator=generator)
+        running, seen = 0.0, 0
+        for i in range(0, len(x), budget.batch_size):
+            xb, yb = x[order[i:i + budget.batch_size]], y[order[i:i + budget.batch_size]]
+            if augment is not None:
+                xb, yb = augment(xb, yb, generator)
+            value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
+            if not torch.isfinite(value):
+                raise DataError(f"{run.loss}: the loss became {value.item()} during training; try a smaller --lr")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(value).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            running += value.item() * len(xb)
+            seen += len(xb)
+        run.history["train_loss"].append(running / seen)
+        score = validate(model)
+        run.report(epoch, score)
+        run.progress(f"loss {running / seen:.4f}, validation {score:.3f}")
+    if not run.tuning:
+        run.artifacts["epoch_seconds"] = (time.perf_counter() - start) / budget.epochs
+        batch = slice(0, budget.batch_size)
+        xb, yb = x[batch].to(device), y[batch].to(device)
+        run.artifacts["peak_mb"] = _peak_mb(
+            lambda: loss_value(model, criterion, xb, yb, sigmoid=sigmoid, amp=budget.amp).backward(), device)
+        model.zero_grad(set_to_none=True)
