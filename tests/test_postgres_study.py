@@ -75,10 +75,10 @@ def _trials(url):
     """``{state name: [trial numbers]}`` of the one study in the database, read through Optuna."""
     import optuna
 
-    from seesaw_losses.experiments.tuning import _quiet, _storage
+    from seesaw_losses.experiments.tuning import _quiet, open_storage
 
     _quiet(optuna)
-    storage = _storage(url)
+    storage = open_storage(url)
     (summary,) = optuna.get_all_study_summaries(storage)
     found = {}
     for trial in optuna.load_study(study_name=summary.study_name, storage=storage).get_trials(deepcopy=False):
