@@ -7,7 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from seesaw_losses.experiments.statistics import SampleScores, _table_statistic, mean_ci, summarize
+from seesaw_losses.experiments.statistics import (
+    SampleScores, _table_statistic, mean_ci, paired_p_value, summarize,
+)
 
 
 def test_image_level_paired_test_separates_losses_that_seed_level_values_cannot():
@@ -123,6 +125,13 @@ def test_one_seed_without_samples_tests_nothing():
     assert "no test" in summary.footnote
 
 
+def test_scores_missing_for_some_losses_fall_back_to_seed_level_and_say_so():
+    samples = {"a": SampleScores(np.full((3, 4), 0.6))}
+    summary = summarize({"a": [0.6, 0.7, 0.65], "b": [0.5, 0.55, 0.6]}, samples=samples)
+    assert summary.footnote.startswith("seed level only (no per-sample scores for b)")
+    assert summary.losses["b"].p_value == pytest.approx(paired_p_value([0.6, 0.7, 0.65], [0.5, 0.55, 0.6]))
+
+
 def test_nine_losses_of_32_images_x_3_seeds_take_well_under_a_second():
     rng = np.random.default_rng(6)
     samples = {f"loss{k}": SampleScores(rng.uniform(0, 1, (3, 32))) for k in range(9)}
@@ -133,10 +142,14 @@ def test_nine_losses_of_32_images_x_3_seeds_take_well_under_a_second():
     assert time.perf_counter() - start < 0.5
 
 
-def test_mean_ci_is_the_t_interval():
+def test_mean_ci_is_the_t_interval_and_the_seed_level_test_the_paired_t_test():
     mean, low, high = mean_ci([1.0, 2.0, 3.0])
     assert mean == 2.0 and high - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
     assert math.isnan(mean_ci([1.0])[1])
+    best = [0.70, 0.72, 0.69, 0.71]
+    assert paired_p_value(best, [0.60, 0.63, 0.58, 0.62]) < 0.01
+    assert paired_p_value(best, [0.71, 0.70, 0.70, 0.70]) > 0.05
+    assert paired_p_value(best, best) == 1.0 and math.isnan(paired_p_value([0.7], [0.6]))
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -144,7 +157,7 @@ def test_mean_ci_is_the_t_interval():
     ({"values": {"a": [1.0, 2.0], "b": [1.0]}}, "same number"),
     ({"values": {"a": [math.nan]}}, "finite"),
     ({"values": {"a": [1.0]}, "direction": "up"}, "direction must be one of"),
-    ({"values": {"a": [1.0]}, "samples": {"b": SampleScores(np.zeros((1, 3)))}}, "every loss"),
+    ({"values": {"a": [1.0]}, "samples": {"b": SampleScores(np.zeros((1, 3)))}}, "only losses of values"),
     ({"values": {"a": [1.0]}, "samples": {"a": SampleScores(np.zeros((2, 3)))}}, r"\(seeds=1, samples\)"),
     ({"values": {"a": [1.0], "b": [1.0]}, "samples": {"a": SampleScores(np.zeros((1, 3)), np.zeros(3)),
                                                      "b": SampleScores(np.zeros((1, 3)))}}, "groups"),

@@ -114,8 +114,9 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
     Args:
         values: loss -> the ranking metric per seed, in seed order, as ``train`` returned it.
         direction: ``"maximize"`` or ``"minimize"`` (lower is better).
-        samples: loss -> its held-out per-sample scores of the ranking metric (every loss, same shape), or None
-            for seed-level statistics.
+        samples: loss -> its held-out per-sample scores of the ranking metric (same shape for every loss), or
+            None for seed-level statistics; when some losses have none, the statistics are seed-level and the
+            footnote names them.
         simplicity: loss -> a tuple, smaller is simpler (``(terms, tunable hyperparameters)``); breaks ties
             between equally often best losses. Missing losses count as ``()``.
         margin: practical-equivalence margin on the ranking metric.
@@ -137,13 +138,17 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
         raise ValueError(f"summarize: alpha must be between 0 and 1, got {alpha!r}")
     if resamples < 1:
         raise ValueError(f"summarize: resamples must be >= 1, got {resamples!r}")
+    if samples and set(samples) - set(names):
+        raise ValueError(f"summarize: samples must name only losses of values, got {sorted(samples)} for "
+                         f"{sorted(names)}")
     sign = 1.0 if direction == "maximize" else -1.0  # sign * statistic: higher is better
     means = table.mean(axis=1)
     order = sorted(range(len(names)), key=lambda k: -sign * means[k])
     best = order[0]
     rng = np.random.default_rng(seed)
     seeds = table.shape[1]
-    if samples is not None:
+    missing = [name for name in names if samples is not None and name not in samples]
+    if samples and not missing:
         scores, groups = _check_samples(samples, names, seeds)
         statistic = _bootstrap(scores, groups, rng, resamples)  # (resamples, losses)
         full = _table_statistic(scores, groups)
@@ -159,11 +164,12 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
         statistic = _bootstrap(table[:, :, None], None, rng, resamples)
         intervals = [mean_ci(row)[1:] for row in table]
         low, high = np.array([i[0] for i in intervals]), np.array([i[1] for i in intervals])
-        p_values = np.array([_paired_t_p_value(sign * table[best], sign * row) for row in table])
+        p_values = np.array([paired_p_value(sign * table[best], sign * row) for row in table])
+        absent = f"no per-sample scores for {', '.join(missing)}" if samples and missing else "no per-sample scores"
         if seeds < 2:
-            footnote = "one seed and no per-sample scores: no interval and no test; only the best is tied"
+            footnote = f"one seed and {absent}: no interval and no test; only the best is tied"
         else:
-            footnote = (f"seed level only (no per-sample scores): 95 % t-interval over {seeds} seeds; "
+            footnote = (f"seed level only ({absent}): 95 % t-interval over {seeds} seeds; "
                         "p: one-sided paired t-test against the best")
     p_values = np.asarray(p_values, dtype=np.float64)
     p_values[best] = math.nan
@@ -200,9 +206,6 @@ def _check_values(values: Mapping[str, Sequence[float]]) -> np.ndarray:
 def _check_samples(samples: Mapping[str, SampleScores], names: List[str],
                    seeds: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """``scores (losses, seeds, samples)`` and ``groups (samples,)`` as integer codes (or None)."""
-    if set(samples) != set(names):
-        raise ValueError(f"summarize: samples must hold scores for every loss of values, got {sorted(samples)} "
-                         f"for {sorted(names)}")
     scores = [np.asarray(samples[name].scores, dtype=np.float64) for name in names]
     shapes = {name: s.shape for name, s in zip(names, scores)}
     if len(set(shapes.values())) != 1 or scores[0].ndim != 2 or scores[0].shape[0] != seeds \
@@ -269,11 +272,11 @@ def _best_fraction(better: np.ndarray) -> np.ndarray:
     return (is_best / is_best.sum(axis=1, keepdims=True)).mean(axis=0)
 
 
-def _paired_t_p_value(best: np.ndarray, other: np.ndarray) -> float:
+def paired_p_value(best: Sequence[float], other: Sequence[float]) -> float:
     """One-sided paired t-test p-value of ``best > other`` over the same seeds (NaN with fewer than two)."""
     from scipy import stats
 
-    differences = best - other
+    differences = np.asarray(best, dtype=np.float64) - np.asarray(other, dtype=np.float64)
     if differences.size < 2:
         return math.nan
     if np.allclose(differences, differences[0]):  # no spread: the test is exact
@@ -281,4 +284,4 @@ def _paired_t_p_value(best: np.ndarray, other: np.ndarray) -> float:
     return float(stats.ttest_rel(best, other, alternative="greater").pvalue)
 
 
-__all__ = ["LossSummary", "SampleScores", "Summary", "mean_ci", "summarize"]
+__all__ = ["LossSummary", "SampleScores", "Summary", "mean_ci", "paired_p_value", "summarize"]
