@@ -1,5 +1,6 @@
 """Does the recommendation survive reseeding? Run the same `seesaw compare` with `--seed 0`, `1` and `2` on
-generated vessel images written as PNG folders, and print each run's winner, tied group and per-loss means.
+generated vessel images written as PNG folders, and print each run's winner, tied group and per-loss means (and
+how often each loss is best in the bootstrap, where results.json has it).
 
     PYTHONPATH=src python scripts/reseeding.py [--work /tmp/seesaw-reseeding] [--seeds 0 1 2] [--epochs 4]
 
@@ -39,11 +40,13 @@ def summarize_run(out: Path) -> dict:
     results = json.loads((out / "results.json").read_text())
     comparison = next(value for value in results.values() if isinstance(value, dict) and "results" in value)
     metric = comparison["ranked_by"]
-    means = {}
+    means, best_fraction = {}, {}
     for entry in comparison["results"]:
-        summary = entry["summary"][metric]
-        means[entry["loss"]] = summary["mean"] if isinstance(summary, dict) else summary[0]
-    return {"winner": winner["loss"], "tied": winner["tied"], "metric": metric, "means": means}
+        means[entry["loss"]] = entry["summary"][metric]["mean"]
+        if entry.get("best_fraction") is not None:
+            best_fraction[entry["loss"]] = entry["best_fraction"]
+    return {"winner": winner["loss"], "tied": winner["tied"], "metric": metric, "means": means,
+            "best_fraction": best_fraction}
 
 
 def main() -> int:
@@ -71,7 +74,9 @@ def main() -> int:
         runs[seed] = summarize_run(out) | {"seconds": round(time.perf_counter() - start, 1)}
         run = runs[seed]
         print(f"--seed {seed}: winner {run['winner']}; tied {', '.join(run['tied'])} ({run['seconds']} s)")
-        print("  " + "  ".join(f"{loss} {mean:.4f}" for loss, mean in run["means"].items()))
+        print("  " + "  ".join(f"{loss} {mean:.4f}" + (f" (best in {run['best_fraction'][loss]:.0%})"
+                                                         if loss in run["best_fraction"] else "")
+                               for loss, mean in run["means"].items()))
     winners = [run["winner"] for run in runs.values()]
     changes = sum(a != b for a, b in zip(winners, winners[1:]))
     print(f"winner changed {changes} time(s) over {len(winners)} runs; {len(set(winners))} distinct winner(s)")
