@@ -16,8 +16,8 @@ surface Dice.
 
 A boundary pixel is a foreground pixel with a background 4-neighbour (6-neighbour in 3D), outside the image
 counting as background. Empty masks: both empty: clDice 1, HD95 0, surface Dice 1; one empty and not the other:
-clDice 0, HD95 the image diagonal (the largest distance possible in the image), surface Dice 0. Betti numbers of an empty mask are 0, so its Betti errors are the
-other mask's counts.
+clDice 0, HD95 the image diagonal (the largest distance possible in the image), surface Dice 0. Betti numbers
+of an empty mask are 0, so its Betti errors are the other mask's counts.
 """
 
 from __future__ import annotations
