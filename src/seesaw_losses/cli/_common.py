@@ -51,7 +51,7 @@ def add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for torch (default: the idle cores, at most 8)")
+                        help="CPU threads for torch (default: the cores this process may use)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
 
@@ -158,18 +158,28 @@ def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seed
 
 
 def configure_torch(args: argparse.Namespace) -> str:
-    """Set the thread count and return the device to train on."""
+    """Set the thread count (``--threads``, default: the cores this process may use) and return the device to
+    train on."""
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    # Threads beyond the idle cores make small convolutions many times slower (they spin waiting for each other).
-    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
-    torch.set_num_threads(args.threads or max(1, min(cores - busy, 8)))
+    torch.set_num_threads(args.threads or cores)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
     if args.device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return args.device
+
+
+def device_text(device: str) -> str:
+    """Where the runs train, for the command's header: ``"on cpu, 2 threads"`` or
+    ``"on cuda (NVIDIA H100 80GB HBM3)"``."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"on {device} ({torch.cuda.get_device_name(torch.device(device))})"
+    threads = torch.get_num_threads()
+    return f"on {device}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def print_files(out: Path, paths: List[Path], comparisons=()) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ LOSSY = (".jpg", ".jpeg")
 HIDDEN_NAMES = ("Thumbs.db", "desktop.ini")
 MASK_MODES = ("auto", "binary", "classes")
 INSTANCE_LABELS = 4  #: a mask with at least this many labels, nearly each one connected blob, is an instance mask
+DEFAULT_SIZE = 128  #: the side images are resized to with ``size="auto"``, unless they are smaller
 
 
 @dataclass(frozen=True)
@@ -227,8 +228,11 @@ def read_split(images: Path, masks: Path, reading: MaskReading, skipped: List[Pa
     return read_images, read_masks, names
 
 
-def _common_size(sizes: Counter, size: Optional[int], multiple: int, notes: List[str]) -> Optional[Tuple[int, int]]:
-    """The size to train at: ``size x size`` (a note when the images differ from it), or the images' one size."""
+def _common_size(sizes: Counter, size: Union[int, str, None], multiple: int,
+                 notes: List[str]) -> Optional[Tuple[int, int]]:
+    """The size to train at: ``size x size`` (a note when the images differ from it, another when some are
+    up-sampled), ``"auto"``: :data:`DEFAULT_SIZE` or the images' largest common side if smaller (rounded down to
+    a multiple of ``multiple``), None: the images' one size."""
     shown = ", ".join(f"{_size_text(s)} ({n})" for s, n in sizes.most_common(4)) + (", ..." if len(sizes) > 4 else "")
     if size is None:
         if len(sizes) > 1:
@@ -239,20 +243,30 @@ def _common_size(sizes: Counter, size: Optional[int], multiple: int, notes: List
             raise DataError(f"images are {height}x{width} and --no-resize was given, but the U-Net needs sides "
                             f"divisible by {multiple}; drop --no-resize to resize them to --image-size")
         return None
+    smallest = min(min(s) for s in sizes)
+    fitting = max(2 * multiple, smallest // multiple * multiple)  # the largest size that up-samples least
+    if size == "auto":
+        size = min(DEFAULT_SIZE, fitting)
     if set(sizes) != {(size, size)}:
         notes.append(f"images of {len(sizes)} size(s) (HxW, count: {shown}) resized to {size}x{size} "
                      "(masks nearest-neighbour); --no-resize keeps one common size as it is")
+    upsampled = sum(n for s, n in sizes.items() if min(s) < size)
+    if upsampled:
+        hint = f"; --image-size {fitting} does not" if fitting < size else ""
+        notes.append(f"{upsampled} image(s) up-sampled to {size}x{size} (the smallest side is {smallest} px): "
+                     f"slower training on interpolated pixels, no added detail{hint}")
     return size, size
 
 
-def load_user_data(images: Path, masks: Path, *, size: Optional[int], test_images: Optional[Path] = None,
+def load_user_data(images: Path, masks: Path, *, size: Union[int, str, None], test_images: Optional[Path] = None,
                    test_masks: Optional[Path] = None, test_fraction: float = 0.2, val_fraction: float = 0.2,
                    seed: int = 0, reading: MaskReading = MaskReading(), multiple: int = 8) -> SegmentationData:
     """The user's data as training, validation and held-out splits.
 
     The held-out split is ``test_images``/``test_masks``, or a seeded random ``test_fraction`` of the pairs; the
     validation split a seeded random ``val_fraction`` of the rest. Every image is resized to ``size x size``
-    (``None``: kept as it is, which needs one common size with sides divisible by ``multiple``).
+    (``"auto"``: :data:`DEFAULT_SIZE`, or the images' largest common side if smaller, rounded down to a multiple
+    of ``multiple``; ``None``: kept as it is, which needs one common size with sides divisible by ``multiple``).
     """
     if (test_images is None) != (test_masks is None):
         raise DataError("give both --test-images and --test-masks, or neither (then --test-fraction splits the "

@@ -9,6 +9,7 @@ training label counts, and Seesaw's ``num_classes`` from the data.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -161,6 +162,18 @@ def with_hyperparameters(spec: LossSpec, values: Mapping[str, Any]) -> LossSpec:
     return LossSpec(spec.text, terms)
 
 
+def _cap_text(term: Dict[str, Any], attribute: str, values: List[float]) -> str:
+    """`` (capped by max_weight=12.5; the count ratio is 27.6)`` when a cap changed the counts-derived
+    ``values`` of ``term``, else ``""``."""
+    cap = "max_weight"
+    if term.get(cap) is None:
+        return ""
+    uncapped = getattr(build_loss({k: v for k, v in term.items() if k != cap}), attribute).flatten().tolist()
+    if all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(uncapped, values)):
+        return ""
+    return f" (capped by {cap}={term[cap]:g}; the count ratio is {', '.join(f'{v:.3g}' for v in uncapped)})"
+
+
 def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index: Optional[int] = None,
           epochs: Optional[int] = None) -> BuiltLoss:
     """Construct ``spec`` for a task whose training labels have ``class_counts`` (background first if binary;
@@ -203,7 +216,7 @@ def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index
         term = dict(term)
         if attribute is not None:
             values = [round(v, 6) for v in getattr(part, attribute).flatten().tolist()]
-            shown = ", ".join(f"{v:.3g}" for v in values)
+            shown = ", ".join(f"{v:.3g}" for v in values) + _cap_text(term, attribute, values)
             notes.append(f"{spec.text}: {attribute} {shown} from the training label counts {counts}")
             if attribute in get_loss(term["type"]).options():
                 del term[get_loss(term["type"]).counts_argument]

@@ -1,0 +1,183 @@
+"""Statistics of a comparison over held-out samples x seeds: paired bootstrap, intervals, best fraction,
+equivalence and the winner."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from seesaw_losses.experiments.statistics import (
+    SampleScores, _table_statistic, mean_ci, paired_p_value, summarize,
+)
+
+
+def test_image_level_paired_test_separates_losses_that_seed_level_values_cannot():
+    # The returned (pooled) metric has about the same mean for both losses and a large seed-to-seed spread, while
+    # A beats B on every image of every seed by 0.01.
+    rng = np.random.default_rng(1)
+    values = {"a": [0.62, 0.75, 0.66], "b": [0.70, 0.60, 0.72]}
+    image_difficulty = rng.uniform(0.3, 0.9, 32)
+    seed_effect = np.array([-0.05, 0.08, 0.0])[:, None]
+    b = image_difficulty + seed_effect + rng.normal(0, 0.002, (3, 32))
+    a = b + 0.01
+    samples = {"a": SampleScores(a), "b": SampleScores(b)}
+
+    seed_level = summarize(values)
+    image_level = summarize(values, samples=samples)
+
+    assert seed_level.order == image_level.order == ["a", "b"]
+    assert seed_level.losses["b"].p_value > 0.05 and seed_level.losses["b"].tied
+    assert image_level.losses["b"].p_value < 0.05 and not image_level.losses["b"].tied
+    assert image_level.losses["a"].best_fraction == 1.0
+    assert "(sample, seed) pairs" in image_level.footnote and "t-test" in seed_level.footnote
+
+
+def test_intervals_cover_the_true_mean_at_about_the_nominal_rate():
+    rng = np.random.default_rng(0)
+    covered, simulations = 0, 200
+    for k in range(simulations):
+        # Images are a sample from a population of images, seeds from a population of initialisations.
+        scores = (0.6 + rng.normal(0, 0.1, 32)[None, :] + rng.normal(0, 0.01, (5, 1))
+                  + rng.normal(0, 0.05, (5, 32)))
+        summary = summarize({"a": scores.mean(axis=1)}, samples={"a": SampleScores(scores)}, resamples=500, seed=k)
+        low, high = summary.losses["a"].ci95
+        covered += low <= 0.6 <= high
+    assert 0.85 <= covered / simulations <= 0.99
+
+
+@pytest.mark.parametrize("seed_sd", [0.0, 0.03])
+def test_equal_losses_are_called_worse_at_about_the_nominal_rate(seed_sd):
+    # The better-looking of two equal losses is the best; the other is "significantly worse" at one-sided
+    # p < 0.05 in about 10 % of the simulations, with or without a seed-to-seed variation of each loss.
+    rng = np.random.default_rng(7)
+    worse, simulations = 0, 200
+    for k in range(simulations):
+        image = rng.normal(0.6, 0.1, 32)
+        a, b = (image + rng.normal(0, seed_sd, (3, 1)) + rng.normal(0, 0.05, (3, 32)) for _ in range(2))
+        summary = summarize({"a": a.mean(axis=1), "b": b.mean(axis=1)},
+                            samples={"a": SampleScores(a), "b": SampleScores(b)}, resamples=50, seed=k)
+        worse += not summary.losses[summary.order[1]].tied
+    assert 0.03 <= worse / simulations <= 0.16
+
+
+def test_groups_give_balanced_accuracy():
+    # 90 samples of class 0, 10 of class 1; "a" is right on every class-0 sample and wrong on class 1
+    # (accuracy 0.9, balanced accuracy 0.5); "b" is right on 70 % of each class (0.7 both ways).
+    truth = np.array([0] * 90 + [1] * 10)
+    a = np.tile((truth == 0).astype(float), (2, 1))
+    b = np.tile(np.r_[np.arange(90) % 10 < 7, np.arange(10) < 7].astype(float), (2, 1))
+    np.testing.assert_allclose(_table_statistic(np.stack([a, b]), truth), [0.5, 0.7])
+
+    plain = summarize({"a": [0.9, 0.9], "b": [0.7, 0.7]}, samples={"a": SampleScores(a), "b": SampleScores(b)})
+    balanced = summarize({"a": [0.5, 0.5], "b": [0.7, 0.7]},
+                         samples={"a": SampleScores(a, truth), "b": SampleScores(b, truth)})
+    assert plain.winner == "a" and balanced.winner == "b"
+    assert balanced.losses["a"].p_value < 0.05
+    assert "per-group means" in balanced.footnote
+    # values equal to the full-table statistic: the interval is not shifted and holds the mean
+    low, high = balanced.losses["b"].ci95
+    assert low < 0.7 < high
+
+
+def test_minimize_ranks_lower_values_first():
+    rng = np.random.default_rng(2)
+    low_scores = rng.normal(1.0, 0.1, (3, 20))
+    samples = {"high": SampleScores(low_scores + 0.5), "low": SampleScores(low_scores)}
+    values = {name: s.scores.mean(axis=1) for name, s in samples.items()}
+    summary = summarize(values, direction="minimize", samples=samples)
+    assert summary.order == ["low", "high"] and summary.winner == "low"
+    assert summary.losses["high"].p_value < 0.05 and summary.losses["low"].best_fraction == 1.0
+
+
+def test_best_fraction_sums_to_one_and_identical_losses_tie_and_share_it():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.4, 0.8, (3, 16))
+    samples = {"a": SampleScores(base), "b": SampleScores(base.copy()), "c": SampleScores(base - 0.2)}
+    values = {name: s.scores.mean(axis=1) for name, s in samples.items()}
+    summary = summarize(values, samples=samples)
+    fractions = [summary.losses[name].best_fraction for name in "abc"]
+    assert math.isclose(sum(fractions), 1.0)
+    assert fractions[0] == pytest.approx(0.5) and fractions[1] == pytest.approx(0.5) and fractions[2] == 0
+    second = summary.order[1]
+    assert summary.losses[second].tied and summary.losses[second].p_value == 1.0
+    assert summary.losses[second].equivalent
+
+
+def test_equivalence_needs_the_margin_and_simplicity_breaks_ties_in_best_fraction():
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0.4, 0.8, (3, 16)) + rng.normal(0, 0.05, (3, 1))
+    samples = {"combo": SampleScores(base), "same": SampleScores(base.copy()),
+               "close": SampleScores(base + rng.normal(0, 0.05, (3, 16)) - 0.004)}
+    values = {name: s.scores.mean(axis=1) for name, s in samples.items()}
+    simplicity = {"combo": (2, 1), "same": (1, 0), "close": (1, 0)}
+    summary = summarize(values, samples=samples, simplicity=simplicity, margin=0.01)
+    assert summary.winner == "same"  # as often best as "combo", and simpler
+    assert summary.losses["close"].tied and summary.losses["close"].equivalent
+    strict = summarize(values, samples=samples, margin=0.001)
+    assert strict.losses["close"].tied and not strict.losses["close"].equivalent
+
+    noise = rng.normal(0, 0.3, (3, 16))
+    far = {"best": SampleScores(base), "far": SampleScores(base + noise - noise.mean() - 0.02)}
+    summary = summarize({name: s.scores.mean(axis=1) for name, s in far.items()}, samples=far, margin=0.01)
+    assert summary.losses["far"].tied and not summary.losses["far"].equivalent  # noisy, not close
+
+
+def test_same_inputs_give_the_same_summary_and_the_seed_changes_the_resamples():
+    rng = np.random.default_rng(5)
+    samples = {name: SampleScores(rng.uniform(0, 1, (3, 32))) for name in "abc"}
+    values = {name: s.scores.mean(axis=1) for name, s in samples.items()}
+    assert repr(summarize(values, samples=samples)) == repr(summarize(values, samples=samples))  # NaN != NaN
+    assert repr(summarize(values, samples=samples, seed=1)) != repr(summarize(values, samples=samples))
+
+
+def test_one_seed_without_samples_tests_nothing():
+    summary = summarize({"a": [0.5], "b": [0.4], "c": [0.45]})
+    assert summary.order == ["a", "c", "b"] and summary.winner == "a"
+    assert [summary.losses[name].tied for name in "abc"] == [True, False, False]
+    assert all(math.isnan(summary.losses[name].p_value) for name in "abc")
+    assert math.isnan(summary.losses["a"].ci95[0])
+    assert "no test" in summary.footnote
+
+
+def test_scores_missing_for_some_losses_fall_back_to_seed_level_and_say_so():
+    samples = {"a": SampleScores(np.full((3, 4), 0.6))}
+    summary = summarize({"a": [0.6, 0.7, 0.65], "b": [0.5, 0.55, 0.6]}, samples=samples)
+    assert summary.footnote.startswith("seed level only (no per-sample scores for b)")
+    assert summary.losses["b"].p_value == pytest.approx(paired_p_value([0.6, 0.7, 0.65], [0.5, 0.55, 0.6]))
+
+
+def test_nine_losses_of_32_images_x_3_seeds_take_well_under_a_second():
+    rng = np.random.default_rng(6)
+    samples = {f"loss{k}": SampleScores(rng.uniform(0, 1, (3, 32))) for k in range(9)}
+    values = {name: s.scores.mean(axis=1) for name, s in samples.items()}
+    summarize(values, samples=samples)  # imports
+    start = time.perf_counter()
+    summarize(values, samples=samples, resamples=2000)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_mean_ci_is_the_t_interval_and_the_seed_level_test_the_paired_t_test():
+    mean, low, high = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(mean_ci([1.0])[1])
+    best = [0.70, 0.72, 0.69, 0.71]
+    assert paired_p_value(best, [0.60, 0.63, 0.58, 0.62]) < 0.01
+    assert paired_p_value(best, [0.71, 0.70, 0.70, 0.70]) > 0.05
+    assert paired_p_value(best, best) == 1.0 and math.isnan(paired_p_value([0.7], [0.6]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"values": {}}, "at least one loss"),
+    ({"values": {"a": [1.0, 2.0], "b": [1.0]}}, "same number"),
+    ({"values": {"a": [math.nan]}}, "finite"),
+    ({"values": {"a": [1.0]}, "direction": "up"}, "direction must be one of"),
+    ({"values": {"a": [1.0]}, "samples": {"b": SampleScores(np.zeros((1, 3)))}}, "only losses of values"),
+    ({"values": {"a": [1.0]}, "samples": {"a": SampleScores(np.zeros((2, 3)))}}, r"\(seeds=1, samples\)"),
+    ({"values": {"a": [1.0], "b": [1.0]}, "samples": {"a": SampleScores(np.zeros((1, 3)), np.zeros(3)),
+                                                     "b": SampleScores(np.zeros((1, 3)))}}, "groups"),
+])
+def test_bad_arguments_are_refused(kwargs, match):
+    values = kwargs.pop("values")
+    with pytest.raises(ValueError, match=match):
+        summarize(values, **kwargs)
