@@ -22,9 +22,8 @@ def softmax_focal_reference(z, t, gamma, alpha=None, ignore_index=-100):
     safe = t.masked_fill(~valid, 0)
     log_p = F.log_softmax(z, 1).gather(1, safe.unsqueeze(1)).squeeze(1)
     loss = -((1 - log_p.exp()) ** gamma) * log_p
-    if alpha is not None:
-        loss = loss * alpha[safe]
-    return (loss * valid).sum() / valid.sum().clamp(min=1)
+    weight = valid.to(z.dtype) if alpha is None else alpha[safe] * valid   # "mean" as cross_entropy(weight=)
+    return (loss * weight).sum() / weight.sum()
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.8, None])

@@ -10,7 +10,7 @@ second, single-program kernel: no atomics, the same bits on every run.
   ``ignore_index``.
 - :func:`softmax_kernel`: ``(N, C, S)`` logits with ``(N, S)`` class indices, every class of a position in one
   tile; cross-entropy with per-class logit offsets, margins and a scale (logit adjustment, Balanced Softmax,
-  LDAM), softmax focal (``class_weight``) and Seesaw, each with an optional per-position weight and
+  LDAM), softmax focal and Seesaw, each with an optional per-position weight and
   ``ignore_index``.
 
 The engine calls :func:`fused_pass` for CUDA tensors when Triton is importable; with ``TRITON_INTERPRET=1`` set
@@ -53,7 +53,7 @@ class SigmoidForm:
 @dataclass(frozen=True)
 class SoftmaxForm:
     """A softmax-family loss for :func:`softmax_kernel`: ``class_values`` is a ``(C,)`` float32 tensor or None:
-    the logit offsets (cross-entropy), ``class_weight`` (focal) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
+    the logit offsets (cross-entropy) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
     ``p``, ``q``, ``eps`` Seesaw's; ``margins`` (``(C,)`` or None) and ``scale`` cross-entropy's (LDAM)."""
 
     family: int
@@ -202,15 +202,11 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, margin_ptr, out_ptr, grad_ptr
     total = tl.sum(e, axis=0)
     z_target = tl.sum(tl.where(is_target, z, 0.0), axis=0)
     log_p_target = z_target - z_max - tl.log(total)
-    if FAMILY == 1:      # softmax focal: -a_t m^gamma log p_t, d/dz_j = K (delta_tj - p_j)
+    if FAMILY == 1:      # softmax focal: -m^gamma log p_t, d/dz_j = K (delta_tj - p_j)
         m = _one_minus_exp(log_p_target)
         modulation = _power(m, gamma)
         loss = -modulation * log_p_target
         k = gamma * _power(m, gamma - 1.0) * tl.exp(log_p_target) * log_p_target - modulation
-        if HAS_CLASS_VALUES:
-            a_t = tl.sum(tl.where(is_target, class_values[:, None], 0.0), axis=0)
-            loss = loss * a_t
-            k = k * a_t
         grad = k[None, :] * (tl.where(is_target, 1.0, 0.0) - e / total[None, :])
     else:
         if FAMILY == 2:  # Seesaw: z_j + log S_tj, S from the counts and the detached scores
@@ -294,7 +290,7 @@ def softmax_form(kernel) -> Optional[SoftmaxForm]:
     if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax, LDAM
         return SoftmaxForm.cross_entropy(kernel.bias, kernel.margin, kernel.scale)
     if isinstance(kernel, SoftmaxFocalKernel):
-        return SoftmaxForm(SOFTMAX_FOCAL, kernel.class_weight, gamma=kernel.gamma)
+        return SoftmaxForm(SOFTMAX_FOCAL, gamma=kernel.gamma)
     if isinstance(kernel, SeesawKernel):
         return SoftmaxForm(SEESAW, kernel.log_counts if kernel.p > 0 else None, p=kernel.p, q=kernel.q,
                            eps=kernel.eps)

@@ -58,21 +58,16 @@ class SigmoidFocalKernel:
 
 
 class SoftmaxFocalKernel:
-    r"""Per-position ``-alpha_t (1 - p_t)^\gamma \log p_t`` over ``(B, C, L)`` logits."""
+    r"""Per-position ``-(1 - p_t)^\gamma \log p_t`` over ``(B, C, L)`` logits (class weights enter as the
+    engine's per-position weight)."""
 
-    def __init__(self, gamma: float, class_weight: Optional[Tensor]) -> None:
-        self.gamma, self.class_weight = gamma, class_weight
-
-    def _alpha_t(self, t: Tensor) -> Optional[Tensor]:
-        return None if self.class_weight is None else self.class_weight[t]
+    def __init__(self, gamma: float) -> None:
+        self.gamma = gamma
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
         log_p_t = log_softmax(z).gather(1, t.unsqueeze(1)).squeeze(1)
         out = -log_p_t
-        if self.gamma != 0:
-            out = out * power(-torch.expm1(log_p_t), self.gamma)
-        a_t = self._alpha_t(t)
-        return out if a_t is None else out * a_t
+        return out * power(-torch.expm1(log_p_t), self.gamma) if self.gamma != 0 else out
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # d loss / d z_j = k (delta_tj - p_j), with k per position: only the softmax is class-sized
@@ -88,10 +83,6 @@ class SoftmaxFocalKernel:
                 k = (power(one_minus, self.gamma - 1) * log_p_t.exp()).mul_(log_p_t).mul_(self.gamma)
                 k.sub_(modulation)
             loss = loss * modulation
-        a_t = self._alpha_t(t)
-        if a_t is not None:
-            loss = loss * a_t
-            k = None if k is None else k * a_t
         if prob is None:
             return loss, None
         k1 = k.unsqueeze(1)
@@ -159,9 +150,7 @@ def check_softmax_focal_tensors(fn: str, logits: Tensor, target: Tensor, weight:
 def _softmax_focal_unchecked(logits: Tensor, target: Tensor, *, class_weight: Optional[Tensor], gamma: float,
                              weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
     """:func:`softmax_focal_loss` on validated arguments."""
-    if class_weight is not None:
-        class_weight = class_weight.to(device=logits.device, dtype=compute_dtype(logits.dtype))
-    return softmax_loss(SoftmaxFocalKernel(float(gamma), class_weight), logits, target, class_weight=None,
+    return softmax_loss(SoftmaxFocalKernel(float(gamma)), logits, target, class_weight=class_weight,
                         weight=weight, ignore_index=ignore_index, reduction=reduction)
 
 
@@ -231,12 +220,12 @@ def softmax_focal_loss(
     .. math::
         \ell = -w_{t}\, (1 - p_t)^\gamma \log p_t, \qquad p = \mathrm{softmax}(z)
 
-    ``gamma = 0`` without ``class_weight`` is cross-entropy. ``class_weight`` (the focal paper's per-class
-    :math:`\alpha`) multiplies each element's loss by its class's entry and, unlike ``cross_entropy``'s
-    ``weight``, leaves the ``"mean"`` denominator unchanged (the number of non-ignored elements), as
-    MMDetection's focal loss does. kornia's ``focal_loss`` and MONAI's ``FocalLoss`` give the same sum but their
-    ``"mean"`` divides by every element of ``(N, C, *)`` (ignored ones included), i.e. ``C`` times less.
-    Class-balanced weights (:func:`class_balanced_weights`) fit here.
+    ``class_weight`` (the focal paper's per-class :math:`\alpha`) is ``cross_entropy``'s ``weight``: it
+    multiplies each element's loss by its class's entry and ``"mean"`` divides by the summed weights of the
+    non-ignored elements, so ``gamma = 0`` is ``cross_entropy(weight=class_weight)`` exactly. MMDetection's focal
+    loss divides by the element count instead: multiply by ``sum(w[t]) / count`` to compare. kornia's
+    ``focal_loss`` and MONAI's ``FocalLoss`` give the same sum but their ``"mean"`` divides by every element of
+    ``(N, C, *)`` (ignored ones included). Class-balanced weights (:func:`class_balanced_weights`) fit here.
 
     Args:
         logits: unnormalised scores.
@@ -245,7 +234,8 @@ def softmax_focal_loss(
         gamma: focusing exponent, ``>= 0``.
         weight: per-element weights broadcastable to the target (constants).
         ignore_index: target value to skip; None for none.
-        reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
+        reduction: ``"none"`` | ``"mean"`` (divided by the summed class weights of the non-ignored elements,
+            their number without ``class_weight``) | ``"sum"``.
 
     Shape:
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)``, integer.

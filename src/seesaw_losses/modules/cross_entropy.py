@@ -70,12 +70,12 @@ def class_balanced_cross_entropy(*, class_counts: Any, strategy: str = "class_ba
 register(LossEntry(
     name="ce", function=None, module=cross_entropy, tasks=("multi-class", "long-tailed"),
     summary="cross-entropy (torch.nn.CrossEntropyLoss); the baseline",
-    reference="PyTorch cross_entropy", activation="softmax",
+    reference="PyTorch cross_entropy", target="index",
     search_space={"label_smoothing": Hyperparameter(0.0, 0.2)}))
 register(LossEntry(
     name="class_balanced_ce", function=None, module=class_balanced_cross_entropy,
     tasks=("multi-class", "long-tailed"),
     summary="cross-entropy with class-balanced weights (1 - beta) / (1 - beta^n_c) from the training counts",
     reference="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019",
-    activation="softmax", needs_counts=True, counts_argument="class_counts", derived_attribute="weight",
+    target="index", needs_counts=True, counts_argument="class_counts", derived_attribute="weight",
     defaults={"beta": 0.9999}, search_space={"beta": Hyperparameter(choices=(0.9, 0.99, 0.999, 0.9999))}))

@@ -110,12 +110,12 @@ class SoftmaxFocalLoss(nn.Module):
 register(LossEntry(
     name="focal", function=sigmoid_focal_loss, module=SigmoidFocalLoss, tasks=("binary", "multi-label", "detection"),
     summary="sigmoid focal loss: BCE down-weighted by (1 - p_t)^gamma on easy elements, alpha for positives",
-    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="sigmoid",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", target="binary",
     defaults={"alpha": 0.25, "gamma": 2.0}, aliases=("sigmoid_focal",),
     search_space={"gamma": Hyperparameter(0.0, 5.0), "alpha": Hyperparameter(0.05, 0.95)}))
 register(LossEntry(
     name="softmax_focal", function=softmax_focal_loss, module=SoftmaxFocalLoss,
     tasks=("multi-class", "long-tailed"),
     summary="softmax focal loss: cross-entropy down-weighted by (1 - p_t)^gamma, optional class_weight",
-    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="softmax",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", target="index",
     defaults={"gamma": 2.0}, search_space={"gamma": Hyperparameter(0.0, 5.0)}))

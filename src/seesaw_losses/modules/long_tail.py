@@ -303,7 +303,7 @@ class EQLv2Loss(SyncedState):
 
 
 _LONG_TAIL = ("multi-class", "long-tailed")
-_COUNTS = dict(activation="softmax", needs_counts=True, counts_argument="class_counts")
+_COUNTS = dict(target="index", needs_counts=True, counts_argument="class_counts")
 
 register(LossEntry(
     name="logit_adjusted", function=logit_adjusted_loss, module=LogitAdjustedLoss, tasks=_LONG_TAIL,
@@ -330,7 +330,7 @@ register(LossEntry(
 register(LossEntry(
     name="asymmetric", function=asymmetric_loss, module=AsymmetricLoss, tasks=("multi-label", "binary"),
     summary="asymmetric loss: focal-style weights with gamma_neg > gamma_pos and a probability shift on negatives",
-    reference="Ridnik et al., Asymmetric Loss For Multi-Label Classification, ICCV 2021", activation="sigmoid",
+    reference="Ridnik et al., Asymmetric Loss For Multi-Label Classification, ICCV 2021", target="binary",
     defaults={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05}, aliases=("asl",),
     search_space={"gamma_neg": Hyperparameter(0.0, 6.0), "gamma_pos": Hyperparameter(0.0, 2.0),
                   "clip": Hyperparameter(0.0, 0.2)}))
@@ -339,7 +339,7 @@ register(LossEntry(
     summary="EQLv2: one-vs-all sigmoid CE with per-class weights that balance the accumulated positive and "
             "negative gradients",
     reference="Tan et al., Equalization Loss v2: A New Gradient Balance Approach for Long-tailed Object Detection, "
-              "CVPR 2021", activation="softmax",
+              "CVPR 2021", target="index",
     defaults={"gamma": 12.0, "mu": 0.8, "alpha": 4.0},
     search_space={"gamma": Hyperparameter(4.0, 16.0), "mu": Hyperparameter(0.5, 1.0),
                   "alpha": Hyperparameter(0.0, 8.0)}))

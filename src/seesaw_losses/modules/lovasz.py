@@ -71,8 +71,8 @@ class LovaszSoftmaxLoss(nn.Module):
 register(LossEntry(
     name="lovasz_hinge", function=lovasz_hinge_loss, module=LovaszHingeLoss, tasks=("binary",),
     summary="Lovasz hinge: a convex surrogate of the Jaccard index, optimised directly",
-    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", activation="sigmoid", region=True))
+    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", target="binary", region=True))
 register(LossEntry(
     name="lovasz_softmax", function=lovasz_softmax_loss, module=LovaszSoftmaxLoss, tasks=("multi-class",),
     summary="Lovasz-softmax: the Jaccard surrogate on softmax probabilities, per class",
-    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", activation="softmax", region=True))
+    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", target="index", region=True))
