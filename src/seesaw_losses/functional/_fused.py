@@ -21,8 +21,9 @@ Half-precision inputs are read block by block and computed in float32; the gradi
 dtype. While ``torch.compile`` traces (or inside :func:`plain_formula`), the plain formula runs under autograd
 instead, so that inductor can fuse it.
 
-For CUDA tensors with Triton installed, both passes run as one fused Triton kernel where :mod:`._triton` has one
-for the kernel (the sigmoid and softmax families); everything else stays as described here.
+For CUDA tensors with Triton installed, both passes run as one fused Triton kernel (:mod:`._triton`) where the
+kernel declares its Triton form (a ``triton_form`` method, :mod:`._forms`: the sigmoid and softmax families);
+everything else stays as described here.
 
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
@@ -35,7 +36,6 @@ import contextlib
 import functools
 import importlib.util
 import itertools
-import math
 import sys
 from collections.abc import Iterator
 from typing import List, Optional, Protocol, Sequence, Tuple
@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._scratch import Scratch
 from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
 
@@ -87,48 +88,6 @@ class ClasswiseKernel(Protocol):
     """
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor: ...
-
-
-class Scratch:
-    """Temporaries for the kernels, reused from block to block.
-
-    Fresh memory costs more than the arithmetic done on it (the allocator hands large freed blocks back to the
-    OS, and every page is faulted in again on the next use), so kernels take their block-sized temporaries from
-    here and fill them with ``out=`` or in-place operations: ``scratch()`` is an uninitialised tensor of the
-    current block's shape, ``scratch(shape)`` one of another shape; both stay valid until the next block.
-    ``scratch.gradient()`` is where a kernel should build the block's gradient: the block of the gradient
-    tensor itself when it can be written directly (the engine then copies nothing), else a scratch buffer.
-    """
-
-    def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
-        self.dtype, self.device = dtype, device
-        self.shape: Tuple[int, ...] = ()
-        self._buffers: List[Tensor] = []
-        self._used = 0
-        self._gradient: Optional[Tensor] = None
-
-    def next_block(self, shape, gradient: Optional[Tensor] = None) -> None:
-        """Start a block of ``shape``: every buffer is free again. ``gradient`` is the block of the gradient
-        tensor, handed out by :meth:`gradient` when it is contiguous and of the computing dtype."""
-        self.shape, self._used = tuple(shape), 0
-        direct = gradient is not None and gradient.dtype == self.dtype and gradient.is_contiguous()
-        self._gradient = gradient if direct else None
-
-    def gradient(self) -> Tensor:
-        """A tensor of the block's shape to build the gradient in: the gradient tensor's own block if writable
-        directly, else a scratch buffer."""
-        return self() if self._gradient is None else self._gradient
-
-    def __call__(self, shape=None) -> Tensor:
-        shape = self.shape if shape is None else tuple(shape)
-        size = math.prod(shape)
-        if self._used == len(self._buffers):
-            self._buffers.append(torch.empty(max(size, CHUNK_ELEMENTS), dtype=self.dtype, device=self.device))
-        elif self._buffers[self._used].numel() < size:
-            self._buffers[self._used] = torch.empty(size, dtype=self.dtype, device=self.device)
-        buffer = self._buffers[self._used]
-        self._used += 1
-        return buffer[:size].view(shape)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -297,7 +256,7 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
     operands = tuple(o.to(cdtype) if o.dim() == 0 else o.to(cdtype).expand(shape) for o in operands)
     grad = torch.empty(shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     out = None if reduce_sum else torch.empty(shape, dtype=cdtype, device=logits.device)
-    scratch = Scratch(cdtype, logits.device)
+    scratch = Scratch(cdtype, logits.device, CHUNK_ELEMENTS)
     sums = []
     for idx in _elementwise_blocks(shape, block_elements(logits.device)):
         x, t_raw = logits[idx], target[idx]
@@ -379,7 +338,7 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     grad_full = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     grad = None if grad_full is None else grad_full.view(z.shape)
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
-    scratch = Scratch(cdtype, logits.device)
+    scratch = Scratch(cdtype, logits.device, CHUNK_ELEMENTS)
     sums = []
     for bs, ps in _blocks(n, c, z.shape[2], block_elements(logits.device, classwise=True)):
         block = z[bs, :, ps]

@@ -15,14 +15,14 @@ second, single-program kernel: no atomics, the same bits on every run.
 
 The engine calls :func:`fused_pass` for CUDA tensors when Triton is importable; with ``TRITON_INTERPRET=1`` set
 before Triton is imported, the same kernels run on CPU tensors (how the tests check them), under
-:func:`seesaw_losses.functional._fused.triton_kernels_on_cpu`. A kernel object of the engine that no Triton
-kernel covers (or an option they do not take, such as a per-channel ``pos_weight``) keeps the engine's path.
+:func:`seesaw_losses.functional._fused.triton_kernels_on_cpu`. Each kernel of the engine declares the form it
+runs as (:mod:`._forms`); one that declares none (or none for its options, such as a per-channel ``pos_weight``)
+keeps the engine's path. This module knows no loss.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -30,47 +30,11 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-BCE, FOCAL, BINARY_SEESAW, ASYMMETRIC = 0, 1, 2, 3
-"""Sigmoid families."""
-CROSS_ENTROPY, SOFTMAX_FOCAL, SEESAW = 0, 1, 2
-"""Softmax families."""
+from ._forms import SigmoidForm, SoftmaxForm
 
 ELEMENT_BLOCK = 1024
 TILE_ELEMENTS = 4096
 """Elements of a softmax tile (classes x positions); the classes of a position always share a tile."""
-
-
-@dataclass(frozen=True)
-class SigmoidForm:
-    """A sigmoid-family loss for :func:`sigmoid_kernel`: ``params`` are four float32 numbers on the logits'
-    device: BCE ``(pos_weight, -, -, -)``; focal ``(alpha or -1, gamma, -, -)``; Binary Seesaw ``(log m_fg -
-    log m_bg, log m_bg, q, log eps)``; asymmetric ``(gamma_pos, gamma_neg, clip, eps)``."""
-
-    family: int
-    params: Tensor
-
-
-@dataclass(frozen=True)
-class SoftmaxForm:
-    """A softmax-family loss for :func:`softmax_kernel`: ``class_values`` is a ``(C,)`` float32 tensor or None:
-    the logit offsets (cross-entropy) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
-    ``p``, ``q``, ``eps`` Seesaw's; ``margins`` (``(C,)`` or None) and ``scale`` cross-entropy's (LDAM)."""
-
-    family: int
-    class_values: Optional[Tensor] = None
-    gamma: float = 0.0
-    p: float = 0.0
-    q: float = 0.0
-    eps: float = 1e-2
-    margins: Optional[Tensor] = None
-    scale: float = 1.0
-
-    @staticmethod
-    def cross_entropy(logit_offsets: Optional[Tensor] = None, margins: Optional[Tensor] = None,
-                      scale: float = 1.0) -> "SoftmaxForm":
-        """Cross-entropy of ``scale * (z + logit_offsets - margins[t] onehot(t))``: logit adjustment, Balanced
-        Softmax and LDAM."""
-        return SoftmaxForm(CROSS_ENTROPY, logit_offsets, margins=margins, scale=scale)
 
 
 @triton.jit
@@ -255,48 +219,6 @@ def _scalar_params(device: torch.device, *values) -> Tensor:
     return torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in values])
 
 
-def sigmoid_form(kernel, operands: Sequence[Tensor], device: torch.device) -> Optional[SigmoidForm]:
-    """The Triton form of an elementwise kernel of the engine, or None when no Triton kernel covers it."""
-    from .asymmetric import AsymmetricKernel
-    from .binary_seesaw import PaperKernel
-    from .bce import WeightedBCEKernel
-    from .focal import SigmoidFocalKernel
-
-    if any(o.dim() > 0 for o in operands):
-        return None
-    if isinstance(kernel, WeightedBCEKernel):
-        return SigmoidForm(BCE, _scalar_params(device, operands[0] if operands else 1.0))
-    if isinstance(kernel, SigmoidFocalKernel):
-        alpha = operands[0] if operands else (-1.0 if kernel.alpha is None else kernel.alpha)
-        return SigmoidForm(FOCAL, _scalar_params(device, alpha, kernel.gamma))
-    if isinstance(kernel, PaperKernel):
-        return SigmoidForm(BINARY_SEESAW, _scalar_params(device, kernel.log_m_gap, kernel.log_m_bg, kernel.q,
-                                                         kernel.log_eps))
-    if isinstance(kernel, AsymmetricKernel):
-        return SigmoidForm(ASYMMETRIC, _scalar_params(device, kernel.gamma_pos, kernel.gamma_neg, kernel.clip,
-                                                      kernel.eps))
-    return None
-
-
-def softmax_form(kernel) -> Optional[SoftmaxForm]:
-    """The Triton form of a classwise kernel of the engine (a kernel may also declare its own with a
-    ``triton_form()`` method), or None."""
-    from .focal import SoftmaxFocalKernel
-    from .logit_adjusted import AdjustedSoftmaxKernel
-    from .seesaw import SeesawKernel
-
-    if hasattr(kernel, "triton_form"):
-        return kernel.triton_form()
-    if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax, LDAM
-        return SoftmaxForm.cross_entropy(kernel.bias, kernel.margin, kernel.scale)
-    if isinstance(kernel, SoftmaxFocalKernel):
-        return SoftmaxForm(SOFTMAX_FOCAL, gamma=kernel.gamma)
-    if isinstance(kernel, SeesawKernel):
-        return SoftmaxForm(SEESAW, kernel.log_counts if kernel.p > 0 else None, p=kernel.p, q=kernel.q,
-                           eps=kernel.eps)
-    return None
-
-
 def _loss_buffers(n: int, programs: int, reduce_sum: bool, device: torch.device) -> Tensor:
     return torch.empty(programs if reduce_sum else n, dtype=torch.float32, device=device)
 
@@ -311,7 +233,7 @@ def sigmoid_pass(form: SigmoidForm, logits: Tensor, target: Tensor, weight: Opti
     grad = torch.empty_like(x) if need_grad else None
     w = None if weight is None else weight.expand(x.shape).contiguous()
     sigmoid_kernel[(programs,)](
-        x, t, x if w is None else w, form.params, out, x if grad is None else grad, n,
+        x, t, x if w is None else w, _scalar_params(x.device, *form.params), out, x if grad is None else grad, n,
         0 if ignore_index is None else ignore_index, FAMILY=form.family, HAS_IGNORE=ignore_index is not None,
         HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
     return (_total(out) if reduce_sum else out.view(x.shape)), grad
@@ -347,11 +269,11 @@ def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Opti
 def fused_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int],
                reduce_sum: bool, operands: Optional[Sequence[Tensor]],
                need_grad: bool) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
-    """The engine's pass through a Triton kernel (``operands`` None: the classwise layout), or None where no
-    Triton kernel covers ``kernel`` with these options."""
-    if operands is None:
-        form = softmax_form(kernel)
-        return None if form is None else softmax_pass(form, logits, target, weight, ignore_index, reduce_sum,
-                                                      need_grad)
-    form = sigmoid_form(kernel, operands, logits.device)
-    return None if form is None else sigmoid_pass(form, logits, target, weight, ignore_index, reduce_sum, need_grad)
+    """The engine's pass through the Triton kernel of the form ``kernel`` declares (``operands`` None: the
+    classwise layout), or None where it declares none for these options."""
+    triton_form = getattr(kernel, "triton_form", None)
+    form = None if triton_form is None else triton_form(*(operands or ()))
+    if form is None:
+        return None
+    run = softmax_pass if isinstance(form, SoftmaxForm) else sigmoid_pass
+    return run(form, logits, target, weight, ignore_index, reduce_sum, need_grad)

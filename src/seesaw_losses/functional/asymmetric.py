@@ -8,7 +8,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss
+from ._forms import ASYMMETRIC, SigmoidForm
+from ._fused import compute_dtype, elementwise_loss
+from ._scratch import Scratch
 from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_element_weight, check_logits, check_number, check_probability_target, check_reduction,
@@ -32,6 +34,9 @@ class AsymmetricKernel:
         positive = -_power(q, self.gamma_pos) * p.clamp(min=self.eps).log()
         negative = -_power(shifted, self.gamma_neg) * rest.clamp(min=self.eps).log()
         return negative + t * (positive - negative)
+
+    def triton_form(self) -> SigmoidForm:
+        return SigmoidForm(ASYMMETRIC, (self.gamma_pos, self.gamma_neg, self.clip, self.eps))
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With q = 1 - p and r = 1 - p_m = min(q + clip, 1):

@@ -7,7 +7,9 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss
+from ._forms import BCE, SigmoidForm
+from ._fused import compute_dtype, elementwise_loss
+from ._scratch import Scratch
 from ._math import softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._validation import (
@@ -24,6 +26,12 @@ class WeightedBCEKernel:
         if not pos_weight:
             return softplus(-x) + negative_part
         return softplus(-x) * ((pos_weight[0] - 1) * t + 1) + negative_part
+
+    def triton_form(self, *pos_weight: Tensor) -> Optional[SigmoidForm]:
+        """A scalar ``pos_weight`` (or none) runs in Triton; a per-channel one does not."""
+        if pos_weight and pos_weight[0].dim() > 0:
+            return None
+        return SigmoidForm(BCE, (pos_weight[0] if pos_weight else 1.0,))
 
     def evaluate(self, x: Tensor, t: Tensor, *pos_weight: Tensor, need_grad: bool, scratch: Scratch):
         # with k = 1 + (pw - 1) t: loss = k softplus(x) - pw t x, d/dx = k sigmoid(x) - pw t

@@ -8,7 +8,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import CHUNK_ELEMENTS, Scratch, compute_dtype, elementwise_loss
+from ._forms import BINARY_SEESAW, SigmoidForm
+from ._fused import CHUNK_ELEMENTS, compute_dtype, elementwise_loss
+from ._scratch import Scratch
 from ._math import softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels, valid_mask
@@ -50,6 +52,9 @@ class PaperKernel:
 
     def loss(self, x: Tensor, t: Tensor) -> Tensor:
         return softplus(self._margin(x, t))
+
+    def triton_form(self) -> SigmoidForm:
+        return SigmoidForm(BINARY_SEESAW, (self.log_m_gap, self.log_m_bg, self.q, self.log_eps))
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With v = -u = x (1 - 2t) and log s_other - log s_true = v, the compensation term above is

@@ -7,7 +7,9 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss
+from ._forms import FOCAL, SOFTMAX_FOCAL, SigmoidForm, SoftmaxForm
+from ._fused import compute_dtype, elementwise_loss
+from ._scratch import Scratch
 from ._math import log_softmax, power, softmax_and_target_log_prob, softplus, softplus_sigmoid
 from ._reduction import count_valid, reduce_loss
 from ._targets import mask_ignored
@@ -32,6 +34,9 @@ class SigmoidFocalKernel:
         ce = softplus(x) - t * x
         out = ce * power(p + t * (pn - p), self.gamma) if self.gamma != 0 else ce
         return out if self.alpha is None else out * ((1 - self.alpha) + (2 * self.alpha - 1) * t)
+
+    def triton_form(self) -> SigmoidForm:
+        return SigmoidForm(FOCAL, (-1.0 if self.alpha is None else self.alpha, self.gamma))
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With m = 1 - p_t = t + p (1 - 2t) and k = a_t m^(gamma - 1): loss = k m BCE and
@@ -68,6 +73,9 @@ class SoftmaxFocalKernel:
         log_p_t = log_softmax(z).gather(1, t.unsqueeze(1)).squeeze(1)
         out = -log_p_t
         return out * power(-torch.expm1(log_p_t), self.gamma) if self.gamma != 0 else out
+
+    def triton_form(self) -> SoftmaxForm:
+        return SoftmaxForm(SOFTMAX_FOCAL, gamma=self.gamma)
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # d loss / d z_j = k (delta_tj - p_j), with k per position: only the softmax is class-sized

@@ -8,7 +8,9 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, classwise_loss, compute_dtype
+from ._forms import SEESAW, SoftmaxForm
+from ._fused import classwise_loss, compute_dtype
+from ._scratch import Scratch
 from ._math import softmax_and_target_log_prob
 from ._reduction import count_valid, reduce_loss
 from ._shapes import flatten_from
@@ -51,6 +53,9 @@ class SeesawKernel:
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
+
+    def triton_form(self) -> SoftmaxForm:
+        return SoftmaxForm(SEESAW, self.log_counts if self.p > 0 else None, p=self.p, q=self.q, eps=self.eps)
 
 
 class FusedSeesawKernel(SeesawKernel):
