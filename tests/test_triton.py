@@ -94,6 +94,20 @@ def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
                                  ignore_index=255 if ignore else None, weight=weight if weighted else None)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 9, 13), (37, 3)])
+@pytest.mark.parametrize("ignore,weighted,reduction", [(False, False, "mean"), (True, True, "none"),
+                                                       (True, False, "sum")])
+def test_sigmoid_focal_per_class_alpha(fused_calls, shape, ignore, weighted, reduction):
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randn(shape, generator=gen) * 3
+    target = (torch.rand(shape, generator=gen) < 0.2).float()
+    if ignore:
+        target.view(-1)[:7] = 255
+    weight = torch.rand(shape, generator=gen) if weighted else None
+    _assert_triton_matches_eager(fused_calls, sigmoid_focal_loss, logits, target, alpha=[0.25, 0.5, 0.9],
+                                 gamma=1.5, reduction=reduction, ignore_index=255 if ignore else None, weight=weight)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["weighted bce", "focal", "binary seesaw", "asymmetric"])
 def test_sigmoid_family_half_precision(fused_calls, name, dtype):

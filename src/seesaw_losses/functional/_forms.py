@@ -24,10 +24,12 @@ class SigmoidForm:
     """A sigmoid-family loss for the elementwise Triton kernel: ``params`` are up to four numbers (floats or
     0-dim tensors, read on the device without a host sync): BCE ``(pos_weight,)``; focal ``(alpha or -1,
     gamma)``; Binary Seesaw ``(log m_fg - log m_bg, log m_bg, q, log eps)``; asymmetric ``(gamma_pos, gamma_neg,
-    clip, eps)``."""
+    clip, eps)``. ``class_values`` is a ``(C,)`` tensor along dimension 1 of the logits, or None: focal's
+    per-class ``alpha`` (which then replaces the number)."""
 
     family: int
     params: Tuple[Union[float, Tensor], ...]
+    class_values: Optional[Tensor] = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ the gradient of its sum: the gradient is the only logits-sized allocation, and t
 engine's :class:`~seesaw_losses.functional._fused._FusedLoss`). Partial sums are added in a fixed order by a
 second, single-program kernel: no atomics, the same bits on every run.
 
-- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (scalar ``alpha``),
+- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (``alpha`` a number
+  or one per class of dimension 1),
   Binary Seesaw (paper variant) and the asymmetric loss, each with an optional per-element weight and
   ``ignore_index``.
 - :func:`softmax_kernel`: ``(N, C, S)`` logits with ``(N, S)`` class indices, every class of a position in one
@@ -73,11 +74,13 @@ def _target_and_scale(t, w_ptr, offsets, inside, ignore_value, HAS_IGNORE: tl.co
 
 
 @triton.jit
-def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore_value,
+def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, class_ptr, out_ptr, grad_ptr, n, ignore_value, inner, classes,
                    FAMILY: tl.constexpr, HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr,
-                   REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+                   HAS_CLASS_VALUES: tl.constexpr, REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr,
+                   BLOCK: tl.constexpr):
     """Loss and gradient of ``BLOCK`` elements; the loss summed into ``out_ptr[program]`` (``REDUCE``) or stored
-    per element."""
+    per element. ``class_ptr`` holds one value per class of dimension 1 (``classes`` of them, each spanning
+    ``inner`` consecutive elements) when ``HAS_CLASS_VALUES``."""
     pid = tl.program_id(0)
     offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < n
@@ -96,6 +99,8 @@ def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore
         softplus, p = _softplus_sigmoid(x)
         ce = softplus - t * x
         m = t + p * sign
+        if HAS_CLASS_VALUES:
+            a = tl.load(class_ptr + (offsets // inner) % classes, mask=inside, other=0.0).to(tl.float32)
         a_t = tl.where(a < 0.0, 1.0, (1.0 - a) + (2.0 * a - 1.0) * t)
         loss = a_t * _power(m, b) * ce
         grad = a_t * ((p - t) * _power(m, b) + b * _power(m, b - 1.0) * ce * p * (1.0 - p) * sign)
@@ -232,10 +237,14 @@ def sigmoid_pass(form: SigmoidForm, logits: Tensor, target: Tensor, weight: Opti
     out = _loss_buffers(n, programs, reduce_sum, x.device)
     grad = torch.empty_like(x) if need_grad else None
     w = None if weight is None else weight.expand(x.shape).contiguous()
+    values = None if form.class_values is None else form.class_values.to(device=x.device, dtype=torch.float32)
+    classes = 1 if values is None else values.numel()
+    inner = max(1, n // max(1, x.shape[0] * classes))
     sigmoid_kernel[(programs,)](
-        x, t, x if w is None else w, _scalar_params(x.device, *form.params), out, x if grad is None else grad, n,
-        0 if ignore_index is None else ignore_index, FAMILY=form.family, HAS_IGNORE=ignore_index is not None,
-        HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
+        x, t, x if w is None else w, _scalar_params(x.device, *form.params), x if values is None else values, out,
+        x if grad is None else grad, n, 0 if ignore_index is None else ignore_index, inner, classes,
+        FAMILY=form.family, HAS_IGNORE=ignore_index is not None, HAS_WEIGHT=w is not None,
+        HAS_CLASS_VALUES=values is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
     return (_total(out) if reduce_sum else out.view(x.shape)), grad
 
 
