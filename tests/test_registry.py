@@ -86,7 +86,8 @@ def test_toy_loss_is_picked_up_by_build_loss(toy_entry):
     combined = sl.build_loss("bce+0.5*toy_squared")
     torch.testing.assert_close(combined(x, t), F.binary_cross_entropy_with_logits(x, t)
                                + 0.5 * toy_squared_loss(x, t))
-    with pytest.raises(ValueError, match=r"options of 'toy_squared' must be among scale, reduction, got scal; "
+    with pytest.raises(ValueError, match=r"build_loss: term 'toy_squared': options must be among scale, reduction, got "
+                                         r"scal; "
                                          r"did you mean 'scale'\?"):
         sl.build_loss("toy_squared:scal=2")
 

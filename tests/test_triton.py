@@ -150,6 +150,17 @@ def test_softmax_family(fused_calls, name, ignore, dense, reduction):
                                  ignore_index=-100 if ignore else None)
 
 
+def test_seesaw_at_extreme_logits_keeps_float64_precision(fused_calls):
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 5, generator=gen).sign() * 1e4
+    target = torch.randint(0, 5, (64,), generator=gen)
+    reference = _loss_and_grad(seesaw_loss, logits.double(), target, COUNTS, p=3.0, q=20.0, reduction="sum")[1]
+    with triton_kernels_on_cpu():
+        grad = _loss_and_grad(seesaw_loss, logits, target, COUNTS, p=3.0, q=20.0, reduction="sum")[1]
+    assert fused_calls == [True]
+    assert (grad.double() - reference).abs().max() <= 5e-7 * reference.abs().max()   # 1e-6 unshifted
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["seesaw", "softmax focal", "ldam"])
 def test_softmax_family_half_precision(fused_calls, name, dtype):

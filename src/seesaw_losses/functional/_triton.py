@@ -185,7 +185,9 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, margin_ptr, out_ptr, grad_ptr
             if HAS_CLASS_VALUES:
                 log_n_target = tl.sum(tl.where(is_target, class_values[:, None], 0.0), axis=0)
                 adjust += p * tl.minimum(class_values[:, None] - log_n_target[None, :], 0.0)
-            z = tl.where(real, z + adjust, -float("inf"))
+            # shifted by the largest logit first: log S then adds to logits of its own size at full precision
+            z = tl.where(real, (z - z_max[None, :]) + adjust, -float("inf"))
+            z_target = z_target - z_max
             z_max = tl.max(z, axis=0)
             e = tl.exp(z - z_max[None, :])
             total = tl.sum(e, axis=0)

@@ -51,6 +51,9 @@ class SeesawKernel:
         return z if adjust is None else z + adjust
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
+        # shifted so that the largest logit is 0: ``log S`` (up to q log(1/eps) + p log(n_max)) then adds to
+        # logits of its own size, not to logits of 1e4 whose float32 spacing (1e-3) would round it away
+        z = z - z.detach().amax(1, keepdim=True)
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
 
