@@ -100,6 +100,27 @@ def check_asymmetric_args(fn: str, gamma_pos: object, gamma_neg: object, clip: o
     check_number(fn, "eps", eps, low=0, high=1, low_open=True, high_open=True)
 
 
+def check_asymmetric_tensors(fn: str, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                             ignore_index: Optional[int]) -> Tensor:
+    """The per-call checks; returns the target (a boolean one as the logits' dtype)."""
+    check_logits(fn, logits)
+    target = check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
+    check_element_weight(fn, weight, target.shape)
+    return target
+
+
+def _asymmetric_unchecked(logits: Tensor, target: Tensor, *, gamma_pos: float, gamma_neg: float, clip: float,
+                          eps: float, weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`asymmetric_loss` on validated arguments."""
+    kernel = AsymmetricKernel(float(gamma_pos), float(gamma_neg), float(clip), float(eps))
+    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
+
+    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))
+
+
 def asymmetric_loss(
     logits: Tensor,
     target: Tensor,
@@ -147,15 +168,8 @@ def asymmetric_loss(
         >>> asymmetric_loss(logits, (torch.rand(8, 20) < 0.1).float()).backward()
     """
     fn = "asymmetric_loss"
-    check_logits(fn, logits)
     check_reduction(fn, reduction)
     check_asymmetric_args(fn, gamma_pos, gamma_neg, clip, eps)
-    target = check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
-    check_element_weight(fn, weight, target.shape)
-    kernel = AsymmetricKernel(float(gamma_pos), float(gamma_neg), float(clip), float(eps))
-    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
-
-    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))
+    target = check_asymmetric_tensors(fn, logits, target, weight, ignore_index)
+    return _asymmetric_unchecked(logits, target, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, eps=eps,
+                                 weight=weight, ignore_index=ignore_index, reduction=reduction)

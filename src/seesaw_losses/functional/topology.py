@@ -46,6 +46,8 @@ from ._reduction import reduce_rows
 from ._shapes import flatten_from
 from .overlap import _block, _ratio, check_overlap_tensors
 
+ClassWeight = Optional[Union[Tensor, Sequence[float]]]
+
 DEFAULT_SKELETON_ITERATIONS = 10
 """Erosion steps of the skeleton :func:`skeleton_recall_loss` computes when none is passed: enough for
 structures up to about 20 pixels wide."""
@@ -264,6 +266,20 @@ def _check_map(fn: str, arg: str, value: object, logits: Tensor, hint: str) -> T
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _cldice_loss(fn: str, logits: Tensor, target: Tensor, *, iterations: int, smooth_nr: float, smooth_dr: float,
+                 activation: Optional[str], per_image: bool, include_background: bool, class_weight: ClassWeight,
+                 ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`cldice_loss` on validated options; the tensors are checked here, named ``fn``."""
+    p, t, _ = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    skeleton_p, skeleton_t = _soft_skeleton(p, iterations), _soft_skeleton(t, iterations)
+    precision = (_sum(skeleton_p * t, per_image) + smooth_nr) / (_sum(skeleton_p, per_image) + smooth_dr)
+    sensitivity = (_sum(skeleton_t * p, per_image) + smooth_nr) / (_sum(skeleton_t, per_image) + smooth_dr)
+    total = precision + sensitivity
+    score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
+    return reduce_rows((1 - score).clamp(min=0), reduction, per_image, weight)
+
+
 def cldice_loss(
     logits: Tensor,
     target: Tensor,
@@ -317,14 +333,9 @@ def cldice_loss(
     smooth_nr, smooth_dr = smoothing(fn, smooth, smooth_nr, smooth_dr)
     _check_options(fn, activation=activation, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
                    iterations=iterations)
-    p, t, _ = _probabilities(fn, logits, target, activation, ignore_index, include_background)
-    weight = _class_weight(fn, class_weight, logits, include_background, p)
-    skeleton_p, skeleton_t = _soft_skeleton(p, iterations), _soft_skeleton(t, iterations)
-    precision = (_sum(skeleton_p * t, per_image) + smooth_nr) / (_sum(skeleton_p, per_image) + smooth_dr)
-    sensitivity = (_sum(skeleton_t * p, per_image) + smooth_nr) / (_sum(skeleton_t, per_image) + smooth_dr)
-    total = precision + sensitivity
-    score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
-    return reduce_rows((1 - score).clamp(min=0), reduction, per_image, weight)
+    return _cldice_loss(fn, logits, target, iterations=iterations, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                        activation=activation, per_image=per_image, include_background=include_background,
+                        class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERATIONS) -> Tensor:
@@ -384,6 +395,44 @@ def _skeleton_sums(logits: Tensor, skeleton: Tensor):
     return _SkeletonSums.apply(logits, skeleton.bool())
 
 
+def _skeleton_recall_loss(fn: str, logits: Tensor, target: Tensor, *, skeleton: Optional[Tensor], radius: int,
+                          iterations: int, smooth_nr: float, smooth_dr: float, activation: Optional[str],
+                          per_image: bool, include_background: bool, class_weight: ClassWeight,
+                          ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`skeleton_recall_loss` on validated options; the tensors are checked here, named ``fn``."""
+    if skeleton is not None:
+        skeleton = _check_map(fn, "skeleton", skeleton, logits,
+                              "one binary channel per class; for class-index masks use "
+                              "tubed_skeleton(mask, num_classes=C)")
+        if skeleton.is_complex():
+            fail(fn, "skeleton", "a real tensor", skeleton, error=TypeError)
+        if skeleton.numel() and should_check_values(skeleton):
+            lo, hi = value_range(skeleton, None)
+            if lo < 0 or hi > 1 or (skeleton.is_floating_point() and bool(((skeleton != 0) & (skeleton != 1)).any())):
+                fail(fn, "skeleton", "binary (values 0 and 1)", f"values in [{lo:g}, {hi:g}]",
+                     "pass the tubed skeleton mask (seesaw_losses.transforms.tubed_skeleton), not probabilities "
+                     "or class labels")
+    if activation == "sigmoid" and ignore_index is None:
+        check_overlap_tensors(fn, logits, target, activation, None, include_background)
+        _check_spatial(fn, "logits", logits)
+        k = tube(target >= 0.5, radius=radius, iterations=iterations) if skeleton is None else skeleton
+        hit, total = _skeleton_sums(logits if include_background else logits[:, 1:],
+                                    k if include_background else k[:, 1:])
+    else:
+        p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+        if skeleton is None:
+            k = tube((t >= 0.5).to(p.dtype), radius=radius, iterations=iterations)
+        else:
+            k = skeleton.to(p.dtype) if include_background else skeleton[:, 1:].to(p.dtype)
+            k = k if valid is None else k * valid
+        hit, total = _sum(p * k, True), _sum(k, True)
+    if not per_image:
+        hit, total = hit.sum(0, keepdim=True), total.sum(0, keepdim=True)
+    weight = _class_weight(fn, class_weight, logits, include_background, hit)
+    recall = _ratio(hit + smooth_nr, total + smooth_dr)
+    return reduce_rows((1 - recall).clamp(min=0), reduction, per_image, weight)
+
+
 def skeleton_recall_loss(
     logits: Tensor,
     target: Tensor,
@@ -440,37 +489,41 @@ def skeleton_recall_loss(
     smooth_nr, smooth_dr = smoothing(fn, smooth, smooth_nr, smooth_dr)
     _check_options(fn, activation=activation, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
                    iterations=iterations, radius=radius)
-    if skeleton is not None:
-        skeleton = _check_map(fn, "skeleton", skeleton, logits,
-                              "one binary channel per class; for class-index masks use "
-                              "tubed_skeleton(mask, num_classes=C)")
-        if skeleton.is_complex():
-            fail(fn, "skeleton", "a real tensor", skeleton, error=TypeError)
-        if skeleton.numel() and should_check_values(skeleton):
-            lo, hi = value_range(skeleton, None)
-            if lo < 0 or hi > 1 or (skeleton.is_floating_point() and bool(((skeleton != 0) & (skeleton != 1)).any())):
-                fail(fn, "skeleton", "binary (values 0 and 1)", f"values in [{lo:g}, {hi:g}]",
-                     "pass the tubed skeleton mask (seesaw_losses.transforms.tubed_skeleton), not probabilities "
-                     "or class labels")
-    if activation == "sigmoid" and ignore_index is None:
-        check_overlap_tensors(fn, logits, target, activation, None, include_background)
-        _check_spatial(fn, "logits", logits)
-        k = tube(target >= 0.5, radius=radius, iterations=iterations) if skeleton is None else skeleton
-        hit, total = _skeleton_sums(logits if include_background else logits[:, 1:],
-                                    k if include_background else k[:, 1:])
+    return _skeleton_recall_loss(fn, logits, target, skeleton=skeleton, radius=radius, iterations=iterations,
+                                 smooth_nr=smooth_nr, smooth_dr=smooth_dr, activation=activation,
+                                 per_image=per_image, include_background=include_background,
+                                 class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
+
+
+def _boundary_loss(fn: str, logits: Tensor, target: Tensor, *, distance_map: Optional[Tensor],
+                   activation: Optional[str], include_background: bool, class_weight: ClassWeight,
+                   ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`boundary_loss` on validated options; the tensors are checked here, named ``fn``."""
+    if distance_map is not None:
+        distance_map = _check_map(fn, "distance_map", distance_map, logits,
+                                  "one signed distance map per class channel; for class-index masks use "
+                                  "signed_distance_map(mask, num_classes=C)")
+        if not distance_map.is_floating_point():
+            fail(fn, "distance_map", "a floating-point tensor", distance_map, error=TypeError)
+    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    if distance_map is None:
+        from ..transforms import signed_distance_map
+
+        mask = (t >= 0.5).cpu()
+        phi = signed_distance_map(mask, spatial_dims=mask.dim() - 2).to(device=p.device, dtype=p.dtype)
     else:
-        p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
-        if skeleton is None:
-            k = tube((t >= 0.5).to(p.dtype), radius=radius, iterations=iterations)
-        else:
-            k = skeleton.to(p.dtype) if include_background else skeleton[:, 1:].to(p.dtype)
-            k = k if valid is None else k * valid
-        hit, total = _sum(p * k, True), _sum(k, True)
-    if not per_image:
-        hit, total = hit.sum(0, keepdim=True), total.sum(0, keepdim=True)
-    weight = _class_weight(fn, class_weight, logits, include_background, hit)
-    recall = _ratio(hit + smooth_nr, total + smooth_dr)
-    return reduce_rows((1 - recall).clamp(min=0), reduction, per_image, weight)
+        phi = distance_map.to(p.dtype)
+        if not include_background:
+            phi = phi[:, 1:]
+    total = (p * phi).flatten(2).sum(-1)
+    if valid is None:
+        loss = total / max(math.prod(p.shape[2:]), 1)
+    else:
+        count = valid.flatten(2).sum(-1).to(p.dtype)
+        loss = total / torch.where(count > 0, count, 1)
+    return reduce_rows(loss, reduction, True, weight)
+
 
 
 def boundary_loss(
@@ -518,27 +571,6 @@ def boundary_loss(
     """
     fn = "boundary_loss"
     _check_options(fn, activation=activation, reduction=reduction)
-    if distance_map is not None:
-        distance_map = _check_map(fn, "distance_map", distance_map, logits,
-                                  "one signed distance map per class channel; for class-index masks use "
-                                  "signed_distance_map(mask, num_classes=C)")
-        if not distance_map.is_floating_point():
-            fail(fn, "distance_map", "a floating-point tensor", distance_map, error=TypeError)
-    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
-    weight = _class_weight(fn, class_weight, logits, include_background, p)
-    if distance_map is None:
-        from ..transforms import signed_distance_map
-
-        mask = (t >= 0.5).cpu()
-        phi = signed_distance_map(mask, spatial_dims=mask.dim() - 2).to(device=p.device, dtype=p.dtype)
-    else:
-        phi = distance_map.to(p.dtype)
-        if not include_background:
-            phi = phi[:, 1:]
-    total = (p * phi).flatten(2).sum(-1)
-    if valid is None:
-        loss = total / max(math.prod(p.shape[2:]), 1)
-    else:
-        count = valid.flatten(2).sum(-1).to(p.dtype)
-        loss = total / torch.where(count > 0, count, 1)
-    return reduce_rows(loss, reduction, True, weight)
+    return _boundary_loss(fn, logits, target, distance_map=distance_map, activation=activation,
+                          include_background=include_background, class_weight=class_weight,
+                          ignore_index=ignore_index, reduction=reduction)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ..functional._validation import (
     check_class_weight, check_index_target, check_logits, check_number, check_probability_target, check_reduction,
 )
+from ..functional._targets import mask_ignored
 from ..functional.weighting import class_weights
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -38,8 +39,8 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
         if self.reduction != "mean" or target.is_floating_point():
             return loss
-        valid = target != self.ignore_index
-        total = valid.sum() if weight is None else (weight[target.masked_fill(~valid, 0)] * valid).sum()
+        safe, valid = mask_ignored(target, self.ignore_index)
+        total = valid.sum() if weight is None else (weight[safe] * valid).sum()
         return torch.where(total > 0, loss, torch.zeros_like(loss))
 
 

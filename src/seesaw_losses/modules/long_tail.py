@@ -10,8 +10,10 @@ from torch import Tensor, nn
 
 from ..functional._targets import count_labels
 from ..functional._validation import check_class_weight, check_counts, check_int, check_reduction, fail
-from ..functional.asymmetric import asymmetric_loss, check_asymmetric_args
-from ..functional.eqlv2 import check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss, eqlv2_terms
+from ..functional.asymmetric import (
+    _asymmetric_unchecked, asymmetric_loss, check_asymmetric_args, check_asymmetric_tensors,
+)
+from ..functional.eqlv2 import _eqlv2_unchecked, check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss
 from ..functional.ldam import _ldam_unchecked, check_ldam_args, ldam_loss
 from ..functional.logit_adjusted import (
     _logit_adjusted_unchecked, balanced_softmax_loss, check_prior_tensors, check_tau, logit_adjusted_loss,
@@ -225,9 +227,10 @@ class AsymmetricLoss(nn.Module):
         return f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
-        return asymmetric_loss(logits, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip,
-                               eps=self.eps, weight=weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction)
+        target = check_asymmetric_tensors("AsymmetricLoss.forward", logits, target, weight, self.ignore_index)
+        return _asymmetric_unchecked(logits, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+                                     clip=self.clip, eps=self.eps, weight=weight, ignore_index=self.ignore_index,
+                                     reduction=self.reduction)
 
 
 class EQLv2Loss(SyncedState):
@@ -291,7 +294,7 @@ class EQLv2Loss(SyncedState):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         fn = "EQLv2Loss.forward"
         check_eqlv2_inputs(fn, logits, target, self.num_classes, self.background_channel, self.ignore_index)
-        loss, statistics = eqlv2_terms(
+        loss, statistics = _eqlv2_unchecked(
             logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
             background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
             need_statistics=self.training)

@@ -7,7 +7,11 @@ from typing import Optional
 from torch import Tensor, nn
 
 from ..functional._validation import check_choice, check_reduction
-from ..functional.lovasz import CLASS_SETS, lovasz_hinge_loss, lovasz_softmax_loss
+from ..functional.binary_seesaw import binary_targets
+from ..functional.lovasz import (
+    CLASS_SETS, _lovasz_hinge_unchecked, _lovasz_softmax_unchecked, check_lovasz_softmax_tensors, lovasz_hinge_loss,
+    lovasz_softmax_loss,
+)
 from ..registry import Hyperparameter, LossEntry, register
 
 
@@ -34,8 +38,9 @@ class LovaszHingeLoss(nn.Module):
         return f"per_image={self.per_image}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return lovasz_hinge_loss(logits, target, per_image=self.per_image, ignore_index=self.ignore_index,
-                                 reduction=self.reduction)
+        x, t = binary_targets("LovaszHingeLoss.forward", logits, target, self.ignore_index)
+        return _lovasz_hinge_unchecked(x, t, per_image=self.per_image, ignore_index=self.ignore_index,
+                                       reduction=self.reduction)
 
 
 class LovaszSoftmaxLoss(nn.Module):
@@ -64,8 +69,9 @@ class LovaszSoftmaxLoss(nn.Module):
         return f"classes={self.classes!r}, per_image={self.per_image}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return lovasz_softmax_loss(logits, target, classes=self.classes, per_image=self.per_image,
-                                   ignore_index=self.ignore_index, reduction=self.reduction)
+        check_lovasz_softmax_tensors("LovaszSoftmaxLoss.forward", logits, target, self.ignore_index)
+        return _lovasz_softmax_unchecked(logits, target, classes=self.classes, per_image=self.per_image,
+                                         ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 register(LossEntry(

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from ..functional._validation import check_class_weight
 from ..functional.topology import (
-    DEFAULT_SKELETON_ITERATIONS, _check_options, boundary_loss, cldice_loss, skeleton_recall_loss, smoothing,
+    DEFAULT_SKELETON_ITERATIONS, _boundary_loss, _check_options, _cldice_loss, _skeleton_recall_loss, boundary_loss,
+    cldice_loss, skeleton_recall_loss, smoothing,
 )
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -64,7 +65,7 @@ class ClDiceLoss(_TopologyLoss):
                          class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return cldice_loss(logits, target, class_weight=self.class_weight, **self.options)
+        return _cldice_loss("ClDiceLoss.forward", logits, target, class_weight=self.class_weight, **self.options)
 
 
 class SkeletonRecallLoss(_TopologyLoss):
@@ -90,8 +91,8 @@ class SkeletonRecallLoss(_TopologyLoss):
                          ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, logits: Tensor, target: Tensor, skeleton: Optional[Tensor] = None) -> Tensor:
-        return skeleton_recall_loss(logits, target, skeleton=skeleton, class_weight=self.class_weight,
-                                    **self.options)
+        return _skeleton_recall_loss("SkeletonRecallLoss.forward", logits, target, skeleton=skeleton,
+                                     class_weight=self.class_weight, **self.options)
 
 
 class BoundaryLoss(_TopologyLoss):
@@ -110,8 +111,8 @@ class BoundaryLoss(_TopologyLoss):
                          class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, logits: Tensor, target: Tensor, distance_map: Optional[Tensor] = None) -> Tensor:
-        return boundary_loss(logits, target, distance_map=distance_map, class_weight=self.class_weight,
-                             **self.options)
+        return _boundary_loss("BoundaryLoss.forward", logits, target, distance_map=distance_map,
+                              class_weight=self.class_weight, **self.options)
 
 
 _TOPOLOGY = dict(tasks=("binary", "multi-class"), target="option", region=True)
