@@ -38,12 +38,13 @@ import importlib.util
 import itertools
 import sys
 from collections.abc import Iterator
-from typing import List, Optional, Protocol, Sequence, Tuple
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._reduction import count_valid, reduce_loss
 from ._scratch import Scratch
 from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
@@ -298,6 +299,20 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
         return _elementwise_pass(kernel, logits, target, weight, ignore_index, reduce_sum, operands, need_grad)
 
     return _apply(run_pass, logits, target, weight, logits.shape)
+
+
+def reduced_elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
+                             ignore_index: Optional[int], reduction: str, operands: Sequence[Tensor] = (),
+                             denominator: Optional[Callable[[], Union[Tensor, int]]] = None) -> Tensor:
+    """:func:`elementwise_loss` reduced by :func:`~._reduction.reduce_loss` (``weight`` taken in the computing
+    dtype): ``"mean"`` divides by ``denominator()``, by default the number of non-ignored elements."""
+    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum,
+                                operands=operands)
+
+    return reduce_loss(run, reduction, denominator or (lambda: count_valid(target, ignore_index)))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -9,9 +9,8 @@ import torch
 from torch import Tensor
 
 from ._forms import ASYMMETRIC, SigmoidForm
-from ._fused import compute_dtype, elementwise_loss
+from ._fused import reduced_elementwise_loss
 from ._scratch import Scratch
-from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_element_weight, check_logits, check_number, check_probability_target, check_reduction,
 )
@@ -113,12 +112,8 @@ def _asymmetric_unchecked(logits: Tensor, target: Tensor, *, gamma_pos: float, g
                           eps: float, weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
     """:func:`asymmetric_loss` on validated arguments."""
     kernel = AsymmetricKernel(float(gamma_pos), float(gamma_neg), float(clip), float(eps))
-    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
-
-    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))
+    return reduced_elementwise_loss(kernel, logits, target, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction)
 
 
 def asymmetric_loss(

@@ -8,10 +8,9 @@ import torch
 from torch import Tensor
 
 from ._forms import FOCAL, SOFTMAX_FOCAL, SigmoidForm, SoftmaxForm
-from ._fused import compute_dtype, elementwise_loss
+from ._fused import compute_dtype, reduced_elementwise_loss
 from ._scratch import Scratch
 from ._math import log_softmax, power, softmax_and_target_log_prob, softplus, softplus_sigmoid
-from ._reduction import count_valid, reduce_loss
 from ._targets import mask_ignored
 from ._validation import (
     check_choice, check_class_weight, check_element_weight, check_index_target, check_logits, check_number,
@@ -156,22 +155,16 @@ def _sigmoid_focal_unchecked(logits: Tensor, target: Tensor, *, alpha: Optional[
                              gamma: float, weight: Optional[Tensor], ignore_index: Optional[int], reduction: str,
                              normalizer: str) -> Tensor:
     """:func:`sigmoid_focal_loss` on validated arguments."""
-    cdtype = compute_dtype(logits.dtype)
     per_class = isinstance(alpha, Tensor)
     kernel = SigmoidFocalKernel(float(gamma), None if alpha is None or per_class else float(alpha))
     operands = (alpha.to(logits.device).view((1, -1) + (1,) * (logits.dim() - 2)),) if per_class else ()
-    w = None if weight is None else weight.to(cdtype)
 
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum,
-                                operands=operands)
+    def positives() -> Tensor:
+        return mask_ignored(target.to(compute_dtype(logits.dtype)), ignore_index)[0].sum().clamp(min=1)
 
-    def denominator():
-        if normalizer == "elements":
-            return count_valid(target, ignore_index)
-        return mask_ignored(target.to(cdtype), ignore_index)[0].sum().clamp(min=1)
-
-    return reduce_loss(run, reduction, denominator)
+    return reduced_elementwise_loss(kernel, logits, target, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction, operands=operands,
+                                    denominator=positives if normalizer == "positives" else None)
 
 
 def check_softmax_focal_options(fn: str, gamma: object, reduction: str) -> None:
