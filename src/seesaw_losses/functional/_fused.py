@@ -21,13 +21,13 @@ Half-precision inputs are read block by block and computed in float32; the gradi
 dtype. While ``torch.compile`` traces (or inside :func:`plain_formula`), the plain formula runs under autograd
 instead, so that inductor can fuse it.
 
-For CUDA tensors with Triton installed, both passes run as one fused Triton kernel (:mod:`._triton`) where the
-kernel declares its Triton form (a ``triton_form`` method, :mod:`._forms`: the sigmoid and softmax families);
-everything else stays as described here.
+For CUDA tensors with Triton installed, both passes run as one fused Triton kernel where :mod:`._triton` has one
+for the kernel (the sigmoid and softmax families); everything else stays as described here.
 
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
-position). The same code runs on CUDA tensors.
+position). The same code runs on CUDA tensors. A kernel that a Triton kernel covers says so itself, with a
+``triton_form`` method (:mod:`._forms`): the engine and :mod:`._triton` know no loss.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._reduction import count_valid, reduce_loss
-from ._scratch import Scratch
 from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
+from ._reduction import count_valid, reduce_loss
+from ._scratch import Scratch
 
 CHUNK_ELEMENTS = 1 << 18
 """Elements per block on CPU: above ATen's parallel grain size (32K), small enough for the temporaries to stay in

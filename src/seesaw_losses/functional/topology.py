@@ -266,20 +266,6 @@ def _check_map(fn: str, arg: str, value: object, logits: Tensor, hint: str) -> T
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _cldice_loss(fn: str, logits: Tensor, target: Tensor, *, iterations: int, smooth_nr: float, smooth_dr: float,
-                 activation: Optional[str], per_image: bool, include_background: bool, class_weight: ClassWeight,
-                 ignore_index: Optional[int], reduction: str) -> Tensor:
-    """:func:`cldice_loss` on validated options; the tensors are checked here, named ``fn``."""
-    p, t, _ = _probabilities(fn, logits, target, activation, ignore_index, include_background)
-    weight = _class_weight(fn, class_weight, logits, include_background, p)
-    skeleton_p, skeleton_t = _soft_skeleton(p, iterations), _soft_skeleton(t, iterations)
-    precision = (_sum(skeleton_p * t, per_image) + smooth_nr) / (_sum(skeleton_p, per_image) + smooth_dr)
-    sensitivity = (_sum(skeleton_t * p, per_image) + smooth_nr) / (_sum(skeleton_t, per_image) + smooth_dr)
-    total = precision + sensitivity
-    score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
-    return reduce_rows((1 - score).clamp(min=0), reduction, per_image, weight)
-
-
 def cldice_loss(
     logits: Tensor,
     target: Tensor,
@@ -336,6 +322,20 @@ def cldice_loss(
     return _cldice_loss(fn, logits, target, iterations=iterations, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
                         activation=activation, per_image=per_image, include_background=include_background,
                         class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
+
+
+def _cldice_loss(fn: str, logits: Tensor, target: Tensor, *, iterations: int, smooth_nr: float, smooth_dr: float,
+                 activation: Optional[str], per_image: bool, include_background: bool, class_weight: ClassWeight,
+                 ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`cldice_loss` on validated options; the tensors are checked here, named ``fn``."""
+    p, t, _ = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    skeleton_p, skeleton_t = _soft_skeleton(p, iterations), _soft_skeleton(t, iterations)
+    precision = (_sum(skeleton_p * t, per_image) + smooth_nr) / (_sum(skeleton_p, per_image) + smooth_dr)
+    sensitivity = (_sum(skeleton_t * p, per_image) + smooth_nr) / (_sum(skeleton_t, per_image) + smooth_dr)
+    total = precision + sensitivity
+    score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
+    return reduce_rows((1 - score).clamp(min=0), reduction, per_image, weight)
 
 
 def tube(mask: Tensor, *, radius: int, iterations: int = DEFAULT_SKELETON_ITERATIONS) -> Tensor:
@@ -395,6 +395,67 @@ def _skeleton_sums(logits: Tensor, skeleton: Tensor):
     return _SkeletonSums.apply(logits, skeleton.bool())
 
 
+def skeleton_recall_loss(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    skeleton: Optional[Tensor] = None,
+    radius: int = 2,
+    iterations: int = DEFAULT_SKELETON_ITERATIONS,
+    activation: Optional[str] = "sigmoid",
+    per_image: bool = False,
+    smooth_nr: float = 1.0,
+    smooth_dr: float = 1.0,
+    include_background: bool = True,
+    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+    smooth: Optional[float] = None,
+) -> Tensor:
+    r"""Skeleton Recall loss (Kirchhoff et al., ECCV 2024): one minus the soft recall of the tubed skeleton.
+
+    .. math::
+        1 - \frac{\sum p_c\, k_c + s_{nr}}{\sum k_c + s_{dr}}
+
+    per class, with :math:`k_c` the tubed skeleton of class :math:`c` (no gradient). Pass ``skeleton`` from
+    :func:`seesaw_losses.transforms.tubed_skeleton` (scikit-image's thinning, the paper's skeleton; run it in
+    the data pipeline). Without it the loss computes one from the target in torch on the target's device
+    (:func:`tube`: a morphological skeleton of ``iterations`` erosion steps, dilated ``radius`` times by the
+    cross and clipped to the target) — thicker than the thinned one, so the recall it asks for is a little
+    wider. The paper's own loss returns ``-recall`` and leaves out the background channel under softmax
+    (``include_background=False`` here). The options not listed below are those of :func:`cldice_loss`.
+
+    Args:
+        logits: raw scores (probabilities with ``activation=None``).
+        target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
+        skeleton: the tubed skeleton, binary (bool, integer or float 0/1), one channel per class (the logits'
+            shape; channel 0 included, unused without the background); None computes it.
+        radius: tube radius (cross dilations) of the computed skeleton, ``>= 0``; 2 is the paper's.
+        iterations: erosion steps of the computed skeleton, ``>= 1``.
+        smooth_nr: added to the numerator, ``>= 0``.
+        smooth_dr: added to the denominator, ``>= 0``.
+
+    Shape:
+        - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits'
+          shape, or ``(N, *)``.
+        - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
+
+    Example:
+        >>> from seesaw_losses.transforms import tubed_skeleton
+        >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 14:18, 4:28] = 1
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> skeleton_recall_loss(logits, mask, skeleton=tubed_skeleton(mask, spatial_dims=2)).backward()
+    """
+    fn = "skeleton_recall_loss"
+    smooth_nr, smooth_dr = smoothing(fn, smooth, smooth_nr, smooth_dr)
+    _check_options(fn, activation=activation, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
+                   iterations=iterations, radius=radius)
+    return _skeleton_recall_loss(fn, logits, target, skeleton=skeleton, radius=radius, iterations=iterations,
+                                 smooth_nr=smooth_nr, smooth_dr=smooth_dr, activation=activation,
+                                 per_image=per_image, include_background=include_background,
+                                 class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
+
+
 def _skeleton_recall_loss(fn: str, logits: Tensor, target: Tensor, *, skeleton: Optional[Tensor], radius: int,
                           iterations: int, smooth_nr: float, smooth_dr: float, activation: Optional[str],
                           per_image: bool, include_background: bool, class_weight: ClassWeight,
@@ -431,99 +492,6 @@ def _skeleton_recall_loss(fn: str, logits: Tensor, target: Tensor, *, skeleton: 
     weight = _class_weight(fn, class_weight, logits, include_background, hit)
     recall = _ratio(hit + smooth_nr, total + smooth_dr)
     return reduce_rows((1 - recall).clamp(min=0), reduction, per_image, weight)
-
-
-def skeleton_recall_loss(
-    logits: Tensor,
-    target: Tensor,
-    *,
-    skeleton: Optional[Tensor] = None,
-    radius: int = 2,
-    iterations: int = DEFAULT_SKELETON_ITERATIONS,
-    activation: Optional[str] = "sigmoid",
-    per_image: bool = False,
-    smooth_nr: float = 1.0,
-    smooth_dr: float = 1.0,
-    include_background: bool = True,
-    class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
-    ignore_index: Optional[int] = None,
-    reduction: str = "mean",
-    smooth: Optional[float] = None,
-) -> Tensor:
-    r"""Skeleton Recall loss (Kirchhoff et al., ECCV 2024): one minus the soft recall of the tubed skeleton.
-
-    .. math::
-        1 - \frac{\sum p_c\, k_c + s_{nr}}{\sum k_c + s_{dr}}
-
-    per class, with :math:`k_c` the tubed skeleton of class :math:`c` (no gradient). Pass ``skeleton`` from
-    :func:`seesaw_losses.transforms.tubed_skeleton` (scikit-image's thinning, the paper's skeleton; run it in
-    the data pipeline). Without it the loss computes one from the target in torch on the target's device
-    (:func:`tube`: a morphological skeleton of ``iterations`` erosion steps, dilated ``radius`` times by the
-    cross and clipped to the target) — thicker than the thinned one, so the recall it asks for is a little
-    wider. The paper's own loss returns ``-recall`` and leaves out the background channel under softmax
-    (``include_background=False`` here).
-
-    Args:
-        logits: raw scores (probabilities with ``activation=None``).
-        target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
-        skeleton: the tubed skeleton, binary (bool, integer or float 0/1), one channel per class (the logits'
-            shape; channel 0 included, unused without the background); None computes it.
-        radius: tube radius (cross dilations) of the computed skeleton, ``>= 0``; 2 is the paper's.
-        iterations: erosion steps of the computed skeleton, ``>= 1``.
-        smooth_nr: added to the numerator, ``>= 0``.
-        smooth_dr: added to the denominator, ``>= 0``.
-        others: as in :func:`cldice_loss` (``smooth`` deprecated there too).
-
-    Shape:
-        - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits'
-          shape, or ``(N, *)``.
-        - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
-
-    Example:
-        >>> from seesaw_losses.transforms import tubed_skeleton
-        >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 14:18, 4:28] = 1
-        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
-        >>> skeleton_recall_loss(logits, mask, skeleton=tubed_skeleton(mask, spatial_dims=2)).backward()
-    """
-    fn = "skeleton_recall_loss"
-    smooth_nr, smooth_dr = smoothing(fn, smooth, smooth_nr, smooth_dr)
-    _check_options(fn, activation=activation, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
-                   iterations=iterations, radius=radius)
-    return _skeleton_recall_loss(fn, logits, target, skeleton=skeleton, radius=radius, iterations=iterations,
-                                 smooth_nr=smooth_nr, smooth_dr=smooth_dr, activation=activation,
-                                 per_image=per_image, include_background=include_background,
-                                 class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
-
-
-def _boundary_loss(fn: str, logits: Tensor, target: Tensor, *, distance_map: Optional[Tensor],
-                   activation: Optional[str], include_background: bool, class_weight: ClassWeight,
-                   ignore_index: Optional[int], reduction: str) -> Tensor:
-    """:func:`boundary_loss` on validated options; the tensors are checked here, named ``fn``."""
-    if distance_map is not None:
-        distance_map = _check_map(fn, "distance_map", distance_map, logits,
-                                  "one signed distance map per class channel; for class-index masks use "
-                                  "signed_distance_map(mask, num_classes=C)")
-        if not distance_map.is_floating_point():
-            fail(fn, "distance_map", "a floating-point tensor", distance_map, error=TypeError)
-    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
-    weight = _class_weight(fn, class_weight, logits, include_background, p)
-    if distance_map is None:
-        from ..transforms import signed_distance_map
-
-        mask = (t >= 0.5).cpu()
-        phi = signed_distance_map(mask, spatial_dims=mask.dim() - 2).to(device=p.device, dtype=p.dtype)
-    else:
-        phi = distance_map.to(p.dtype)
-        if not include_background:
-            phi = phi[:, 1:]
-    total = (p * phi).flatten(2).sum(-1)
-    if valid is None:
-        loss = total / max(math.prod(p.shape[2:]), 1)
-    else:
-        count = valid.flatten(2).sum(-1).to(p.dtype)
-        loss = total / torch.where(count > 0, count, 1)
-    return reduce_rows(loss, reduction, True, weight)
-
 
 
 def boundary_loss(
@@ -574,3 +542,33 @@ def boundary_loss(
     return _boundary_loss(fn, logits, target, distance_map=distance_map, activation=activation,
                           include_background=include_background, class_weight=class_weight,
                           ignore_index=ignore_index, reduction=reduction)
+
+
+def _boundary_loss(fn: str, logits: Tensor, target: Tensor, *, distance_map: Optional[Tensor],
+                   activation: Optional[str], include_background: bool, class_weight: ClassWeight,
+                   ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`boundary_loss` on validated options; the tensors are checked here, named ``fn``."""
+    if distance_map is not None:
+        distance_map = _check_map(fn, "distance_map", distance_map, logits,
+                                  "one signed distance map per class channel; for class-index masks use "
+                                  "signed_distance_map(mask, num_classes=C)")
+        if not distance_map.is_floating_point():
+            fail(fn, "distance_map", "a floating-point tensor", distance_map, error=TypeError)
+    p, t, valid = _probabilities(fn, logits, target, activation, ignore_index, include_background)
+    weight = _class_weight(fn, class_weight, logits, include_background, p)
+    if distance_map is None:
+        from ..transforms import signed_distance_map
+
+        mask = (t >= 0.5).cpu()
+        phi = signed_distance_map(mask, spatial_dims=mask.dim() - 2).to(device=p.device, dtype=p.dtype)
+    else:
+        phi = distance_map.to(p.dtype)
+        if not include_background:
+            phi = phi[:, 1:]
+    total = (p * phi).flatten(2).sum(-1)
+    if valid is None:
+        loss = total / max(math.prod(p.shape[2:]), 1)
+    else:
+        count = valid.flatten(2).sum(-1).to(p.dtype)
+        loss = total / torch.where(count > 0, count, 1)
+    return reduce_rows(loss, reduction, True, weight)

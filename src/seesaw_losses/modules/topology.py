@@ -45,10 +45,16 @@ class ClDiceLoss(_TopologyLoss):
     __doc__ = r"""clDice loss (Shit et al., CVPR 2021); see :func:`seesaw_losses.functional.cldice_loss`.
 
     Args:
-        iterations: soft-skeleton erosion steps. smooth_nr, smooth_dr: added to the ratios' numerators and
-        denominators (``smooth`` deprecated: sets both). activation: ``"sigmoid"`` | ``"softmax"`` | ``None``.
-        per_image: per-image scores. include_background: score channel 0. class_weight: per-class weights
-        ``(C,)`` (buffer). ignore_index: target value to skip. reduction.
+        iterations: soft-skeleton erosion steps.
+        smooth_nr: added to the ratios' numerators.
+        smooth_dr: added to the ratios' denominators.
+        activation: ``"sigmoid"`` | ``"softmax"`` | ``None``.
+        per_image: per-image scores.
+        include_background: score channel 0.
+        class_weight: per-class weights ``(C,)`` (buffer).
+        ignore_index: target value to skip.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        smooth: deprecated, sets ``smooth_nr`` and ``smooth_dr`` (removed in the next release).
 """ + _SHAPE_DOC + r"""
     Example:
         >>> criterion = ClDiceLoss(activation="softmax", include_background=False)
@@ -72,12 +78,13 @@ class SkeletonRecallLoss(_TopologyLoss):
     __doc__ = r"""Skeleton Recall loss (Kirchhoff et al., ECCV 2024); see
     :func:`seesaw_losses.functional.skeleton_recall_loss`. ``forward(logits, target, skeleton=None)`` takes the
     precomputed tubed skeleton (:func:`seesaw_losses.transforms.tubed_skeleton`); without it the skeleton is
-    computed from the target in torch.
+    computed from the target in torch. The options not listed here are those of :class:`ClDiceLoss`.
 
     Args:
-        radius, iterations: tube radius and erosion steps of the computed skeleton. smooth_nr, smooth_dr: added
-        to the recall's numerator and denominator (``smooth`` deprecated: sets both).
-        others: as in :class:`ClDiceLoss`.
+        radius: tube radius of the computed skeleton.
+        iterations: erosion steps of the computed skeleton.
+        smooth_nr: added to the recall's numerator.
+        smooth_dr: added to the recall's denominator.
 """ + _SHAPE_DOC
 
     def __init__(self, *, radius: int = 2, iterations: int = DEFAULT_SKELETON_ITERATIONS, smooth_nr: float = 1.0,
