@@ -31,15 +31,17 @@ def _imported(node: ast.AST, importer: str, is_package: bool, modules: Set[str])
 
 
 def import_graph() -> Dict[str, Set[str]]:
-    """``{module: the package's modules it imports}``; importing a submodule counts as importing that module
-    only (its parent packages are always being imported already)."""
+    """``{module: the package's modules it imports}``. Its own packages do not count: they are always imported
+    before it (``from . import DataError`` reads a package already there), and importing a submodule counts as
+    importing that module only."""
     files = {_module_name(path): path for path in ROOT.rglob("*.py")}
     graph = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         named = {target for node in ast.walk(tree)
                  for target in _imported(node, name, path.name == "__init__.py", set(files))}
-        graph[name] = {target for target in named if target in files and target != name}
+        graph[name] = {target for target in named
+                       if target in files and target != name and not name.startswith(target + ".")}
     return graph
 
 
