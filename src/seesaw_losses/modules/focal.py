@@ -74,7 +74,7 @@ class SoftmaxFocalLoss(nn.Module):
     Args:
         num_classes: number of classes ``C`` (checked against the logits); None to take any.
         class_weight: per-class factors ``(C,)`` (e.g. :func:`~seesaw_losses.functional.class_balanced_weights`),
-            or None.
+            as ``cross_entropy``'s ``weight`` (``"mean"`` divides by the summed weights), or None.
         gamma: focusing exponent, ``>= 0``.
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
