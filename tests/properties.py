@@ -55,9 +55,12 @@ class Case:
     seed: int
 
 
+_ACTIVATION = {"binary": "sigmoid", "index": "softmax"}
+
+
 def activations(entry: LossEntry) -> tuple:
     """The activations an entry takes: its own, or for ``"option"`` each value of its ``activation`` option."""
-    return ("sigmoid", "softmax", None) if entry.activation == "option" else (entry.activation,)
+    return ("sigmoid", "softmax", None) if entry.target == "option" else (_ACTIVATION[entry.target],)
 
 
 def cases(entry: LossEntry):
@@ -124,7 +127,7 @@ def make_inputs(entry: LossEntry, case: Case, device: str = "cpu") -> Inputs:
         target = target.masked_fill(drop, IGNORE)
         ignored = drop.unsqueeze(1).expand(shape) if index else drop
         options["ignore_index"] = IGNORE
-    if entry.activation == "option":
+    if entry.target == "option":
         options["activation"] = case.activation
     if "per_image" in accepted:
         options["per_image"] = case.per_image

@@ -144,3 +144,19 @@ def binary_seesaw_original(logits, targets, p=0.8, q=2.0, temperature=3.0):
     loss = (-onehot[:, 1] * torch.log(p_v + delta) * m_vb * c_vb
             - onehot[:, 0] * torch.log(p_b + delta) * m_bv * c_bv)
     return loss.mean()
+
+
+def sigmoid_focal_per_class_reference(logits, target, alpha, gamma, reduction="mean"):
+    """Sigmoid focal loss with one ``alpha`` per class of dimension 1, element by element in float64:
+    ``-alpha[c] (1 - p)^gamma log p`` for a positive of class ``c``, ``-(1 - alpha[c]) p^gamma log(1 - p)`` for a
+    negative (soft targets mix the two linearly), ``p = 1 / (1 + exp(-x))``."""
+    x, t = logits.double(), target.double()
+    a = torch.as_tensor(alpha, dtype=torch.float64).view((1, -1) + (1,) * (x.dim() - 2))
+    p = 1 / (1 + torch.exp(-x))
+    log_p, log_q = -torch.log1p(torch.exp(-x)), -torch.log1p(torch.exp(x))    # log p, log(1 - p)
+    bce = -(t * log_p + (1 - t) * log_q)
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = (a * t + (1 - a) * (1 - t)) * (1 - p_t) ** gamma * bce
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()

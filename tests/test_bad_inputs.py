@@ -223,7 +223,8 @@ def test_bad_call_is_rejected_by_name_and_leaves_state_alone(row):
     with pytest.raises(row.error) as caught:
         row.call(subject)
     names = "|".join(re.escape(name) for name in _names(entry) + row.names)
-    pattern = rf"^({names})(\.\w+)?(\([^)]*\))?: {re.escape(row.arg)} "
+    term = rf"build_loss: term '{re.escape(entry.name)}': "       # what a loss built by build_loss adds in front
+    pattern = rf"^({term})?({names})(\.\w+)?(\([^)]*\))?: {re.escape(row.arg)} "
     assert re.match(pattern, str(caught.value)), (str(caught.value), pattern)
     after = _buffers(subject)
     assert before.keys() == after.keys()

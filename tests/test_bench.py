@@ -88,7 +88,7 @@ def test_every_workload_has_a_native_baseline_first_and_every_fitting_registered
         assert len({r.name for r in rows}) == len(rows)
         modules = {r.name for r in rows if r.group == "module"}
         for entry in available_losses():
-            fits = workload.task in entry.tasks and entry.activation in (workload.activation, "option")
+            fits = workload.task in entry.tasks and entry.target in (workload.target, "option")
             assert (f"{entry.name} (module)" in modules) == fits, (workload.name, entry.name)
 
 

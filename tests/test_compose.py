@@ -77,12 +77,17 @@ def test_string_options_weights_and_equivalences():
 def test_bad_configs():
     with pytest.raises(ValueError, match="type must be one of .*did you mean 'dice'"):
         build_loss("dcie")
-    with pytest.raises(ValueError, match="options of 'focal' must be among .*did you mean 'gamma'"):
+    with pytest.raises(ValueError, match="build_loss: term 'focal': options must be among .*did you mean 'gamma'"):
         build_loss("focal:gama=2")
     with pytest.raises(ValueError, match="options of the form key=value"):
         build_loss("focal:gamma")
-    with pytest.raises(ValueError, match="exactly one of pos_weight or class_counts"):
+    with pytest.raises(ValueError, match="^build_loss: term 'weighted_bce': .*exactly one of pos_weight or "
+                                         "class_counts"):
         build_loss("weighted_bce")
+    with pytest.raises(ValueError, match="^build_loss: term 'dice': DiceLoss: smooth_nr must be"):
+        build_loss("bce+dice:smooth_nr=-1")
+    with pytest.raises(TypeError, match="^build_loss: term 'focal': loss_weight must be a number"):
+        build_loss({"type": "focal", "loss_weight": "x"})
     with pytest.raises(TypeError, match="config must be a string"):
         build_loss(3)
     with pytest.raises(ValueError, match="gamma must be in"):

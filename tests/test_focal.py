@@ -1,9 +1,14 @@
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import seesaw_losses as sl
-from seesaw_losses.functional import sigmoid_focal_loss, softmax_focal_loss
+from seesaw_losses.compose import parse_config
+from seesaw_losses.functional import _fused, sigmoid_focal_loss, softmax_focal_loss
+
+from references import sigmoid_focal_per_class_reference
 
 
 def torchvision_sigmoid_focal(x, t, alpha=0.25, gamma=2.0, reduction="none"):
@@ -22,9 +27,8 @@ def softmax_focal_reference(z, t, gamma, alpha=None, ignore_index=-100):
     safe = t.masked_fill(~valid, 0)
     log_p = F.log_softmax(z, 1).gather(1, safe.unsqueeze(1)).squeeze(1)
     loss = -((1 - log_p.exp()) ** gamma) * log_p
-    if alpha is not None:
-        loss = loss * alpha[safe]
-    return (loss * valid).sum() / valid.sum().clamp(min=1)
+    weight = valid.to(z.dtype) if alpha is None else alpha[safe] * valid   # "mean" as cross_entropy(weight=)
+    return (loss * weight).sum() / weight.sum()
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.8, None])
@@ -67,10 +71,11 @@ def test_sigmoid_focal_gradcheck(gamma):
                                      reduction="none"), (x,))
 
 
-def test_sigmoid_focal_alpha_is_one_number_and_ignore():
+def test_sigmoid_focal_alpha_is_a_number_or_per_class_and_ignore():
     x, t = torch.randn(4, 3, 8, dtype=torch.float64), (torch.rand(4, 3, 8) < 0.3).double()
     for make in (lambda a: sigmoid_focal_loss(x, t, alpha=a), lambda a: sl.SigmoidFocalLoss(alpha=a)):
-        with pytest.raises(TypeError, match=r"alpha must be None or a number in \[0, 1\].*pass weight="):
+        with pytest.raises(ValueError, match=r"alpha must be None, a number in \[0, 1\] or a 1-D tensor.*pass "
+                                             r"weight="):
             make(torch.tensor([0.1, 0.5, 0.9]).view(3, 1))
     assert "alpha=0.4" in repr(sl.SigmoidFocalLoss(alpha=0.4))
     per_channel = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64).view(3, 1)
@@ -167,3 +172,69 @@ def test_focal_bad_input_messages():
         softmax_focal_loss(x, t[:, 0].long(), class_weight=torch.ones(2))
     with pytest.raises(ValueError, match="SigmoidFocalLoss: alpha"):
         sl.SigmoidFocalLoss(alpha=-0.1)
+
+
+ALPHA = [0.25, 0.5, 0.9]
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (2, 3, 5, 7)])
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0, 2.5])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_sigmoid_focal_per_class_alpha_matches_the_float64_reference(shape, gamma, reduction):
+    gen = torch.Generator().manual_seed(11)
+    x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    t = (torch.rand(shape, generator=gen) < 0.3).double()
+    t.view(-1)[0] = 0.3  # a soft label too
+    ours = sigmoid_focal_loss(x, t, alpha=torch.tensor(ALPHA, dtype=torch.float64), gamma=gamma, reduction=reduction)
+    ref = sigmoid_focal_per_class_reference(x, t, ALPHA, gamma, reduction)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+    g_ours, = torch.autograd.grad(ours.sum(), x)
+    g_ref, = torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [16, 1 << 18])
+def test_sigmoid_focal_per_class_alpha_float32_engine_in_blocks(monkeypatch, chunk):
+    monkeypatch.setattr(_fused, "CHUNK_ELEMENTS", chunk)
+    gen = torch.Generator().manual_seed(12)
+    x = (torch.randn(4, 3, 6, 5, generator=gen) * 4).requires_grad_()
+    t = (torch.rand(4, 3, 6, 5, generator=gen) < 0.2).float()
+    loss = sigmoid_focal_loss(x, t, alpha=ALPHA, gamma=2.0)
+    loss.backward()
+    xd = x.detach().double().requires_grad_()
+    ref = sigmoid_focal_per_class_reference(xd, t, ALPHA, 2.0)
+    ref.backward()
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(x.grad.double(), xd.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_sigmoid_focal_per_class_alpha_equal_entries_is_the_number():
+    x, t = torch.randn(5, 3, 4), (torch.rand(5, 3, 4) < 0.3).float()
+    torch.testing.assert_close(sigmoid_focal_loss(x, t, alpha=[0.3, 0.3, 0.3]), sigmoid_focal_loss(x, t, alpha=0.3))
+
+
+def test_sigmoid_focal_per_class_alpha_module_buffer_and_build_string():
+    assert parse_config("focal:alpha=[0.25,0.5,0.9],gamma=2") == [{"type": "focal", "alpha": ALPHA, "gamma": 2}]
+    criterion = sl.build_loss("focal:alpha=[0.25,0.5,0.9]")
+    assert isinstance(criterion, sl.SigmoidFocalLoss) and "alpha" in dict(criterion.named_buffers())
+    assert torch.equal(criterion.state_dict()["alpha"], torch.tensor(ALPHA))
+    assert copy.deepcopy(criterion).double().alpha.dtype == torch.float64
+    assert "alpha=[0.25, 0.5, 0.9]" in repr(criterion)
+    x, t = torch.randn(4, 3, 8, 8, dtype=torch.float64), (torch.rand(4, 3, 8, 8) < 0.3).double()
+    torch.testing.assert_close(criterion(x, t), sigmoid_focal_per_class_reference(x, t, ALPHA, 2.0))
+    restored = sl.SigmoidFocalLoss(alpha=[0.0, 0.0, 0.0])
+    restored.load_state_dict(criterion.state_dict())
+    torch.testing.assert_close(restored.alpha, criterion.alpha)
+
+
+def test_sigmoid_focal_per_class_alpha_errors():
+    x, t = torch.randn(4, 3, 5), (torch.rand(4, 3, 5) < 0.3).float()
+    with pytest.raises(ValueError, match=r"sigmoid_focal_loss: alpha must be one value per class of the logits' "
+                                         r"dimension 1 \(shape \(4, 3, 5\)\)"):
+        sigmoid_focal_loss(x, t, alpha=[0.25, 0.5])
+    with pytest.raises(ValueError, match="SigmoidFocalLoss: alpha must be per-class values in \\[0, 1\\]"):
+        sl.SigmoidFocalLoss(alpha=[0.25, 1.5, 0.5])
+    with pytest.raises(TypeError, match="alpha must be None, a number in \\[0, 1\\] or a 1-D tensor of one per class"):
+        sigmoid_focal_loss(x, t, alpha=["a", "b", "c"])
+    with pytest.raises(ValueError, match="SigmoidFocalLoss.forward: alpha must be one value per class"):
+        sl.SigmoidFocalLoss(alpha=ALPHA)(torch.randn(8), (torch.rand(8) < 0.5).float())

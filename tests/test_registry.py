@@ -31,7 +31,7 @@ def toy_squared_loss(logits, target, *, scale: float = 1.0, reduction: str = "me
 def toy_entry():
     entry = registry.register(registry.LossEntry(
         name="toy_squared", function=toy_squared_loss, tasks=("binary",), summary="a toy squared error",
-        reference="this test", activation="sigmoid", defaults={"scale": 1.0},
+        reference="this test", target="binary", defaults={"scale": 1.0},
         search_space={"scale": registry.Hyperparameter(0.1, 10.0, log=True)}))
     yield entry
     registry.unregister("toy_squared")
@@ -86,7 +86,8 @@ def test_toy_loss_is_picked_up_by_build_loss(toy_entry):
     combined = sl.build_loss("bce+0.5*toy_squared")
     torch.testing.assert_close(combined(x, t), F.binary_cross_entropy_with_logits(x, t)
                                + 0.5 * toy_squared_loss(x, t))
-    with pytest.raises(ValueError, match=r"options of 'toy_squared' must be among scale, reduction, got scal; "
+    with pytest.raises(ValueError, match=r"build_loss: term 'toy_squared': options must be among scale, reduction, got "
+                                         r"scal; "
                                          r"did you mean 'scale'\?"):
         sl.build_loss("toy_squared:scal=2")
 
@@ -140,3 +141,28 @@ def test_readme_loss_table_is_the_registry():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = readme.split("<!-- losses-table:start -->\n")[1].split("\n<!-- losses-table:end -->")[0]
     assert block == markdown_table(), "regenerate the README's table with `seesaw losses --markdown`"
+
+
+def test_entry_target_says_what_the_loss_takes_and_activation_reads_it_deprecated():
+    assert {e.name: e.target for e in registry.available_losses()}["eqlv2"] == "index"
+    assert {e.target for e in registry.available_losses()} == set(registry.TARGETS)
+    with pytest.warns(DeprecationWarning, match="LossEntry.activation is deprecated.*LossEntry.target"):
+        assert registry.get_loss("eqlv2").activation == "softmax"
+    with pytest.warns(DeprecationWarning):
+        assert registry.get_loss("focal").activation == "sigmoid"
+    with pytest.raises(ValueError, match=r"target must be one of \('binary', 'index', 'option'\), got 'sigmoid'"):
+        registry.LossEntry(name="bad", function=toy_squared_loss, tasks=("binary",), summary="s", reference="r",
+                           target="sigmoid")
+
+
+def test_default_loss_lists_live_in_the_registry_and_build():
+    from seesaw_losses.cli import plot
+    assert losses.DEFAULT_BINARY_LOSSES == registry.default_losses("binary")
+    assert losses.DEFAULT_MULTICLASS_LOSSES == registry.default_losses("multi-class")
+    assert plot.DEFAULT_LOSSES == registry.default_losses("curves")
+    for kind in registry.DEFAULT_LOSSES:
+        for spec in registry.default_losses(kind):
+            assert all(registry.get_loss(term["type"]) for term in sl.compose.parse_config(spec)), spec
+    with pytest.raises(ValueError, match="default_losses: kind must be one of .*got 'multiclass'; did you mean "
+                                         "'multi-class'"):
+        registry.default_losses("multiclass")

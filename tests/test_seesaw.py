@@ -105,6 +105,21 @@ def test_finite_at_extreme_logits(scale):
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all() and loss >= 0
 
 
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_float32_gradient_at_extreme_logits_with_large_factors_is_float64s(reduction):
+    """``log S`` (here up to 20 log(100) + 3 log(5000)) adds to logits shifted to a maximum of 0, never to logits of
+    1e4 whose float32 spacing would round it off: the gradient stays within 1e-5 of float64's, relatively."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(64, 6, generator=gen).sign() * 1e4
+    target = torch.randint(0, 6, (64,), generator=gen)
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = z.to(dtype).detach().requires_grad_()
+        seesaw_loss(x, target, COUNTS, p=3.0, q=20.0, reduction=reduction).backward()
+        grads.append(x.grad.double())
+    assert (grads[0] - grads[1]).abs().max() <= 1e-5 * grads[1].abs().max()
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision(dtype):
     logits, target = _inputs((4, 6, 16, 16), dtype=dtype)

@@ -137,7 +137,8 @@ def test_cldice_matches_the_float64_reference(shape):
     gen = torch.Generator().manual_seed(2)
     logits, target = torch.randn(shape, generator=gen), _line_mask(shape, len(shape) - 2)
     expected = cldice_reference(torch.sigmoid(logits.double()), target, iterations=2, smooth=0.5).mean()
-    torch.testing.assert_close(F.cldice_loss(logits.double(), target.double(), iterations=2, smooth=0.5), expected)
+    torch.testing.assert_close(F.cldice_loss(logits.double(), target.double(), iterations=2, smooth_nr=0.5,
+                                             smooth_dr=0.5), expected)
     per_image = cldice_reference(torch.sigmoid(logits.double()), target, dims=list(range(2, len(shape))))
     torch.testing.assert_close(F.cldice_loss(logits.double(), target.double(), per_image=True, reduction="none"),
                                per_image)
@@ -219,7 +220,7 @@ def test_skeleton_recall_matches_a_float64_reference_with_a_hand_built_skeleton(
     expected = 1 - ((p * skeleton).sum() + 1.0) / (skeleton.sum() + 1.0)
     torch.testing.assert_close(F.skeleton_recall_loss(logits, mask, skeleton=skeleton), expected)
     per_image = 1 - ((p * skeleton).sum((2, 3)) + 0.5) / (skeleton.sum((2, 3)) + 0.5)
-    torch.testing.assert_close(F.skeleton_recall_loss(logits, mask, skeleton=skeleton.bool(), smooth=0.5,
+    torch.testing.assert_close(F.skeleton_recall_loss(logits, mask, skeleton=skeleton.bool(), smooth_nr=0.5, smooth_dr=0.5,
                                                       per_image=True, reduction="none"), per_image)
 
 
@@ -251,7 +252,7 @@ def test_skeleton_recall_multiclass_with_the_transforms_skeleton():
 
 def test_skeleton_recall_perfect_and_3d():
     mask = _line_mask((2, 1, 6, 10, 10), 3)
-    assert float(F.skeleton_recall_loss(mask, mask, activation=None, smooth=0.0)) == 0.0
+    assert float(F.skeleton_recall_loss(mask, mask, activation=None, smooth_nr=0.0, smooth_dr=0.0)) == 0.0
     logits = torch.randn(mask.shape, requires_grad=True)
     loss = F.skeleton_recall_loss(logits, mask)
     loss.backward()
@@ -555,3 +556,18 @@ def test_skeleton_recall_fused_sums_match_the_plain_formula_and_pass_gradcheck()
     half = logits.detach().half().requires_grad_()
     F.skeleton_recall_loss(half, skeleton.half(), skeleton=skeleton).backward()
     assert half.grad.dtype == torch.float16
+
+
+def test_topology_smooth_is_deprecated_for_smooth_nr_and_smooth_dr():
+    gen = torch.Generator().manual_seed(3)
+    logits, target = torch.randn(2, 1, 16, 16, generator=gen), _line_mask((2, 1, 16, 16), 2)
+    for function, module in ((F.cldice_loss, sl.ClDiceLoss), (F.skeleton_recall_loss, sl.SkeletonRecallLoss)):
+        expected = function(logits, target, smooth_nr=0.25, smooth_dr=0.25)
+        with pytest.warns(DeprecationWarning, match="smooth is deprecated.*smooth_nr=0.25, smooth_dr=0.25"):
+            torch.testing.assert_close(function(logits, target, smooth=0.25), expected)
+        with pytest.warns(DeprecationWarning, match=f"{module.__name__}: smooth is deprecated"):
+            criterion = module(smooth=0.25)
+        assert (criterion.options["smooth_nr"], criterion.options["smooth_dr"]) == (0.25, 0.25)
+        torch.testing.assert_close(criterion(logits, target), expected)
+    unequal = F.cldice_loss(logits, target, smooth_nr=0.0, smooth_dr=1.0)
+    assert float(unequal) != float(F.cldice_loss(logits, target, smooth_nr=1.0, smooth_dr=1.0))

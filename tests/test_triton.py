@@ -50,6 +50,20 @@ def test_sigmoid_family(fused_calls, name, ignore, weighted, reduction):
                                  ignore_index=255 if ignore else None, weight=weight if weighted else None)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 9, 13), (37, 3)])
+@pytest.mark.parametrize("ignore,weighted,reduction", [(False, False, "mean"), (True, True, "none"),
+                                                       (True, False, "sum")])
+def test_sigmoid_focal_per_class_alpha(fused_calls, shape, ignore, weighted, reduction):
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randn(shape, generator=gen) * 3
+    target = (torch.rand(shape, generator=gen) < 0.2).float()
+    if ignore:
+        target.view(-1)[:7] = 255
+    weight = torch.rand(shape, generator=gen) if weighted else None
+    _assert_triton_matches_eager(fused_calls, sigmoid_focal_loss, logits, target, alpha=[0.25, 0.5, 0.9],
+                                 gamma=1.5, reduction=reduction, ignore_index=255 if ignore else None, weight=weight)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["weighted bce", "focal", "binary seesaw", "asymmetric"])
 def test_sigmoid_family_half_precision(fused_calls, name, dtype):
@@ -64,6 +78,26 @@ def test_softmax_family(fused_calls, name, ignore, dense, reduction):
     logits, target = multiclass_inputs(torch.float32, ignore, dense)
     _assert_triton_matches_eager(fused_calls, SOFTMAX_CASES[name], logits, target, reduction=reduction,
                                  ignore_index=-100 if ignore else None)
+
+
+def test_seesaw_at_extreme_logits_keeps_float64_precision(fused_calls):
+    from seesaw_losses.functional import seesaw_loss
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 5, generator=gen).sign() * 1e4
+    target = torch.randint(0, 5, (64,), generator=gen)
+    counts = torch.tensor([5000, 600, 70, 8, 1])
+
+    def gradient(z):
+        z = z.detach().requires_grad_()
+        seesaw_loss(z, target, counts, p=3.0, q=20.0, reduction="sum").backward()
+        return z.grad.double()
+
+    reference = gradient(logits.double())
+    with triton_kernels_on_cpu():
+        grad = gradient(logits)
+    assert fused_calls == [True]
+    assert (grad - reference).abs().max() <= 5e-7 * reference.abs().max()   # 1e-6 unshifted
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

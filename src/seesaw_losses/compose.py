@@ -154,23 +154,27 @@ def parse_config(text: str) -> list:
 
 
 def _build_one(config: Mapping) -> tuple:
-    """A ``{"type": name, ...}`` config -> ``(name, module, loss_weight)``."""
-    fn = "build_loss"
-    entry = get_loss(config.get("type"), fn=fn, arg="type")
+    """A ``{"type": name, ...}`` config -> ``(name, module, loss_weight)``; errors name ``build_loss`` and the
+    term (``build_loss: term 'weighted_bce': ...``)."""
+    entry = get_loss(config.get("type"), fn="build_loss", arg="type")
     name = str(config["type"])
+    fn = f"build_loss: term {name!r}"
     options = {k: v for k, v in config.items() if k not in _RESERVED}
     accepted = entry.options()
     for key in options:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
-            fail(fn, f"options of {name!r}", f"among {', '.join(accepted)}", key,
-                 f"did you mean {close[0]!r}?" if close else "")
+            fail(fn, "options", f"among {', '.join(accepted)}", key, f"did you mean {close[0]!r}?" if close else "")
     for key in _TENSOR_OPTIONS:
         if isinstance(options.get(key), (list, tuple)):
             options[key] = torch.tensor(options[key], dtype=torch.int64 if key == "class_counts" else torch.float32)
     loss_weight = config.get("loss_weight", 1.0)
     check_number(fn, "loss_weight", loss_weight)
-    return config.get("name", name), entry.build(**options), float(loss_weight)
+    try:
+        module = entry.build(**options)
+    except (ValueError, TypeError) as error:
+        raise (TypeError if isinstance(error, TypeError) else ValueError)(f"{fn}: {error}") from error
+    return config.get("name", name), module, float(loss_weight)
 
 
 def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:

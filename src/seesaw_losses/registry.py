@@ -7,12 +7,16 @@ and the README's loss table all read :func:`available_losses`; none keeps a list
 
 Adding a loss means: its function, one :class:`LossEntry`, its tests. An entry without a module class gets a
 generic one (:class:`FunctionLoss`) that stores the options and calls the function.
+
+This module imports nothing of the library: the modules register themselves when they are imported, and
+``import seesaw_losses`` imports them all, so the registry is full whenever the package is.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -22,11 +26,23 @@ TASKS = ("binary", "multi-label", "multi-class", "long-tailed", "detection")
 """Task kinds a loss can serve: binary segmentation/classification, multi-label, multi-class (segmentation or
 classification), long-tailed classification, detection classification heads."""
 
-ACTIVATIONS = ("sigmoid", "softmax", "option")
-"""How a loss reads its logits: ``"sigmoid"`` one logit per element and a target of the logits' shape;
-``"softmax"`` ``(N, C, *)`` logits with ``(N, *)`` class indices; ``"option"`` follows the loss's
-``activation`` option (the overlap family: sigmoid unless ``activation="softmax"``, or None for inputs that are
-probabilities already; see :mod:`seesaw_losses.functional._activation`)."""
+TARGETS = ("binary", "index", "option")
+"""The target a loss takes: ``"binary"`` one logit per element and a target of the logits' shape with values in
+``[0, 1]`` (binary and multi-label); ``"index"`` ``(N, C, *)`` logits with ``(N, *)`` class indices (the softmax
+losses, and EQLv2, a sigmoid loss whose one-vs-all targets come from class indices); ``"option"`` follows the
+loss's ``activation`` option (the overlap and topology families: a target of the logits' shape unless
+``activation="softmax"``; see :mod:`seesaw_losses.functional._activation`)."""
+
+DEFAULT_LOSSES = {
+    "binary": ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw", "binary_seesaw+dice",
+               "binary_seesaw+cldice", "dice+skeleton_recall"),
+    # LDAM-DRW takes scale=1: the comparison's models have plain linear heads, not cosine classifiers
+    "multi-class": ("ce", "class_balanced_ce", "softmax_focal", "seesaw", "logit_adjusted", "balanced_softmax",
+                    "ldam_drw:scale=1"),
+    "curves": ("bce", "weighted_bce", "focal:gamma=1", "focal:gamma=2", "focal:gamma=5", "binary_seesaw", "ce",
+               "seesaw"),
+}
+"""The losses compared (``seesaw compare``, ``seesaw demo``) or plotted (``seesaw plot``) when none are named."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class LossEntry:
         tasks: the :data:`TASKS` it serves.
         summary: one line for ``seesaw losses`` and the README.
         reference: the paper (authors, venue, year), or where the formula comes from.
-        activation: one of :data:`ACTIVATIONS`.
+        target: the target it takes, one of :data:`TARGETS`.
         needs_counts: whether it uses the training data's class counts (given, or counted as it trains).
         counts_argument: the option that receives the training label counts when the ``seesaw`` command builds
             it (``"class_counts"``), or None when the loss counts by itself or needs none.
@@ -77,7 +93,7 @@ class LossEntry:
     summary: str
     reference: str
     module: Optional[Callable[..., nn.Module]] = None
-    activation: str = "sigmoid"
+    target: str = "binary"
     needs_counts: bool = False
     counts_argument: Optional[str] = None
     derived_attribute: Optional[str] = None
@@ -94,13 +110,21 @@ class LossEntry:
             raise ValueError(f"{fn}: function or module must be given, got neither")
         if not self.tasks or set(self.tasks) - set(TASKS):
             raise ValueError(f"{fn}: tasks must be a non-empty tuple among {TASKS}, got {self.tasks!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"{fn}: activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"{fn}: target must be one of {TARGETS}, got {self.target!r}")
         accepted = self.options()
         unknown = sorted((set(self.defaults) | set(self.search_space)) - set(accepted))
         if unknown and not self._takes_any_option():
             raise ValueError(f"{fn}: defaults and search_space must name options of the loss "
                              f"({', '.join(accepted)}), got {unknown}")
+
+    @property
+    def activation(self) -> str:
+        """Deprecated spelling of :attr:`target` (``"sigmoid"`` for ``"binary"``, ``"softmax"`` for ``"index"``);
+        removed in the next release."""
+        warnings.warn("LossEntry.activation is deprecated and will be removed in the next release; read "
+                      "LossEntry.target ('binary' | 'index' | 'option')", DeprecationWarning, stacklevel=2)
+        return {"binary": "sigmoid", "index": "softmax"}.get(self.target, self.target)
 
     @property
     def builder(self) -> Callable[..., nn.Module]:
@@ -185,25 +209,18 @@ def unregister(name: str) -> None:
         _ALIASES.pop(alias, None)
 
 
-def _ensure_loaded() -> None:
-    from . import modules  # noqa: F401  (importing the modules registers the library's losses)
-
-
 def available_losses() -> Tuple[LossEntry, ...]:
     """Every registered loss, in registration order (family by family)."""
-    _ensure_loaded()
     return tuple(_ENTRIES.values())
 
 
 def loss_names(*, aliases: bool = False) -> Tuple[str, ...]:
     """The registered names (with ``aliases``, those too)."""
-    _ensure_loaded()
     return tuple(_ENTRIES) + (tuple(_ALIASES) if aliases else ())
 
 
 def get_loss(name: object, *, fn: str = "get_loss", arg: str = "name") -> LossEntry:
     """The entry for ``name`` or one of its aliases; a ``ValueError`` with a "did you mean" otherwise."""
-    _ensure_loaded()
     if isinstance(name, str):
         if name in _ENTRIES:
             return _ENTRIES[name]
@@ -215,5 +232,16 @@ def get_loss(name: object, *, fn: str = "get_loss", arg: str = "name") -> LossEn
     raise ValueError(f"{fn}: {arg} must be one of {', '.join(repr(k) for k in _ENTRIES)}, got {name!r}{hint}")
 
 
-__all__ = ["ACTIVATIONS", "TASKS", "FunctionLoss", "Hyperparameter", "LossEntry", "available_losses", "get_loss",
-           "loss_names", "register", "unregister"]
+def default_losses(kind: str) -> Tuple[str, ...]:
+    """The loss strings (:func:`seesaw_losses.build_loss` form) used when none are named: ``"binary"`` and
+    ``"multi-class"`` for ``seesaw compare`` and ``seesaw demo``, ``"curves"`` for ``seesaw plot``."""
+    if kind not in DEFAULT_LOSSES:
+        close = difflib.get_close_matches(str(kind), list(DEFAULT_LOSSES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"default_losses: kind must be one of {', '.join(map(repr, DEFAULT_LOSSES))}, "
+                         f"got {kind!r}{hint}")
+    return DEFAULT_LOSSES[kind]
+
+
+__all__ = ["DEFAULT_LOSSES", "TARGETS", "TASKS", "FunctionLoss", "Hyperparameter", "LossEntry", "available_losses",
+           "default_losses", "get_loss", "loss_names", "register", "unregister"]

@@ -92,14 +92,14 @@ def _plain(name: str, fn: LossFn) -> Candidate:
 
 def _fits(entry: LossEntry, workload: Workload) -> bool:
     """Whether the entry serves the workload's task with the workload's activation."""
-    return workload.task in entry.tasks and entry.activation in (workload.activation, "option")
+    return workload.task in entry.tasks and entry.target in (workload.target, "option")
 
 
 def _options(entry: LossEntry, workload: Workload, accepted, counts: Optional[Tensor]) -> Dict[str, Any]:
     """The entry's defaults, with what the workload determines: the softmax activation of an ``"option"``
     loss, the number of classes, the training counts."""
     options = {k: v for k, v in entry.defaults.items() if k in accepted}
-    if entry.activation == "option" and workload.activation == "softmax":
+    if entry.target == "option" and workload.activation == "softmax":
         options["activation"] = "softmax"
     if "num_classes" in accepted:
         options["num_classes"] = workload.shape[1]

@@ -34,6 +34,11 @@ class Workload:
         """How the workload's logits are read: ``"sigmoid"`` (binary, multi-label) or ``"softmax"``."""
         return "sigmoid" if self.task in ("binary", "multi-label") else "softmax"
 
+    @property
+    def target(self) -> str:
+        """The target its losses take (:data:`seesaw_losses.registry.TARGETS`): ``"binary"`` or ``"index"``."""
+        return "binary" if self.activation == "sigmoid" else "index"
+
     def make(self, *, quick: bool, device: str = "cpu", seed: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
         """``(logits, target, class_counts)`` in float32 on ``device``; counts are ``[background, foreground]``
         for the sigmoid tasks (binary, multi-label), per class otherwise."""

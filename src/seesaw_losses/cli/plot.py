@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..registry import default_losses
 from .errors import InputError
 from ._common import positive_float, prepare_output, print_files, require_extras
 from pathlib import Path
 
-DEFAULT_LOSSES = ("bce", "weighted_bce", "focal:gamma=1", "focal:gamma=2", "focal:gamma=5", "binary_seesaw", "ce",
-                  "seesaw")
+DEFAULT_LOSSES = default_losses("curves")
 REFERENCE_EXPONENTS = {"p": (0.0, 0.4, 0.8, 1.2), "q": (0.0, 1.0, 2.0, 3.0)}
 
 

@@ -16,17 +16,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from torch import nn
 
 from ..compose import CombinedLoss, build_loss, parse_config
-from ..registry import Hyperparameter, get_loss, loss_names
+from ..registry import Hyperparameter, default_losses, get_loss, loss_names
 from . import DataError
 
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
-#: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named: binary and multi-class. LDAM-DRW
-#: takes ``scale=1`` (the models' heads are plain linear layers, not cosine classifiers).
-DEFAULT_BINARY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw", "binary_seesaw+dice",
-                         "binary_seesaw+cldice", "dice+skeleton_recall")
-DEFAULT_MULTICLASS_LOSSES = ("ce", "class_balanced_ce", "softmax_focal", "seesaw", "logit_adjusted",
-                             "balanced_softmax", "ldam_drw:scale=1")
+#: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named (the registry's lists).
+DEFAULT_BINARY_LOSSES = default_losses("binary")
+DEFAULT_MULTICLASS_LOSSES = default_losses("multi-class")
 
 
 DEFERRED_FRACTION = 0.8
@@ -38,7 +35,7 @@ class LossSpecError(DataError):
 
 
 def _family(term: Dict[str, object]) -> str:
-    activation = get_loss(term["type"]).activation
+    activation = {"binary": SIGMOID, "index": SOFTMAX}.get(get_loss(term["type"]).target, "option")
     if activation == "option":
         return SOFTMAX if term.get("activation") == SOFTMAX else SIGMOID
     return activation

@@ -28,7 +28,8 @@ kernel that fails on a device falls back to this path there (:mod:`._triton_guar
 
 Two layouts exist: *elementwise* kernels (sigmoid family: one logit per element, a same-shape target) and
 *classwise* kernels (softmax family: ``(N, C, *)`` logits with ``(N, *)`` class-index targets, one loss per
-position). The same code runs on CUDA tensors.
+position). The same code runs on CUDA tensors. A kernel that a Triton kernel covers says so itself, with a
+``triton_form`` method (:mod:`._forms`): the engine and :mod:`._triton` know no loss.
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ import contextlib
 import functools
 import importlib.util
 import itertools
-import math
 import sys
 from collections.abc import Iterator
-from typing import List, Optional, Protocol, Sequence, Tuple
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -49,6 +49,8 @@ from torch.autograd.function import once_differentiable
 from . import _triton_guard
 from ._shapes import flatten_from
 from ._targets import mask_ignored, valid_mask
+from ._reduction import count_valid, reduce_loss
+from ._scratch import Scratch
 
 CHUNK_ELEMENTS = 1 << 18
 """Elements per block on CPU: above ATen's parallel grain size (32K), small enough for the temporaries to stay in
@@ -90,48 +92,6 @@ class ClasswiseKernel(Protocol):
     """
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor: ...
-
-
-class Scratch:
-    """Temporaries for the kernels, reused from block to block.
-
-    Fresh memory costs more than the arithmetic done on it (the allocator hands large freed blocks back to the
-    OS, and every page is faulted in again on the next use), so kernels take their block-sized temporaries from
-    here and fill them with ``out=`` or in-place operations: ``scratch()`` is an uninitialised tensor of the
-    current block's shape, ``scratch(shape)`` one of another shape; both stay valid until the next block.
-    ``scratch.gradient()`` is where a kernel should build the block's gradient: the block of the gradient
-    tensor itself when it can be written directly (the engine then copies nothing), else a scratch buffer.
-    """
-
-    def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
-        self.dtype, self.device = dtype, device
-        self.shape: Tuple[int, ...] = ()
-        self._buffers: List[Tensor] = []
-        self._used = 0
-        self._gradient: Optional[Tensor] = None
-
-    def next_block(self, shape, gradient: Optional[Tensor] = None) -> None:
-        """Start a block of ``shape``: every buffer is free again. ``gradient`` is the block of the gradient
-        tensor, handed out by :meth:`gradient` when it is contiguous and of the computing dtype."""
-        self.shape, self._used = tuple(shape), 0
-        direct = gradient is not None and gradient.dtype == self.dtype and gradient.is_contiguous()
-        self._gradient = gradient if direct else None
-
-    def gradient(self) -> Tensor:
-        """A tensor of the block's shape to build the gradient in: the gradient tensor's own block if writable
-        directly, else a scratch buffer."""
-        return self() if self._gradient is None else self._gradient
-
-    def __call__(self, shape=None) -> Tensor:
-        shape = self.shape if shape is None else tuple(shape)
-        size = math.prod(shape)
-        if self._used == len(self._buffers):
-            self._buffers.append(torch.empty(max(size, CHUNK_ELEMENTS), dtype=self.dtype, device=self.device))
-        elif self._buffers[self._used].numel() < size:
-            self._buffers[self._used] = torch.empty(size, dtype=self.dtype, device=self.device)
-        buffer = self._buffers[self._used]
-        self._used += 1
-        return buffer[:size].view(shape)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -305,7 +265,7 @@ def _elementwise_pass(kernel: ElementwiseKernel, logits: Tensor, target: Tensor,
     operands = tuple(o.to(cdtype) if o.dim() == 0 else o.to(cdtype).expand(shape) for o in operands)
     grad = torch.empty(shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     out = None if reduce_sum else torch.empty(shape, dtype=cdtype, device=logits.device)
-    scratch = Scratch(cdtype, logits.device)
+    scratch = Scratch(cdtype, logits.device, CHUNK_ELEMENTS)
     sums = []
     for idx in _elementwise_blocks(shape, block_elements(logits.device)):
         x, t_raw = logits[idx], target[idx]
@@ -349,6 +309,20 @@ def elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, 
     return _apply(run_pass, logits, target, weight, logits.shape)
 
 
+def reduced_elementwise_loss(kernel: ElementwiseKernel, logits: Tensor, target: Tensor, *, weight: Optional[Tensor],
+                             ignore_index: Optional[int], reduction: str, operands: Sequence[Tensor] = (),
+                             denominator: Optional[Callable[[], Union[Tensor, int]]] = None) -> Tensor:
+    """:func:`elementwise_loss` reduced by :func:`~._reduction.reduce_loss` (``weight`` taken in the computing
+    dtype): ``"mean"`` divides by ``denominator()``, by default the number of non-ignored elements."""
+    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
+
+    def run(reduce_sum: bool) -> Tensor:
+        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum,
+                                operands=operands)
+
+    return reduce_loss(run, reduction, denominator or (lambda: count_valid(target, ignore_index)))
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Classwise layout
 # ----------------------------------------------------------------------------------------------------------
@@ -387,7 +361,7 @@ def _classwise_pass(kernel: ClasswiseKernel, logits: Tensor, target: Tensor, wei
     grad_full = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device) if need_grad else None
     grad = None if grad_full is None else grad_full.view(z.shape)
     out = None if reduce_sum else torch.empty(t_all.shape, dtype=cdtype, device=logits.device)
-    scratch = Scratch(cdtype, logits.device)
+    scratch = Scratch(cdtype, logits.device, CHUNK_ELEMENTS)
     sums = []
     for bs, ps in _blocks(n, c, z.shape[2], block_elements(logits.device, classwise=True)):
         block = z[bs, :, ps]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from ._fused import Scratch
+    from ._scratch import Scratch
 
 
 def softplus(x: Tensor) -> Tensor:

@@ -1,5 +1,15 @@
 """Reductions shared by every loss, written once.
 
+``reduction="none"`` returns the terms that ``"sum"`` adds up, one per unit the loss scores, in that unit's shape:
+
+- a loss per element (the sigmoid family on a target of the logits' shape: BCE, focal, Binary Seesaw,
+  asymmetric; and EQLv2, a sigmoid loss per logit of a class-index target): the logits' shape ``(N, *)``;
+- a loss per position (the softmax family on class indices: cross-entropy, softmax focal, Seesaw, logit
+  adjustment, Balanced Softmax, LDAM): the target's shape ``(N, d1, ..., dK)``;
+- a loss per region (overlap and topology losses, one score per class of an image or of the pooled batch):
+  ``(N, C')`` with ``per_image``, else ``(C',)`` (``C'`` without the background when it is left out);
+- Lovasz losses, which average their classes inside each region: ``(N,)`` with ``per_image``, else 0-dim.
+
 ``"mean"`` divides the sum by the number of elements that are not ignored (or, with per-class weights, by the sum
 of the weights of the non-ignored elements' classes, as ``torch.nn.functional.cross_entropy`` does); a loss whose
 every element is ignored is 0 with a zero gradient, not NaN. Per-element weights multiply the loss and do not

@@ -5,24 +5,25 @@ the gradient of its sum: the gradient is the only logits-sized allocation, and t
 engine's :class:`~seesaw_losses.functional._fused._FusedLoss`). Partial sums are added in a fixed order by a
 second, single-program kernel: no atomics, the same bits on every run.
 
-- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (scalar ``alpha``),
+- :func:`sigmoid_kernel`: one logit per element; BCE (scalar ``pos_weight``), sigmoid focal (``alpha`` a number
+  or one per class of dimension 1),
   Binary Seesaw (paper variant) and the asymmetric loss, each with an optional per-element weight and
   ``ignore_index``.
 - :func:`softmax_kernel`: ``(N, C, S)`` logits with ``(N, S)`` class indices, every class of a position in one
   tile; cross-entropy with per-class logit offsets, margins and a scale (logit adjustment, Balanced Softmax,
-  LDAM), softmax focal (``class_weight``) and Seesaw, each with an optional per-position weight and
+  LDAM), softmax focal and Seesaw, each with an optional per-position weight and
   ``ignore_index``.
 
 The engine calls :func:`fused_pass` for CUDA tensors when Triton is importable; with ``TRITON_INTERPRET=1`` set
 before Triton is imported, the same kernels run on CPU tensors (how the tests check them), under
-:func:`seesaw_losses.functional._fused.triton_kernels_on_cpu`. A kernel object of the engine that no Triton
-kernel covers (or an option they do not take, such as a per-channel ``pos_weight``) keeps the engine's path.
+:func:`seesaw_losses.functional._fused.triton_kernels_on_cpu`. Each kernel of the engine declares the form it
+runs as (:mod:`._forms`); one that declares none (or none for its options, such as a per-channel ``pos_weight``)
+keeps the engine's path. This module knows no loss.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -30,47 +31,11 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-BCE, FOCAL, BINARY_SEESAW, ASYMMETRIC = 0, 1, 2, 3
-"""Sigmoid families."""
-CROSS_ENTROPY, SOFTMAX_FOCAL, SEESAW = 0, 1, 2
-"""Softmax families."""
+from ._forms import SigmoidForm, SoftmaxForm
 
 ELEMENT_BLOCK = 1024
 TILE_ELEMENTS = 4096
 """Elements of a softmax tile (classes x positions); the classes of a position always share a tile."""
-
-
-@dataclass(frozen=True)
-class SigmoidForm:
-    """A sigmoid-family loss for :func:`sigmoid_kernel`: ``params`` are four float32 numbers on the logits'
-    device: BCE ``(pos_weight, -, -, -)``; focal ``(alpha or -1, gamma, -, -)``; Binary Seesaw ``(log m_fg -
-    log m_bg, log m_bg, q, log eps)``; asymmetric ``(gamma_pos, gamma_neg, clip, eps)``."""
-
-    family: int
-    params: Tensor
-
-
-@dataclass(frozen=True)
-class SoftmaxForm:
-    """A softmax-family loss for :func:`softmax_kernel`: ``class_values`` is a ``(C,)`` float32 tensor or None:
-    the logit offsets (cross-entropy), ``class_weight`` (focal) or ``log max(n_c, 1)`` (Seesaw); ``gamma`` is focal's,
-    ``p``, ``q``, ``eps`` Seesaw's; ``margins`` (``(C,)`` or None) and ``scale`` cross-entropy's (LDAM)."""
-
-    family: int
-    class_values: Optional[Tensor] = None
-    gamma: float = 0.0
-    p: float = 0.0
-    q: float = 0.0
-    eps: float = 1e-2
-    margins: Optional[Tensor] = None
-    scale: float = 1.0
-
-    @staticmethod
-    def cross_entropy(logit_offsets: Optional[Tensor] = None, margins: Optional[Tensor] = None,
-                      scale: float = 1.0) -> "SoftmaxForm":
-        """Cross-entropy of ``scale * (z + logit_offsets - margins[t] onehot(t))``: logit adjustment, Balanced
-        Softmax and LDAM."""
-        return SoftmaxForm(CROSS_ENTROPY, logit_offsets, margins=margins, scale=scale)
 
 
 @triton.jit
@@ -109,11 +74,13 @@ def _target_and_scale(t, w_ptr, offsets, inside, ignore_value, HAS_IGNORE: tl.co
 
 
 @triton.jit
-def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore_value,
+def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, class_ptr, out_ptr, grad_ptr, n, ignore_value, inner, classes,
                    FAMILY: tl.constexpr, HAS_IGNORE: tl.constexpr, HAS_WEIGHT: tl.constexpr,
-                   REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+                   HAS_CLASS_VALUES: tl.constexpr, REDUCE: tl.constexpr, NEED_GRAD: tl.constexpr,
+                   BLOCK: tl.constexpr):
     """Loss and gradient of ``BLOCK`` elements; the loss summed into ``out_ptr[program]`` (``REDUCE``) or stored
-    per element."""
+    per element. ``class_ptr`` holds one value per class of dimension 1 (``classes`` of them, each spanning
+    ``inner`` consecutive elements) when ``HAS_CLASS_VALUES``."""
     pid = tl.program_id(0)
     offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < n
@@ -132,6 +99,8 @@ def sigmoid_kernel(x_ptr, t_ptr, w_ptr, params_ptr, out_ptr, grad_ptr, n, ignore
         softplus, p = _softplus_sigmoid(x)
         ce = softplus - t * x
         m = t + p * sign
+        if HAS_CLASS_VALUES:
+            a = tl.load(class_ptr + (offsets // inner) % classes, mask=inside, other=0.0).to(tl.float32)
         a_t = tl.where(a < 0.0, 1.0, (1.0 - a) + (2.0 * a - 1.0) * t)
         loss = a_t * _power(m, b) * ce
         grad = a_t * ((p - t) * _power(m, b) + b * _power(m, b - 1.0) * ce * p * (1.0 - p) * sign)
@@ -202,15 +171,11 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, margin_ptr, out_ptr, grad_ptr
     total = tl.sum(e, axis=0)
     z_target = tl.sum(tl.where(is_target, z, 0.0), axis=0)
     log_p_target = z_target - z_max - tl.log(total)
-    if FAMILY == 1:      # softmax focal: -a_t m^gamma log p_t, d/dz_j = K (delta_tj - p_j)
+    if FAMILY == 1:      # softmax focal: -m^gamma log p_t, d/dz_j = K (delta_tj - p_j)
         m = _one_minus_exp(log_p_target)
         modulation = _power(m, gamma)
         loss = -modulation * log_p_target
         k = gamma * _power(m, gamma - 1.0) * tl.exp(log_p_target) * log_p_target - modulation
-        if HAS_CLASS_VALUES:
-            a_t = tl.sum(tl.where(is_target, class_values[:, None], 0.0), axis=0)
-            loss = loss * a_t
-            k = k * a_t
         grad = k[None, :] * (tl.where(is_target, 1.0, 0.0) - e / total[None, :])
     else:
         if FAMILY == 2:  # Seesaw: z_j + log S_tj, S from the counts and the detached scores
@@ -220,7 +185,9 @@ def softmax_kernel(z_ptr, t_ptr, w_ptr, class_ptr, margin_ptr, out_ptr, grad_ptr
             if HAS_CLASS_VALUES:
                 log_n_target = tl.sum(tl.where(is_target, class_values[:, None], 0.0), axis=0)
                 adjust += p * tl.minimum(class_values[:, None] - log_n_target[None, :], 0.0)
-            z = tl.where(real, z + adjust, -float("inf"))
+            # shifted by the largest logit first: log S then adds to logits of its own size at full precision
+            z = tl.where(real, (z - z_max[None, :]) + adjust, -float("inf"))
+            z_target = z_target - z_max
             z_max = tl.max(z, axis=0)
             e = tl.exp(z - z_max[None, :])
             total = tl.sum(e, axis=0)
@@ -259,48 +226,6 @@ def _scalar_params(device: torch.device, *values) -> Tensor:
     return torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in values])
 
 
-def sigmoid_form(kernel, operands: Sequence[Tensor], device: torch.device) -> Optional[SigmoidForm]:
-    """The Triton form of an elementwise kernel of the engine, or None when no Triton kernel covers it."""
-    from .asymmetric import AsymmetricKernel
-    from .binary_seesaw import PaperKernel
-    from .bce import WeightedBCEKernel
-    from .focal import SigmoidFocalKernel
-
-    if any(o.dim() > 0 for o in operands):
-        return None
-    if isinstance(kernel, WeightedBCEKernel):
-        return SigmoidForm(BCE, _scalar_params(device, operands[0] if operands else 1.0))
-    if isinstance(kernel, SigmoidFocalKernel):
-        alpha = operands[0] if operands else (-1.0 if kernel.alpha is None else kernel.alpha)
-        return SigmoidForm(FOCAL, _scalar_params(device, alpha, kernel.gamma))
-    if isinstance(kernel, PaperKernel):
-        return SigmoidForm(BINARY_SEESAW, _scalar_params(device, kernel.log_m_gap, kernel.log_m_bg, kernel.q,
-                                                         kernel.log_eps))
-    if isinstance(kernel, AsymmetricKernel):
-        return SigmoidForm(ASYMMETRIC, _scalar_params(device, kernel.gamma_pos, kernel.gamma_neg, kernel.clip,
-                                                      kernel.eps))
-    return None
-
-
-def softmax_form(kernel) -> Optional[SoftmaxForm]:
-    """The Triton form of a classwise kernel of the engine (a kernel may also declare its own with a
-    ``triton_form()`` method), or None."""
-    from .focal import SoftmaxFocalKernel
-    from .logit_adjusted import AdjustedSoftmaxKernel
-    from .seesaw import SeesawKernel
-
-    if hasattr(kernel, "triton_form"):
-        return kernel.triton_form()
-    if isinstance(kernel, AdjustedSoftmaxKernel):     # logit adjustment, Balanced Softmax, LDAM
-        return SoftmaxForm.cross_entropy(kernel.bias, kernel.margin, kernel.scale)
-    if isinstance(kernel, SoftmaxFocalKernel):
-        return SoftmaxForm(SOFTMAX_FOCAL, kernel.class_weight, gamma=kernel.gamma)
-    if isinstance(kernel, SeesawKernel):
-        return SoftmaxForm(SEESAW, kernel.log_counts if kernel.p > 0 else None, p=kernel.p, q=kernel.q,
-                           eps=kernel.eps)
-    return None
-
-
 def _loss_buffers(n: int, programs: int, reduce_sum: bool, device: torch.device) -> Tensor:
     return torch.empty(programs if reduce_sum else n, dtype=torch.float32, device=device)
 
@@ -314,10 +239,14 @@ def sigmoid_pass(form: SigmoidForm, logits: Tensor, target: Tensor, weight: Opti
     out = _loss_buffers(n, programs, reduce_sum, x.device)
     grad = torch.empty_like(x) if need_grad else None
     w = None if weight is None else weight.expand(x.shape).contiguous()
+    values = None if form.class_values is None else form.class_values.to(device=x.device, dtype=torch.float32)
+    classes = 1 if values is None else values.numel()
+    inner = max(1, n // max(1, x.shape[0] * classes))
     sigmoid_kernel[(programs,)](
-        x, t, x if w is None else w, form.params, out, x if grad is None else grad, n,
-        0 if ignore_index is None else ignore_index, FAMILY=form.family, HAS_IGNORE=ignore_index is not None,
-        HAS_WEIGHT=w is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
+        x, t, x if w is None else w, _scalar_params(x.device, *form.params), x if values is None else values, out,
+        x if grad is None else grad, n, 0 if ignore_index is None else ignore_index, inner, classes,
+        FAMILY=form.family, HAS_IGNORE=ignore_index is not None, HAS_WEIGHT=w is not None,
+        HAS_CLASS_VALUES=values is not None, REDUCE=reduce_sum, NEED_GRAD=need_grad, BLOCK=ELEMENT_BLOCK)
     return (_total(out) if reduce_sum else out.view(x.shape)), grad
 
 
@@ -351,11 +280,11 @@ def softmax_pass(form: SoftmaxForm, logits: Tensor, target: Tensor, weight: Opti
 def fused_pass(kernel, logits: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int],
                reduce_sum: bool, operands: Optional[Sequence[Tensor]],
                need_grad: bool) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
-    """The engine's pass through a Triton kernel (``operands`` None: the classwise layout), or None where no
-    Triton kernel covers ``kernel`` with these options."""
-    if operands is None:
-        form = softmax_form(kernel)
-        return None if form is None else softmax_pass(form, logits, target, weight, ignore_index, reduce_sum,
-                                                      need_grad)
-    form = sigmoid_form(kernel, operands, logits.device)
-    return None if form is None else sigmoid_pass(form, logits, target, weight, ignore_index, reduce_sum, need_grad)
+    """The engine's pass through the Triton kernel of the form ``kernel`` declares (``operands`` None: the
+    classwise layout), or None where it declares none for these options."""
+    triton_form = getattr(kernel, "triton_form", None)
+    form = None if triton_form is None else triton_form(*(operands or ()))
+    if form is None:
+        return None
+    run = softmax_pass if isinstance(form, SoftmaxForm) else sigmoid_pass
+    return run(form, logits, target, weight, ignore_index, reduce_sum, need_grad)

@@ -8,8 +8,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss
-from ._reduction import count_valid, reduce_loss
+from ._forms import ASYMMETRIC, SigmoidForm
+from ._fused import reduced_elementwise_loss
+from ._scratch import Scratch
 from ._validation import (
     check_element_weight, check_logits, check_number, check_probability_target, check_reduction,
 )
@@ -32,6 +33,9 @@ class AsymmetricKernel:
         positive = -_power(q, self.gamma_pos) * p.clamp(min=self.eps).log()
         negative = -_power(shifted, self.gamma_neg) * rest.clamp(min=self.eps).log()
         return negative + t * (positive - negative)
+
+    def triton_form(self) -> SigmoidForm:
+        return SigmoidForm(ASYMMETRIC, (self.gamma_pos, self.gamma_neg, self.clip, self.eps))
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With q = 1 - p and r = 1 - p_m = min(q + clip, 1):
@@ -95,6 +99,23 @@ def check_asymmetric_args(fn: str, gamma_pos: object, gamma_neg: object, clip: o
     check_number(fn, "eps", eps, low=0, high=1, low_open=True, high_open=True)
 
 
+def check_asymmetric_tensors(fn: str, logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                             ignore_index: Optional[int]) -> Tensor:
+    """The per-call checks; returns the target (a boolean one as the logits' dtype)."""
+    check_logits(fn, logits)
+    target = check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
+    check_element_weight(fn, weight, target.shape)
+    return target
+
+
+def _asymmetric_unchecked(logits: Tensor, target: Tensor, *, gamma_pos: float, gamma_neg: float, clip: float,
+                          eps: float, weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`asymmetric_loss` on validated arguments."""
+    kernel = AsymmetricKernel(float(gamma_pos), float(gamma_neg), float(clip), float(eps))
+    return reduced_elementwise_loss(kernel, logits, target, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction)
+
+
 def asymmetric_loss(
     logits: Tensor,
     target: Tensor,
@@ -142,15 +163,8 @@ def asymmetric_loss(
         >>> asymmetric_loss(logits, (torch.rand(8, 20) < 0.1).float()).backward()
     """
     fn = "asymmetric_loss"
-    check_logits(fn, logits)
     check_reduction(fn, reduction)
     check_asymmetric_args(fn, gamma_pos, gamma_neg, clip, eps)
-    target = check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
-    check_element_weight(fn, weight, target.shape)
-    kernel = AsymmetricKernel(float(gamma_pos), float(gamma_neg), float(clip), float(eps))
-    w = None if weight is None else weight.to(compute_dtype(logits.dtype))
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
-
-    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))
+    target = check_asymmetric_tensors(fn, logits, target, weight, ignore_index)
+    return _asymmetric_unchecked(logits, target, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, eps=eps,
+                                 weight=weight, ignore_index=ignore_index, reduction=reduction)

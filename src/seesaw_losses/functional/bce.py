@@ -7,9 +7,10 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss
+from ._forms import BCE, SigmoidForm
+from ._fused import compute_dtype, reduced_elementwise_loss
+from ._scratch import Scratch
 from ._math import softplus, softplus_sigmoid
-from ._reduction import count_valid, reduce_loss
 from ._validation import (
     check_element_weight, check_logits, check_probability_target, check_reduction, check_weight, fail,
     non_negative_and_finite,
@@ -24,6 +25,12 @@ class WeightedBCEKernel:
         if not pos_weight:
             return softplus(-x) + negative_part
         return softplus(-x) * ((pos_weight[0] - 1) * t + 1) + negative_part
+
+    def triton_form(self, *pos_weight: Tensor) -> Optional[SigmoidForm]:
+        """A scalar ``pos_weight`` (or none) runs in Triton; a per-channel one does not."""
+        if pos_weight and pos_weight[0].dim() > 0:
+            return None
+        return SigmoidForm(BCE, (pos_weight[0] if pos_weight else 1.0,))
 
     def evaluate(self, x: Tensor, t: Tensor, *pos_weight: Tensor, need_grad: bool, scratch: Scratch):
         # with k = 1 + (pw - 1) t: loss = k softplus(x) - pw t x, d/dx = k sigmoid(x) - pw t
@@ -72,13 +79,8 @@ def _weighted_bce_unchecked(logits: Tensor, target: Tensor, *, pos_weight: Optio
     """:func:`weighted_bce_loss` on validated arguments (``pos_weight`` a tensor or None)."""
     cdtype = compute_dtype(logits.dtype)
     operands = () if pos_weight is None else (pos_weight.to(device=logits.device, dtype=cdtype),)
-    w = None if weight is None else weight.to(cdtype)
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(WeightedBCEKernel(), logits, target, weight=w, ignore_index=ignore_index,
-                                reduce_sum=reduce_sum, operands=operands)
-
-    return reduce_loss(run, reduction, lambda: count_valid(target, ignore_index))
+    return reduced_elementwise_loss(WeightedBCEKernel(), logits, target, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction, operands=operands)
 
 
 def weighted_bce_loss(

@@ -8,9 +8,10 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._fused import CHUNK_ELEMENTS, Scratch, compute_dtype, elementwise_loss
+from ._forms import BINARY_SEESAW, SigmoidForm
+from ._fused import CHUNK_ELEMENTS, compute_dtype, reduced_elementwise_loss
+from ._scratch import Scratch
 from ._math import softplus, softplus_sigmoid
-from ._reduction import count_valid, reduce_loss
 from ._targets import count_labels, valid_mask
 from ._validation import (
     already_checked, check_choice, check_counts, check_element_weight, check_finite, check_logits, check_number,
@@ -50,6 +51,9 @@ class PaperKernel:
 
     def loss(self, x: Tensor, t: Tensor) -> Tensor:
         return softplus(self._margin(x, t))
+
+    def triton_form(self) -> SigmoidForm:
+        return SigmoidForm(BINARY_SEESAW, (self.log_m_gap, self.log_m_bg, self.q, self.log_eps))
 
     def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # With v = -u = x (1 - 2t) and log s_other - log s_true = v, the compensation term above is
@@ -222,12 +226,7 @@ def _binary_seesaw_unchecked(x: Tensor, t: Tensor, class_counts: Optional[Tensor
         m_fg = (n_bg / n_fg).pow(p).clamp(max=1)
         m_bg = (n_fg / n_bg).pow(p).clamp(max=1).clamp(min=REWEIGHTED_BACKGROUND_FLOOR)
         kernel = ReweightedKernel(m_fg, m_bg, q, 3.0 if temperature is None else temperature)
-    w = None if weight is None else weight.to(cdtype)
-
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, x, t, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
-
-    return reduce_loss(run, reduction, lambda: count_valid(t, ignore_index))
+    return reduced_elementwise_loss(kernel, x, t, weight=weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def binary_seesaw_loss(

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._reduction import count_valid, reduce_loss
+from ._targets import mask_ignored
 from ._validation import check_index_target, check_logits, check_number, check_reduction, fail
 
 RATIO_EPS = 1e-10
@@ -40,23 +42,24 @@ def eqlv2_weights(pos_grad: Tensor, neg_grad: Tensor, *, gamma: float = 12.0, mu
     return 1 + alpha * (1 - neg_w), neg_w
 
 
-def eqlv2_terms(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: Tensor, *, gamma: float,
-                mu: float, alpha: float, background_channel: bool, ignore_index: Optional[int], reduction: str,
-                need_statistics: bool) -> Tuple[Tensor, Optional[Tensor]]:
-    """The reduced loss and, if asked, this batch's ``(2, C)`` positive and negative gradient magnitudes
-    (weighted; the background channel and ignored samples excluded). Arguments are assumed validated."""
+def _eqlv2_unchecked(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: Tensor, *, gamma: float,
+                     mu: float, alpha: float, background_channel: bool, ignore_index: Optional[int], reduction: str,
+                     need_statistics: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """:func:`eqlv2_loss` on validated arguments, and, if asked, this batch's ``(2, C)`` positive and negative
+    gradient magnitudes (weighted; the background channel and ignored samples excluded)."""
     num_classes = pos_grad.numel()
     k = logits.shape[1]
     rows = logits.movedim(1, -1).reshape(-1, k)
     labels = target.reshape(-1)
-    valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
-    safe = torch.where(valid, labels, torch.full_like(labels, num_classes))      # ignored rows: all negatives
+    safe, valid = mask_ignored(labels, ignore_index, num_classes)                # ignored rows: all negatives
     onehot = F.one_hot(safe.long(), num_classes + 1)[:, :k].to(rows.dtype)
     q, r = eqlv2_weights(pos_grad, neg_grad, gamma=gamma, mu=mu, alpha=alpha)
     if background_channel:                                                       # weight 1 on the background logit
         q, r = (torch.cat([w, w.new_ones(1)]) for w in (q, r))
     q, r = q.to(device=rows.device, dtype=rows.dtype), r.to(device=rows.device, dtype=rows.dtype)
-    weight = torch.lerp(r.expand_as(onehot), q.expand_as(onehot), onehot) * valid.unsqueeze(1)
+    weight = torch.lerp(r.expand_as(onehot), q.expand_as(onehot), onehot)
+    if valid is not None:
+        weight = weight * valid.unsqueeze(1)
     statistics = None
     if need_statistics:
         with torch.no_grad():
@@ -64,13 +67,14 @@ def eqlv2_terms(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: Tens
             magnitude = torch.lerp(p, 1 - p, onehot) * weight                # |d BCE / d x| times the weight
             positive = (magnitude * onehot).sum(0)[:num_classes]
             statistics = torch.stack([positive, magnitude.sum(0)[:num_classes] - positive])
-    if reduction == "none":
+
+    def run(reduce_sum: bool) -> Tensor:
+        if reduce_sum:
+            return F.binary_cross_entropy_with_logits(rows, onehot, weight=weight, reduction="sum")
         loss = F.binary_cross_entropy_with_logits(rows, onehot, weight=weight, reduction="none")
-        return loss.reshape(logits.movedim(1, -1).shape).movedim(-1, 1), statistics
-    total = F.binary_cross_entropy_with_logits(rows, onehot, weight=weight, reduction="sum")
-    if reduction == "sum":
-        return total, statistics
-    return total / valid.sum().clamp(min=1), statistics
+        return loss.reshape(logits.movedim(1, -1).shape).movedim(-1, 1)
+
+    return reduce_loss(run, reduction, lambda: count_valid(labels, ignore_index)), statistics
 
 
 def check_eqlv2_inputs(fn: str, logits: object, target: object, num_classes: int, background_channel: bool,
@@ -149,7 +153,7 @@ def eqlv2_loss(
     if neg_grad.shape != pos_grad.shape:
         fail(fn, "neg_grad", f"of pos_grad's shape {tuple(pos_grad.shape)}", neg_grad)
     check_eqlv2_inputs(fn, logits, target, pos_grad.numel(), background_channel, ignore_index)
-    loss, _ = eqlv2_terms(logits, target, pos_grad, neg_grad, gamma=gamma, mu=mu, alpha=alpha,
-                          background_channel=background_channel, ignore_index=ignore_index, reduction=reduction,
-                          need_statistics=False)
+    loss, _ = _eqlv2_unchecked(logits, target, pos_grad, neg_grad, gamma=gamma, mu=mu, alpha=alpha,
+                               background_channel=background_channel, ignore_index=ignore_index,
+                               reduction=reduction, need_statistics=False)
     return loss

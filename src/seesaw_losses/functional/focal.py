@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype, elementwise_loss
+from ._forms import FOCAL, SOFTMAX_FOCAL, SigmoidForm, SoftmaxForm
+from ._fused import compute_dtype, reduced_elementwise_loss
+from ._scratch import Scratch
 from ._math import log_softmax, power, softmax_and_target_log_prob, softplus, softplus_sigmoid
-from ._reduction import count_valid, reduce_loss
 from ._targets import mask_ignored
 from ._validation import (
     check_choice, check_class_weight, check_element_weight, check_index_target, check_logits, check_number,
@@ -22,26 +23,42 @@ NORMALIZERS = ("elements", "positives")
 
 class SigmoidFocalKernel:
     r"""``a_t (1 - p_t)^\gamma \mathrm{BCE}(x, t)`` with ``1 - p_t = \sigma(x)(1 - t) + \sigma(-x) t``;
-    ``a_t = alpha t + (1 - alpha)(1 - t)``, or 1 when ``alpha`` is None."""
+    ``a_t = alpha t + (1 - alpha)(1 - t)``, or 1 when ``alpha`` is None. A per-class ``alpha`` is the kernel's
+    operand (a view broadcast along dimension 1) instead of the number ``alpha``."""
 
     def __init__(self, gamma: float, alpha: Optional[float]) -> None:
         self.gamma, self.alpha = gamma, alpha
 
-    def loss(self, x: Tensor, t: Tensor) -> Tensor:
+    def loss(self, x: Tensor, t: Tensor, *class_alpha: Tensor) -> Tensor:
         p, pn = torch.sigmoid(x), torch.sigmoid(-x)
         ce = softplus(x) - t * x
         out = ce * power(p + t * (pn - p), self.gamma) if self.gamma != 0 else ce
-        return out if self.alpha is None else out * ((1 - self.alpha) + (2 * self.alpha - 1) * t)
+        alpha = class_alpha[0] if class_alpha else self.alpha
+        return out if alpha is None else out * ((1 - alpha) + (2 * alpha - 1) * t)
 
-    def evaluate(self, x: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
+    def triton_form(self, *class_alpha: Tensor) -> SigmoidForm:
+        if class_alpha:
+            return SigmoidForm(FOCAL, (0.0, self.gamma), class_values=class_alpha[0].reshape(-1))
+        return SigmoidForm(FOCAL, (-1.0 if self.alpha is None else self.alpha, self.gamma))
+
+    def _alpha_t(self, t: Tensor, class_alpha: Tuple[Tensor, ...], scratch: Scratch) -> Optional[Tensor]:
+        """``alpha t + (1 - alpha)(1 - t) = 1 - alpha + (2 alpha - 1) t`` in a scratch buffer, or None."""
+        if class_alpha:
+            a = class_alpha[0]
+            return torch.mul(t, a, out=scratch()).mul_(2).sub_(t).sub_(a).add_(1)
+        if self.alpha is None:
+            return None
+        return torch.mul(t, 2 * self.alpha - 1, out=scratch()).add_(1 - self.alpha)
+
+    def evaluate(self, x: Tensor, t: Tensor, *class_alpha: Tensor, need_grad: bool, scratch: Scratch):
         # With m = 1 - p_t = t + p (1 - 2t) and k = a_t m^(gamma - 1): loss = k m BCE and
         # d/dx = k [(p - t) m + gamma BCE p (1 - p) (1 - 2t)]; for gamma = 0, loss = a_t BCE, d/dx = a_t (p - t).
         softplus_x, p = softplus_sigmoid(x, True, scratch, scratch.gradient() if need_grad else None)
         ce = softplus_x.addcmul_(t, x, value=-1)
         m = None if self.gamma == 0 else torch.addcmul(p, t, p, value=-2, out=scratch()).add_(t)
         k = None if self.gamma in (0, 1) else m if self.gamma == 2 else power(m, self.gamma - 1)
-        if self.alpha is not None:
-            a_t = torch.mul(t, 2 * self.alpha - 1, out=scratch()).add_(1 - self.alpha)
+        a_t = self._alpha_t(t, class_alpha, scratch)
+        if a_t is not None:
             k = a_t if k is None else a_t.mul_(k)
         loss = ce if m is None else torch.mul(ce, m, out=scratch())
         if k is not None:
@@ -58,21 +75,19 @@ class SigmoidFocalKernel:
 
 
 class SoftmaxFocalKernel:
-    r"""Per-position ``-alpha_t (1 - p_t)^\gamma \log p_t`` over ``(B, C, L)`` logits."""
+    r"""Per-position ``-(1 - p_t)^\gamma \log p_t`` over ``(B, C, L)`` logits (class weights enter as the
+    engine's per-position weight)."""
 
-    def __init__(self, gamma: float, class_weight: Optional[Tensor]) -> None:
-        self.gamma, self.class_weight = gamma, class_weight
-
-    def _alpha_t(self, t: Tensor) -> Optional[Tensor]:
-        return None if self.class_weight is None else self.class_weight[t]
+    def __init__(self, gamma: float) -> None:
+        self.gamma = gamma
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
         log_p_t = log_softmax(z).gather(1, t.unsqueeze(1)).squeeze(1)
         out = -log_p_t
-        if self.gamma != 0:
-            out = out * power(-torch.expm1(log_p_t), self.gamma)
-        a_t = self._alpha_t(t)
-        return out if a_t is None else out * a_t
+        return out * power(-torch.expm1(log_p_t), self.gamma) if self.gamma != 0 else out
+
+    def triton_form(self) -> SoftmaxForm:
+        return SoftmaxForm(SOFTMAX_FOCAL, gamma=self.gamma)
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         # d loss / d z_j = k (delta_tj - p_j), with k per position: only the softmax is class-sized
@@ -88,57 +103,68 @@ class SoftmaxFocalKernel:
                 k = (power(one_minus, self.gamma - 1) * log_p_t.exp()).mul_(log_p_t).mul_(self.gamma)
                 k.sub_(modulation)
             loss = loss * modulation
-        a_t = self._alpha_t(t)
-        if a_t is not None:
-            loss = loss * a_t
-            k = None if k is None else k * a_t
         if prob is None:
             return loss, None
         k1 = k.unsqueeze(1)
         return loss, prob.mul_(k1.neg()).scatter_add_(1, t1, k1)
 
 
-def check_sigmoid_focal_options(fn: str, alpha: object, gamma: object, reduction: str, normalizer: str) -> None:
-    """Options shared by :func:`sigmoid_focal_loss` and :class:`~seesaw_losses.SigmoidFocalLoss`."""
+FocalAlpha = Optional[Union[float, Tensor, Sequence[float]]]
+
+
+def check_sigmoid_focal_options(fn: str, alpha: object, gamma: object, reduction: str,
+                                normalizer: str) -> Optional[Union[float, Tensor]]:
+    """Options shared by :func:`sigmoid_focal_loss` and :class:`~seesaw_losses.SigmoidFocalLoss`; returns
+    ``alpha`` as None, a number, or a 1-D float tensor of per-class values."""
+    if isinstance(alpha, (list, tuple)):
+        try:
+            alpha = torch.as_tensor(alpha, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            fail(fn, "alpha", "None, a number in [0, 1] or a 1-D tensor of one per class", alpha, error=TypeError)
     if isinstance(alpha, Tensor):
-        fail(fn, "alpha", "None or a number in [0, 1] (the positive class's weight)", alpha,
-             "for per-class or per-element factors pass weight= broadcastable to the logits, e.g. "
-             "w.view(1, C, 1, 1); for a per-class positive weight use weighted_bce_loss(pos_weight=)",
-             error=TypeError)
-    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha < 0:
-        fail(fn, "alpha", "None or in [0, 1]", alpha, "alpha=None disables the class weight (torchvision spells "
-             "it alpha=-1)")
-    if alpha is not None:
-        check_number(fn, "alpha", alpha, low=0, high=1)
+        if alpha.dim() != 1 or alpha.numel() == 0:
+            fail(fn, "alpha", "None, a number in [0, 1] or a 1-D tensor of one per class (dimension 1)", alpha,
+                 "for per-element factors pass weight= broadcastable to the logits")
+        alpha = alpha if alpha.is_floating_point() else alpha.float()
+        if alpha.device.type == "cpu" and not torch.compiler.is_compiling() \
+                and not bool(((alpha >= 0) & (alpha <= 1)).all()):
+            fail(fn, "alpha", "per-class values in [0, 1]", alpha)
+    else:
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha < 0:
+            fail(fn, "alpha", "None or in [0, 1]", alpha, "alpha=None disables the class weight (torchvision "
+                 "spells it alpha=-1)")
+        if alpha is not None:
+            check_number(fn, "alpha", alpha, low=0, high=1)
     check_number(fn, "gamma", gamma, low=0)
     check_reduction(fn, reduction)
     check_choice(fn, "normalizer", normalizer, NORMALIZERS)
+    return alpha
 
 
 def check_sigmoid_focal_tensors(fn: str, logits: Tensor, target: Tensor, weight: Optional[Tensor],
-                                ignore_index: Optional[int]) -> None:
+                                ignore_index: Optional[int], alpha: Optional[Union[float, Tensor]]) -> None:
     check_logits(fn, logits)
     check_probability_target(fn, logits, target, ignore_index, softmax_name="softmax_focal_loss")
     check_element_weight(fn, weight, target.shape)
+    if isinstance(alpha, Tensor) and (logits.dim() < 2 or logits.shape[1] != alpha.numel()):
+        fail(fn, "alpha", f"one value per class of the logits' dimension 1 (shape {tuple(logits.shape)})", alpha,
+             "a per-class alpha is applied along dimension 1 of (N, C, *) logits")
 
 
-def _sigmoid_focal_unchecked(logits: Tensor, target: Tensor, *, alpha: Optional[float], gamma: float,
-                             weight: Optional[Tensor], ignore_index: Optional[int], reduction: str,
+def _sigmoid_focal_unchecked(logits: Tensor, target: Tensor, *, alpha: Optional[Union[float, Tensor]],
+                             gamma: float, weight: Optional[Tensor], ignore_index: Optional[int], reduction: str,
                              normalizer: str) -> Tensor:
     """:func:`sigmoid_focal_loss` on validated arguments."""
-    cdtype = compute_dtype(logits.dtype)
-    kernel = SigmoidFocalKernel(float(gamma), None if alpha is None else float(alpha))
-    w = None if weight is None else weight.to(cdtype)
+    per_class = isinstance(alpha, Tensor)
+    kernel = SigmoidFocalKernel(float(gamma), None if alpha is None or per_class else float(alpha))
+    operands = (alpha.to(logits.device).view((1, -1) + (1,) * (logits.dim() - 2)),) if per_class else ()
 
-    def run(reduce_sum: bool) -> Tensor:
-        return elementwise_loss(kernel, logits, target, weight=w, ignore_index=ignore_index, reduce_sum=reduce_sum)
+    def positives() -> Tensor:
+        return mask_ignored(target.to(compute_dtype(logits.dtype)), ignore_index)[0].sum().clamp(min=1)
 
-    def denominator():
-        if normalizer == "elements":
-            return count_valid(target, ignore_index)
-        return mask_ignored(target.to(cdtype), ignore_index)[0].sum().clamp(min=1)
-
-    return reduce_loss(run, reduction, denominator)
+    return reduced_elementwise_loss(kernel, logits, target, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction, operands=operands,
+                                    denominator=positives if normalizer == "positives" else None)
 
 
 def check_softmax_focal_options(fn: str, gamma: object, reduction: str) -> None:
@@ -159,9 +185,7 @@ def check_softmax_focal_tensors(fn: str, logits: Tensor, target: Tensor, weight:
 def _softmax_focal_unchecked(logits: Tensor, target: Tensor, *, class_weight: Optional[Tensor], gamma: float,
                              weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
     """:func:`softmax_focal_loss` on validated arguments."""
-    if class_weight is not None:
-        class_weight = class_weight.to(device=logits.device, dtype=compute_dtype(logits.dtype))
-    return softmax_loss(SoftmaxFocalKernel(float(gamma), class_weight), logits, target, class_weight=None,
+    return softmax_loss(SoftmaxFocalKernel(float(gamma)), logits, target, class_weight=class_weight,
                         weight=weight, ignore_index=ignore_index, reduction=reduction)
 
 
@@ -169,7 +193,7 @@ def sigmoid_focal_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    alpha: Optional[float] = 0.25,
+    alpha: FocalAlpha = 0.25,
     gamma: float = 2.0,
     weight: Optional[Tensor] = None,
     ignore_index: Optional[int] = None,
@@ -182,15 +206,19 @@ def sigmoid_focal_loss(
         \ell = \alpha_t\, (1 - p_t)^\gamma\, \mathrm{BCE}(x, t), \quad
         p_t = p\,t + (1 - p)(1 - t), \quad \alpha_t = \alpha\, t + (1 - \alpha)(1 - t), \quad p = \sigma(x)
 
-    Equal to torchvision's ``sigmoid_focal_loss(x, t, alpha, gamma)`` (``alpha=None`` here is its
-    ``alpha=-1``). ``gamma = 0`` with ``alpha=None`` is binary cross-entropy. Computed stably (``1 - p_t`` from
-    ``sigma(-x)``, no ``log(sigmoid)``), in fused chunks with an analytic backward.
+    With a per-class ``alpha`` (a ``(C,)`` tensor), :math:`\alpha` is ``alpha[c]`` for the elements of class
+    channel :math:`c` (dimension 1): class ``c``'s positives are weighted by ``alpha[c]``, its negatives by
+    ``1 - alpha[c]``. Equal to torchvision's ``sigmoid_focal_loss(x, t, alpha, gamma)`` for a number
+    (``alpha=None`` here is its ``alpha=-1``). ``gamma = 0`` with ``alpha=None`` is binary cross-entropy.
+    Computed stably (``1 - p_t`` from ``sigma(-x)``, no ``log(sigmoid)``), in fused chunks with an analytic
+    backward.
 
     Args:
         logits: one logit per element.
         target: probabilities of the positive class in ``[0, 1]``, the logits' shape.
-        alpha: weight of the positive class in ``[0, 1]`` (the negative class gets ``1 - alpha``), one number;
-            None disables it. Per-class or per-element factors go in ``weight``.
+        alpha: weight of the positives in ``[0, 1]`` (the negatives get ``1 - alpha``): one number, or one per
+            class (a ``(C,)`` tensor or list, applied along dimension 1); None disables it. Per-element
+            factors go in ``weight``.
         gamma: focusing exponent, ``>= 0`` (``gamma = 2`` is computed with a square, not ``pow``).
         weight: per-element weights broadcastable to the target (constants), e.g. ``(1, C, 1, 1)`` per class.
         ignore_index: target value whose elements contribute neither loss nor gradient.
@@ -200,8 +228,8 @@ def sigmoid_focal_loss(
             normalisation by the number of positive anchors).
 
     Shape:
-        - logits: ``(N, *)``; target: the same shape.
-        - weight: broadcastable to ``(N, *)``.
+        - logits: ``(N, *)`` (``(N, C, *)`` with a per-class ``alpha``); target: the same shape.
+        - alpha: a number or ``(C,)``; weight: broadcastable to ``(N, *)``.
         - output: scalar, or ``(N, *)`` for ``reduction="none"``.
 
     Example:
@@ -210,8 +238,8 @@ def sigmoid_focal_loss(
         >>> sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0).backward()
     """
     fn = "sigmoid_focal_loss"
-    check_sigmoid_focal_options(fn, alpha, gamma, reduction, normalizer)
-    check_sigmoid_focal_tensors(fn, logits, target, weight, ignore_index)
+    alpha = check_sigmoid_focal_options(fn, alpha, gamma, reduction, normalizer)
+    check_sigmoid_focal_tensors(fn, logits, target, weight, ignore_index, alpha)
     return _sigmoid_focal_unchecked(logits, target, alpha=alpha, gamma=gamma, weight=weight,
                                     ignore_index=ignore_index, reduction=reduction, normalizer=normalizer)
 
@@ -231,12 +259,12 @@ def softmax_focal_loss(
     .. math::
         \ell = -w_{t}\, (1 - p_t)^\gamma \log p_t, \qquad p = \mathrm{softmax}(z)
 
-    ``gamma = 0`` without ``class_weight`` is cross-entropy. ``class_weight`` (the focal paper's per-class
-    :math:`\alpha`) multiplies each element's loss by its class's entry and, unlike ``cross_entropy``'s
-    ``weight``, leaves the ``"mean"`` denominator unchanged (the number of non-ignored elements), as
-    MMDetection's focal loss does. kornia's ``focal_loss`` and MONAI's ``FocalLoss`` give the same sum but their
-    ``"mean"`` divides by every element of ``(N, C, *)`` (ignored ones included), i.e. ``C`` times less.
-    Class-balanced weights (:func:`class_balanced_weights`) fit here.
+    ``class_weight`` (the focal paper's per-class :math:`\alpha`) is ``cross_entropy``'s ``weight``: it
+    multiplies each element's loss by its class's entry and ``"mean"`` divides by the summed weights of the
+    non-ignored elements, so ``gamma = 0`` is ``cross_entropy(weight=class_weight)`` exactly. MMDetection's focal
+    loss divides by the element count instead: multiply by ``sum(w[t]) / count`` to compare. kornia's
+    ``focal_loss`` and MONAI's ``FocalLoss`` give the same sum but their ``"mean"`` divides by every element of
+    ``(N, C, *)`` (ignored ones included). Class-balanced weights (:func:`class_balanced_weights`) fit here.
 
     Args:
         logits: unnormalised scores.
@@ -245,7 +273,8 @@ def softmax_focal_loss(
         gamma: focusing exponent, ``>= 0``.
         weight: per-element weights broadcastable to the target (constants).
         ignore_index: target value to skip; None for none.
-        reduction: ``"none"`` | ``"mean"`` (over non-ignored elements) | ``"sum"``.
+        reduction: ``"none"`` | ``"mean"`` (divided by the summed class weights of the non-ignored elements,
+            their number without ``class_weight``) | ``"sum"``.
 
     Shape:
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; target: ``(N,)`` or ``(N, d1, ..., dK)``, integer.

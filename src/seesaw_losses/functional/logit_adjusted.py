@@ -9,7 +9,9 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, compute_dtype
+from ._forms import SoftmaxForm
+from ._fused import compute_dtype
+from ._scratch import Scratch
 from ._math import log_softmax, softmax_and_target_log_prob
 from ._validation import (
     check_class_weight, check_counts, check_index_target, check_logits, check_number, check_reduction, fail,
@@ -47,6 +49,9 @@ class AdjustedSoftmaxKernel:
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
         return -log_softmax(self._adjusted(z, t)).gather(1, t.unsqueeze(1)).squeeze(1)
+
+    def triton_form(self) -> SoftmaxForm:
+        return SoftmaxForm.cross_entropy(self.bias, self.margin, self.scale)
 
     def evaluate(self, z: Tensor, t: Tensor, *, need_grad: bool, scratch: Scratch):
         """Loss and gradient from one native ``softmax`` of the adjusted block, written where the gradient

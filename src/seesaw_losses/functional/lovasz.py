@@ -19,6 +19,7 @@ from torch import Tensor
 from ._fused import _FusedLoss, _use_plain_formula, compute_dtype
 from ._reduction import reduce_rows
 from ._shapes import empty_loss
+from ._targets import valid_mask
 from ._validation import check_choice, check_index_target, check_logits, check_reduction, fail
 from .binary_seesaw import binary_targets
 
@@ -127,7 +128,7 @@ def _lovasz_rows(inputs: Tensor, target: Tensor, rows: int, ground_truth, errors
 def _hinge_form(ignore_index: Optional[int]):
     """``(ground_truth, errors_of)`` of the hinge: errors ``max(0, 1 - x s)`` with signs ``s = 2 gt - 1``."""
     def ground_truth(t: Tensor):
-        valid = None if ignore_index is None else t != ignore_index
+        valid = valid_mask(t, ignore_index)
         gt = t == 1
         return (gt if valid is None else gt.logical_and_(valid)), valid
 
@@ -137,7 +138,8 @@ def _hinge_form(ignore_index: Optional[int]):
 def _class_masks(t: Tensor, num_classes: int, ignore_index: Optional[int]) -> Tensor:
     """``(R, C, P)`` booleans ``t == c`` of ``(R, P)`` class indices, False where ignored."""
     masks = t.unsqueeze(1) == torch.arange(num_classes, device=t.device).view(1, -1, 1)
-    return masks if ignore_index is None else masks.logical_and_((t != ignore_index).unsqueeze(1))
+    valid = valid_mask(t, ignore_index)
+    return masks if valid is None else masks.logical_and_(valid.unsqueeze(1))
 
 
 def _softmax_form(num_classes: int, ignore_index: Optional[int]):
@@ -145,12 +147,23 @@ def _softmax_form(num_classes: int, ignore_index: Optional[int]):
     probabilities against ``(R, P)`` class indices."""
     def ground_truth(t: Tensor):
         shape = (t.shape[0] * num_classes, t.shape[1])
-        valid = None
-        if ignore_index is not None:
-            valid = (t != ignore_index).unsqueeze(1).expand(t.shape[0], num_classes, t.shape[1]).reshape(shape)
+        valid = valid_mask(t, ignore_index)
+        if valid is not None:
+            valid = valid.unsqueeze(1).expand(t.shape[0], num_classes, t.shape[1]).reshape(shape)
         return _class_masks(t, num_classes, ignore_index).view(shape), valid
 
     return ground_truth, lambda p, gt: torch.addcmul(p, p, gt, value=-2).add_(gt)
+
+
+def _lovasz_hinge_unchecked(x: Tensor, t: Tensor, *, per_image: bool, ignore_index: Optional[int],
+                            reduction: str) -> Tensor:
+    """:func:`lovasz_hinge_loss` on validated arguments: one logit per pixel ``x`` and its target ``t`` (from
+    :func:`~.binary_seesaw.binary_targets`)."""
+    if x.numel() == 0:
+        return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
+    rows = x.shape[0] if per_image else 1
+    loss = _lovasz_rows(x, t.reshape(rows, -1), rows, *_hinge_form(ignore_index))
+    return reduce_rows(loss, reduction, per_image)
 
 
 def lovasz_hinge_loss(
@@ -186,10 +199,36 @@ def lovasz_hinge_loss(
     fn = "lovasz_hinge_loss"
     check_reduction(fn, reduction)
     x, t = binary_targets(fn, logits, target, ignore_index)
-    if x.numel() == 0:
-        return empty_loss(x, (x.shape[0],) if per_image and reduction == "none" else ())
-    rows = x.shape[0] if per_image else 1
-    loss = _lovasz_rows(x, t.reshape(rows, -1), rows, *_hinge_form(ignore_index))
+    return _lovasz_hinge_unchecked(x, t, per_image=per_image, ignore_index=ignore_index, reduction=reduction)
+
+
+def check_lovasz_softmax_tensors(fn: str, logits: Tensor, target: Tensor, ignore_index: Optional[int]) -> None:
+    check_logits(fn, logits, min_dim=2)
+    if logits.shape[1] < 2:
+        fail(fn, "logits", "of at least 2 channels (dim 1)", logits,
+             "for one-logit binary outputs use lovasz_hinge_loss")
+    check_index_target(fn, logits, target, ignore_index, num_classes=logits.shape[1],
+                       hint_float="lovasz_softmax_loss takes class indices; for binary masks use lovasz_hinge_loss")
+
+
+def _lovasz_softmax_unchecked(logits: Tensor, target: Tensor, *, classes: str, per_image: bool,
+                              ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`lovasz_softmax_loss` on validated arguments."""
+    if logits.numel() == 0:
+        return empty_loss(logits, (logits.shape[0],) if per_image and reduction == "none" else ())
+    n, num_classes = logits.shape[0], logits.shape[1]
+    probabilities = torch.softmax(logits.to(compute_dtype(logits.dtype)), dim=1).reshape(n, num_classes, -1)
+    if per_image:
+        p, t = probabilities.reshape(n * num_classes, -1), target.reshape(n, -1)
+    else:
+        p, t = probabilities.transpose(0, 1).reshape(num_classes, -1), target.reshape(1, -1)
+    rows = t.shape[0]
+    per_class = _lovasz_rows(p, t, p.shape[0], *_softmax_form(num_classes, ignore_index)).view(rows, num_classes)
+    if classes == "present":
+        present = _class_masks(t, num_classes, ignore_index).any(-1).to(per_class.dtype)
+        loss = (per_class * present).sum(-1) / present.sum(-1).clamp(min=1)
+    else:
+        loss = per_class.mean(-1)
     return reduce_rows(loss, reduction, per_image)
 
 
@@ -226,28 +265,8 @@ def lovasz_softmax_loss(
         >>> lovasz_softmax_loss(logits, torch.randint(0, 3, (2, 16, 16))).backward()
     """
     fn = "lovasz_softmax_loss"
-    check_logits(fn, logits, min_dim=2)
     check_reduction(fn, reduction)
     check_choice(fn, "classes", classes, CLASS_SETS)
-    num_classes = logits.shape[1]
-    if num_classes < 2:
-        fail(fn, "logits", "of at least 2 channels (dim 1)", logits,
-             "for one-logit binary outputs use lovasz_hinge_loss")
-    check_index_target(fn, logits, target, ignore_index, num_classes=num_classes,
-                       hint_float="lovasz_softmax_loss takes class indices; for binary masks use lovasz_hinge_loss")
-    if logits.numel() == 0:
-        return empty_loss(logits, (logits.shape[0],) if per_image and reduction == "none" else ())
-    n = logits.shape[0]
-    probabilities = torch.softmax(logits.to(compute_dtype(logits.dtype)), dim=1).reshape(n, num_classes, -1)
-    if per_image:
-        p, t = probabilities.reshape(n * num_classes, -1), target.reshape(n, -1)
-    else:
-        p, t = probabilities.transpose(0, 1).reshape(num_classes, -1), target.reshape(1, -1)
-    rows = t.shape[0]
-    per_class = _lovasz_rows(p, t, p.shape[0], *_softmax_form(num_classes, ignore_index)).view(rows, num_classes)
-    if classes == "present":
-        present = _class_masks(t, num_classes, ignore_index).any(-1).to(per_class.dtype)
-        loss = (per_class * present).sum(-1) / present.sum(-1).clamp(min=1)
-    else:
-        loss = per_class.mean(-1)
-    return reduce_rows(loss, reduction, per_image)
+    check_lovasz_softmax_tensors(fn, logits, target, ignore_index)
+    return _lovasz_softmax_unchecked(logits, target, classes=classes, per_image=per_image,
+                                     ignore_index=ignore_index, reduction=reduction)

@@ -8,7 +8,9 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ._fused import Scratch, classwise_loss, compute_dtype
+from ._forms import SEESAW, SoftmaxForm
+from ._fused import classwise_loss, compute_dtype
+from ._scratch import Scratch
 from ._math import softmax_and_target_log_prob
 from ._reduction import count_valid, reduce_loss
 from ._shapes import flatten_from
@@ -49,8 +51,14 @@ class SeesawKernel:
         return z if adjust is None else z + adjust
 
     def loss(self, z: Tensor, t: Tensor) -> Tensor:
+        # shifted so that the largest logit is 0: ``log S`` (up to q log(1/eps) + p log(n_max)) then adds to
+        # logits of its own size, not to logits of 1e4 whose float32 spacing (1e-3) would round it away
+        z = z - z.detach().amax(1, keepdim=True)
         z_target = z.gather(1, t.unsqueeze(1)).squeeze(1)
         return torch.logsumexp(self._adjusted(z, t), dim=1) - z_target
+
+    def triton_form(self) -> SoftmaxForm:
+        return SoftmaxForm(SEESAW, self.log_counts if self.p > 0 else None, p=self.p, q=self.q, eps=self.eps)
 
 
 class FusedSeesawKernel(SeesawKernel):

@@ -7,10 +7,11 @@ target of their shape or class indices), as the overlap losses do (:mod:`seesaw_
 With ``"softmax"`` the papers score the foreground classes only: pass ``include_background=False``.
 
 - **clDice** (Shit et al., CVPR 2021): with :math:`S(\cdot)` the soft skeleton (:func:`soft_skeleton`),
-  topology precision :math:`T_{prec} = (\sum S(p)\, t + s) / (\sum S(p) + s)` and sensitivity
-  :math:`T_{sens} = (\sum S(t)\, p + s) / (\sum S(t) + s)`; the loss is
+  topology precision :math:`T_{prec} = (\sum S(p)\, t + s_{nr}) / (\sum S(p) + s_{dr})` and sensitivity
+  :math:`T_{sens} = (\sum S(t)\, p + s_{nr}) / (\sum S(t) + s_{dr})`; the loss is
   :math:`1 - 2 T_{prec} T_{sens} / (T_{prec} + T_{sens})` per class.
-- **Skeleton Recall** (Kirchhoff et al., ECCV 2024): :math:`1 - (\sum p\, k + s) / (\sum k + s)` per class, with
+- **Skeleton Recall** (Kirchhoff et al., ECCV 2024): :math:`1 - (\sum p\, k + s_{nr}) / (\sum k + s_{dr})` per
+  class, with
   :math:`k` the target's *tubed skeleton* (its skeleton dilated to a tube and clipped to the target), which
   carries no gradient.
 - **Boundary loss** (Kervadec et al., MIDL 2019): :math:`\frac{1}{|\Omega|} \sum_\Omega p\, \phi`, with
@@ -27,7 +28,8 @@ Dice's fused sums); clDice takes about 30 passes over the input per skeleton ite
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+import warnings
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +45,8 @@ from ._activation import check_activation, index_form, probabilities
 from ._reduction import reduce_rows
 from ._shapes import flatten_from
 from .overlap import _block, _ratio, check_overlap_tensors
+
+ClassWeight = Optional[Union[Tensor, Sequence[float]]]
 
 DEFAULT_SKELETON_ITERATIONS = 10
 """Erosion steps of the skeleton :func:`skeleton_recall_loss` computes when none is passed: enough for
@@ -192,11 +196,23 @@ def soft_skeleton(probabilities: Tensor, *, iterations: int = 3) -> Tensor:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _check_options(fn: str, *, activation: Optional[str], smooth: float, reduction: str,
-                   iterations: Optional[int] = None, radius: Optional[int] = None) -> None:
+def smoothing(fn: str, smooth: Optional[float], smooth_nr: float, smooth_dr: float) -> Tuple[float, float]:
+    """``(smooth_nr, smooth_dr)``, both set by the deprecated ``smooth`` when it is given (with a
+    ``DeprecationWarning``; ``smooth`` is removed in the next release)."""
+    if smooth is None:
+        return smooth_nr, smooth_dr
+    warnings.warn(f"{fn}: smooth is deprecated and will be removed in the next release; pass "
+                  f"smooth_nr={smooth!r}, smooth_dr={smooth!r} (the names of the overlap losses)",
+                  DeprecationWarning, stacklevel=3)
+    return smooth, smooth
+
+
+def _check_options(fn: str, *, activation: Optional[str], reduction: str, smooth_nr: float = 0.0,
+                   smooth_dr: float = 0.0, iterations: Optional[int] = None, radius: Optional[int] = None) -> None:
     """Options shared by the topology losses (functions and modules)."""
     check_activation(fn, activation)
-    check_number(fn, "smooth", smooth, low=0)
+    check_number(fn, "smooth_nr", smooth_nr, low=0)
+    check_number(fn, "smooth_dr", smooth_dr, low=0)
     check_reduction(fn, reduction)
     if iterations is not None:
         check_int(fn, "iterations", iterations, low=1)
@@ -255,13 +271,15 @@ def cldice_loss(
     target: Tensor,
     *,
     iterations: int = 3,
-    smooth: float = 1.0,
     activation: Optional[str] = "sigmoid",
     per_image: bool = False,
+    smooth_nr: float = 1.0,
+    smooth_dr: float = 1.0,
     include_background: bool = True,
     class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
+    smooth: Optional[float] = None,
 ) -> Tensor:
     r"""clDice loss (Shit et al., CVPR 2021): one minus the harmonic mean of topology precision and sensitivity.
 
@@ -269,7 +287,7 @@ def cldice_loss(
     :math:`(1 - \alpha)\,\mathrm{Dice} + \alpha\,\mathrm{clDice}` is ``build_loss("0.5*dice+0.5*cldice")``.
     A perfect prediction (probabilities equal to a binary target) scores 0; every class channel counts,
     one-channel inputs included. MONAI's ``SoftclDiceLoss`` pools the sums over every channel of an image
-    (``per_image=True`` here, one number per image) and adds ``smooth`` to the harmonic mean's denominator; with
+    (``per_image=True`` here, one number per image) and adds its ``smooth`` to the harmonic mean's denominator; with
     one channel and that term near 0 the two agree. Ignored elements (``ignore_index``) are 0 in the
     probabilities and the target before the skeletons are taken.
 
@@ -277,13 +295,15 @@ def cldice_loss(
         logits: raw scores (probabilities with ``activation=None``), one channel per class.
         target: sigmoid: the logits' shape, values in ``[0, 1]``; softmax: class indices; None: either.
         iterations: soft-skeleton erosion steps, ``>= 1`` (structures up to ``2 * iterations + 1`` wide).
-        smooth: added to the numerators and denominators of both ratios, ``>= 0``.
+        smooth_nr: added to the numerators of both ratios, ``>= 0``.
+        smooth_dr: added to the denominators of both ratios, ``>= 0``.
         activation: ``"sigmoid"`` | ``"softmax"`` | ``None`` (inputs are probabilities).
         per_image: one score per image and class (True) or per class over the batch (False).
         include_background: score channel 0 (with softmax the paper leaves it out).
         class_weight: per-class weights ``(C,)``; "mean" divides by their sum.
         ignore_index: target value left out.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        smooth: deprecated, sets ``smooth_nr`` and ``smooth_dr`` (removed in the next release).
 
     Shape:
         - logits: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits' shape, or
@@ -296,12 +316,23 @@ def cldice_loss(
         >>> cldice_loss(logits, mask).backward()
     """
     fn = "cldice_loss"
-    _check_options(fn, activation=activation, smooth=smooth, reduction=reduction, iterations=iterations)
+    smooth_nr, smooth_dr = smoothing(fn, smooth, smooth_nr, smooth_dr)
+    _check_options(fn, activation=activation, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
+                   iterations=iterations)
+    return _cldice_loss(fn, logits, target, iterations=iterations, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                        activation=activation, per_image=per_image, include_background=include_background,
+                        class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
+
+
+def _cldice_loss(fn: str, logits: Tensor, target: Tensor, *, iterations: int, smooth_nr: float, smooth_dr: float,
+                 activation: Optional[str], per_image: bool, include_background: bool, class_weight: ClassWeight,
+                 ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`cldice_loss` on validated options; the tensors are checked here, named ``fn``."""
     p, t, _ = _probabilities(fn, logits, target, activation, ignore_index, include_background)
     weight = _class_weight(fn, class_weight, logits, include_background, p)
     skeleton_p, skeleton_t = _soft_skeleton(p, iterations), _soft_skeleton(t, iterations)
-    precision = (_sum(skeleton_p * t, per_image) + smooth) / (_sum(skeleton_p, per_image) + smooth)
-    sensitivity = (_sum(skeleton_t * p, per_image) + smooth) / (_sum(skeleton_t, per_image) + smooth)
+    precision = (_sum(skeleton_p * t, per_image) + smooth_nr) / (_sum(skeleton_p, per_image) + smooth_dr)
+    sensitivity = (_sum(skeleton_t * p, per_image) + smooth_nr) / (_sum(skeleton_t, per_image) + smooth_dr)
     total = precision + sensitivity
     score = torch.where(total > 0, 2 * precision * sensitivity / torch.where(total > 0, total, 1), 0)
     return reduce_rows((1 - score).clamp(min=0), reduction, per_image, weight)
@@ -371,18 +402,20 @@ def skeleton_recall_loss(
     skeleton: Optional[Tensor] = None,
     radius: int = 2,
     iterations: int = DEFAULT_SKELETON_ITERATIONS,
-    smooth: float = 1.0,
     activation: Optional[str] = "sigmoid",
     per_image: bool = False,
+    smooth_nr: float = 1.0,
+    smooth_dr: float = 1.0,
     include_background: bool = True,
     class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
+    smooth: Optional[float] = None,
 ) -> Tensor:
     r"""Skeleton Recall loss (Kirchhoff et al., ECCV 2024): one minus the soft recall of the tubed skeleton.
 
     .. math::
-        1 - \frac{\sum p_c\, k_c + s}{\sum k_c + s}
+        1 - \frac{\sum p_c\, k_c + s_{nr}}{\sum k_c + s_{dr}}
 
     per class, with :math:`k_c` the tubed skeleton of class :math:`c` (no gradient). Pass ``skeleton`` from
     :func:`seesaw_losses.transforms.tubed_skeleton` (scikit-image's thinning, the paper's skeleton; run it in
@@ -399,7 +432,8 @@ def skeleton_recall_loss(
             shape; channel 0 included, unused without the background); None computes it.
         radius: tube radius (cross dilations) of the computed skeleton, ``>= 0``; 2 is the paper's.
         iterations: erosion steps of the computed skeleton, ``>= 1``.
-        smooth: added to the numerator and denominator, ``>= 0``.
+        smooth_nr: added to the numerator, ``>= 0``.
+        smooth_dr: added to the denominator, ``>= 0``.
 
     Shape:
         - logits, skeleton: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); target: the logits'
@@ -413,8 +447,20 @@ def skeleton_recall_loss(
         >>> skeleton_recall_loss(logits, mask, skeleton=tubed_skeleton(mask, spatial_dims=2)).backward()
     """
     fn = "skeleton_recall_loss"
-    _check_options(fn, activation=activation, smooth=smooth, reduction=reduction, iterations=iterations,
-                   radius=radius)
+    smooth_nr, smooth_dr = smoothing(fn, smooth, smooth_nr, smooth_dr)
+    _check_options(fn, activation=activation, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction=reduction,
+                   iterations=iterations, radius=radius)
+    return _skeleton_recall_loss(fn, logits, target, skeleton=skeleton, radius=radius, iterations=iterations,
+                                 smooth_nr=smooth_nr, smooth_dr=smooth_dr, activation=activation,
+                                 per_image=per_image, include_background=include_background,
+                                 class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
+
+
+def _skeleton_recall_loss(fn: str, logits: Tensor, target: Tensor, *, skeleton: Optional[Tensor], radius: int,
+                          iterations: int, smooth_nr: float, smooth_dr: float, activation: Optional[str],
+                          per_image: bool, include_background: bool, class_weight: ClassWeight,
+                          ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`skeleton_recall_loss` on validated options; the tensors are checked here, named ``fn``."""
     if skeleton is not None:
         skeleton = _check_map(fn, "skeleton", skeleton, logits,
                               "one binary channel per class; for class-index masks use "
@@ -444,7 +490,7 @@ def skeleton_recall_loss(
     if not per_image:
         hit, total = hit.sum(0, keepdim=True), total.sum(0, keepdim=True)
     weight = _class_weight(fn, class_weight, logits, include_background, hit)
-    recall = _ratio(hit + smooth, total + smooth)
+    recall = _ratio(hit + smooth_nr, total + smooth_dr)
     return reduce_rows((1 - recall).clamp(min=0), reduction, per_image, weight)
 
 
@@ -492,7 +538,16 @@ def boundary_loss(
         >>> boundary_loss(logits, mask, distance_map=signed_distance_map(mask, spatial_dims=2)).backward()
     """
     fn = "boundary_loss"
-    _check_options(fn, activation=activation, smooth=0.0, reduction=reduction)
+    _check_options(fn, activation=activation, reduction=reduction)
+    return _boundary_loss(fn, logits, target, distance_map=distance_map, activation=activation,
+                          include_background=include_background, class_weight=class_weight,
+                          ignore_index=ignore_index, reduction=reduction)
+
+
+def _boundary_loss(fn: str, logits: Tensor, target: Tensor, *, distance_map: Optional[Tensor],
+                   activation: Optional[str], include_background: bool, class_weight: ClassWeight,
+                   ignore_index: Optional[int], reduction: str) -> Tensor:
+    """:func:`boundary_loss` on validated options; the tensors are checked here, named ``fn``."""
     if distance_map is not None:
         distance_map = _check_map(fn, "distance_map", distance_map, logits,
                                   "one signed distance map per class channel; for class-index masks use "

@@ -76,10 +76,10 @@ def weighted_bce(*, pos_weight: Optional[Union[float, Tensor]] = None, class_cou
 register(LossEntry(
     name="bce", function=weighted_bce_loss, module=WeightedBCELoss, tasks=("binary", "multi-label"),
     summary="binary cross-entropy with logits (optional pos_weight, ignore_index); the baseline",
-    reference="PyTorch binary_cross_entropy_with_logits", activation="sigmoid"))
+    reference="PyTorch binary_cross_entropy_with_logits", target="binary"))
 register(LossEntry(
     name="weighted_bce", function=weighted_bce_loss, module=weighted_bce, tasks=("binary", "multi-label"),
     summary="BCE whose positive term is weighted by n_background / n_foreground from the training counts",
-    reference="PyTorch binary_cross_entropy_with_logits(pos_weight=...)", activation="sigmoid",
+    reference="PyTorch binary_cross_entropy_with_logits(pos_weight=...)", target="binary",
     needs_counts=True, counts_argument="class_counts", derived_attribute="pos_weight",
     search_space={"max_weight": Hyperparameter(1.0, 100.0, log=True)}))

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ..functional._validation import (
     check_class_weight, check_index_target, check_logits, check_number, check_probability_target, check_reduction,
 )
+from ..functional._targets import mask_ignored
 from ..functional.weighting import class_weights
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -38,8 +39,8 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
         if self.reduction != "mean" or target.is_floating_point():
             return loss
-        valid = target != self.ignore_index
-        total = valid.sum() if weight is None else (weight[target.masked_fill(~valid, 0)] * valid).sum()
+        safe, valid = mask_ignored(target, self.ignore_index)
+        total = valid.sum() if weight is None else (weight[safe] * valid).sum()
         return torch.where(total > 0, loss, torch.zeros_like(loss))
 
 
@@ -70,12 +71,12 @@ def class_balanced_cross_entropy(*, class_counts: Any, strategy: str = "class_ba
 register(LossEntry(
     name="ce", function=None, module=cross_entropy, tasks=("multi-class", "long-tailed"),
     summary="cross-entropy (torch.nn.CrossEntropyLoss); the baseline",
-    reference="PyTorch cross_entropy", activation="softmax",
+    reference="PyTorch cross_entropy", target="index",
     search_space={"label_smoothing": Hyperparameter(0.0, 0.2)}))
 register(LossEntry(
     name="class_balanced_ce", function=None, module=class_balanced_cross_entropy,
     tasks=("multi-class", "long-tailed"),
     summary="cross-entropy with class-balanced weights (1 - beta) / (1 - beta^n_c) from the training counts",
     reference="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019",
-    activation="softmax", needs_counts=True, counts_argument="class_counts", derived_attribute="weight",
+    target="index", needs_counts=True, counts_argument="class_counts", derived_attribute="weight",
     defaults={"beta": 0.9999}, search_space={"beta": Hyperparameter(choices=(0.9, 0.99, 0.999, 0.9999))}))

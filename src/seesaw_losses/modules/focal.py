@@ -8,8 +8,8 @@ from torch import Tensor, nn
 
 from ..functional._validation import check_class_weight, fail
 from ..functional.focal import (
-    _sigmoid_focal_unchecked, _softmax_focal_unchecked, check_sigmoid_focal_options, check_sigmoid_focal_tensors,
-    check_softmax_focal_options, check_softmax_focal_tensors, sigmoid_focal_loss, softmax_focal_loss,
+    FocalAlpha, _sigmoid_focal_unchecked, _softmax_focal_unchecked, check_sigmoid_focal_options,
+    check_sigmoid_focal_tensors, check_softmax_focal_options, check_softmax_focal_tensors, sigmoid_focal_loss, softmax_focal_loss,
 )
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -21,36 +21,46 @@ class SigmoidFocalLoss(nn.Module):
     ``sigmoid_focal_loss``.
 
     Args:
-        alpha: weight of the positive class in ``[0, 1]`` (``1 - alpha`` for the negative class), one number, or
-            None to disable. Per-class or per-element factors go in ``weight`` (forward).
+        alpha: weight of the positives in ``[0, 1]`` (``1 - alpha`` for the negatives): one number, or one per
+            class (a ``(C,)`` tensor or list along dimension 1, kept as a buffer), or None to disable.
+            Per-element factors go in ``weight`` (forward).
         gamma: focusing exponent, ``>= 0``.
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
         normalizer: ``"elements"`` | ``"positives"`` (RetinaNet: divide the sum by the number of positives).
 
     Shape:
-        - logits: ``(N, *)``; target: the same shape, values in ``[0, 1]``.
+        - logits: ``(N, *)`` (``(N, C, *)`` with a per-class ``alpha``); target: the same shape, values in
+          ``[0, 1]``.
         - weight (forward): per-element weights broadcastable to the target.
         - output: scalar, or ``(N, *)`` for ``reduction="none"``.
 
     Example:
-        >>> criterion = SigmoidFocalLoss(alpha=0.25, gamma=2.0)
+        >>> criterion = SigmoidFocalLoss(alpha=[0.25, 0.5, 0.9], gamma=2.0)
         >>> logits = torch.randn(4, 3, requires_grad=True)
         >>> criterion(logits, (torch.rand(4, 3) < 0.3).float()).backward()
     """
 
-    def __init__(self, *, alpha: Optional[float] = 0.25, gamma: float = 2.0, ignore_index: Optional[int] = None,
+    alpha: Optional[Union[float, Tensor]]
+
+    def __init__(self, *, alpha: FocalAlpha = 0.25, gamma: float = 2.0, ignore_index: Optional[int] = None,
                  reduction: str = "mean", normalizer: str = "elements") -> None:
         super().__init__()
-        check_sigmoid_focal_options(type(self).__name__, alpha, gamma, reduction, normalizer)
-        self.alpha, self.gamma, self.ignore_index = alpha, gamma, ignore_index
-        self.reduction, self.normalizer = reduction, normalizer
+        alpha = check_sigmoid_focal_options(type(self).__name__, alpha, gamma, reduction, normalizer)
+        if isinstance(alpha, Tensor):
+            self.register_buffer("alpha", alpha.detach().clone())
+        else:
+            self.alpha = alpha
+        self.gamma, self.ignore_index, self.reduction, self.normalizer = gamma, ignore_index, reduction, normalizer
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}, normalizer={self.normalizer!r}"
+        alpha = ("[" + ", ".join(f"{v:g}" for v in self.alpha.tolist()) + "]" if isinstance(self.alpha, Tensor)
+                 else self.alpha)
+        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}, normalizer={self.normalizer!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
-        check_sigmoid_focal_tensors("SigmoidFocalLoss.forward", logits, target, weight, self.ignore_index)
+        check_sigmoid_focal_tensors("SigmoidFocalLoss.forward", logits, target, weight, self.ignore_index,
+                                    self.alpha)
         return _sigmoid_focal_unchecked(logits, target, alpha=self.alpha, gamma=self.gamma, weight=weight,
                                         ignore_index=self.ignore_index, reduction=self.reduction,
                                         normalizer=self.normalizer)
@@ -64,7 +74,7 @@ class SoftmaxFocalLoss(nn.Module):
     Args:
         num_classes: number of classes ``C`` (checked against the logits); None to take any.
         class_weight: per-class factors ``(C,)`` (e.g. :func:`~seesaw_losses.functional.class_balanced_weights`),
-            or None.
+            as ``cross_entropy``'s ``weight`` (``"mean"`` divides by the summed weights), or None.
         gamma: focusing exponent, ``>= 0``.
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
@@ -110,12 +120,12 @@ class SoftmaxFocalLoss(nn.Module):
 register(LossEntry(
     name="focal", function=sigmoid_focal_loss, module=SigmoidFocalLoss, tasks=("binary", "multi-label", "detection"),
     summary="sigmoid focal loss: BCE down-weighted by (1 - p_t)^gamma on easy elements, alpha for positives",
-    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="sigmoid",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", target="binary",
     defaults={"alpha": 0.25, "gamma": 2.0}, aliases=("sigmoid_focal",),
     search_space={"gamma": Hyperparameter(0.0, 5.0), "alpha": Hyperparameter(0.05, 0.95)}))
 register(LossEntry(
     name="softmax_focal", function=softmax_focal_loss, module=SoftmaxFocalLoss,
     tasks=("multi-class", "long-tailed"),
     summary="softmax focal loss: cross-entropy down-weighted by (1 - p_t)^gamma, optional class_weight",
-    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", activation="softmax",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", target="index",
     defaults={"gamma": 2.0}, search_space={"gamma": Hyperparameter(0.0, 5.0)}))

@@ -10,8 +10,10 @@ from torch import Tensor, nn
 
 from ..functional._targets import count_labels
 from ..functional._validation import check_class_weight, check_counts, check_int, check_reduction, fail
-from ..functional.asymmetric import asymmetric_loss, check_asymmetric_args
-from ..functional.eqlv2 import check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss, eqlv2_terms
+from ..functional.asymmetric import (
+    _asymmetric_unchecked, asymmetric_loss, check_asymmetric_args, check_asymmetric_tensors,
+)
+from ..functional.eqlv2 import _eqlv2_unchecked, check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss
 from ..functional.ldam import _ldam_unchecked, check_ldam_args, ldam_loss
 from ..functional.logit_adjusted import (
     _logit_adjusted_unchecked, balanced_softmax_loss, check_prior_tensors, check_tau, logit_adjusted_loss,
@@ -228,9 +230,10 @@ class AsymmetricLoss(nn.Module):
         return f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
-        return asymmetric_loss(logits, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip,
-                               eps=self.eps, weight=weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction)
+        target = check_asymmetric_tensors("AsymmetricLoss.forward", logits, target, weight, self.ignore_index)
+        return _asymmetric_unchecked(logits, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+                                     clip=self.clip, eps=self.eps, weight=weight, ignore_index=self.ignore_index,
+                                     reduction=self.reduction)
 
 
 class EQLv2Loss(SyncedState):
@@ -295,7 +298,7 @@ class EQLv2Loss(SyncedState):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         fn = "EQLv2Loss.forward"
         check_eqlv2_inputs(fn, logits, target, self.num_classes, self.background_channel, self.ignore_index)
-        loss, statistics = eqlv2_terms(
+        loss, statistics = _eqlv2_unchecked(
             logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
             background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
             need_statistics=self.training)
@@ -307,7 +310,7 @@ class EQLv2Loss(SyncedState):
 
 
 _LONG_TAIL = ("multi-class", "long-tailed")
-_COUNTS = dict(activation="softmax", needs_counts=True, counts_argument="class_counts")
+_COUNTS = dict(target="index", needs_counts=True, counts_argument="class_counts")
 
 register(LossEntry(
     name="logit_adjusted", function=logit_adjusted_loss, module=LogitAdjustedLoss, tasks=_LONG_TAIL,
@@ -334,7 +337,7 @@ register(LossEntry(
 register(LossEntry(
     name="asymmetric", function=asymmetric_loss, module=AsymmetricLoss, tasks=("multi-label", "binary"),
     summary="asymmetric loss: focal-style weights with gamma_neg > gamma_pos and a probability shift on negatives",
-    reference="Ridnik et al., Asymmetric Loss For Multi-Label Classification, ICCV 2021", activation="sigmoid",
+    reference="Ridnik et al., Asymmetric Loss For Multi-Label Classification, ICCV 2021", target="binary",
     defaults={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05}, aliases=("asl",),
     search_space={"gamma_neg": Hyperparameter(0.0, 6.0), "gamma_pos": Hyperparameter(0.0, 2.0),
                   "clip": Hyperparameter(0.0, 0.2)}))
@@ -343,7 +346,7 @@ register(LossEntry(
     summary="EQLv2: one-vs-all sigmoid CE with per-class weights that balance the accumulated positive and "
             "negative gradients",
     reference="Tan et al., Equalization Loss v2: A New Gradient Balance Approach for Long-tailed Object Detection, "
-              "CVPR 2021", activation="softmax",
+              "CVPR 2021", target="index",
     defaults={"gamma": 12.0, "mu": 0.8, "alpha": 4.0},
     search_space={"gamma": Hyperparameter(4.0, 16.0), "mu": Hyperparameter(0.5, 1.0),
                   "alpha": Hyperparameter(0.0, 8.0)}))

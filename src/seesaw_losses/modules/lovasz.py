@@ -7,7 +7,11 @@ from typing import Optional
 from torch import Tensor, nn
 
 from ..functional._validation import check_choice, check_reduction
-from ..functional.lovasz import CLASS_SETS, lovasz_hinge_loss, lovasz_softmax_loss
+from ..functional.binary_seesaw import binary_targets
+from ..functional.lovasz import (
+    CLASS_SETS, _lovasz_hinge_unchecked, _lovasz_softmax_unchecked, check_lovasz_softmax_tensors, lovasz_hinge_loss,
+    lovasz_softmax_loss,
+)
 from ..registry import Hyperparameter, LossEntry, register
 
 
@@ -34,8 +38,9 @@ class LovaszHingeLoss(nn.Module):
         return f"per_image={self.per_image}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return lovasz_hinge_loss(logits, target, per_image=self.per_image, ignore_index=self.ignore_index,
-                                 reduction=self.reduction)
+        x, t = binary_targets("LovaszHingeLoss.forward", logits, target, self.ignore_index)
+        return _lovasz_hinge_unchecked(x, t, per_image=self.per_image, ignore_index=self.ignore_index,
+                                       reduction=self.reduction)
 
 
 class LovaszSoftmaxLoss(nn.Module):
@@ -64,15 +69,16 @@ class LovaszSoftmaxLoss(nn.Module):
         return f"classes={self.classes!r}, per_image={self.per_image}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return lovasz_softmax_loss(logits, target, classes=self.classes, per_image=self.per_image,
-                                   ignore_index=self.ignore_index, reduction=self.reduction)
+        check_lovasz_softmax_tensors("LovaszSoftmaxLoss.forward", logits, target, self.ignore_index)
+        return _lovasz_softmax_unchecked(logits, target, classes=self.classes, per_image=self.per_image,
+                                         ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 register(LossEntry(
     name="lovasz_hinge", function=lovasz_hinge_loss, module=LovaszHingeLoss, tasks=("binary",),
     summary="Lovasz hinge: a convex surrogate of the Jaccard index, optimised directly",
-    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", activation="sigmoid", region=True))
+    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", target="binary", region=True))
 register(LossEntry(
     name="lovasz_softmax", function=lovasz_softmax_loss, module=LovaszSoftmaxLoss, tasks=("multi-class",),
     summary="Lovasz-softmax: the Jaccard surrogate on softmax probabilities, per class",
-    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", activation="softmax", region=True))
+    reference="Berman et al., The Lovasz-Softmax loss, CVPR 2018", target="index", region=True))

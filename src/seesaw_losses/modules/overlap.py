@@ -193,7 +193,7 @@ class GeneralizedDiceLoss(nn.Module):
         return _generalized_dice_unchecked(logits, target, **self.options)
 
 
-_OVERLAP = dict(tasks=("binary", "multi-class", "multi-label"), activation="option", region=True)
+_OVERLAP = dict(tasks=("binary", "multi-class", "multi-label"), target="option", region=True)
 _SMOOTH = Hyperparameter(1e-3, 10.0, log=True)
 
 register(LossEntry(

@@ -180,10 +180,10 @@ register(LossEntry(
     name="seesaw", function=seesaw_loss, module=SeesawLoss, tasks=("multi-class", "long-tailed", "detection"),
     summary="Seesaw: cross-entropy whose negative gradients on rarer classes are scaled down by count ratios "
             "(p) and up for misclassifications (q)",
-    reference="Wang et al., Seesaw Loss for Long-Tailed Instance Segmentation, CVPR 2021", activation="softmax",
+    reference="Wang et al., Seesaw Loss for Long-Tailed Instance Segmentation, CVPR 2021", target="index",
     needs_counts=True, defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))
 register(LossEntry(
     name="binary_seesaw", function=binary_seesaw_loss, module=BinarySeesawLoss, tasks=("binary",),
     summary="Binary Seesaw: the two-class Seesaw for sparse foregrounds, with cumulative pixel counts",
-    reference="Wang et al., CVPR 2021 (two-class case)", activation="sigmoid", needs_counts=True,
+    reference="Wang et al., CVPR 2021 (two-class case)", target="binary", needs_counts=True,
     defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))

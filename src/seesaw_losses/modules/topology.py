@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from ..functional._validation import check_class_weight
 from ..functional.topology import (
-    DEFAULT_SKELETON_ITERATIONS, _check_options, boundary_loss, cldice_loss, skeleton_recall_loss,
+    DEFAULT_SKELETON_ITERATIONS, _boundary_loss, _check_options, _cldice_loss, _skeleton_recall_loss, boundary_loss,
+    cldice_loss, skeleton_recall_loss, smoothing,
 )
 from ..registry import Hyperparameter, LossEntry, register
 
@@ -28,9 +29,9 @@ class _TopologyLoss(nn.Module):
 
     def __init__(self, fn: str, *, class_weight: Optional[Union[Tensor, Sequence[float]]], **options: Any) -> None:
         super().__init__()
-        _check_options(fn, activation=options["activation"], smooth=options.get("smooth", 0.0),
-                       reduction=options["reduction"], iterations=options.get("iterations"),
-                       radius=options.get("radius"))
+        _check_options(fn, activation=options["activation"], smooth_nr=options.get("smooth_nr", 0.0),
+                       smooth_dr=options.get("smooth_dr", 0.0), reduction=options["reduction"],
+                       iterations=options.get("iterations"), radius=options.get("radius"))
         if class_weight is not None:
             class_weight = check_class_weight(fn, class_weight, len(class_weight), arg="class_weight")
         self.register_buffer("class_weight", class_weight)
@@ -45,29 +46,32 @@ class ClDiceLoss(_TopologyLoss):
 
     Args:
         iterations: soft-skeleton erosion steps.
-        smooth: ratio smoothing.
+        smooth_nr: added to the ratios' numerators.
+        smooth_dr: added to the ratios' denominators.
         activation: ``"sigmoid"`` | ``"softmax"`` | ``None``.
         per_image: per-image scores.
         include_background: score channel 0.
         class_weight: per-class weights ``(C,)`` (buffer).
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        smooth: deprecated, sets ``smooth_nr`` and ``smooth_dr`` (removed in the next release).
 """ + _SHAPE_DOC + r"""
     Example:
         >>> criterion = ClDiceLoss(activation="softmax", include_background=False)
         >>> criterion(torch.randn(2, 3, 16, 16, requires_grad=True), torch.randint(0, 3, (2, 16, 16))).backward()
 """
 
-    def __init__(self, *, iterations: int = 3, smooth: float = 1.0, activation: Optional[str] = "sigmoid",
-                 per_image: bool = False, include_background: bool = True,
+    def __init__(self, *, iterations: int = 3, smooth_nr: float = 1.0, smooth_dr: float = 1.0,
+                 activation: Optional[str] = "sigmoid", per_image: bool = False, include_background: bool = True,
                  class_weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
-                 reduction: str = "mean") -> None:
-        super().__init__("ClDiceLoss", iterations=iterations, smooth=smooth, activation=activation,
-                         per_image=per_image, include_background=include_background, class_weight=class_weight,
-                         ignore_index=ignore_index, reduction=reduction)
+                 reduction: str = "mean", smooth: Optional[float] = None) -> None:
+        smooth_nr, smooth_dr = smoothing("ClDiceLoss", smooth, smooth_nr, smooth_dr)
+        super().__init__("ClDiceLoss", iterations=iterations, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                         activation=activation, per_image=per_image, include_background=include_background,
+                         class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return cldice_loss(logits, target, class_weight=self.class_weight, **self.options)
+        return _cldice_loss("ClDiceLoss.forward", logits, target, class_weight=self.class_weight, **self.options)
 
 
 class SkeletonRecallLoss(_TopologyLoss):
@@ -79,20 +83,23 @@ class SkeletonRecallLoss(_TopologyLoss):
     Args:
         radius: tube radius of the computed skeleton.
         iterations: erosion steps of the computed skeleton.
-        smooth: recall smoothing.
+        smooth_nr: added to the recall's numerator.
+        smooth_dr: added to the recall's denominator.
 """ + _SHAPE_DOC
 
-    def __init__(self, *, radius: int = 2, iterations: int = DEFAULT_SKELETON_ITERATIONS, smooth: float = 1.0,
-                 activation: Optional[str] = "sigmoid", per_image: bool = False, include_background: bool = True,
-                 class_weight: Optional[Union[Tensor, Sequence[float]]] = None, ignore_index: Optional[int] = None,
-                 reduction: str = "mean") -> None:
-        super().__init__("SkeletonRecallLoss", radius=radius, iterations=iterations, smooth=smooth,
-                         activation=activation, per_image=per_image, include_background=include_background,
-                         class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
+    def __init__(self, *, radius: int = 2, iterations: int = DEFAULT_SKELETON_ITERATIONS, smooth_nr: float = 1.0,
+                 smooth_dr: float = 1.0, activation: Optional[str] = "sigmoid", per_image: bool = False,
+                 include_background: bool = True, class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                 ignore_index: Optional[int] = None, reduction: str = "mean", smooth: Optional[float] = None) -> None:
+        smooth_nr, smooth_dr = smoothing("SkeletonRecallLoss", smooth, smooth_nr, smooth_dr)
+        super().__init__("SkeletonRecallLoss", radius=radius, iterations=iterations, smooth_nr=smooth_nr,
+                         smooth_dr=smooth_dr, activation=activation, per_image=per_image,
+                         include_background=include_background, class_weight=class_weight,
+                         ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, logits: Tensor, target: Tensor, skeleton: Optional[Tensor] = None) -> Tensor:
-        return skeleton_recall_loss(logits, target, skeleton=skeleton, class_weight=self.class_weight,
-                                    **self.options)
+        return _skeleton_recall_loss("SkeletonRecallLoss.forward", logits, target, skeleton=skeleton,
+                                     class_weight=self.class_weight, **self.options)
 
 
 class BoundaryLoss(_TopologyLoss):
@@ -110,16 +117,16 @@ class BoundaryLoss(_TopologyLoss):
                          class_weight=class_weight, ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, logits: Tensor, target: Tensor, distance_map: Optional[Tensor] = None) -> Tensor:
-        return boundary_loss(logits, target, distance_map=distance_map, class_weight=self.class_weight,
-                             **self.options)
+        return _boundary_loss("BoundaryLoss.forward", logits, target, distance_map=distance_map,
+                              class_weight=self.class_weight, **self.options)
 
 
-_TOPOLOGY = dict(tasks=("binary", "multi-class"), activation="option", region=True)
+_TOPOLOGY = dict(tasks=("binary", "multi-class"), target="option", region=True)
 
 register(LossEntry(
     name="cldice", function=cldice_loss, module=ClDiceLoss, **_TOPOLOGY,
     summary="clDice: harmonic mean of soft-skeleton precision and sensitivity, for connected thin structures",
-    reference="Shit et al., clDice, CVPR 2021", defaults={"iterations": 3, "smooth": 1.0},
+    reference="Shit et al., clDice, CVPR 2021", defaults={"iterations": 3, "smooth_nr": 1.0, "smooth_dr": 1.0},
     search_space={"iterations": Hyperparameter(1, 10, integer=True)}))
 register(LossEntry(
     name="skeleton_recall", function=skeleton_recall_loss, module=SkeletonRecallLoss, **_TOPOLOGY,

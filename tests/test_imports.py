@@ -1,0 +1,120 @@
+"""The package's imports form no circle: every ``import`` of every file under ``src/seesaw_losses``, those inside
+functions included, read with ``ast`` (relative imports resolved), as a graph of the package's modules."""
+
+import ast
+from pathlib import Path
+from typing import Dict, List, Set
+
+import seesaw_losses
+
+ROOT = Path(seesaw_losses.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(node: ast.AST, importer: str, is_package: bool, modules: Set[str]) -> List[str]:
+    """The modules an import statement imports: ``import a.b`` -> ``a.b``; ``from a import b`` -> ``a.b`` when
+    it is a module, else ``a`` (relative forms resolved against ``importer``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    module = node.module or ""
+    if node.level:
+        base = importer.split(".") if is_package else importer.split(".")[:-1]
+        base = base[:len(base) - (node.level - 1)]
+        module = ".".join(base + ([module] if module else []))
+    return [f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names]
+
+
+def import_graph() -> Dict[str, Set[str]]:
+    """``{module: the package's modules it imports}``. Its own packages do not count: they are always imported
+    before it (``from . import DataError`` reads a package already there), and importing a submodule counts as
+    importing that module only."""
+    files = {_module_name(path): path for path in ROOT.rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        named = {target for node in ast.walk(tree)
+                 for target in _imported(node, name, path.name == "__init__.py", set(files))}
+        graph[name] = {target for target in named
+                       if target in files and target != name and not name.startswith(target + ".")}
+    return graph
+
+
+def circles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """One circle (``[a, b, ..., a]``) per strongly connected group of more than one module (Tarjan)."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    groups: List[Set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_path_within(group, graph) for group in groups]
+
+
+def _path_within(group: Set[str], graph: Dict[str, Set[str]]) -> List[str]:
+    """A circle through the group's first module, by breadth-first search inside the group."""
+    start = min(group)
+    parents = {start: None}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for nxt in sorted(graph[node] & group):
+            if nxt == start:
+                path = [node]
+                while parents[path[-1]] is not None:
+                    path.append(parents[path[-1]])
+                return [start] + path[::-1][1:] + [start] if path[-1] == start else path[::-1] + [start]
+            if nxt not in parents:
+                parents[nxt] = node
+                queue.append(nxt)
+    return sorted(group)
+
+
+def test_the_package_has_no_import_circle():
+    found = circles(import_graph())
+    assert not found, "import circles:\n" + "\n".join(" -> ".join(circle) for circle in found)
+
+
+def test_the_circle_finder_finds_and_prints_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert circles(graph) == [["a", "b", "c", "a"]]
+
+
+def test_the_graph_sees_function_level_and_relative_imports():
+    graph = import_graph()
+    assert "seesaw_losses.functional._triton" in graph["seesaw_losses.functional._fused"]   # inside a function
+    assert "seesaw_losses.registry" in graph["seesaw_losses.modules.focal"]                  # from ..registry
+
+
+def test_the_registry_and_the_triton_engine_are_leaves_of_the_losses():
+    graph = import_graph()
+    assert graph["seesaw_losses.registry"] == set()
+    losses = {name for name in graph if name.startswith("seesaw_losses.functional.") and
+              not name.rsplit(".", 1)[1].startswith("_")}
+    assert not graph["seesaw_losses.functional._triton"] & losses
