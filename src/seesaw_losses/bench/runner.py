@@ -204,21 +204,25 @@ def run_benchmark(workloads: Optional[Sequence[str]] = None, *, quick: bool = Fa
 
 
 def format_table(result: Dict[str, object]) -> str:
-    """A Markdown table per workload: median time and peak memory, as ratios to the native loss."""
+    """A Markdown table per workload: median time and peak memory, as ratios to the native loss (and to the
+    bandwidth floor, in results that measured it)."""
     lines = []
     m = result["machine"]
+    floor = "copy_gb_per_s" in result
     lines.append(f"{m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
                  f"device {m['device']}{', ' + m['gpu'] if 'gpu' in m else ''}; median of {result['repeats']} "
-                 f"rounds, forward + backward; copy bandwidth {result['copy_gb_per_s']:.1f} GB/s")
+                 "rounds, forward + backward"
+                 + (f"; copy bandwidth {result['copy_gb_per_s']:.1f} GB/s" if floor else ""))
     for w in result["workloads"]:
         lines.append("")
         lines.append(f"**{w['name']}**: {w['description']}, logits {tuple(w['shape'])} {w['dtype']} "
-                     f"({w['input_mb']:.1f} MB); ratios to `{w['native']}` and to the bandwidth floor "
-                     f"({w['floor_mb']:.1f} MB moved: {w['floor_ms']:.2f} ms)")
+                     f"({w['input_mb']:.1f} MB); ratios to `{w['native']}`"
+                     + (f" and to the bandwidth floor ({w['floor_mb']:.1f} MB moved: {w['floor_ms']:.2f} ms)"
+                        if floor else ""))
         lines.append("")
         has_memory = "peak_mb" in w["rows"][0]
-        header = "| implementation | ms | x native | x floor | library speedup |"
-        rule = "|---|---:|---:|---:|---:|"
+        header = "| implementation | ms | x native |" + (" x floor |" if floor else "") + " library speedup |"
+        rule = "|---|---:|---:|" + ("---:|" if floor else "") + "---:|"
         if has_memory:
             header += " peak MB | peak / input | peak x native |"
             rule += "---:|---:|---:|"
@@ -226,8 +230,8 @@ def format_table(result: Dict[str, object]) -> str:
         for r in w["rows"]:
             speedup = f"{r['library_speedup']:.1f}x" if "library_speedup" in r else ""
             name = f"**{r['name']}**" if r["group"] == "library" else r["name"]
-            line = (f"| {name} | {r['median_ms']:.1f} | {r['time_vs_native']:.2f} | {r['time_vs_floor']:.1f} | "
-                    f"{speedup} |")
+            line = (f"| {name} | {r['median_ms']:.1f} | {r['time_vs_native']:.2f} | "
+                    + (f"{r['time_vs_floor']:.1f} | " if floor else "") + f"{speedup} |")
             if has_memory:
                 line += f" {r['peak_mb']:.1f} | {r['peak_vs_input']:.2f} | {r['peak_vs_native']:.2f} |"
             lines.append(line)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{
             "name": entry.name, "aliases": list(entry.aliases), "tasks": list(entry.tasks),
-            "activation": entry.activation, "needs_counts": entry.needs_counts, "region": entry.region,
+            "target": entry.target, "needs_counts": entry.needs_counts, "region": entry.region,
             "defaults": dict(entry.defaults), "summary": entry.summary, "reference": entry.reference,
             "search_space": {name: {"low": h.low, "high": h.high, "log": h.log, "integer": h.integer,
                                     "choices": list(h.choices)} for name, h in entry.search_space.items()},

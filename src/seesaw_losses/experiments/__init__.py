@@ -7,6 +7,11 @@ never imports this package.
 """
 
 
+#: What a comparison trains (a trainer's ``kind``): the report draws the plots of that kind; ``CUSTOM`` for the
+#: user's own ``train``.
+BINARY, MULTICLASS, LONG_TAIL, CUSTOM = "binary_segmentation", "multiclass_segmentation", "long_tail", "custom"
+
+
 class DataError(ValueError):
     """Data or settings an experiment cannot use; the message names the file or option and what to do."""
 

@@ -21,14 +21,12 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import torch
 
-from . import tuning
+from . import CUSTOM, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
 from .statistics import LossSummary, SampleScores, Summary, mean_ci, summarize
 
 DIRECTIONS = ("maximize", "minimize")
-#: What a trainer trains (its ``kind``): the report draws the plots of that kind; ``CUSTOM`` for the user's own.
-BINARY, MULTICLASS, LONG_TAIL, CUSTOM = "binary_segmentation", "multiclass_segmentation", "long_tail", "custom"
 
 
 @dataclass

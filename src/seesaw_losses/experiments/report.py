@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..compose import parse_config
-from .api import BINARY, LONG_TAIL, MULTICLASS, Ranked, Result
+from . import BINARY, LONG_TAIL, MULTICLASS
 from .data import SegmentationData
 from .losses import LossSpec, term_prefixes
 from .metrics import AT_HALF, PER_CLASS, precision_recall_curve

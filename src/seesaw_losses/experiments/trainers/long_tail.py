@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from .. import metrics
-from ..api import LONG_TAIL, Run
+from .. import LONG_TAIL
+from ..api import Run
 from ..data import LongTailData
 from ..unet import MLP
 from .fit import Budget, fit, predict

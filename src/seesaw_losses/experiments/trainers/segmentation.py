@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import metrics, topology
-from ..api import BINARY, MULTICLASS, Run
+from .. import BINARY, MULTICLASS
+from ..api import Run
 from ..data import SegmentationData, SegmentationSplit
 from ..losses import SIGMOID, parse_loss
 from ..unet import UNet
