@@ -46,15 +46,15 @@ def child(folder: Path, held_out: Path, patch_size: int, workers: int) -> None:
 
     from seesaw_losses.experiments.losses import build, parse_loss
     from seesaw_losses.experiments.patches import load_patch_data
-    from seesaw_losses.experiments.trainers.patch_segmentation import PatchSegmentationTrainer
+    from seesaw_losses.experiments.trainers import Budget, PatchSegmentationTrainer
 
     torch.set_num_threads(1)
     count = len(list((folder / "images").iterdir()))
     data = load_patch_data(folder / "images", folder / "masks", patch_size=patch_size,
                            test_images=held_out / "images", test_masks=held_out / "masks",
                            val_fraction=HELD_OUT / count, workers=workers)
-    trainer = PatchSegmentationTrainer(data, patch_size=patch_size, patches_per_image=1, epochs=1, batch_size=16,
-                                       width=8, depth=3, loader_workers=workers)
+    trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=16, lr=1e-3), patch_size=patch_size,
+                                       patches_per_image=1, width=8, depth=3, loader_workers=workers)
 
     class Run:
         loss, seed, tuning, device = "bce", 0, False, "cpu"

@@ -14,6 +14,7 @@ from seesaw_losses.experiments.class_folders import (ClassFolderDataset, load_cl
                                                      stratified_split)
 from seesaw_losses.experiments.class_report import plot_accuracy_by_count, plot_confusion_matrix
 from seesaw_losses.experiments.losses import build, parse_loss
+from seesaw_losses.experiments.trainers import Budget
 from seesaw_losses.experiments.trainers.classification import ClassificationTrainer, classification_scores
 from trainer_support import StandInRun, one_thread  # noqa: F401 (an autouse fixture)
 
@@ -168,7 +169,7 @@ def test_scores_balanced_accuracy_adjusted_column_and_absent_classes():
 @pytest.mark.parametrize("workers", [0, 1])
 def test_trainer_final_run_with_stand_in_run(folders, workers):
     data = load_class_folders(folders, image_size=16)
-    trainer = ClassificationTrainer(data, epochs=1, batch_size=16, width=4, loader_workers=workers)
+    trainer = ClassificationTrainer(data, Budget(epochs=1, batch_size=16, lr=1e-3), width=4, loader_workers=workers)
     run = StandInRun("seesaw", seed=1)
     criterion = build(parse_loss(run.loss), data.class_counts).module
     scores = trainer(criterion, run)
@@ -191,14 +192,14 @@ def test_trainer_tuning_run_scores_validation(folders):
     import pickle
 
     data = load_class_folders(folders, image_size=16)
-    trainer = pickle.loads(pickle.dumps(ClassificationTrainer(data, epochs=1, batch_size=32, width=4,
-                                                              loader_workers=0)))
+    trainer = pickle.loads(pickle.dumps(ClassificationTrainer(data, Budget(epochs=1, batch_size=32, lr=1e-3),
+                                                              width=4, loader_workers=0)))
     run = StandInRun("ce", tuning=True)
     scores = trainer(build(parse_loss("ce"), data.class_counts).module, run)
     assert scores["balanced_accuracy"] == run.reports[-1][1]
     assert run.samples == {} and run.artifacts == {}
     with pytest.raises(ValueError, match="ClassificationTrainer: epochs must be a positive integer, got 0"):
-        ClassificationTrainer(data, epochs=0)
+        ClassificationTrainer(data, Budget(epochs=0, batch_size=8, lr=1e-3))
 
 
 def test_plots_open_as_png(tmp_path):

@@ -5,8 +5,7 @@ after post-hoc logit adjustment (Menon et al., ICLR 2021; ``tau = 1``, from the 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,11 +15,10 @@ from torch.utils.data import DataLoader
 
 from ...functional.logit_adjusted import adjust_logits
 from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
-from ..losses import SOFTMAX
+from ..losses import SOFTMAX, parse_loss
 from ..metrics import PER_CLASS
 from ..unet import _block
-from ._loop import (check_budget, default_loader_workers, loss_family, optimiser, set_epoch, step_peak_mb,
-                    train_step)
+from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
 RANK_METRIC = "balanced_accuracy"
 CLASSIFICATION = "classification"  #: the kind of comparison, for the report's plots
@@ -105,17 +103,15 @@ def _flip_half(x: Tensor, generator: torch.Generator) -> Tensor:
 
 @dataclass
 class ClassificationTrainer:
-    """``train(criterion, run)`` for class-folder data: a fresh :class:`SmallCNN` seeded by ``run.seed``,
-    AdamW with a cosine schedule over ``epochs``, images read on demand by ``loader_workers`` processes (None: the
-    cores this process may use, or 0 in a daemonic process). Scores the validation split every epoch (``run.report``) and returns the metrics
-    of :func:`classification_scores` on the validation split (tuning trials) or the held-out split (final runs,
-    which also record per-sample correctness grouped by true class and keep the confusion matrix and per-class
-    accuracy in ``run.artifacts``)."""
+    """``train(criterion, run)`` for class-folder data: a fresh :class:`SmallCNN` seeded by ``run.seed`` trained
+    under ``budget`` (:func:`~seesaw_losses.experiments.trainers.fit.fit_batches`), images read on demand by
+    ``loader_workers`` processes (None: the cores this process may use, or 0 in a daemonic process). Scores the
+    validation split every epoch (``run.report``) and returns the metrics of :func:`classification_scores` on the
+    validation split (tuning trials) or the held-out split (final runs, which also record per-sample correctness
+    grouped by true class and keep the confusion matrix and per-class accuracy in ``run.artifacts``)."""
 
     data: ClassFolderData
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
+    budget: Budget = field(default_factory=lambda: Budget(epochs=30, batch_size=64, lr=1e-3))
     width: int = 32
     loader_workers: Optional[int] = None
     name: str = CLASSIFICATION
@@ -123,7 +119,8 @@ class ClassificationTrainer:
     metric: str = RANK_METRIC
 
     def __post_init__(self) -> None:
-        check_budget("ClassificationTrainer", epochs=self.epochs, batch_size=self.batch_size, width=self.width)
+        check_budget("ClassificationTrainer", epochs=self.budget.epochs, batch_size=self.budget.batch_size,
+                     width=self.width)
 
     def class_counts(self) -> List[int]:
         """Training images per class, in the order of ``data.classes``."""
@@ -133,7 +130,7 @@ class ClassificationTrainer:
         workers = default_loader_workers() if self.loader_workers is None else self.loader_workers
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         dataset = ClassFolderDataset(images, self.data.channels, self.data.image_size)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=seed is not None, generator=generator,
+        return DataLoader(dataset, batch_size=self.budget.batch_size, shuffle=seed is not None, generator=generator,
                           num_workers=workers, persistent_workers=workers > 0)
 
     def _logits(self, model: nn.Module, loader: DataLoader, device: str) -> Tuple[Tensor, Tensor]:
@@ -144,30 +141,27 @@ class ClassificationTrainer:
         return torch.cat([logits for logits, _ in pairs]), torch.cat([labels for _, labels in pairs])
 
     def __call__(self, criterion: nn.Module, run) -> Dict[str, float]:
-        if loss_family(run) != SOFTMAX:
+        if parse_loss(run.loss).family != SOFTMAX:
             raise ValueError(f"ClassificationTrainer: {run.loss!r} is a one-logit (sigmoid) loss; classification "
                              "takes a per-class loss (ce, seesaw, logit_adjusted, balanced_softmax, ...)")
-        data, device = self.data, run.device
+        data, device, counts = self.data, run.device, self.class_counts()
         torch.manual_seed(run.seed)
-        model = SmallCNN(data.channels, data.num_classes, width=self.width).to(device).train()
-        criterion = criterion.to(device).train()
-        train_loader = self._loader(data.train, seed=run.seed)
-        validation_loader = self._loader(data.validation)
-        optimizer, schedule = optimiser(model, self.lr, self.epochs * len(train_loader))
+        model = SmallCNN(data.channels, data.num_classes, width=self.width)
+        train_loader, validation_loader = self._loader(data.train, seed=run.seed), self._loader(data.validation)
         generator = torch.Generator().manual_seed(run.seed)
-        counts = self.class_counts()
-        start = time.perf_counter()
-        for epoch in range(self.epochs):
-            set_epoch(criterion, epoch)
-            losses = [train_step(model, criterion, optimizer, schedule, _flip_half(x, generator).to(device),
-                                 y.to(device), SOFTMAX, run.loss) for x, y in train_loader]
-            run.history.setdefault("train_loss", []).append(float(np.mean(losses)))
-            scores, _ = classification_scores(*self._logits(model, validation_loader, device), data.classes, counts)
-            run.report(epoch, scores[RANK_METRIC])
-            run.progress(f"loss {np.mean(losses):.4f}, validation balanced accuracy {scores[RANK_METRIC]:.3f}")
-        seconds = time.perf_counter() - start
+        last: Dict[str, float] = {}
+
+        def batches(epoch: int):
+            return ((_flip_half(x, generator), y) for x, y in train_loader)
+
+        def validate(model: nn.Module) -> float:
+            last.update(classification_scores(*self._logits(model, validation_loader, device), data.classes,
+                                              counts)[0])
+            return last[RANK_METRIC]
+
+        fit_batches(model, criterion, batches, len(train_loader), validate, self.budget, run, sigmoid=False)
         if run.tuning:
-            return scores
+            return dict(last)
         logits, labels = self._logits(model, self._loader(data.test), device)
         scores, arrays = classification_scores(logits, labels, data.classes, counts)
         groups = labels.numpy()
@@ -178,8 +172,5 @@ class ClassificationTrainer:
             "class_counts": counts, "confusion": arrays["confusion"],
             "per_class_accuracy": dict(zip(data.classes, arrays["per_class"].tolist())),
             "per_class_accuracy_adjusted": dict(zip(data.classes, arrays["per_class_adjusted"].tolist())),
-            "epoch_seconds": seconds / self.epochs,
         })
-        x, y = next(iter(train_loader))
-        run.artifacts["peak_mb"] = step_peak_mb(model, criterion, x.to(device), y.to(device), SOFTMAX)
         return scores

@@ -1,12 +1,14 @@
 """The training loop every built-in trainer shares: AdamW with a cosine schedule, seeded order, optional mixed
-precision, a validation score per epoch reported to the run."""
+precision, a validation score per epoch reported to the run; batches from tensors in memory or from a
+``DataLoader`` that reads files on demand."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, Iterable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +17,7 @@ from .. import DataError
 from ..api import Run
 
 Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
+Batches = Callable[[int], Iterable[Tuple[Tensor, Tensor]]]  #: epoch -> that epoch's ``(x, y)`` batches
 
 
 @dataclass
@@ -25,6 +28,23 @@ class Budget:
     batch_size: int
     lr: float
     amp: bool = False
+
+
+def check_budget(owner: str, **sizes: int) -> None:
+    """Each of ``sizes`` (epochs, batch size, widths, ...) must be a positive integer."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+
+
+def default_loader_workers() -> int:
+    """The cores this process may run on (its CPU affinity); 0 (read in this process) in a daemonic process,
+    which may not start worker processes."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return 0
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def predict(model: nn.Module, x: Tensor, device: str, batch_size: int = 32) -> Tensor:
@@ -73,33 +93,52 @@ def _peak_mb(step: Callable[[], None], device: str) -> float:
 
 def fit(model: nn.Module, criterion: nn.Module, x: Tensor, y: Tensor, validate: Callable[[nn.Module], float],
         budget: Budget, run: Run, *, sigmoid: bool, augment: Optional[Augment] = None) -> None:
-    """Train ``model`` with ``criterion`` on ``run.device``, seeded by ``run.seed``; after every epoch report the
-    validation score to the run (which may prune it) and record the training loss in ``run.history``. A final
-    run records ``epoch_seconds`` and ``peak_mb`` in ``run.artifacts``.
+    """:func:`fit_batches` on tensors in memory: ``budget.batch_size`` samples a step in an order seeded by
+    ``run.seed``, each batch passed through ``augment`` when given.
+
+    Shape:
+        - x: ``(N, C, H, W)`` or ``(N, D)``; y: ``(N, H, W)`` or ``(N,)``.
+    """
+    generator = torch.Generator().manual_seed(run.seed)
+
+    def batches(epoch: int) -> Iterable[Tuple[Tensor, Tensor]]:
+        order = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(x), budget.batch_size):
+            xb, yb = x[order[i:i + budget.batch_size]], y[order[i:i + budget.batch_size]]
+            yield augment(xb, yb, generator) if augment is not None else (xb, yb)
+
+    fit_batches(model, criterion, batches, math.ceil(len(x) / budget.batch_size), validate, budget, run,
+                sigmoid=sigmoid)
+
+
+def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_per_epoch: int,
+                validate: Callable[[nn.Module], float], budget: Budget, run: Run, *, sigmoid: bool) -> None:
+    """Train ``model`` with ``criterion`` on ``run.device`` for ``budget.epochs`` epochs of ``batches(epoch)``
+    (``steps_per_epoch`` of them: the cosine schedule's length); after every epoch report the validation score
+    to the run (which may prune it) and record the training loss in ``run.history``. A final run records
+    ``epoch_seconds`` and ``peak_mb`` (one step on the last epoch's first batch) in ``run.artifacts``.
 
     Raises :class:`DataError` when the loss is not finite (these hyperparameters diverge).
 
     Shape:
-        - x: ``(N, C, H, W)`` or ``(N, D)``; y: ``(N, H, W)`` or ``(N,)``.
+        - each batch: ``x (N, C, H, W)`` or ``(N, D)``; ``y (N, H, W)`` or ``(N,)``.
     """
     device = run.device
     model.to(device).train()
     criterion = criterion.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=budget.lr, weight_decay=1e-4)
-    total = budget.epochs * math.ceil(len(x) / budget.batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    total = budget.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1))))
     scaler = torch.amp.GradScaler("cuda", enabled=budget.amp and device.startswith("cuda"))
-    generator = torch.Generator().manual_seed(run.seed)
     run.history["train_loss"] = []
+    first = None
     start = time.perf_counter()
     for epoch in range(budget.epochs):
         _set_epoch(criterion, epoch)
-        order = torch.randperm(len(x), generator=generator)
-        running, seen = 0.0, 0
-        for i in range(0, len(x), budget.batch_size):
-            xb, yb = x[order[i:i + budget.batch_size]], y[order[i:i + budget.batch_size]]
-            if augment is not None:
-                xb, yb = augment(xb, yb, generator)
+        running, seen, first = 0.0, 0, None
+        for xb, yb in batches(epoch):
+            first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):
                 raise DataError(f"{run.loss}: the loss became {value.item()} during training; try a smaller --lr")
@@ -116,8 +155,7 @@ def fit(model: nn.Module, criterion: nn.Module, x: Tensor, y: Tensor, validate: 
         run.progress(f"loss {running / seen:.4f}, validation {score:.3f}")
     if not run.tuning:
         run.artifacts["epoch_seconds"] = (time.perf_counter() - start) / budget.epochs
-        batch = slice(0, budget.batch_size)
-        xb, yb = x[batch].to(device), y[batch].to(device)
+        xb, yb = first[0].to(device), first[1].to(device)
         run.artifacts["peak_mb"] = _peak_mb(
             lambda: loss_value(model, criterion, xb, yb, sigmoid=sigmoid, amp=budget.amp).backward(), device)
         model.zero_grad(set_to_none=True)
