@@ -160,7 +160,8 @@ def test_trainer_scores_whole_images_at_their_own_size(pairs, loss):
 def test_trainer_tuning_run_same_with_loader_workers_and_settings(pairs):
     data = load_patch_data(pairs / "images", pairs / "masks", patch_size=16)
     trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=4, lr=1e-3), patch_size=16,
-                                       patches_per_image=2, width=4, depth=2, overlap=0.0, blend="uniform", loader_workers=1)
+                                       patches_per_image=2, width=4, depth=2, overlap=0.0, blend="uniform",
+                                       loader_workers=1)
     run = StandInRun("bce+dice", tuning=True)
     scores = trainer(build(parse_loss("bce+dice"), data.class_counts).module, run)
     assert scores["image_dice"] == pytest.approx(run.reports[-1][1]) and run.samples == {}
