@@ -1,5 +1,6 @@
-"""``seesaw compare``: train with each loss on the user's own images and masks (the built-in U-Net) or with the
-user's own ``train(criterion, run)`` function, over seeds, and rank them."""
+"""``seesaw compare``: train with each loss on the user's own images and masks (the built-in U-Net, on whole
+resized images or on patches at native resolution), on class folders (a small CNN) or with the user's own
+``train(criterion, run)`` function, over seeds, and rank them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from pathlib import Path
 from ..experiments.losses import DEFAULT_BINARY_LOSSES, DEFAULT_MULTICLASS_LOSSES
 from ._common import (
     add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, output_folder,
-    positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison,
+    positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison, whole_number,
 )
 from .errors import InputError
 
 DEPTH = 3
+#: Per mode (whole images, patches, class folders): the defaults of the options that differ between them.
+IMAGE_SIZE = {"segmentation": 128, "classification": 32}
+WIDTH = {"segmentation": 16, "patches": 16, "classification": 32}
+BATCH_SIZE = {"segmentation": 8, "patches": 16, "classification": 64}
 
 
 def add_parser(subparsers) -> None:
@@ -38,7 +43,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--class-counts", metavar="N,N,...",
                         help="with --train: training samples per class (binary: background,foreground pixels), "
                              "for the losses that need them")
-    parser.add_argument("--test-images", type=Path, help="held-out images (default: split off --test-fraction)")
+    parser.add_argument("--test-images", type=Path,
+                        help="held-out images, class folders in the layout of --images without --masks (default: "
+                             "split off --test-fraction, stratified by class for class folders)")
     parser.add_argument("--test-masks", type=Path, help="held-out masks, with --test-images")
     parser.add_argument("--test-fraction", type=float, default=0.2,
                         help="fraction held out for the reported metrics without --test-images (default 0.2)")
@@ -48,7 +55,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--loss", action="append", metavar="SPEC",
                         help="loss, repeatable, with parameters: --loss focal:gamma=2 --loss seesaw:p=0.8,q=2 "
                              f"(default, binary masks: {' '.join(DEFAULT_BINARY_LOSSES)}; class-index masks: "
-                             f"{' '.join(DEFAULT_MULTICLASS_LOSSES)})")
+                             f"{' '.join(DEFAULT_MULTICLASS_LOSSES)}; class folders: the class-index ones, class "
+                             "counts from the training split)")
     parser.add_argument("--mask-mode", choices=("auto", "binary", "classes"), default="auto",
                         help="auto: binary or class-index masks, instance-label masks refused; binary: label > 0 "
                              "is foreground (instance masks); classes: values are class indices")
@@ -61,12 +69,28 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-resize", dest="resize", action="store_false",
                         help="train at the images' own size (one common size, sides divisible by 8) instead of "
                              "resizing to --image-size")
+    parser.add_argument("--patch-size", type=positive_int, default=None, metavar="P",
+                        help=f"segmentation at native resolution: train on random PxP patches (a multiple of "
+                             f"{2**DEPTH}; a third centred on foreground, smaller images padded) and predict "
+                             "validation and held-out images whole by a sliding window; nothing is resized")
+    parser.add_argument("--patches-per-image", type=positive_int, default=8,
+                        help="with --patch-size: patches drawn from each training image per epoch (default 8)")
+    parser.add_argument("--overlap", type=float, default=0.5,
+                        help="with --patch-size: overlap of the sliding windows, in [0, 1) (default 0.5)")
+    parser.add_argument("--loader-workers", type=whole_number(0), default=None, metavar="N",
+                        help="with --patch-size or class folders: processes reading images on demand (default: "
+                             "the cores this process may use; 0: read in this process)")
     parser.add_argument("--epochs", type=positive_int, default=20, help="epochs per training run (default 20)")
-    parser.add_argument("--image-size", type=positive_int, default=128,
-                        help=f"side images are resized to, a multiple of {2**DEPTH} (default 128)")
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="default 8")
+    parser.add_argument("--image-size", type=positive_int, default=None,
+                        help=f"side images are resized to, a multiple of {2**DEPTH} for segmentation (default "
+                             f"{IMAGE_SIZE['segmentation']}; class folders: {IMAGE_SIZE['classification']})")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"images a step (default {BATCH_SIZE['segmentation']}; patches a step with "
+                             f"--patch-size: {BATCH_SIZE['patches']}; class folders: {BATCH_SIZE['classification']})")
     parser.add_argument("--lr", type=positive_float, default=3e-3, help="AdamW learning rate (default 3e-3)")
-    parser.add_argument("--width", type=positive_int, default=16, help="U-Net channels at full resolution (16)")
+    parser.add_argument("--width", type=positive_int, default=None,
+                        help=f"channels of the first block: U-Net (default {WIDTH['segmentation']}), class "
+                             f"folders' CNN (default {WIDTH['classification']})")
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
                              "(the loss in float32)")
@@ -86,10 +110,26 @@ def _check_options(args: argparse.Namespace) -> None:
                              "the losses")
         if not args.loss:
             raise InputError("--train needs the losses to compare: --loss SPEC, repeatable (seesaw losses lists them)")
-    elif args.images is None or args.masks is None:
-        raise InputError("give --images and --masks (a folder each), or --train FILE.py:FUNCTION with your own "
-                         "training function")
-    if args.resize and (args.image_size % 2**DEPTH or args.image_size < 2**(DEPTH + 1)):
+    elif args.images is None:
+        raise InputError("give --images and --masks (a folder each), --images alone (a folder of class folders), or "
+                         "--train FILE.py:FUNCTION with your own training function")
+    elif args.masks is None and args.test_masks is not None:
+        raise InputError("--test-masks needs --masks (segmentation); without --masks, --images holds class folders")
+    elif args.masks is None and args.patch_size is not None:
+        raise InputError("--patch-size is for segmentation: give --masks too (without --masks, --images holds class "
+                         "folders)")
+    if args.patch_size is not None:
+        given = [name for name, on in (("--image-size", args.image_size is not None), ("--no-resize", not args.resize))
+                 if on]
+        if given:
+            raise InputError(f"--patch-size trains at native resolution, nothing is resized: leave out "
+                             f"{' and '.join(given)}")
+        if args.patch_size % 2**DEPTH or args.patch_size < 2**DEPTH:
+            raise InputError(f"--patch-size must be a multiple of {2**DEPTH}, got {args.patch_size}")
+        if not 0 <= args.overlap < 1:
+            raise InputError(f"--overlap must be in [0, 1), got {args.overlap}")
+    elif args.masks is not None and args.resize and args.image_size is not None and (
+            args.image_size % 2**DEPTH or args.image_size < 2**(DEPTH + 1)):
         raise InputError(f"--image-size must be a multiple of {2**DEPTH} and at least {2**(DEPTH + 1)}, "
                          f"got {args.image_size}")
     for name in ("test_fraction", "val_fraction"):
@@ -140,41 +180,100 @@ def _class_counts(text):
     return counts
 
 
+def _mode(args: argparse.Namespace) -> str:
+    """``"classification"`` (class folders), ``"patches"`` (native resolution) or ``"segmentation"``."""
+    if args.masks is None:
+        return "classification"
+    return "segmentation" if args.patch_size is None else "patches"
+
+
+def _loader_workers(args: argparse.Namespace) -> int:
+    from ..experiments.trainers.fit import default_loader_workers
+
+    return default_loader_workers() if args.loader_workers is None else args.loader_workers
+
+
+def _classification(args: argparse.Namespace, budget, width: int):
+    """Class folders: the trainer, the model's header line and the settings the report records."""
+    from ..experiments.class_folders import load_class_folders
+    from ..experiments.trainers import ClassificationTrainer
+
+    size = args.image_size or IMAGE_SIZE["classification"]
+    data = load_class_folders(args.images, test_root=args.test_images, test_fraction=args.test_fraction,
+                              val_fraction=args.val_fraction, seed=args.seed, image_size=size,
+                              workers=_loader_workers(args))
+    trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers)
+    return trainer, f"CNN width {width} ({len(data.classes)} classes)", {
+        "images": str(args.images), "test_images": None if args.test_images is None else str(args.test_images),
+        "image_size": size, "classes": list(data.classes), "class_counts": trainer.class_counts()}
+
+
+def _segmentation(args: argparse.Namespace, budget, width: int):
+    """Image/mask pairs, whole resized images or patches at native resolution: the trainer, the model's header
+    line and the settings the report records."""
+    from ..experiments import io
+
+    reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
+    settings = {"images": str(args.images), "masks": str(args.masks), "ignore_index": args.ignore_index,
+                "mask_mode": args.mask_mode}
+    if args.patch_size is None:
+        from ..experiments.trainers import SegmentationTrainer
+
+        size = args.image_size or IMAGE_SIZE["segmentation"]
+        data = io.load_user_data(args.images, args.masks, size=size if args.resize else None,
+                                 test_images=args.test_images, test_masks=args.test_masks,
+                                 test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed,
+                                 reading=reading, multiple=2**DEPTH)
+        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH)
+        return trainer, f"U-Net width {width}, depth {DEPTH}", {**settings, "image_size": size if args.resize else None}
+    from ..experiments.patches import load_patch_data
+    from ..experiments.trainers import PatchSegmentationTrainer
+
+    data = load_patch_data(args.images, args.masks, patch_size=args.patch_size, test_images=args.test_images,
+                           test_masks=args.test_masks, test_fraction=args.test_fraction,
+                           val_fraction=args.val_fraction, seed=args.seed, reading=reading,
+                           workers=_loader_workers(args))
+    trainer = PatchSegmentationTrainer(data, budget, patch_size=args.patch_size,
+                                       patches_per_image=args.patches_per_image, width=width, depth=DEPTH,
+                                       overlap=args.overlap, loader_workers=args.loader_workers)
+    return trainer, (f"U-Net width {width}, depth {DEPTH}, {args.patches_per_image} patches of "
+                     f"{args.patch_size}x{args.patch_size} per image and epoch, sliding window (overlap "
+                     f"{args.overlap:g})"), {**settings, "image_size": None, "patch_size": args.patch_size,
+                                             "patches_per_image": args.patches_per_image, "overlap": args.overlap}
+
+
 def run(args: argparse.Namespace) -> int:
     require_extras("compare")
     _check_options(args)
     if args.train is not None:
         return _run_function(args)
-    from ..experiments import io, report
-    from ..experiments.trainers import Budget, SegmentationTrainer
+    from ..experiments import report
+    from ..experiments.trainers import Budget
 
-    reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
-    data = io.load_user_data(args.images, args.masks, size=args.image_size if args.resize else None,
-                             test_images=args.test_images, test_masks=args.test_masks,
-                             test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed,
-                             reading=reading, multiple=2**DEPTH)
-    budget = Budget(args.epochs, args.batch_size, args.lr, args.amp)
-    trainer = SegmentationTrainer(data, budget, width=args.width, depth=DEPTH)
-    counts = trainer.class_counts()
-    specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if data.binary else DEFAULT_MULTICLASS_LOSSES), counts,
-                         ignore_index=data.ignore_index, epochs=args.epochs)
+    mode = _mode(args)
+    width, batch_size = args.width or WIDTH[mode], args.batch_size or BATCH_SIZE[mode]
+    budget = Budget(args.epochs, batch_size, args.lr, args.amp)
+    build = _classification if mode == "classification" else _segmentation
+    trainer, model, settings = build(args, budget, width)
+    data, counts = trainer.data, trainer.class_counts()
+    binary = getattr(data, "binary", False)
+    ignore_index = getattr(data, "ignore_index", None)
+    specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if binary else DEFAULT_MULTICLASS_LOSSES), counts,
+                         ignore_index=ignore_index, epochs=args.epochs)
     device = configure_torch(args)
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Data: {data.description}")
-        print(f"  U-Net width {args.width}, depth {DEPTH}; {args.epochs} epochs, batch {args.batch_size}, "
-              f"AdamW lr {args.lr:g} (cosine){', mixed precision' if args.amp else ''}, {args.seeds} seed(s), "
-              f"on {device}")
+        print(f"  {model}; {args.epochs} epochs, batch {batch_size}, AdamW lr {args.lr:g} (cosine)"
+              f"{', mixed precision' if args.amp else ''}, {args.seeds} seed(s), on {device}")
         result = run_comparison(trainer, specs, args, metric=trainer.metric, seeds=args.seeds, tune=args.tune,
                                 device=device, class_counts=counts, title="Your data", description=data.description,
-                                ignore_index=data.ignore_index, epochs=args.epochs, notes=data.notes)
+                                ignore_index=ignore_index, epochs=args.epochs, notes=data.notes)
         print("\n" + str(result))
-        result.settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                           "device": device, "width": args.width, "depth": DEPTH, "amp": args.amp,
-                           "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner}
-        written = report.write_report(args.out, {"segmentation": result}, {
-            "segmentation": result.settings, "images": str(args.images), "masks": str(args.masks),
-            "image_size": args.image_size if args.resize else None, "ignore_index": args.ignore_index,
-            "mask_mode": args.mask_mode}, "seesaw compare report")
+        result.settings = {"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
+                           "device": device, "width": width, "amp": args.amp, "seeds": args.seeds, "tune": args.tune,
+                           "pruner": args.pruner, **({} if mode == "classification" else {"depth": DEPTH})}
+        written = report.write_report(args.out, {trainer.name: result},
+                                      {trainer.name: result.settings, **settings}, "seesaw compare report")
     print_files(args.out, written, [result])
     return 0
 
