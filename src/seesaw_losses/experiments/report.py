@@ -12,15 +12,17 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..compose import parse_config
 from . import BINARY, LONG_TAIL, MULTICLASS
 from .data import SegmentationData
+from .io import mask_indices, read_array
 from .losses import LossSpec, term_prefixes
 from .metrics import AT_HALF, PER_CLASS, precision_recall_curve
+from .patches import PatchData, read_pair
 from .statistics import mean_ci
 
 DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
@@ -207,22 +209,45 @@ def plot_curves(comparison: Result, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_precision_recall(comparison: Result, data: SegmentationData, path: Path) -> Path:
-    """Held-out foreground precision-recall curve of every loss (first seed); dots: the validated threshold
-    (filled) and 0.5 (open)."""
+Segmentation = Union[SegmentationData, PatchData]
+
+
+def _held_out_mask(data: Segmentation, k: int) -> np.ndarray:
+    """Held-out mask ``k`` ``(H, W)``: from memory, or read from its file (patch data, at its own size)."""
+    if isinstance(data, SegmentationData):
+        return data.test.masks[k]
+    pair = data.test[k]
+    return mask_indices(read_array(pair.mask, mask=True), pair.mask, data.reading)
+
+
+def _held_out_image(data: Segmentation, k: int) -> np.ndarray:
+    """Held-out image ``k`` ``(C, H, W)`` as the model saw it (resized, or read whole at its own size)."""
+    if isinstance(data, SegmentationData):
+        return data.test.images[k]
+    return read_pair(data.test[k], data.reading, data.channels)[0].numpy()
+
+
+def _pooled(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Every pixel of images of any sizes in one flat array."""
+    return np.concatenate([np.ravel(array) for array in arrays])
+
+
+def plot_precision_recall(comparison: Result, data: Segmentation, path: Path) -> Path:
+    """Held-out foreground precision-recall curve of every loss (first seed) over the pooled pixels of every
+    held-out image (each at the size it was scored at); dots: the validated threshold (filled) and 0.5 (open)."""
     plt = _plt()
     fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
+    masks = _pooled([_held_out_mask(data, k) for k in range(len(data.test))])
     for result, color in zip(comparison.ranking, _colors(len(comparison.ranking))):
         run = result.runs[0]
-        precision, recall, _ = precision_recall_curve(run.artifacts["outputs"], data.test.masks,
+        precision, recall, _ = precision_recall_curve(_pooled(run.artifacts["outputs"]), masks,
                                                       ignore_index=data.ignore_index)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
         axis.plot(recall[keep], precision[keep], color=color,
                   label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})")
         axis.plot(run.metrics["recall"], run.metrics["precision"], "o", color=color)
         axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", color=color)
-    labelled = data.test.masks[data.test.masks != data.ignore_index] if data.ignore_index is not None \
-        else data.test.masks
+    labelled = masks[masks != data.ignore_index] if data.ignore_index is not None else masks
     prevalence = float(labelled.mean())
     axis.axhline(prevalence, color="gray", linestyle=":", label=f"chance ({prevalence:.3f})")
     axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
@@ -259,9 +284,9 @@ def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
     return 1.7 * (2 + losses), 1.8 * rows + 1.0
 
 
-def plot_predictions(comparison: Result, data: SegmentationData, path: Path, rows: int = 4) -> Path:
+def plot_predictions(comparison: Result, data: Segmentation, path: Path, rows: int = 4) -> Path:
     """Held-out images, ground truth and every loss's prediction (first seed; binary at the validated threshold,
-    errors coloured), with a colour legend."""
+    errors coloured), each image at the size it was scored at, with a colour legend."""
     from matplotlib.patches import Patch
 
     plt = _plt()
@@ -280,9 +305,9 @@ def plot_predictions(comparison: Result, data: SegmentationData, path: Path, row
         return rgb
 
     for row, index in enumerate(picks):
-        truth = test.masks[index]
+        truth = _held_out_mask(data, index)
         skipped = truth == ignore if ignore is not None else np.zeros(truth.shape, dtype=bool)
-        _show_image(axes[row, 0], test.images[index])
+        _show_image(axes[row, 0], _held_out_image(data, index))
         axes[row, 1].imshow(_error_map(truth == 1, truth == 1, skipped) if data.binary else classes(truth),
                             interpolation="nearest")
         for column, result in enumerate(comparison.ranking, start=2):
@@ -337,6 +362,26 @@ def plot_per_class(comparison: Result, metric: str, path: Path, class_counts: Op
     return _save(fig, path)
 
 
+BEST_FEW = 4  #: losses shown in the per-class accuracy against training count plot
+
+
+def plot_classification(comparison: Result, out: Path, name: str) -> List[Path]:
+    """Per-class held-out accuracy (mean over seeds) against the training count for the best few losses, and the
+    winner's confusion matrix (first seed), classes by name, most training images first."""
+    from .class_report import plot_accuracy_by_count, plot_confusion_matrix
+
+    classes, counts = comparison.data.classes, comparison.class_counts
+    accuracies = {entry.loss: [entry.metrics.get(f"accuracy{PER_CLASS}{c}", math.nan) for c in classes]
+                  for entry in comparison.ranking[:BEST_FEW]}
+    winner = comparison.winner_entry
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    confusion = np.asarray(winner.runs[0].artifacts["confusion"])[np.ix_(order, order)]
+    return [plot_accuracy_by_count(counts, accuracies, out / f"{name}_per_class.png"),
+            plot_confusion_matrix(confusion, [f"{classes[c]} ({counts[c]})" for c in order],
+                                  out / f"{name}_confusion.png",
+                                  title=f"{winner.loss}, first seed (rows: share of each class)")]
+
+
 # --------------------------------------------------------------------------------------------------- files
 
 
@@ -378,6 +423,17 @@ def _nan_to_none(value):
     return value
 
 
+def _per_image(run) -> Dict[str, list]:
+    """A run's per-sample scores by metric, with each image's name and ``size`` ``[height, width]`` when the run
+    kept per-image entries (segmentation at native resolution, where sizes differ)."""
+    document = {name: scores.tolist() for name, (scores, _) in run.samples.items()}
+    entries = run.artifacts.get("per_image")
+    if entries:
+        document["name"] = [entry["name"] for entry in entries]
+        document["size"] = [[entry["height"], entry["width"]] for entry in entries]
+    return document
+
+
 def comparison_json(comparison: Result) -> Dict[str, object]:
     keys = comparison.metric_keys()
     return _nan_to_none({
@@ -388,7 +444,7 @@ def comparison_json(comparison: Result) -> Dict[str, object]:
              "trials": r.trials, "pruned": r.pruned, "tied": r.tied, "p_value": r.p_value,
              "summary": _summary(r, keys), **r.costs(),
              "runs": [{"seed": run.seed, "metrics": run.metrics,
-                       "per_image": {name: scores.tolist() for name, (scores, _) in run.samples.items()},
+                       "per_image": _per_image(run),
                        "history": run.history, "seconds": round(run.seconds, 3),
                        "peak_mb": run.artifacts.get("peak_mb", math.nan)}
                       for run in r.runs]}
@@ -459,12 +515,14 @@ def _has_curves(comparison: Result) -> bool:
 def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, object], title: str) -> List[Path]:
     """Write every plot (those the runs kept what it needs for), ``results.json``, one CSV per comparison, the
     winner of the first and ``report.md`` into ``out``; return the paths written."""
+    from .trainers.classification import CLASSIFICATION
+
     out.mkdir(parents=True, exist_ok=True)
     written: List[Path] = []
     sections = []
     for name, comparison in comparisons.items():
         images = [plot_curves(comparison, out / f"{name}_curves.png")] if _has_curves(comparison) else []
-        segmentation = comparison.data if isinstance(comparison.data, SegmentationData) else None
+        segmentation = comparison.data if isinstance(comparison.data, (SegmentationData, PatchData)) else None
         if comparison.kind == BINARY and segmentation is not None:
             images.append(plot_precision_recall(comparison, segmentation, out / f"{name}_precision_recall.png"))
         if comparison.kind in (BINARY, MULTICLASS) and segmentation is not None:
@@ -474,6 +532,8 @@ def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, 
         if comparison.kind == LONG_TAIL:
             images.append(plot_per_class(comparison, "accuracy", out / f"{name}_per_class.png",
                                          comparison.class_counts))
+        if comparison.kind == CLASSIFICATION:
+            images += plot_classification(comparison, out, name)
         written += images + [write_csv(comparison, out / f"{name}.csv")]
         sections.append(_markdown(comparison, images))
     first = next(iter(comparisons.values()))
