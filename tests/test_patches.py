@@ -16,26 +16,9 @@ from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.patches import (EpochSampler, PatchDataset, gaussian_importance, load_patch_data,
                                                sample_patches, sliding_window, window_starts)
 from seesaw_losses.experiments.trainers import Budget, PatchSegmentationTrainer
-from trainer_support import StandInRun, one_thread  # noqa: F401 (an autouse fixture)
+from trainer_support import SIZES, StandInRun, one_thread, write_pairs  # noqa: F401 (an autouse fixture)
 
-SIZES = [(40, 56), (64, 48)]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_pairs(folder: Path, count: int, seed: int = 0, sizes=SIZES) -> Path:
-    """Grayscale PNG images with one or two thin bright lines, and their 0/255 PNG masks."""
-    rng = np.random.default_rng(seed)
-    (folder / "images").mkdir(parents=True)
-    (folder / "masks").mkdir()
-    for k in range(count):
-        height, width = sizes[k % len(sizes)]
-        mask = np.zeros((height, width), dtype=np.uint8)
-        mask[int(rng.integers(2, height - 2)), :] = 255
-        mask[:, int(rng.integers(2, width - 2))] = 255 * (k % 2)
-        image = np.clip(rng.normal(80, 20, (height, width)) + 0.5 * mask, 0, 255).astype(np.uint8)
-        Image.fromarray(image).save(folder / "images" / f"{k:02d}.png")
-        Image.fromarray(mask).save(folder / "masks" / f"{k:02d}.png")
-    return folder
 
 
 @pytest.mark.parametrize("height, width", [(37, 53), (16, 16), (9, 21), (64, 48)])
