@@ -286,7 +286,7 @@ def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
 
 def plot_predictions(comparison: Result, data: Segmentation, path: Path, rows: int = 4) -> Path:
     """Held-out images, ground truth and every loss's prediction (first seed; binary at the validated threshold,
-    errors coloured), each image at the size it was scored at, with a colour legend."""
+    errors coloured), each image at the size it was scored at and on one pixel scale, with a colour legend."""
     from matplotlib.patches import Patch
 
     plt = _plt()
@@ -319,9 +319,11 @@ def plot_predictions(comparison: Result, data: Segmentation, path: Path, rows: i
             axes[row, column].imshow(shown, interpolation="nearest")
     for column, title in enumerate(["image", "ground truth"] + [r.loss for r in comparison.ranking]):
         axes[0, column].set_title(title, fontsize=8)
-    for axis in axes.flat:
-        axis.set_xticks([])
-        axis.set_yticks([])
+    height, width = np.max([_held_out_mask(data, index).shape for index in picks], axis=0)
+    for axis in axes.flat:  # one pixel scale in every cell: an image smaller than the largest shown looks smaller
+        axis.set(xticks=[], yticks=[], xlim=(-0.5, width - 0.5), ylim=(height - 0.5, -0.5), facecolor="none")
+        for spine in axis.spines.values():
+            spine.set_visible(False)
     if data.binary:
         legend = [(name, colour) for name, colour in ERROR_COLOURS.items() if ignore is not None or "skipped" not in name]
     else:
