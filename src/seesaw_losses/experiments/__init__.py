@@ -10,6 +10,7 @@ never imports this package.
 #: What a comparison trains (a trainer's ``kind``): the report draws the plots of that kind; ``CUSTOM`` for the
 #: user's own ``train``.
 BINARY, MULTICLASS, LONG_TAIL, CUSTOM = "binary_segmentation", "multiclass_segmentation", "long_tail", "custom"
+CLASSIFICATION = "classification"  #: images in class folders (``LONG_TAIL``: the demo's generated features)
 
 
 class DataError(ValueError):

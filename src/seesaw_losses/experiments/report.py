@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..compose import parse_config
-from . import BINARY, LONG_TAIL, MULTICLASS
+from . import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
 from .data import SegmentationData
 from .io import mask_indices, read_array
 from .losses import LossSpec, term_prefixes
@@ -517,8 +517,6 @@ def _has_curves(comparison: Result) -> bool:
 def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, object], title: str) -> List[Path]:
     """Write every plot (those the runs kept what it needs for), ``results.json``, one CSV per comparison, the
     winner of the first and ``report.md`` into ``out``; return the paths written."""
-    from .trainers.classification import CLASSIFICATION
-
     out.mkdir(parents=True, exist_ok=True)
     written: List[Path] = []
     sections = []

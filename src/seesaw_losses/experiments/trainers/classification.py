@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ...functional.logit_adjusted import adjust_logits
+from .. import CLASSIFICATION
 from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
 from ..losses import SOFTMAX, parse_loss
 from ..metrics import PER_CLASS
@@ -21,7 +22,6 @@ from ..unet import _block
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
 RANK_METRIC = "balanced_accuracy"
-CLASSIFICATION = "classification"  #: the kind of comparison, for the report's plots
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
 
 

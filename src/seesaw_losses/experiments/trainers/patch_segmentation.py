@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics, topology
-from ..api import BINARY, MULTICLASS
+from .. import BINARY, MULTICLASS, metrics, topology
 from ..losses import SIGMOID, parse_loss
 from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
                        sliding_window, whole_image_loader)
