@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from seesaw_losses.experiments import DataError
+from seesaw_losses.experiments import DataError, metrics
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.patches import (EpochSampler, PatchDataset, gaussian_importance, load_patch_data,
                                                sample_patches, sliding_window, window_starts)
@@ -138,6 +138,26 @@ def test_trainer_scores_whole_images_at_their_own_size(pairs, loss):
     assert run.artifacts["peak_mb"] > 0
     assert trainer.metric == "image_dice" and trainer.class_counts() == data.class_counts
     assert scores["cldice"] == pytest.approx(np.mean([e["cldice"] for e in entries]))
+
+
+def test_class_index_masks_rank_by_mean_per_image_miou(pairs):
+    for path in sorted((pairs / "masks").iterdir()):  # a third class in each image's corner
+        mask = np.asarray(Image.open(path)).copy()
+        mask[mask > 0], mask[:4, :4] = 1, 2
+        Image.fromarray(mask).save(path)
+    data = load_patch_data(pairs / "images", pairs / "masks", patch_size=16, test_fraction=0.4)
+    trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=6, lr=1e-3), patch_size=16,
+                                       patches_per_image=2, width=4, depth=2, loader_workers=0)
+    run = StandInRun("ce", seed=1)
+    scores = trainer(build(parse_loss("ce"), data.class_counts).module, run)
+    assert trainer.metric == "image_mean_iou" and {"mean_iou", "iou/2"} <= set(scores)
+    outputs, entries = run.artifacts["outputs"], run.artifacts["per_image"]
+    masks = [np.asarray(Image.open(pair.mask)).astype(np.int64) for pair in data.test]
+    expected = [metrics.per_image_mean_iou(o[None], m[None], 3, np.ones((1,) + m.shape, bool))[0]
+                for o, m in zip(outputs, masks)]
+    assert run.samples["image_mean_iou"][0] == pytest.approx(expected)
+    assert [e["image_mean_iou"] for e in entries] == pytest.approx(expected)
+    assert scores["image_mean_iou"] == pytest.approx(np.mean(expected))
 
 
 def test_trainer_tuning_run_same_with_loader_workers_and_settings(pairs):
