@@ -258,3 +258,27 @@ def test_compare_refuses_a_non_empty_output_without_force(folders, tmp_path, cap
     assert code == 2 and "is not empty; pass --force" in err
     code, _, _ = run(capsys, "--images", images, "--masks", masks, "--out", out, "--loss", "bce", "--force", *FAST)
     assert code == 0 and (out / "keep.txt").read_text() == "mine" and (out / "results.json").exists()
+
+
+def test_split_seed_keeps_the_splits_when_seed_changes(folders, tmp_path, capsys, monkeypatch):
+    from seesaw_losses.experiments.trainers import SegmentationTrainer
+
+    seen = []
+    train = SegmentationTrainer.__call__
+
+    def recording(self, criterion, run):
+        seen.append((run.seed, tuple(self.data.validation.names), tuple(self.data.test.names)))
+        return train(self, criterion, run)
+
+    monkeypatch.setattr(SegmentationTrainer, "__call__", recording)
+    images, masks = folders
+    splits = {}
+    for seed, split_seed in ((0, 0), (1, 0), (0, 3)):
+        seen.clear()
+        code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--seed", seed,
+                              "--split-seed", split_seed, "--out", tmp_path / f"r{seed}{split_seed}", *FAST)
+        assert code == 0 and f"(split seed {split_seed})" in stdout
+        assert [s[0] for s in seen] == [seed]  # --seed: the runs' initialisation and order
+        splits[seed, split_seed] = seen[0][1:]
+    assert splits[0, 0] == splits[1, 0]  # --seed alone leaves the validation and held-out images where they were
+    assert splits[0, 3] != splits[0, 0]  # --split-seed moves them

@@ -42,12 +42,13 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+def add_run_options(parser: argparse.ArgumentParser, default_out: str,
+                    seed_help: str = "seed of data, initialisation and order (default 0)") -> None:
     """``--out/--force/--seed/--device/--threads/--no-progress``."""
     parser.add_argument("--out", type=Path, default=Path(default_out),
                         help=f"report folder (default: {default_out}); must be empty or new unless --force")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")
     parser.add_argument("--threads", type=positive_int, default=None,

@@ -70,8 +70,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
                              "(the loss in float32)")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the random held-out and validation splits (default 0); --seed does not move "
+                             "them, so runs that differ only in --seed train and score on the same images")
     add_comparison_options(parser, seeds=3)
-    add_run_options(parser, "seesaw-compare")
+    add_run_options(parser, "seesaw-compare", seed_help="first seed of the runs: initialisation and data order only "
+                                                        "(default 0; the splits follow --split-seed)")
     parser.set_defaults(func=run)
 
 
@@ -151,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
     data = io.load_user_data(args.images, args.masks, size=args.image_size if args.resize else None,
                              test_images=args.test_images, test_masks=args.test_masks,
-                             test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed,
+                             test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.split_seed,
                              reading=reading, multiple=2**DEPTH)
     budget = Budget(args.epochs, args.batch_size, args.lr, args.amp)
     trainer = SegmentationTrainer(data, budget, width=args.width, depth=DEPTH)
@@ -169,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
                                 ignore_index=data.ignore_index, epochs=args.epochs, notes=data.notes)
         print("\n" + str(result))
         result.settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                           "device": device, "width": args.width, "depth": DEPTH, "amp": args.amp,
-                           "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner}
+                           "split_seed": args.split_seed, "device": device, "width": args.width, "depth": DEPTH,
+                           "amp": args.amp, "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner}
         written = report.write_report(args.out, {"segmentation": result}, {
             "segmentation": result.settings, "images": str(args.images), "masks": str(args.masks),
             "image_size": args.image_size if args.resize else None, "ignore_index": args.ignore_index,
