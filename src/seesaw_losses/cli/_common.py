@@ -42,6 +42,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def add_run_options(parser: argparse.ArgumentParser, default_out: str,
                     seed_help: str = "seed of data, initialisation and order (default 0)") -> None:
     """``--out/--force/--seed/--device/--threads/--no-progress``."""
@@ -105,6 +115,9 @@ def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna database URL for the study (e.g. postgresql://...), shared by every machine "
                              "that runs the same command; default: study.db (SQLite) in --out")
+    parser.add_argument("--margin", type=non_negative_float, default=None,
+                        help="practical-equivalence margin on the ranking metric: a loss within it of the best mean "
+                             "and not significantly worse is 'equivalent' to the best (default 0.005)")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="local worker processes on the study, spread over the visible GPUs with --device "
                              "cuda (default 1)")
@@ -151,7 +164,7 @@ def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seed
     result = compare(train, losses, metric=metric, seeds=seeds, tune=tune, class_counts=class_counts,
                      storage=storage, resume=args.resume and bool(tune), workers=args.workers if tune else 1,
                      pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
-                     notes=notes, **options)
+                     notes=notes, **({"margin": args.margin} if args.margin is not None else {}), **options)
     result.description = description
     for note in result.notes[len(notes):]:
         print(f"  {note}")

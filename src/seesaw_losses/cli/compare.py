@@ -70,6 +70,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
                              "(the loss in float32)")
+    parser.add_argument("--tolerance", action="append", type=positive_float, metavar="PIXELS",
+                        help="binary masks: tolerance of surface Dice in pixels, repeatable (default: 1 and 2)")
     parser.add_argument("--split-seed", type=int, default=0,
                         help="seed of the random held-out and validation splits (default 0); --seed does not move "
                              "them, so runs that differ only in --seed train and score on the same images")
@@ -158,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
                              test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.split_seed,
                              reading=reading, multiple=2**DEPTH)
     budget = Budget(args.epochs, args.batch_size, args.lr, args.amp)
-    trainer = SegmentationTrainer(data, budget, width=args.width, depth=DEPTH)
+    trainer = SegmentationTrainer(data, budget, width=args.width, depth=DEPTH,
+                                  tolerances=tuple(dict.fromkeys(args.tolerance or SegmentationTrainer.tolerances)))
     counts = trainer.class_counts()
     specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if data.binary else DEFAULT_MULTICLASS_LOSSES), counts,
                          ignore_index=data.ignore_index, epochs=args.epochs)
@@ -174,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + str(result))
         result.settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                            "split_seed": args.split_seed, "device": device, "width": args.width, "depth": DEPTH,
-                           "amp": args.amp, "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner}
+                           "amp": args.amp, "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
+                           "margin": result.margin, "tolerances": list(trainer.tolerances)}
         written = report.write_report(args.out, {"segmentation": result}, {
             "segmentation": result.settings, "images": str(args.images), "masks": str(args.masks),
             "image_size": args.image_size if args.resize else None, "ignore_index": args.ignore_index,
