@@ -310,3 +310,15 @@ def test_margin_and_tolerance_reach_the_statistics_and_the_topology_metrics(fold
         with pytest.raises(SystemExit) as exit_code:
             main(["compare", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "bad"), *argv])
         assert exit_code.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_default_size_header_and_log_line_per_run(folders, tmp_path, capsys):
+    images, masks = folders  # 40x40 images: the default size is theirs, not 128
+    code, stdout, err = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--epochs", "1",
+                            "--width", "4", "--threads", "1", "--seeds", "1", "--out", tmp_path / "r")
+    assert code == 0 and "resized to 40x40" in stdout and "up-sampled" not in stdout
+    assert "1 seed(s), on cpu, 1 thread" in stdout
+    line = next(line for line in err.splitlines() if line.startswith("bce · seed 1/1: "))
+    assert line.startswith("bce · seed 1/1: image_dice 0.") or line.startswith("bce · seed 1/1: image_dice 1.")
+    document = load_results(tmp_path / "r" / "results.json")
+    assert document["settings"]["image_size"] == "auto"

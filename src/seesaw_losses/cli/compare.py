@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..experiments.losses import DEFAULT_BINARY_LOSSES, DEFAULT_MULTICLASS_LOSSES
 from ._common import (
-    add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, output_folder,
-    positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison,
+    add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, device_text,
+    output_folder, positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison,
 )
 from .errors import InputError
 
@@ -62,8 +62,10 @@ def add_parser(subparsers) -> None:
                         help="train at the images' own size (one common size, sides divisible by 8) instead of "
                              "resizing to --image-size")
     parser.add_argument("--epochs", type=positive_int, default=20, help="epochs per training run (default 20)")
-    parser.add_argument("--image-size", type=positive_int, default=128,
-                        help=f"side images are resized to, a multiple of {2**DEPTH} (default 128)")
+    parser.add_argument("--image-size", type=positive_int, default=None,
+                        help=f"side images are resized to, a multiple of {2**DEPTH} (default: 128, or the "
+                             f"images' smallest side rounded down to a multiple of {2**DEPTH} when they are smaller: "
+                             "never up-sampled)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="default 8")
     parser.add_argument("--lr", type=positive_float, default=3e-3, help="AdamW learning rate (default 3e-3)")
     parser.add_argument("--width", type=positive_int, default=16, help="U-Net channels at full resolution (16)")
@@ -95,7 +97,8 @@ def _check_options(args: argparse.Namespace) -> None:
     elif args.images is None or args.masks is None:
         raise InputError("give --images and --masks (a folder each), or --train FILE.py:FUNCTION with your own "
                          "training function")
-    if args.resize and (args.image_size % 2**DEPTH or args.image_size < 2**(DEPTH + 1)):
+    if args.resize and args.image_size is not None and (args.image_size % 2**DEPTH
+                                                        or args.image_size < 2**(DEPTH + 1)):
         raise InputError(f"--image-size must be a multiple of {2**DEPTH} and at least {2**(DEPTH + 1)}, "
                          f"got {args.image_size}")
     for name in ("test_fraction", "val_fraction"):
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.trainers import Budget, SegmentationTrainer
 
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
-    data = io.load_user_data(args.images, args.masks, size=args.image_size if args.resize else None,
+    data = io.load_user_data(args.images, args.masks, size=(args.image_size or "auto") if args.resize else None,
                              test_images=args.test_images, test_masks=args.test_masks,
                              test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.split_seed,
                              reading=reading, multiple=2**DEPTH)
@@ -170,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Data: {data.description}")
         print(f"  U-Net width {args.width}, depth {DEPTH}; {args.epochs} epochs, batch {args.batch_size}, "
               f"AdamW lr {args.lr:g} (cosine){', mixed precision' if args.amp else ''}, {args.seeds} seed(s), "
-              f"on {device}")
+              f"{device_text(device)}")
         result = run_comparison(trainer, specs, args, metric=trainer.metric, seeds=args.seeds, tune=args.tune,
                                 device=device, class_counts=counts, title="Your data", description=data.description,
                                 ignore_index=data.ignore_index, epochs=args.epochs, notes=data.notes)
@@ -181,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
                            "margin": result.margin, "tolerances": list(trainer.tolerances)}
         written = report.write_report(args.out, {"segmentation": result}, {
             "segmentation": result.settings, "images": str(args.images), "masks": str(args.masks),
-            "image_size": args.image_size if args.resize else None, "ignore_index": args.ignore_index,
+            "image_size": (args.image_size or "auto") if args.resize else None, "ignore_index": args.ignore_index,
             "mask_mode": args.mask_mode}, "seesaw compare report")
     print_files(args.out, written, [result])
     return 0
@@ -197,7 +200,7 @@ def _run_function(args: argparse.Namespace) -> int:
     device = configure_torch(args)
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Training function: {args.train}; ranked by {args.metric} ({args.direction}), {args.seeds} seed(s), "
-              f"on {device}")
+              f"{device_text(device)}")
         result = run_comparison(train, specs, args, metric=args.metric, seeds=args.seeds, tune=args.tune,
                                 device=device, class_counts=counts, title=f"{args.train}",
                                 direction=args.direction)

@@ -243,9 +243,10 @@ class _Job:
                 while done[0] < self.units:
                     step("")
             run.seconds = time.perf_counter() - start
+            run.metrics = _returned_metrics(returned, self.metric)
+            advance.result = f"{self.metric} {run.metrics[self.metric]:.4f}"  # the run's log line: what it scored
         if self.epochs:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
-        run.metrics = _returned_metrics(returned, self.metric)
         return run
 
     def tune(self, spec: LossSpec, device: str = "cpu") -> tuning.Tuned:
