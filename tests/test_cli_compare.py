@@ -49,7 +49,7 @@ def test_compare_binary_over_seeds_writes_tables_report_and_winner(folders, tmp_
     code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--loss",
                           "focal:gamma=2", "--loss", "binary_seesaw:p=0.8,q=2", "--out", out, *FAST, "--seeds", "2")
     assert code == 0
-    assert "binary masks" in stdout and "ranked by Dice" in stdout and "validated threshold" in stdout
+    assert "binary masks" in stdout and "ranked by Dice/img" in stdout and "validation split" in stdout
     assert "held out: 1 of 6 pairs" in stdout and "validation: 1 of the 5 training pairs" in stdout
     assert "±" in stdout and "Recommendation: " in stdout and "Dice@0.5" in stdout
     assert stdout.rstrip().splitlines()[-1].startswith("    criterion = seesaw_losses.build_loss(")
@@ -58,17 +58,21 @@ def test_compare_binary_over_seeds_writes_tables_report_and_winner(folders, tmp_
     assert {r["loss"] for r in results} == {"bce", "focal:gamma=2", "binary_seesaw:p=0.8,q=2"}
     for result in results:
         assert [run["seed"] for run in result["runs"]] == [0, 1]
-        assert {"dice", "dice@0.5", "threshold", "average_precision"} <= set(result["summary"])
+        assert {"image_dice", "dice", "dice@0.5", "threshold", "average_precision", "surface_dice@1px",
+                "surface_dice@2px"} <= set(result["summary"])
+        assert 0 <= result["best_fraction"] <= 1 and result["equivalent"] in (True, False)
         assert result["epoch_seconds"] > 0 and result["peak_mb"] > 0
     with open(out / "segmentation.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert {"dice", "dice_ci_low", "dice_ci_high", "epoch_seconds", "peak_mb", "tied"} <= set(rows[0])
     winner = json.loads((out / "winner.json").read_text())
-    assert set(winner) == {"loss", "metric", "mean", "ci95", "tied", "hyperparameters"} and winner["metric"] == "dice"
+    assert set(winner) == {"loss", "metric", "mean", "ci95", "best_fraction", "tied", "equivalent", "hyperparameters"}
+    assert winner["metric"] == "image_dice" and document["segmentation"]["margin"] == 0.005
     report = (out / "report.md").read_text()
     for image in ("segmentation_curves.png", "segmentation_precision_recall.png", "segmentation_predictions.png"):
         assert f"]({image})" in report
-    assert "| Loss |" in report and "Recommendation" in report
+    assert "| Loss |" in report and "Recommendation" in report and "Topology and costs:" in report
+    assert "At threshold 0.5:" in report and "| Best in | vs best |" in report
     assert_png(out / "segmentation_curves.png", inches(11, 4))
     assert_png(out / "segmentation_precision_recall.png", inches(6, 5))
     assert_png(out / "segmentation_predictions.png", inches(*prediction_grid_size(1, 3)))
@@ -93,7 +97,8 @@ def test_compare_index_masks_per_class_table_and_a_test_folder(tmp_path, capsys)
                           "--test-images", tmp_path / "test/img", "--test-masks", tmp_path / "test/lbl",
                           "--loss", "ce", "--loss", "dice:activation=softmax", "--out", out, *FAST)
     assert code == 0
-    assert "3-class index masks" in stdout and "ranked by mIoU" in stdout and "IoU 2" in stdout
+    assert "3-class index masks" in stdout and "ranked by mIoU/img" in stdout and "IoU 2" in stdout
+    assert "Your data: per class" in stdout and "threshold 0.5" not in stdout
     document = load_results(out / "results.json")
     for result in document["segmentation"]["results"]:
         scores = result["runs"][0]["metrics"]
@@ -258,3 +263,62 @@ def test_compare_refuses_a_non_empty_output_without_force(folders, tmp_path, cap
     assert code == 2 and "is not empty; pass --force" in err
     code, _, _ = run(capsys, "--images", images, "--masks", masks, "--out", out, "--loss", "bce", "--force", *FAST)
     assert code == 0 and (out / "keep.txt").read_text() == "mine" and (out / "results.json").exists()
+
+
+def test_split_seed_keeps_the_splits_when_seed_changes(folders, tmp_path, capsys, monkeypatch):
+    from seesaw_losses.experiments.trainers import SegmentationTrainer
+
+    seen = []
+    train = SegmentationTrainer.__call__
+
+    def recording(self, criterion, run):
+        seen.append((run.seed, tuple(self.data.validation.names), tuple(self.data.test.names)))
+        return train(self, criterion, run)
+
+    monkeypatch.setattr(SegmentationTrainer, "__call__", recording)
+    images, masks = folders
+    splits = {}
+    for seed, split_seed in ((0, 0), (1, 0), (0, 3)):
+        seen.clear()
+        code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--seed", seed,
+                              "--split-seed", split_seed, "--out", tmp_path / f"r{seed}{split_seed}", *FAST)
+        assert code == 0 and f"(split seed {split_seed})" in stdout
+        assert [s[0] for s in seen] == [seed]  # --seed: the runs' initialisation and order
+        splits[seed, split_seed] = seen[0][1:]
+    assert splits[0, 0] == splits[1, 0]  # --seed alone leaves the validation and held-out images where they were
+    assert splits[0, 3] != splits[0, 0]  # --split-seed moves them
+
+
+def test_margin_and_tolerance_reach_the_statistics_and_the_topology_metrics(folders, tmp_path, capsys):
+    images, masks = folders
+    out = tmp_path / "r"
+    code, stdout, _ = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--loss", "dice",
+                          "--margin", "1", "--tolerance", "1.5", "--tolerance", "3", "--out", out, *FAST,
+                          "--seeds", "2")
+    assert code == 0 and "SDice@1.5px" in stdout and "SDice@3px" in stdout and "SDice@1px" not in stdout
+    document = load_results(out / "results.json")
+    comparison = document["segmentation"]
+    assert comparison["margin"] == 1.0 and document["settings"]["segmentation"]["tolerances"] == [1.5, 3.0]
+    for result in comparison["results"]:
+        assert {"surface_dice@1.5px", "surface_dice@3px"} <= set(result["summary"])
+        assert "surface_dice@1px" not in result["summary"]
+        assert len(result["runs"][0]["per_image"]["surface_dice@3px"]) == 1
+        assert result["equivalent"] == result["tied"]  # every tied loss lies within a margin of 1
+    assert "within 1 of the best mean" in comparison["statistics"]
+    for argv, message in ((["--margin", "-0.1"], "expected a number >= 0"),
+                          (["--tolerance", "0"], "expected a number > 0")):
+        with pytest.raises(SystemExit) as exit_code:
+            main(["compare", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "bad"), *argv])
+        assert exit_code.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_default_size_header_and_log_line_per_run(folders, tmp_path, capsys):
+    images, masks = folders  # 40x40 images: the default size is theirs, not 128
+    code, stdout, err = run(capsys, "--images", images, "--masks", masks, "--loss", "bce", "--epochs", "1",
+                            "--width", "4", "--threads", "1", "--seeds", "1", "--out", tmp_path / "r")
+    assert code == 0 and "resized to 40x40" in stdout and "up-sampled" not in stdout
+    assert "1 seed(s), on cpu, 1 thread" in stdout
+    line = next(line for line in err.splitlines() if line.startswith("bce · seed 1/1: "))
+    assert line.startswith("bce · seed 1/1: image_dice 0.") or line.startswith("bce · seed 1/1: image_dice 1.")
+    document = load_results(tmp_path / "r" / "results.json")
+    assert document["settings"]["image_size"] == "auto"

@@ -74,7 +74,7 @@ def test_seeds_and_tune_write_a_winner_that_builds(folders, tmp_path):
     assert "no tunable hyperparameters (defaults trained): bce" in result.stdout
     winner = json.loads((out / "winner.json").read_text())
     module = build_loss(winner["loss"])
-    assert winner["loss"] in result.stdout and winner["metric"] == "dice" and len(winner["ci95"]) == 2
+    assert winner["loss"] in result.stdout and winner["metric"] == "image_dice" and len(winner["ci95"]) == 2
     assert all(build_loss(config) is not None for config in winner["tied"])
     document = json.loads((out / "results.json").read_text())
     focal = next(r for r in document["segmentation"]["results"] if r["loss"] == "focal")

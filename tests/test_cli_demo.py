@@ -24,7 +24,9 @@ def test_demo_exits_zero_and_prints_ranked_tables_with_intervals(quick_demo):
     _, result = quick_demo
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Sparse vessel/crack segmentation (held-out, ranked by Dice)" in out
+    assert "Sparse vessel/crack segmentation (held-out, ranked by Dice/img)" in out
+    assert "Sparse vessel/crack segmentation: at threshold 0.5" in out and "per class" not in out.split("Long-")[0]
+    assert "95 % bootstrap interval over held-out images x seeds" in out and "best in" in out
     assert "Long-tailed classification (held-out, ranked by Bal. acc)" in out
     for loss in SEGMENTATION_LOSSES + LONG_TAIL_LOSSES:
         assert f" {loss} " in out
@@ -43,7 +45,7 @@ def test_demo_writes_plots_report_and_winner(quick_demo):
     assert_png(out / "segmentation_predictions.png", inches(*prediction_grid_size(4, len(SEGMENTATION_LOSSES))))
     report = (out / "report.md").read_text()
     assert report.count("![") == 5 and "## Long-tailed classification" in report
-    assert json.loads((out / "winner.json").read_text())["metric"] == "dice"
+    assert json.loads((out / "winner.json").read_text())["metric"] == "image_dice"
 
 
 def test_demo_json_and_csv_hold_every_loss_over_seeds(quick_demo):
@@ -53,13 +55,16 @@ def test_demo_json_and_csv_hold_every_loss_over_seeds(quick_demo):
     assert [r["rank"] for r in segmentation["results"]] == list(range(1, len(SEGMENTATION_LOSSES) + 1))
     assert {r["loss"] for r in segmentation["results"]} == set(SEGMENTATION_LOSSES)
     assert {r["loss"] for r in long_tail["results"]} == set(LONG_TAIL_LOSSES)
-    dice = [r["summary"]["dice"]["mean"] for r in segmentation["results"]]
-    assert dice == sorted(dice, reverse=True)
+    dice = [r["summary"]["image_dice"]["mean"] for r in segmentation["results"]]
+    assert dice == sorted(dice, reverse=True)  # ranked by the mean per-image Dice
     budget = BUDGETS["quick"]
     for result in segmentation["results"]:
         assert len(result["runs"]) == budget.seg_seeds
         assert len(result["runs"][0]["history"]["validation"]) == budget.seg_epochs
-        assert len(result["runs"][0]["per_image"]["dice"]) == budget.test  # one Dice per held-out image
+        per_image = result["runs"][0]["per_image"]["image_dice"]
+        assert len(per_image) == budget.test  # one Dice per held-out image
+        assert result["runs"][0]["metrics"]["image_dice"] == pytest.approx(sum(per_image) / len(per_image))
+        assert 0 <= result["best_fraction"] <= 1 and {"surface_dice@1px", "surface_dice@2px"} <= set(result["summary"])
     for result in long_tail["results"]:
         assert len(result["runs"]) == budget.cls_seeds
         assert len([k for k in result["summary"] if k.startswith("accuracy/")]) == 10

@@ -209,10 +209,32 @@ def test_the_segmentation_trainer_with_mixed_precision_on_the_cpu():
     trainer = SegmentationTrainer(vessel_dataset(6, 3, size=32, seed=1), Budget(1, 4, 3e-3, amp=True), width=4)
     result = compare(trainer, ["bce", "dice"], metric=trainer.metric, seeds=1, class_counts=trainer.class_counts(),
                      **QUIET)
+    assert trainer.metric == result.metric == "image_dice"
     for entry in result.ranking:
         run = entry.runs[0]
         assert 0 <= entry.values[0] <= 1 and run.artifacts["outputs"].shape == (3, 32, 32)
-        assert len(run.samples["dice"][0]) == 3 and run.history["train_loss"] and run.artifacts["peak_mb"] > 0
+        per_image = run.samples["image_dice"][0]
+        assert len(per_image) == 3 and run.history["train_loss"] and run.artifacts["peak_mb"] > 0
+        assert entry.values[0] == pytest.approx(per_image.mean())  # the ranked mean is the per-image one
+        assert {"dice", "surface_dice@1px", "surface_dice@2px"} <= set(run.metrics)
+        assert entry.mean == pytest.approx(per_image.mean()) and entry.ci95[0] <= entry.mean <= entry.ci95[1]
+    assert "Dice/img" in str(result) and "3 held-out samples x 1 seed" in str(result)
+
+
+def test_the_multiclass_segmentation_trainer_ranks_by_per_image_miou():
+    from seesaw_losses.experiments.data import SegmentationData, vessel_dataset
+    from seesaw_losses.experiments.trainers import Budget, SegmentationTrainer
+
+    binary = vessel_dataset(6, 3, size=32, seed=1)
+    for split in (binary.train, binary.validation, binary.test):
+        split.masks[:, :8] *= 2  # the top rows' foreground is a second class
+    data = SegmentationData(binary.train, binary.validation, binary.test, 3, "three classes")
+    trainer = SegmentationTrainer(data, Budget(1, 4, 3e-3), width=4)
+    result = compare(trainer, ["ce"], metric=trainer.metric, seeds=1, class_counts=trainer.class_counts(), **QUIET)
+    run = result.ranking[0].runs[0]
+    assert result.metric == "image_mean_iou" and len(run.samples["image_mean_iou"][0]) == 3
+    assert run.metrics["image_mean_iou"] == pytest.approx(run.samples["image_mean_iou"][0].mean())
+    assert "mean_iou" in run.metrics and "mIoU/img" in str(result)
 
 
 def run_cli(*argv, cwd):

@@ -1,11 +1,13 @@
 """Every Python block of the README runs as written, in order, in a fresh interpreter.
 
 A block that needs something optional is marked by an HTML comment on the line before it, e.g.
-``<!-- requires: cuda -->`` (a CUDA device) or ``<!-- requires: cli -->`` (the ``cli`` extra); it is skipped
-only where that is missing.
+``<!-- requires: cuda -->`` (a CUDA device) or ``<!-- requires: cli, hydra -->`` (extras of ``pyproject.toml``);
+it is skipped only where that is missing. Every block imports only the standard library, torch, seesaw_losses and
+what the extras it names install.
 """
 
-import importlib.util
+import ast
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -13,19 +15,69 @@ import sys
 
 import pytest
 import torch
+from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCK = re.compile(r"(?:<!--\s*requires:\s*(?P<requires>[\w ,-]+?)\s*-->\s*\n)?^```python\n(?P<code>.*?)^```",
                    re.MULTILINE | re.DOTALL)
+PROJECT = "seesaw-losses"
+ALWAYS = {"torch", "seesaw_losses"}  #: what a block may import without naming an extra (besides the standard library)
+
+
+def _normal(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def extras() -> dict:
+    """Extra name -> the requirements ``pyproject.toml`` lists for it."""
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)["project"]["optional-dependencies"]
+
+
+def distributions(names) -> set:
+    """The (normalised) distributions the extras ``names`` install, following ``seesaw-losses[other]``."""
+    declared, found, todo = extras(), set(), list(names)
+    while todo:
+        for text in declared[todo.pop()]:
+            requirement = Requirement(text)
+            if _normal(requirement.name) == PROJECT:
+                todo += sorted(requirement.extras)
+            else:
+                found.add(_normal(requirement.name))
+    return found
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _available(requirement: str) -> bool:
     if requirement == "cuda":
         return torch.cuda.is_available()
-    if requirement == "cli":
-        from seesaw_losses.cli._common import EXTRAS
-        return all(importlib.util.find_spec(name) is not None for name in EXTRAS)
-    raise ValueError(f"unknown README requirement {requirement!r} (known: cuda, cli)")
+    if requirement not in extras():
+        raise ValueError(f"unknown requirement {requirement!r} (known: cuda, {', '.join(extras())})")
+    return all(_installed(name) for name in distributions([requirement]))
+
+
+def imported_modules(code: str) -> set:
+    """The top-level modules ``code`` imports (absolute imports only)."""
+    modules = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    return modules
 
 
 def python_blocks(text: str):
@@ -78,3 +130,36 @@ def test_readme_command_tables_name_real_options():
         assert named <= known, f"seesaw {command}: {sorted(named - known)} are not options"
         checked.add(command)
     assert checked == set(subparsers), f"commands without a README section: {sorted(set(subparsers) - checked)}"
+
+
+def _pages():
+    yield "README.md"
+    for folder, _, files in sorted(os.walk(os.path.join(ROOT, "docs"))):
+        yield from (os.path.relpath(os.path.join(folder, name), ROOT) for name in sorted(files) if name.endswith(".md"))
+
+
+def test_marked_blocks_import_only_what_their_extras_install():
+    """Each block of the README and the docs imports the standard library, torch, seesaw_losses, or modules of a
+    distribution that the extras named in its marker install (so the marker tells a reader what to install)."""
+    owners = importlib.metadata.packages_distributions()
+    checked, wrong = 0, []
+    for page in _pages():
+        with open(os.path.join(ROOT, page), encoding="utf-8") as f:
+            blocks = list(python_blocks(f.read()))
+        for line, code, requires in blocks:
+            allowed = distributions([r for r in requires if r != "cuda"])
+            for module in sorted(imported_modules(code) - ALWAYS - set(sys.stdlib_module_names)):
+                installers = {_normal(name) for name in owners.get(module, [])}
+                if not installers & allowed:
+                    wrong.append(f"{page}:{line} imports {module} ({', '.join(sorted(installers)) or 'not installed'})"
+                                 f" but its marker names {', '.join(requires) or 'nothing'}")
+            checked += 1
+    assert checked >= 10 and not wrong, "\n".join(wrong)
+
+
+def test_extras_resolve_through_the_project_and_unknown_markers_fail():
+    assert "hydra-core" in distributions(["hydra"]) and "pyyaml" in distributions(["cli"])
+    assert {"hydra-core", "mmengine", "pyyaml", "pytest"} <= distributions(["test"])  # test includes cli, hydra, ...
+    assert imported_modules("import a.b\nfrom c.d import e\nfrom . import f\n") == {"a", "c"}
+    with pytest.raises(ValueError, match="unknown requirement 'hidra'"):
+        _available("hidra")

@@ -50,12 +50,23 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser, default_out: str,
+                    seed_help: str = "seed of data, initialisation and order (default 0)") -> None:
     """``--out/--force/--seed/--device/--threads/--no-progress``."""
     parser.add_argument("--out", type=Path, default=Path(default_out),
                         help=f"report folder (default: {default_out}); must be empty or new unless --force")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")
     parser.add_argument("--threads", type=positive_int, default=None,
@@ -112,6 +123,9 @@ def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna database URL for the study (e.g. postgresql://...), shared by every machine "
                              "that runs the same command; default: study.db (SQLite) in --out")
+    parser.add_argument("--margin", type=non_negative_float, default=None,
+                        help="practical-equivalence margin on the ranking metric: a loss within it of the best mean "
+                             "and not significantly worse is 'equivalent' to the best (default 0.005)")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="local worker processes on the study, spread over the visible GPUs with --device "
                              "cuda (default 1)")
@@ -158,7 +172,7 @@ def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seed
     result = compare(train, losses, metric=metric, seeds=seeds, tune=tune, class_counts=class_counts,
                      storage=storage, resume=args.resume and bool(tune), workers=args.workers if tune else 1,
                      pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
-                     notes=notes, **options)
+                     notes=notes, **({"margin": args.margin} if args.margin is not None else {}), **options)
     result.description = description
     for note in result.notes[len(notes):]:
         print(f"  {note}")

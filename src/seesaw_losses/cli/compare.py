@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..experiments.losses import DEFAULT_BINARY_LOSSES, DEFAULT_MULTICLASS_LOSSES
 from ._common import (
-    add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, output_folder,
-    positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison, whole_number,
+    add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, device_text,
+    output_folder, positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison,
+    whole_number,
 )
 from .errors import InputError
 
@@ -82,8 +83,10 @@ def add_parser(subparsers) -> None:
                              "the cores this process may use; 0: read in this process)")
     parser.add_argument("--epochs", type=positive_int, default=20, help="epochs per training run (default 20)")
     parser.add_argument("--image-size", type=positive_int, default=None,
-                        help=f"side images are resized to, a multiple of {2**DEPTH} for segmentation (default "
-                             f"{IMAGE_SIZE['segmentation']}; class folders: {IMAGE_SIZE['classification']})")
+                        help=f"side images are resized to, a multiple of {2**DEPTH} for segmentation (default: "
+                             f"{IMAGE_SIZE['segmentation']}, or the images' smallest side rounded down to a multiple "
+                             f"of {2**DEPTH} when they are smaller: never up-sampled; class folders: "
+                             f"{IMAGE_SIZE['classification']})")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help=f"images a step (default {BATCH_SIZE['segmentation']}; patches a step with "
                              f"--patch-size: {BATCH_SIZE['patches']}; class folders: {BATCH_SIZE['classification']})")
@@ -94,8 +97,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
                              "(the loss in float32)")
+    parser.add_argument("--tolerance", action="append", type=positive_float, metavar="PIXELS",
+                        help="binary masks: tolerance of surface Dice in pixels, repeatable (default: 1 and 2)")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the random held-out and validation splits (default 0); --seed does not move "
+                             "them, so runs that differ only in --seed train and score on the same images")
     add_comparison_options(parser, seeds=3)
-    add_run_options(parser, "seesaw-compare")
+    add_run_options(parser, "seesaw-compare", seed_help="first seed of the runs: initialisation and data order only "
+                                                        "(default 0; the splits follow --split-seed)")
     parser.set_defaults(func=run)
 
 
@@ -200,7 +209,7 @@ def _classification(args: argparse.Namespace, budget, width: int):
 
     size = args.image_size or IMAGE_SIZE["classification"]
     data = load_class_folders(args.images, test_root=args.test_images, test_fraction=args.test_fraction,
-                              val_fraction=args.val_fraction, seed=args.seed, image_size=size,
+                              val_fraction=args.val_fraction, seed=args.split_seed, image_size=size,
                               workers=_loader_workers(args))
     trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers)
     return trainer, f"CNN width {width} ({len(data.classes)} classes)", {
@@ -216,26 +225,27 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
     settings = {"images": str(args.images), "masks": str(args.masks), "ignore_index": args.ignore_index,
                 "mask_mode": args.mask_mode}
+    surface = {"tolerances": tuple(dict.fromkeys(args.tolerance))} if args.tolerance else {}  # else the default
     if args.patch_size is None:
         from ..experiments.trainers import SegmentationTrainer
 
-        size = args.image_size or IMAGE_SIZE["segmentation"]
+        size = args.image_size or "auto"
         data = io.load_user_data(args.images, args.masks, size=size if args.resize else None,
                                  test_images=args.test_images, test_masks=args.test_masks,
-                                 test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed,
+                                 test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.split_seed,
                                  reading=reading, multiple=2**DEPTH)
-        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH)
+        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, **surface)
         return trainer, f"U-Net width {width}, depth {DEPTH}", {**settings, "image_size": size if args.resize else None}
     from ..experiments.patches import load_patch_data
     from ..experiments.trainers import PatchSegmentationTrainer
 
     data = load_patch_data(args.images, args.masks, patch_size=args.patch_size, test_images=args.test_images,
                            test_masks=args.test_masks, test_fraction=args.test_fraction,
-                           val_fraction=args.val_fraction, seed=args.seed, reading=reading,
+                           val_fraction=args.val_fraction, seed=args.split_seed, reading=reading,
                            workers=_loader_workers(args))
     trainer = PatchSegmentationTrainer(data, budget, patch_size=args.patch_size,
                                        patches_per_image=args.patches_per_image, width=width, depth=DEPTH,
-                                       overlap=args.overlap, loader_workers=args.loader_workers)
+                                       overlap=args.overlap, loader_workers=args.loader_workers, **surface)
     return trainer, (f"U-Net width {width}, depth {DEPTH}, {args.patches_per_image} patches of "
                      f"{args.patch_size}x{args.patch_size} per image and epoch, sliding window (overlap "
                      f"{args.overlap:g})"), {**settings, "image_size": None, "patch_size": args.patch_size,
@@ -264,14 +274,16 @@ def run(args: argparse.Namespace) -> int:
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Data: {data.description}")
         print(f"  {model}; {args.epochs} epochs, batch {batch_size}, AdamW lr {args.lr:g} (cosine)"
-              f"{', mixed precision' if args.amp else ''}, {args.seeds} seed(s), on {device}")
+              f"{', mixed precision' if args.amp else ''}, {args.seeds} seed(s), {device_text(device)}")
         result = run_comparison(trainer, specs, args, metric=trainer.metric, seeds=args.seeds, tune=args.tune,
                                 device=device, class_counts=counts, title="Your data", description=data.description,
                                 ignore_index=ignore_index, epochs=args.epochs, notes=data.notes)
         print("\n" + str(result))
         result.settings = {"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
-                           "device": device, "width": width, "amp": args.amp, "seeds": args.seeds, "tune": args.tune,
-                           "pruner": args.pruner, **({} if mode == "classification" else {"depth": DEPTH})}
+                           "split_seed": args.split_seed, "device": device, "width": width, "amp": args.amp,
+                           "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner, "margin": result.margin,
+                           **({} if mode == "classification" else
+                              {"depth": DEPTH, "tolerances": list(trainer.tolerances)})}
         written = report.write_report(args.out, {trainer.name: result},
                                       {trainer.name: result.settings, **settings}, "seesaw compare report")
     print_files(args.out, written, [result])
@@ -288,7 +300,7 @@ def _run_function(args: argparse.Namespace) -> int:
     device = configure_torch(args)
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Training function: {args.train}; ranked by {args.metric} ({args.direction}), {args.seeds} seed(s), "
-              f"on {device}")
+              f"{device_text(device)}")
         result = run_comparison(train, specs, args, metric=args.metric, seeds=args.seeds, tune=args.tune,
                                 device=device, class_counts=counts, title=f"{args.train}",
                                 direction=args.direction)

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from ..experiments.losses import DEFAULT_BINARY_LOSSES as SEGMENTATION_LOSSES
 from ..experiments.losses import DEFAULT_MULTICLASS_LOSSES as LONG_TAIL_LOSSES
 from ._common import (
-    add_run_options, check_losses, configure_torch, output_folder, positive_int, print_files, require_extras,
-    run_comparison,
+    add_run_options, check_losses, configure_torch, device_text, output_folder, positive_int, print_files,
+    require_extras, run_comparison,
 )
 
 
@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tune", type=int, default=None, metavar="TRIALS",
                         help=f"Optuna trials per long-tail loss (default {BUDGETS['default'].cls_trials}; 0: none)")
     add_run_options(parser, "seesaw-report")
-    parser.set_defaults(func=run, storage=None, resume=False, workers=1, pruner=None)
+    parser.set_defaults(func=run, storage=None, resume=False, workers=1, pruner=None, margin=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             trainer = SegmentationTrainer(segmentation, Training(epochs, batch_size=8, lr=3e-3), width=8, depth=3)
             print(f"Segmentation: {segmentation.description}")
             print(f"  U-Net width 8, depth 3; {epochs} epochs, batch 8, AdamW lr 3e-3 (cosine), {seeds} seeds, "
-                  f"on {device}")
+                  f"{device_text(device)}")
             results["segmentation"] = run_comparison(
                 trainer, args.seg_loss or SEGMENTATION_LOSSES, args, metric=trainer.metric, seeds=seeds, tune=0,
                 device=device, class_counts=trainer.class_counts(), title="Sparse vessel/crack segmentation",
@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             seeds = args.seeds or budget.cls_seeds
             trainer = LongTailTrainer(long_tail, Training(budget.cls_epochs, batch_size=64, lr=2e-3))
             print(f"\nLong-tailed classification: {long_tail.description}")
-            print(f"  MLP 2x128; {budget.cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine), {seeds} seeds"
+            print(f"  MLP 2x128; {budget.cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine), {seeds} seeds, "
+                  f"{device_text(device)}"
                   + (f", {trials} Optuna trials per loss" if trials else "")
                   + "; groups by training count: head > 100, medium 20-100, tail < 20")
             results["long_tail"] = run_comparison(

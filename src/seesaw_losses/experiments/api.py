@@ -24,7 +24,7 @@ import torch
 from . import CUSTOM, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
-from .statistics import LossSummary, SampleScores, Summary, mean_ci, summarize
+from .statistics import MARGIN, LossSummary, SampleScores, Summary, mean_ci, summarize
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -142,6 +142,7 @@ class Result:
     data: Any = field(default=None, repr=False)
     class_counts: Optional[List[int]] = None
     settings: Dict[str, Any] = field(default_factory=dict)
+    margin: float = MARGIN
 
     @property
     def tuned_trials(self) -> int:
@@ -240,9 +241,10 @@ class _Job:
                 while done[0] < self.units:
                     step("")
             run.seconds = time.perf_counter() - start
+            run.metrics = _returned_metrics(returned, self.metric)
+            advance.result = f"{self.metric} {run.metrics[self.metric]:.4f}"  # the run's log line: what it scored
         if self.epochs:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
-        run.metrics = _returned_metrics(returned, self.metric)
         return run
 
     def tune(self, spec: LossSpec, device: str = "cpu") -> tuning.Tuned:
@@ -259,7 +261,7 @@ class _Job:
         return {spec.text: self.tune(spec, device) for spec in specs}
 
 
-def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out) -> None:
+def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin) -> None:
     if not callable(train):
         raise TypeError(f"compare: train must be a function train(criterion, run) -> {{metric: value}}, got "
                         f"{type(train).__name__}")
@@ -270,6 +272,8 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
     for name, value, low in (("seeds", seeds, 1), ("tune", tune, 0), ("workers", workers, 1)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"compare: {name} must be a whole number >= {low}, got {value!r}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+        raise ValueError(f"compare: margin must be a number >= 0 (on the scale of the metric), got {margin!r}")
     if pruner not in (None,) + tuning.PRUNERS:
         raise ValueError(f"compare: pruner must be None, 'median' or 'hyperband', got {pruner!r}")
     if (resume or storage or workers > 1) and not tune:
@@ -338,7 +342,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             metric: str, direction: str = "maximize", seeds: int = 3, tune: int = 0,
             class_counts: Optional[Sequence[int]] = None, out: Optional[Union[str, Path]] = None,
             storage: Optional[str] = None, resume: bool = False, workers: int = 1, pruner: Optional[str] = None,
-            seed: int = 0, progress: bool = True, margin: float = 0.005, device: str = "cpu",
+            seed: int = 0, progress: bool = True, margin: float = MARGIN, device: str = "cpu",
             title: str = "Your model", ignore_index: Optional[int] = None, epochs: Optional[int] = None,
             notes: Sequence[str] = ()) -> Result:
     """Rank ``losses`` by ``metric`` as returned by ``train(criterion, run)``.
@@ -355,7 +359,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
     finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
     """
-    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out)
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin)
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None)
@@ -437,4 +441,4 @@ def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], 
                      "predictions: left out of that run's mIoU and mean Dice")
     return Result(metric, direction, ranking, built[summary.winner].config,
                   [entry.config for entry in ranking if entry.tied], seeds, summary.footnote, title, notes=notes,
-                  class_counts=job.class_counts)
+                  class_counts=job.class_counts, margin=margin)

@@ -293,7 +293,7 @@ def load_user_data(images: Path, masks: Path, *, size: Union[int, str, None], te
     else:
         kept, held = split_indices(len(train), test_fraction, seed)
         train, test = train.subset(kept), train.subset(held)
-        notes.append(f"held out: {len(test)} of {len(train) + len(test)} pairs at random (seed {seed})")
+        notes.append(f"held out: {len(test)} of {len(train) + len(test)} pairs at random (split seed {seed})")
     kept, held = split_indices(len(train), val_fraction, seed + 1)
     train, validation = train.subset(kept), train.subset(held)
     notes.append(f"validation: {len(validation)} of the {len(train) + len(validation)} training pairs "

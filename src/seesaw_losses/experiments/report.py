@@ -23,113 +23,199 @@ from .io import mask_indices, read_array
 from .losses import LossSpec, term_prefixes
 from .metrics import AT_HALF, PER_CLASS, precision_recall_curve
 from .patches import PatchData, read_pair
-from .statistics import mean_ci
+from .topology import METRICS, SURFACE_DICE
 
 DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
 
 HEADERS = {
-    "dice": "Dice", "iou": "IoU", "precision": "Precision", "recall": "Recall", "average_precision": "AP",
+    "dice": "Dice", "iou": "IoU", "precision": "Prec.", "recall": "Recall", "average_precision": "AP",
     "threshold": "Thr", "mean_iou": "mIoU", "mean_dice": "mDice", "pixel_accuracy": "Pixel acc",
     "balanced_accuracy": "Bal. acc", "accuracy": "Accuracy", "head_accuracy": "Head", "medium_accuracy": "Medium",
     "tail_accuracy": "Tail", "cldice": "clDice", "betti0_error": "Betti0 err", "betti1_error": "Betti1 err",
-    "hd95": "HD95",
+    "hd95": "HD95", "image_dice": "Dice/img", "image_mean_iou": "mIoU/img",
 }
 
 
+TABLE_WIDTH = 120  #: the widest a printed table may be: it fits a 120-column terminal without wrapping
+VERDICT = "vs best"  #: the column saying best / equivalent / tied / worse with the p-value
+
+
 def header(key: str) -> str:
-    base, _, rest = key.partition(AT_HALF) if AT_HALF in key else key.partition(PER_CLASS)
+    if key.startswith(SURFACE_DICE):
+        return "SDice" + key[len(SURFACE_DICE) - 1:]
+    base, _, rest = (key[:-len(AT_HALF)], "", "") if key.endswith(AT_HALF) else key.partition(PER_CLASS)
     name = HEADERS.get(base, base)
-    if AT_HALF in key:
+    if key.endswith(AT_HALF):
         return f"{name}@0.5"
     return f"{name} {rest}" if rest else name
 
 
+def _is_second(key: str) -> bool:
+    return PER_CLASS in key or key.endswith(AT_HALF)
+
+
+def _is_topology(key: str) -> bool:
+    return key in METRICS or key.startswith(SURFACE_DICE)
+
+
 def _main_keys(comparison: Result) -> List[str]:
-    keys = [k for k in comparison.metric_keys() if PER_CLASS not in k and AT_HALF not in k]
+    """The ranking metric first, then every pooled metric (neither topology, nor per class, nor at 0.5)."""
+    keys = [k for k in comparison.metric_keys() if not _is_second(k) and not _is_topology(k)]
     return [comparison.metric] + [k for k in keys if k != comparison.metric]
 
 
+def _topology_keys(comparison: Result) -> List[str]:
+    return [k for k in comparison.metric_keys() if _is_topology(k) and k != comparison.metric]
+
+
 def _second_keys(comparison: Result) -> List[str]:
-    return [k for k in comparison.metric_keys() if PER_CLASS in k or AT_HALF in k]
+    return [k for k in comparison.metric_keys() if _is_second(k) and k != comparison.metric]
 
 
 def _number(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
-def _cell(result: Ranked, key: str) -> str:
-    mean, low, high = result.summary(key)
-    if math.isnan(mean):
-        return "n/a"
-    return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} ±{(high - low) / 2:.3f}"
+def _ranking_cell(result: Ranked) -> str:
+    low, high = result.ci95
+    return _number(result.mean) if math.isnan(low) else f"{result.mean:.3f} ±{(high - low) / 2:.3f}"
 
 
 def _verdict(result: Ranked, best: Ranked) -> str:
+    """``best``, or ``equivalent`` / ``tied`` / ``worse`` with the p-value of the test against the best."""
     if result is best:
         return "best"
     if math.isnan(result.p_value):
         return "-"
-    shown = "p<0.01" if result.p_value < 0.01 else f"p={result.p_value:.2f}"
-    return f"{'tied' if result.tied else 'worse'} ({shown})"
+    p = result.p_value
+    shown = "p<0.01" if p < 0.01 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"  # 0.049 and 0.051: not both 0.05
+    word = "equivalent" if result.equivalent else "tied" if result.tied else "worse"
+    return f"{word} {shown}"
 
 
-def _rows(comparison: Result, keys: Sequence[str], costs: bool) -> Tuple[List[str], List[List[str]]]:
-    ranked = comparison.ranking
-    head = ["#", "Loss"] + [header(k) for k in keys] + (["s/epoch", "Peak MB", "vs best"] if costs else [])
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.0f} %"
+
+
+def _costs(result: Ranked) -> List[str]:
+    spent = result.costs()
+    return [f"{spent['epoch_seconds']:.2f}", "n/a" if math.isnan(spent["peak_mb"]) else f"{spent['peak_mb']:.1f}"]
+
+
+def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, costs: bool = False
+          ) -> Tuple[List[str], List[List[str]]]:
+    """Header and rows: rank, loss, ``keys`` (means over seeds); ``ranked``: the ranking metric with its
+    interval first and the "best in" and verdict columns last; ``costs``: seconds per epoch and peak memory."""
+    entries = comparison.ranking
+    head = ["#", "Loss"] + [header(k) for k in keys] + (["s/epoch", "Peak MB"] if costs else []) \
+        + (["Best in", VERDICT] if ranked else [])
     rows = []
-    for rank, result in enumerate(ranked, start=1):
-        row = [str(rank), result.loss] + [_cell(result, k) for k in keys]
-        if costs:
-            spent = result.costs()
-            row += [f"{spent['epoch_seconds']:.2f}", "n/a" if math.isnan(spent["peak_mb"]) else f"{spent['peak_mb']:.1f}",
-                    _verdict(result, ranked[0])]
+    for rank, result in enumerate(entries, start=1):
+        row = [str(rank), result.loss] + [_ranking_cell(result) if ranked and k == comparison.metric
+                                          else _number(result.summary(k)[0]) for k in keys]
+        row += _costs(result) if costs else []
+        row += [_percent(result.best_fraction), _verdict(result, entries[0])] if ranked else []
         rows.append(row)
     return head, rows
 
 
+def _tables(comparison: Result) -> List[Tuple[str, List[str], List[List[str]]]]:
+    """``(title, header, rows)`` of each table: the ranking with the pooled metrics and the verdicts; topology
+    and costs; per class / at threshold 0.5."""
+    title = comparison.title
+    tables = [(f"{title} (held-out, ranked by {header(comparison.metric)})",
+               *_rows(comparison, _main_keys(comparison), ranked=True))]
+    topology = _topology_keys(comparison)
+    tables.append((f"{title}: {'topology and costs' if topology else 'costs'}",
+                   *_rows(comparison, topology, costs=True)))
+    second = _second_keys(comparison)
+    if second:
+        tables.append((f"{title}: {_second_title(second)}", *_rows(comparison, second)))
+    return tables
+
+
+def _uses_samples(comparison: Result) -> bool:
+    """Whether every final run recorded per-sample scores of the ranking metric (the statistics then use them)."""
+    return all(comparison.metric in run.samples for entry in comparison.ranking for run in entry.runs)
+
+
+def interval_text(comparison: Result) -> str:
+    """What the ± of the ranking column is."""
+    seeds = len(comparison.seeds)
+    if _uses_samples(comparison):
+        unit = "images" if comparison.kind in (BINARY, MULTICLASS) else "samples"
+        return f"95 % bootstrap interval over held-out {unit} x seeds"
+    if seeds < 2:
+        return "no interval (one seed, no per-sample scores)"
+    return f"95 % t-interval over {seeds} seeds (seed level only: no per-sample scores)"
+
+
 def ranking_note(comparison: Result) -> str:
     seeds = len(comparison.seeds)
-    note = (f"Held-out split, mean over {seeds} seed(s)" + (" ±half-width of the 95% t-interval" if seeds > 1 else "")
-            + f"; ranked by {header(comparison.metric)}")
+    note = (f"Held-out split, mean over {seeds} seed(s); ranked by {header(comparison.metric)}, ± the half-width of "
+            f"its {interval_text(comparison)}; the other columns are means over the seeds")
     if comparison.kind == BINARY:
-        note += (" at each run's validated threshold (Thr: the best F1 on the validation split, applied to the "
-                 "held-out split; the @0.5 columns use 0.5)")
-    note += f"; {comparison.footnote}"
+        note += (" (Thr: the threshold of the best F1 on the validation split, applied to the held-out split; "
+                 "the @0.5 columns use 0.5; SDice@t: surface Dice at a tolerance of t pixels)")
+    note += f". {comparison.footnote[0].upper()}{comparison.footnote[1:]}"
     tuned = comparison.tuned_trials
     if tuned:
         note += f"; hyperparameters tuned with {tuned} Optuna TPE trials per loss on the validation split"
     return note + "."
 
 
+def _names(entries: Sequence[Ranked]) -> str:
+    names = [entry.loss for entry in entries]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def recommendation(comparison: Result) -> str:
-    ranked = comparison.ranking
-    best, winner = ranked[0], comparison.winner_entry
-    tied = [r.loss for r in ranked if r.tied]
-    mean, low, high = winner.summary(comparison.metric)
+    """The loss to use (the one most often best in the resamples; among equally often best, the simplest) and
+    how much the choice matters: which losses are equivalent, tied or worse."""
+    from .statistics import WINNER_TOLERANCE
+
+    entries = comparison.ranking
+    best, winner = entries[0], comparison.winner_entry
+    mean, low, high = winner.mean, *winner.ci95
     shown = f"{header(comparison.metric)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+    text = f"Recommendation: {winner.loss} ({shown}), best in {_percent(winner.best_fraction)} of resamples"
+    rivals = [e for e in entries if e is not winner and e.best_fraction >= winner.best_fraction - WINNER_TOLERANCE]
+    if rivals:
+        text += (f", as often as {_names(rivals)}: the simplest (fewest terms, then fewest tunable "
+                 "hyperparameters)")
+    if winner is not best and best not in rivals:
+        text += f"; {best.loss} has the best mean, but is best in fewer resamples"
+    if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
+        return text + "; with one seed and no per-sample scores nothing is tested: run --seeds 3 or more."
+    equivalent = [e for e in entries if e.equivalent]
+    tied = [e for e in entries if e.tied and not e.equivalent]
+    margin = comparison.margin
+    if len(equivalent) > 1:
+        text += (f". The choice among {_names(equivalent)} does not matter: none is significantly worse than the "
+                 f"best, and their means are within {margin:g} of it")
+    if tied:
+        text += (f". {_names(tied)} {'is' if len(tied) == 1 else 'are'} not significantly worse either, but more "
+                 f"than {margin:g} below the best mean: more seeds or images would tell")
+    if len(equivalent) + len(tied) == 1:
+        text += "; every other loss is significantly worse"
     if len(comparison.seeds) < 2:
-        return (f"Recommendation: {winner.loss} ({shown}), the best of one seed; run --seeds 3 or more to know "
-                "which differences are real.")
-    if len(tied) == 1:
-        return f"Recommendation: {winner.loss} ({shown}); every other loss is significantly worse."
-    why = "" if winner is best else f"; the best mean is {best.loss}'s, but the difference is not significant"
-    return (f"Recommendation: {winner.loss} ({shown}), the simplest (fewest terms, then fewest tunable "
-            f"hyperparameters) of the tied group {', '.join(tied)}{why}.")
+        text += "; one seed: the interval and the test leave out the seed-to-seed variation (run --seeds 3 or more)"
+    return text + "."
 
 
 def paste_line(comparison: Result) -> str:
     return f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
 
 
-def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
+def _render(title: str, head: List[str], rows: List[List[str]]) -> str:
     from rich.console import Console
     from rich.table import Table
 
     from rich import box
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for k, name in enumerate(head):
-        table.add_column(name, justify="left" if k < 2 else "right", overflow="fold")
+        table.add_column(name, justify="left" if k < 2 or name == VERDICT else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     buffer = io.StringIO()
@@ -138,19 +224,39 @@ def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines())
 
 
+def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
+    """The table, its columns after rank and loss split over several tables where one would be wider than
+    :data:`TABLE_WIDTH` (many classes)."""
+    parts, start = [], 2
+    while start < len(head) or not parts:
+        stop = len(head)
+        while stop > start + 1 and _width(_render(title, *_columns(head, rows, start, stop))) > TABLE_WIDTH:
+            stop -= 1
+        parts.append(_render(title + (f" ({len(parts) + 1})" if stop < len(head) or parts else ""),
+                             *_columns(head, rows, start, stop)))
+        start = stop
+    return "\n".join(parts)
+
+
+def _columns(head: List[str], rows: List[List[str]], start: int, stop: int) -> Tuple[List[str], List[List[str]]]:
+    return head[:2] + head[start:stop], [row[:2] + row[start:stop] for row in rows]
+
+
+def _width(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
 def _second_title(keys: Sequence[str]) -> str:
-    return "per class and at threshold 0.5" if any(AT_HALF in k for k in keys) else "per class"
+    parts = (["per class"] if any(PER_CLASS in k for k in keys) else []) \
+        + (["at threshold 0.5"] if any(k.endswith(AT_HALF) for k in keys) else [])
+    return " and ".join(parts)
 
 
 def format_tables(comparison: Result) -> str:
-    """The ranked results, their per-class and threshold-0.5 values, and the recommendation."""
-    parts = [_rich_table(f"{comparison.title} (held-out, ranked by {header(comparison.metric)})",
-                         *_rows(comparison, _main_keys(comparison), True))]
-    second = _second_keys(comparison)
-    if second:
-        parts.append(_rich_table(f"{comparison.title}: {_second_title(second)}", *_rows(comparison, second, False)))
-    parts += [ranking_note(comparison), recommendation(comparison)]
-    return "\n".join(parts)
+    """The ranking (pooled metrics and verdicts), topology and costs, per-class / threshold-0.5 values, the note
+    on what the numbers are and the recommendation, each table at most :data:`TABLE_WIDTH` columns wide."""
+    parts = [_rich_table(*table) for table in _tables(comparison)]
+    return "\n\n".join(parts + [ranking_note(comparison), recommendation(comparison)])
 
 
 def _markdown_table(head: List[str], rows: List[List[str]]) -> str:
@@ -181,31 +287,53 @@ def _colors(count: int):
     return [cmap(i % 10) for i in range(count)]
 
 
-def _band(axis, epochs: np.ndarray, curves: np.ndarray, color, label: str) -> None:
-    """Mean over seeds and its 95 % t-interval as a shaded band."""
-    bounds = np.array([mean_ci(curves[:, e]) for e in range(curves.shape[1])])
-    axis.plot(epochs, bounds[:, 0], color=color, label=label)
-    if curves.shape[0] > 1:
-        axis.fill_between(epochs, bounds[:, 1], bounds[:, 2], color=color, alpha=0.2, linewidth=0)
+EMPHASISED = 3  #: the best losses drawn bold and coloured in the curve plots; the others thin and grey-ish
+
+
+def _styles(count: int) -> List[Dict[str, object]]:
+    """Line styles of ``count`` losses in rank order: the :data:`EMPHASISED` best in distinct strong colours, the
+    others thin, half transparent and their colours mixed with grey (still told apart by the legend)."""
+    styles = []
+    for k, colour in enumerate(_colors(count)):
+        if k < EMPHASISED:
+            styles.append({"color": colour, "linewidth": 2.0, "alpha": 1.0, "zorder": 3})
+        else:
+            grey = tuple(0.55 * c + 0.45 * 0.6 for c in colour[:3])
+            styles.append({"color": grey, "linewidth": 0.9, "alpha": 0.8, "zorder": 2})
+    return styles
+
+
+def _band(axis, epochs: np.ndarray, curves: np.ndarray, style: Dict[str, object], label: str, band: bool) -> None:
+    """The median over seeds as a line; with ``band``, the range over the seeds as a light band."""
+    axis.plot(epochs, np.median(curves, axis=0), label=label, **style)
+    if band and curves.shape[0] > 1:
+        axis.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=style["color"], alpha=0.12,
+                          linewidth=0, zorder=1)
 
 
 def plot_curves(comparison: Result, path: Path) -> Path:
-    """Training loss (relative to its first epoch) and validation score per epoch, with 95 % bands over seeds."""
+    """Training loss (relative to its first epoch) and validation score per epoch: the median over seeds, the
+    range over the seeds as a light band for the best few losses."""
     plt = _plt()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for result, color in zip(comparison.ranking, _colors(len(comparison.ranking))):
+    for k, (result, style) in enumerate(zip(comparison.ranking, _styles(len(comparison.ranking)))):
         loss = np.array([run.history["train_loss"] for run in result.runs])
         loss = loss / np.where(loss[:, :1] > 0, loss[:, :1], 1.0)
         epochs = np.arange(1, loss.shape[1] + 1)
-        _band(left, epochs, loss, color, result.loss)
-        _band(right, epochs, np.array([run.history["validation"] for run in result.runs]), color, result.loss)
+        _band(left, epochs, loss, style, result.loss, k < EMPHASISED)
+        _band(right, epochs, np.array([run.history["validation"] for run in result.runs]), style, result.loss,
+              k < EMPHASISED)
+    seeds = len(comparison.seeds)
+    spread = f"; band: range over {seeds} seeds" if seeds > 1 else ""
     left.set(xlabel="epoch", ylabel="training loss / first epoch's", yscale="log", title="Training loss")
-    right.set(xlabel="epoch", ylabel=f"validation {header(comparison.metric)}",
-              title=f"Validation score (band: 95% interval over {len(comparison.seeds)} seeds)", ylim=(0, 1))
-    right.legend(fontsize=8, loc="lower right")
+    right.set(xlabel="epoch", ylabel=f"validation {header(comparison.metric)}", ylim=(0, 1),
+              title=f"Validation score (line: median{spread})")
+    right.legend(fontsize=7, loc="lower right", ncol=2 if len(comparison.ranking) > 5 else 1)
     for axis in (left, right):
         axis.grid(alpha=0.3)
-    fig.suptitle(comparison.title)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(f"{comparison.title} (bold: the {min(EMPHASISED, len(comparison.ranking))} best on the held-out "
+                 "split)")
     return _save(fig, path)
 
 
@@ -233,26 +361,31 @@ def _pooled(arrays: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def plot_precision_recall(comparison: Result, data: Segmentation, path: Path) -> Path:
-    """Held-out foreground precision-recall curve of every loss (first seed) over the pooled pixels of every
-    held-out image (each at the size it was scored at); dots: the validated threshold (filled) and 0.5 (open)."""
+    """Held-out foreground precision-recall curve of every loss for the first seed, pixels pooled over every
+    held-out image (each at the size it was scored at), labelled with that run's own AP; dots: the validated
+    threshold (filled) and 0.5 (open)."""
     plt = _plt()
     fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
     masks = _pooled([_held_out_mask(data, k) for k in range(len(data.test))])
-    for result, color in zip(comparison.ranking, _colors(len(comparison.ranking))):
+    seed = comparison.seeds[0]
+    for result, style in zip(comparison.ranking, _styles(len(comparison.ranking))):
         run = result.runs[0]
         precision, recall, _ = precision_recall_curve(_pooled(run.artifacts["outputs"]), masks,
                                                       ignore_index=data.ignore_index)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
-        axis.plot(recall[keep], precision[keep], color=color,
-                  label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})")
-        axis.plot(run.metrics["recall"], run.metrics["precision"], "o", color=color)
-        axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", color=color)
+        axis.plot(recall[keep], precision[keep], label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})",
+                  **style)
+        marker = {"color": style["color"], "alpha": style["alpha"], "zorder": style["zorder"]}
+        axis.plot(run.metrics["recall"], run.metrics["precision"], "o", **marker)
+        axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", **marker)
     labelled = masks[masks != data.ignore_index] if data.ignore_index is not None else masks
     prevalence = float(labelled.mean())
     axis.axhline(prevalence, color="gray", linestyle=":", label=f"chance ({prevalence:.3f})")
-    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
-             title="Held-out precision-recall (dot: validated threshold, ring: 0.5)")
-    axis.legend(fontsize=8, loc="lower left")
+    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    axis.set_title(f"Held-out precision-recall, first seed ({seed}), pixels pooled over the held-out images\n"
+                   f"AP in the legend: this seed's (the table: mean over {len(comparison.seeds)} seed(s)); "
+                   "dot: validated threshold, ring: 0.5", fontsize=8)
+    axis.legend(fontsize=7, loc="lower left")
     axis.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -440,10 +573,12 @@ def comparison_json(comparison: Result) -> Dict[str, object]:
     keys = comparison.metric_keys()
     return _nan_to_none({
         "title": comparison.title, "description": comparison.description, "ranked_by": comparison.metric,
-        "seeds": comparison.seeds, "notes": comparison.notes, "recommendation": recommendation(comparison),
+        "seeds": comparison.seeds, "margin": comparison.margin, "notes": comparison.notes,
+        "statistics": comparison.footnote, "recommendation": recommendation(comparison),
         "results": [
             {"rank": rank, "loss": r.loss, "config": r.config, "hyperparameters": r.hyperparameters,
-             "trials": r.trials, "pruned": r.pruned, "tied": r.tied, "p_value": r.p_value,
+             "trials": r.trials, "pruned": r.pruned, "tied": r.tied, "equivalent": r.equivalent,
+             "p_value": r.p_value, "best_fraction": r.best_fraction,
              "summary": _summary(r, keys), **r.costs(),
              "runs": [{"seed": run.seed, "metrics": run.metrics,
                        "per_image": _per_image(run),
@@ -467,7 +602,8 @@ def winner_document(comparison: Result) -> Dict[str, object]:
     winner = comparison.winner_entry
     mean, low, high = winner.summary(comparison.metric)
     return _nan_to_none({"loss": winner.config, "metric": comparison.metric, "mean": mean,
-                         "ci95": [low, high], "tied": comparison.tied,
+                         "ci95": [low, high], "best_fraction": winner.best_fraction, "tied": comparison.tied,
+                         "equivalent": [entry.config for entry in comparison.ranking if entry.equivalent],
                          "hyperparameters": hyperparameters(winner.config)})
 
 
@@ -494,10 +630,9 @@ def _trials(result: Ranked) -> str:
 def _markdown(comparison: Result, images: Sequence[Path]) -> str:
     lines = [f"## {comparison.title}", "", comparison.description, ""]
     lines += [f"- {note}" for note in comparison.notes] + ([""] if comparison.notes else [])
-    lines += [_markdown_table(*_rows(comparison, _main_keys(comparison), True)), ""]
-    second = _second_keys(comparison)
-    if second:
-        lines += [f"{_second_title(second).capitalize()}:", "", _markdown_table(*_rows(comparison, second, False)), ""]
+    for k, (title, head, rows) in enumerate(_tables(comparison)):
+        caption = title.removeprefix(f"{comparison.title}: ")
+        lines += ([f"{caption[0].upper()}{caption[1:]}:", ""] if k else []) + [_markdown_table(head, rows), ""]
     lines += [ranking_note(comparison), "", f"**{recommendation(comparison)}**", "", "```python",
               paste_line(comparison), "```", ""]
     configs = [[result.loss, f"`{result.config}`", _trials(result)] for result in comparison.ranking]

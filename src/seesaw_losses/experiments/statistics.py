@@ -55,6 +55,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 DIRECTIONS = ("maximize", "minimize")
+MARGIN = 0.005  #: the default practical-equivalence margin on the ranking metric
 WINNER_TOLERANCE = 0.01  #: best fractions this close to the highest count as equal when choosing the winner
 _BLOCK_ELEMENTS = 4_000_000  #: resamples x losses x samples computed at once (bounds the memory)
 
@@ -115,7 +116,7 @@ def mean_ci(values: Sequence[float]) -> Tuple[float, float, float]:
 
 def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximize",
               samples: Optional[Mapping[str, SampleScores]] = None, simplicity: Mapping[str, Tuple] = {},
-              margin: float = 0.005, alpha: float = 0.05, resamples: int = 2000, seed: int = 0) -> Summary:
+              margin: float = MARGIN, alpha: float = 0.05, resamples: int = 2000, seed: int = 0) -> Summary:
     """Rank the losses by the mean of their per-seed ``values`` and say how sure that ranking is (see the
     module docstring for the method).
 
@@ -343,4 +344,4 @@ def _crossed_p_value(differences: np.ndarray, groups: Optional[np.ndarray] = Non
     return float(stats.t.sf(mean / math.sqrt(variance), df))
 
 
-__all__ = ["LossSummary", "SampleScores", "Summary", "mean_ci", "paired_p_value", "summarize"]
+__all__ = ["MARGIN", "LossSummary", "SampleScores", "Summary", "mean_ci", "paired_p_value", "summarize"]

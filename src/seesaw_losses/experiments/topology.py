@@ -27,6 +27,7 @@ from typing import Dict, List, Sequence, Tuple
 from ..transforms import np, optional_module
 
 METRICS = ("cldice", "betti0_error", "betti1_error", "hd95")
+SURFACE_DICE = "surface_dice@"  #: prefix of the surface Dice keys, followed by the tolerance: ``"surface_dice@1px"``
 
 
 def cldice_score(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -54,7 +55,7 @@ def betti_numbers(mask: np.ndarray) -> List[int]:
 
 def surface_dice_key(tolerance: float) -> str:
     """The metric name of surface Dice at ``tolerance`` pixels: ``"surface_dice@1px"``."""
-    return f"surface_dice@{tolerance:g}px"
+    return f"{SURFACE_DICE}{tolerance:g}px"
 
 
 def boundary_distances(predicted: np.ndarray, truth: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -117,5 +118,5 @@ def topology_metrics(predicted: np.ndarray, truth: np.ndarray, *, tolerances: Se
     return means, per_image
 
 
-__all__ = ["METRICS", "betti_numbers", "boundary_distances", "cldice_score", "hd95", "surface_dice", "surface_dice_key",
+__all__ = ["METRICS", "SURFACE_DICE", "betti_numbers", "boundary_distances", "cldice_score", "hd95", "surface_dice", "surface_dice_key",
            "topology_metrics"]

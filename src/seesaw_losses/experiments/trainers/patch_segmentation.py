@@ -50,6 +50,7 @@ class PatchSegmentationTrainer:
     overlap: float = 0.5
     blend: str = "gaussian"
     loader_workers: Optional[int] = None
+    tolerances: Tuple[float, ...] = (1, 2)
     name: str = "segmentation"
 
     def __post_init__(self) -> None:
@@ -139,7 +140,8 @@ class PatchSegmentationTrainer:
                                         self.metric: float(score)}
             if self.data.binary:
                 scored = mask != self.data.ignore_index if self.data.ignore_index is not None else True
-                means, _ = topology.topology_metrics(((output >= threshold) & scored)[None], (mask == 1)[None])
+                means, _ = topology.topology_metrics(((output >= threshold) & scored)[None], (mask == 1)[None],
+                                                     tolerances=self.tolerances)
                 entry.update(means)
             entries.append(entry)
         return entries

@@ -36,9 +36,12 @@ def augment(x: Tensor, y: Tensor, generator: torch.Generator) -> Tuple[Tensor, T
 class SegmentationTrainer:
     """Train a fresh U-Net (``width`` channels, ``depth`` levels) per call under ``budget``.
 
-    A tuning trial returns the ranking metric on the validation split (binary: Dice at the threshold of the best
-    validation F1); a final run returns every held-out metric (binary: at that validated threshold and at 0.5,
-    plus topology), records the per-image ranking metric and keeps the held-out outputs (foreground
+    Ranks by a per-image metric, as segmentation challenges do (:attr:`metric`): binary ``"image_dice"``, the mean
+    over images of each image's Dice at the threshold of the best validation F1; multi-class
+    ``"image_mean_iou"``, the mean over images of each image's mIoU. A tuning trial returns it on the validation
+    split (also reported every epoch); a final run returns it on the held-out split with the pooled metrics
+    (binary: at the validated threshold and at 0.5, plus topology and surface Dice at ``tolerances`` pixels),
+    records the per-image values of the ranking and topology metrics and keeps the held-out outputs (foreground
     probabilities ``(N, H, W)`` when binary, predicted classes otherwise) in ``run.artifacts["outputs"]``.
     """
 
@@ -47,6 +50,7 @@ class SegmentationTrainer:
     width: int = 16
     depth: int = 3
     name: str = "segmentation"
+    tolerances: Tuple[float, ...] = (1, 2)
 
     @property
     def kind(self) -> str:
@@ -54,8 +58,8 @@ class SegmentationTrainer:
 
     @property
     def metric(self) -> str:
-        """Dice at the validated threshold (binary), else mIoU."""
-        return "dice" if self.data.binary else "mean_iou"
+        """Per-image Dice at the validated threshold (binary), else per-image mIoU."""
+        return "image_dice" if self.data.binary else "image_mean_iou"
 
     def class_counts(self) -> list:
         """Training pixels per class (background first)."""
@@ -68,13 +72,38 @@ class SegmentationTrainer:
             return probability.numpy()
         return logits.argmax(1).numpy()
 
-    def _scores(self, found: np.ndarray, masks: np.ndarray, threshold: Optional[float] = None) -> Dict[str, float]:
-        """The metrics of outputs; binary ones at ``threshold`` (None: the best F1 of these outputs)."""
+    def _scored(self, masks: np.ndarray) -> np.ndarray:
+        """The pixels that count (not ``ignore_index``).
+
+        Shape:
+            - masks: ``(N, H, W)``; output: ``(N, H, W)`` bool.
+        """
+        ignore = self.data.ignore_index
+        return masks != ignore if ignore is not None else np.ones(masks.shape, dtype=bool)
+
+    def _threshold(self, found: np.ndarray, masks: np.ndarray) -> Optional[float]:
+        """The threshold of the best F1 of these outputs (binary), else None."""
+        return metrics.best_f1_threshold(found, masks, ignore_index=self.data.ignore_index) \
+            if self.data.binary else None
+
+    def _per_image(self, found: np.ndarray, masks: np.ndarray, threshold: Optional[float]) -> np.ndarray:
+        """The ranking metric of each image: Dice at ``threshold`` (binary), else mIoU over the classes present
+        (images without a scored pixel left out).
+
+        Shape:
+            - found, masks: ``(N, H, W)``; output: ``(N,)`` (multi-class: images with a scored pixel).
+        """
+        scored = self._scored(masks)
+        if self.data.binary:
+            return metrics.per_image_dice((found >= threshold) & scored, (masks == 1) & scored)
+        values = metrics.per_image_mean_iou(found, masks, self.data.num_classes, scored)
+        return values[scored.reshape(len(masks), -1).any(1)]
+
+    def _pooled(self, found: np.ndarray, masks: np.ndarray, threshold: Optional[float]) -> Dict[str, float]:
+        """The metrics pooled over every pixel of the split; binary ones at ``threshold``."""
         data = self.data
         if not data.binary:
             return metrics.multiclass_segmentation(found, masks, data.num_classes, ignore_index=data.ignore_index)
-        if threshold is None:
-            threshold = metrics.best_f1_threshold(found, masks, ignore_index=data.ignore_index)
         return metrics.binary_segmentation(found, masks, threshold=threshold, ignore_index=data.ignore_index)
 
     def __call__(self, criterion: nn.Module, run: Run) -> Dict[str, float]:
@@ -84,27 +113,27 @@ class SegmentationTrainer:
         model = UNet(data.channels, 1 if sigmoid else data.num_classes, width=self.width, depth=self.depth)
 
         def validate(model: nn.Module) -> float:
-            return self._scores(self._outputs(model, data.validation, device), data.validation.masks)[self.metric]
+            found = self._outputs(model, data.validation, device)
+            masks = data.validation.masks
+            return float(self._per_image(found, masks, self._threshold(found, masks)).mean())
 
         fit(model, criterion, torch.from_numpy(data.train.images), torch.from_numpy(data.train.masks), validate,
             self.budget, run, sigmoid=sigmoid, augment=augment)
         found = self._outputs(model, data.validation, device)
-        threshold = metrics.best_f1_threshold(found, data.validation.masks, ignore_index=data.ignore_index) \
-            if data.binary else None
+        threshold = self._threshold(found, data.validation.masks)
         if run.tuning:
-            return {self.metric: self._scores(found, data.validation.masks, threshold)[self.metric]}
+            return {self.metric: float(self._per_image(found, data.validation.masks, threshold).mean())}
         outputs = self._outputs(model, data.test, device)
         masks = data.test.masks
-        scores = self._scores(outputs, masks, threshold)
+        per_image = self._per_image(outputs, masks, threshold)
+        scores = {self.metric: float(per_image.mean()), **self._pooled(outputs, masks, threshold)}
+        run.record_samples(self.metric, per_image)
         run.artifacts["outputs"] = outputs
-        scored = masks != data.ignore_index if data.ignore_index is not None else np.ones(masks.shape, dtype=bool)
         if data.binary:
-            predicted = (outputs >= threshold) & scored
-            run.record_samples("dice", metrics.per_image_dice(predicted, (masks == 1) & scored))
-            means, per_image = topology.topology_metrics(predicted, masks == 1)
+            scored = self._scored(masks)
+            means, values = topology.topology_metrics((outputs >= threshold) & scored, masks == 1,
+                                                      tolerances=self.tolerances)
             scores.update(means)
-            for name, values in per_image.items():
-                run.record_samples(name, values)
-        else:
-            run.record_samples("mean_iou", metrics.per_image_mean_iou(outputs, masks, data.num_classes, scored))
+            for name, image_values in values.items():
+                run.record_samples(name, image_values)
         return scores
