@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from seesaw_losses import compare
-from seesaw_losses.experiments.api import BINARY
+from seesaw_losses.experiments import BINARY
 from seesaw_losses.experiments.losses import DEFAULT_BINARY_LOSSES
 from seesaw_losses.experiments.report import TABLE_WIDTH, format_tables
 
