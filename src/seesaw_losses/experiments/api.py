@@ -113,12 +113,14 @@ class Ranked(LossSummary):
         return mean_ci([run.metrics.get(key, math.nan) for run in self.runs])
 
     def costs(self) -> Dict[str, float]:
-        """Seconds per epoch (mean over seeds; per run when the runs do not say) and the peak memory of a
-        training step in MB (NaN when the runs do not say)."""
-        seconds = [run.artifacts.get("epoch_seconds", run.seconds) for run in self.runs]
+        """Seconds per run and per epoch (means over seeds; per epoch NaN when the epochs are unknown) and the
+        peak memory of a training step in MB (NaN when the runs do not say)."""
+        epochs = [run.artifacts["epoch_seconds"] for run in self.runs if "epoch_seconds" in run.artifacts]
         peaks = [run.artifacts.get("peak_mb", math.nan) for run in self.runs]
         peaks = [peak for peak in peaks if not math.isnan(peak)]
-        return {"epoch_seconds": float(np.mean(seconds)), "peak_mb": float(max(peaks)) if peaks else math.nan}
+        return {"run_seconds": float(np.mean([run.seconds for run in self.runs])),
+                "epoch_seconds": float(np.mean(epochs)) if epochs else math.nan,
+                "peak_mb": float(max(peaks)) if peaks else math.nan}
 
 
 @dataclass

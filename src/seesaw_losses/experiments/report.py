@@ -72,8 +72,8 @@ def _second_keys(comparison: Result) -> List[str]:
     return [k for k in comparison.metric_keys() if _is_second(k) and k != comparison.metric]
 
 
-def _number(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+def _number(value: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def _ranking_cell(result: Ranked) -> str:
@@ -97,9 +97,14 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
-def _costs(result: Ranked) -> List[str]:
-    spent = result.costs()
-    return [f"{spent['epoch_seconds']:.2f}", "n/a" if math.isnan(spent["peak_mb"]) else f"{spent['peak_mb']:.1f}"]
+def _cost_keys(comparison: Result) -> List[str]:
+    """The cost columns the runs can fill: seconds per epoch (else per run), peak memory when measured."""
+    spent = [entry.costs() for entry in comparison.ranking]
+    time = "epoch_seconds" if any(not math.isnan(c["epoch_seconds"]) for c in spent) else "run_seconds"
+    return [time] + (["peak_mb"] if any(not math.isnan(c["peak_mb"]) for c in spent) else [])
+
+
+COST_HEADERS = {"epoch_seconds": "s/epoch", "run_seconds": "s/run", "peak_mb": "Peak MB"}
 
 
 def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, costs: bool = False
@@ -107,13 +112,15 @@ def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, cost
     """Header and rows: rank, loss, ``keys`` (means over seeds); ``ranked``: the ranking metric with its
     interval first and the "best in" and verdict columns last; ``costs``: seconds per epoch and peak memory."""
     entries = comparison.ranking
-    head = ["#", "Loss"] + [header(k) for k in keys] + (["s/epoch", "Peak MB"] if costs else []) \
+    cost_keys = _cost_keys(comparison) if costs else []
+    head = ["#", "Loss"] + [header(k) for k in keys] + [COST_HEADERS[k] for k in cost_keys] \
         + (["Best in", VERDICT] if ranked else [])
     rows = []
     for rank, result in enumerate(entries, start=1):
         row = [str(rank), result.loss] + [_ranking_cell(result) if ranked and k == comparison.metric
                                           else _number(result.summary(k)[0]) for k in keys]
-        row += _costs(result) if costs else []
+        spent = result.costs()
+        row += [_number(spent[k], 2 if k != "peak_mb" else 1) for k in cost_keys]
         row += [_percent(result.best_fraction), _verdict(result, entries[0])] if ranked else []
         rows.append(row)
     return head, rows
@@ -538,13 +545,14 @@ def write_csv(comparison: Result, path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["rank", "loss", "config", "seeds", "tied", "p_value", "trials"]
                         + [f"{k}{part}" for k in keys for part in ("", "_ci_low", "_ci_high")]
-                        + ["epoch_seconds", "peak_mb"])
+                        + ["run_seconds", "epoch_seconds", "peak_mb"])
         for rank, result in enumerate(comparison.ranking, start=1):
             values = [f"{v:.6f}" for k in keys for v in result.summary(k)]
             costs = result.costs()
             writer.writerow([rank, result.loss, result.config, len(result.runs), result.tied,
                              f"{result.p_value:.4f}", result.trials] + values
-                            + [f"{costs['epoch_seconds']:.3f}", f"{costs['peak_mb']:.1f}"])
+                            + [f"{costs['run_seconds']:.3f}", f"{costs['epoch_seconds']:.3f}",
+                               f"{costs['peak_mb']:.1f}"])
     return path
 
 
