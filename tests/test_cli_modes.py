@@ -151,3 +151,15 @@ def test_patch_size_option_errors(tmp_path, extra, message):
     code, _, stderr = compare("--images", train / "images", "--masks", train / "masks", *options,
                               "--out", tmp_path / "out", *FAST)
     assert code == 2 and message in stderr and not (tmp_path / "out").exists()
+
+
+def test_segmentation_options_without_masks_are_refused(long_tail, tmp_path, capsys):
+    from seesaw_losses.cli import main
+
+    train, _ = long_tail
+    code = main(["compare", "--images", str(train), "--ignore-index", "255", "--no-resize", "--out",
+                 str(tmp_path / "out"), *map(str, FAST)])
+    stderr = capsys.readouterr().err
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "--ignore-index, --no-resize are for segmentation: give --masks too" in stderr
+    assert not (tmp_path / "out").exists()

@@ -124,9 +124,14 @@ def _check_options(args: argparse.Namespace) -> None:
                          "--train FILE.py:FUNCTION with your own training function")
     elif args.masks is None and args.test_masks is not None:
         raise InputError("--test-masks needs --masks (segmentation); without --masks, --images holds class folders")
-    elif args.masks is None and args.patch_size is not None:
-        raise InputError("--patch-size is for segmentation: give --masks too (without --masks, --images holds class "
-                         "folders)")
+    elif args.masks is None:
+        given = [option for option, on in (
+            ("--patch-size", args.patch_size is not None), ("--mask-mode", args.mask_mode != "auto"),
+            ("--ignore-index", args.ignore_index is not None), ("--allow-lossy-masks", args.allow_lossy_masks),
+            ("--no-resize", not args.resize), ("--tolerance", bool(args.tolerance))) if on]
+        if given:
+            raise InputError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for segmentation: give "
+                             "--masks too (without --masks, --images holds class folders)")
     if args.patch_size is not None:
         given = [name for name, on in (("--image-size", args.image_size is not None), ("--no-resize", not args.resize))
                  if on]
