@@ -30,6 +30,7 @@ class Scripted:
         shared = np.linspace(0.4, 0.7, self.images) + np.random.default_rng(run.seed).normal(0, 0.05, self.images)
         scores = shared + offset + wiggle * (-1.0) ** np.arange(self.images)
         run.record_samples("image_dice", scores)
+        run.artifacts.update(epoch_seconds=0.5, peak_mb=24.5)  # as the built-in trainers measure them
         return {"image_dice": float(scores.mean()), **{key: 0.123 for key in BINARY_METRICS}, "hd95": 12.345}
 
 
@@ -102,3 +103,10 @@ def test_one_clear_winner_says_every_other_loss_is_worse():
 def test_a_bad_margin_fails_before_any_training():
     with pytest.raises(ValueError, match="compare: margin must be a number >= 0"):
         compare(Scripted({"bce": (0, 0)}), ["bce"], metric="image_dice", margin=-0.1, progress=False)
+
+
+def test_costs_of_a_function_that_gives_no_epochs_are_seconds_per_run():
+    result = compare(lambda criterion, run: {"f1": 0.5 + 0.01 * run.seed}, ["bce", "dice"], metric="f1",
+                     seeds=2, progress=False)
+    costs = next(line for line in str(result).splitlines() if line.lstrip().startswith("#   Loss") and "s/" in line)
+    assert "s/run" in costs and "s/epoch" not in costs and "Peak MB" not in costs
