@@ -140,6 +140,34 @@ def per_image_mean_iou(predicted: np.ndarray, mask: np.ndarray, num_classes: int
     return result
 
 
+IMAGE_DICE, IMAGE_MEAN_IOU = "image_dice", "image_mean_iou"  #: the ranking metrics: means of per-image scores
+
+
+def image_rank_metric(binary: bool) -> str:
+    """The per-image metric that ranks segmentation losses: :data:`IMAGE_DICE` (binary) or
+    :data:`IMAGE_MEAN_IOU`."""
+    return IMAGE_DICE if binary else IMAGE_MEAN_IOU
+
+
+def image_scores(outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], num_classes: int, *,
+                 threshold: Optional[float] = None, ignore_index: Optional[int] = None) -> np.ndarray:
+    """The ranking metric of each image at its own size, pixels equal to ``ignore_index`` left out: Dice at
+    ``threshold`` (binary, ``num_classes == 2``: ``outputs`` are foreground probabilities), else mIoU over the
+    classes present (``outputs`` are class indices; NaN for an image without a scored pixel).
+
+    Shape:
+        - outputs, masks: ``(N, H, W)`` arrays or sequences of ``(H_k, W_k)`` arrays; output: ``(N,)``.
+    """
+    scores = []
+    for output, mask in zip(outputs, masks):
+        scored = mask != ignore_index if ignore_index is not None else np.ones(mask.shape, dtype=bool)
+        if num_classes == 2:
+            scores.append(per_image_dice(((output >= threshold) & scored)[None], ((mask == 1) & scored)[None])[0])
+        else:
+            scores.append(per_image_mean_iou(output[None], mask[None], num_classes, scored[None])[0])
+    return np.array(scores, dtype=np.float64)
+
+
 def absent_classes(metrics: Mapping[str, float]) -> list:
     """The classes whose per-class IoU is NaN: absent from both target and prediction, left out of the means."""
     return [int(key.split(PER_CLASS)[1]) for key, value in metrics.items()

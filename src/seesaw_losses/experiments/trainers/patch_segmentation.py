@@ -17,8 +17,6 @@ from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset,
 from ..unet import UNet
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
-IMAGE_DICE, IMAGE_MEAN_IOU = "image_dice", "image_mean_iou"  #: the ranking metrics: means of per-image scores
-
 
 def _pooled(outputs: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([output.ravel() for output in outputs])
@@ -72,7 +70,7 @@ class PatchSegmentationTrainer:
     @property
     def metric(self) -> str:
         """The ranking metric: mean per-image Dice at the validated threshold (binary), else mean per-image mIoU."""
-        return IMAGE_DICE if self.data.binary else IMAGE_MEAN_IOU
+        return metrics.image_rank_metric(self.data.binary)
 
     def class_counts(self) -> List[int]:
         """Training pixels per class (background first)."""
@@ -101,21 +99,13 @@ class PatchSegmentationTrainer:
 
     def image_scores(self, outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: Optional[float]
                      ) -> np.ndarray:
-        """The rank metric of each image at its own size: Dice at ``threshold`` (binary) or mIoU, ignored pixels
-        left out.
+        """The rank metric of each image at its own size (:func:`~seesaw_losses.experiments.metrics.image_scores`).
 
         Shape:
             - outputs, masks: one ``(H_k, W_k)`` array per image; output: ``(images,)``.
         """
-        data, scores = self.data, []
-        for output, mask in zip(outputs, masks):
-            scored = mask != data.ignore_index if data.ignore_index is not None else np.ones(mask.shape, dtype=bool)
-            if data.binary:
-                scores.append(metrics.per_image_dice(((output >= threshold) & scored)[None],
-                                                     ((mask == 1) & scored)[None])[0])
-            else:
-                scores.append(metrics.per_image_mean_iou(output[None], mask[None], data.num_classes, scored[None])[0])
-        return np.array(scores, dtype=np.float64)
+        return metrics.image_scores(outputs, masks, self.data.num_classes, threshold=threshold,
+                                    ignore_index=self.data.ignore_index)
 
     def scores(self, outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: Optional[float] = None
                ) -> Dict[str, float]:

@@ -59,7 +59,7 @@ class SegmentationTrainer:
     @property
     def metric(self) -> str:
         """Per-image Dice at the validated threshold (binary), else per-image mIoU."""
-        return "image_dice" if self.data.binary else "image_mean_iou"
+        return metrics.image_rank_metric(self.data.binary)
 
     def class_counts(self) -> list:
         """Training pixels per class (background first)."""
@@ -93,11 +93,9 @@ class SegmentationTrainer:
         Shape:
             - found, masks: ``(N, H, W)``; output: ``(N,)`` (multi-class: images with a scored pixel).
         """
-        scored = self._scored(masks)
-        if self.data.binary:
-            return metrics.per_image_dice((found >= threshold) & scored, (masks == 1) & scored)
-        values = metrics.per_image_mean_iou(found, masks, self.data.num_classes, scored)
-        return values[scored.reshape(len(masks), -1).any(1)]
+        values = metrics.image_scores(found, masks, self.data.num_classes, threshold=threshold,
+                                      ignore_index=self.data.ignore_index)
+        return values[~np.isnan(values)]
 
     def _pooled(self, found: np.ndarray, masks: np.ndarray, threshold: Optional[float]) -> Dict[str, float]:
         """The metrics pooled over every pixel of the split; binary ones at ``threshold``."""
