@@ -140,6 +140,31 @@ def per_image_mean_iou(predicted: np.ndarray, mask: np.ndarray, num_classes: int
     return result
 
 
+def pooled(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Every pixel of images of any sizes in one flat array.
+
+    Shape:
+        - arrays: an ``(N, H, W)`` array or a sequence of ``(H_k, W_k)`` arrays; output: ``(sum of H_k W_k,)``.
+    """
+    return np.concatenate([np.ravel(array) for array in arrays])
+
+
+def segmentation(outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], num_classes: int, *,
+                 threshold: Optional[float] = None, ignore_index: Optional[int] = None) -> Dict[str, float]:
+    """The metrics pooled over every pixel of images of any sizes: :func:`binary_segmentation` at ``threshold``
+    (None: the best F1 of these outputs) when ``num_classes == 2``, else :func:`multiclass_segmentation`.
+
+    Shape:
+        - outputs, masks: ``(N, H, W)`` arrays or sequences of ``(H_k, W_k)`` arrays.
+    """
+    found, truth = pooled(outputs), pooled(masks)
+    if num_classes != 2:
+        return multiclass_segmentation(found, truth, num_classes, ignore_index=ignore_index)
+    if threshold is None:
+        threshold = best_f1_threshold(found, truth, ignore_index=ignore_index)
+    return binary_segmentation(found, truth, threshold=threshold, ignore_index=ignore_index)
+
+
 IMAGE_DICE, IMAGE_MEAN_IOU = "image_dice", "image_mean_iou"  #: the ranking metrics: means of per-image scores
 
 

@@ -21,7 +21,7 @@ from . import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
 from .data import SegmentationData
 from .io import mask_indices, read_array
 from .losses import LossSpec, term_prefixes
-from .metrics import AT_HALF, PER_CLASS, precision_recall_curve
+from .metrics import AT_HALF, PER_CLASS, pooled, precision_recall_curve
 from .patches import PatchData, read_pair
 from .topology import METRICS, SURFACE_DICE
 
@@ -362,22 +362,17 @@ def _held_out_image(data: Segmentation, k: int) -> np.ndarray:
     return read_pair(data.test[k], data.reading, data.channels)[0].numpy()
 
 
-def _pooled(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Every pixel of images of any sizes in one flat array."""
-    return np.concatenate([np.ravel(array) for array in arrays])
-
-
 def plot_precision_recall(comparison: Result, data: Segmentation, path: Path) -> Path:
     """Held-out foreground precision-recall curve of every loss for the first seed, pixels pooled over every
     held-out image (each at the size it was scored at), labelled with that run's own AP; dots: the validated
     threshold (filled) and 0.5 (open)."""
     plt = _plt()
     fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
-    masks = _pooled([_held_out_mask(data, k) for k in range(len(data.test))])
+    masks = pooled([_held_out_mask(data, k) for k in range(len(data.test))])
     seed = comparison.seeds[0]
     for result, style in zip(comparison.ranking, _styles(len(comparison.ranking))):
         run = result.runs[0]
-        precision, recall, _ = precision_recall_curve(_pooled(run.artifacts["outputs"]), masks,
+        precision, recall, _ = precision_recall_curve(pooled(run.artifacts["outputs"]), masks,
                                                       ignore_index=data.ignore_index)
         keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
         axis.plot(recall[keep], precision[keep], label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})",

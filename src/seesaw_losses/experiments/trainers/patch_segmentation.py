@@ -18,10 +18,6 @@ from ..unet import UNet
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
 
-def _pooled(outputs: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([output.ravel() for output in outputs])
-
-
 @dataclass
 class PatchSegmentationTrainer:
     """``train(criterion, run)`` for :class:`~seesaw_losses.experiments.patches.PatchData`: a fresh U-Net
@@ -111,13 +107,9 @@ class PatchSegmentationTrainer:
                ) -> Dict[str, float]:
         """Metrics pooled over every pixel of the images, binary ones at ``threshold`` (None: the best F1 of these
         outputs), and the mean per-image rank metric."""
-        found, truth, ignore = _pooled(outputs), _pooled(masks), self.data.ignore_index
-        if not self.data.binary:
-            result = metrics.multiclass_segmentation(found, truth, self.data.num_classes, ignore_index=ignore)
-        else:
-            if threshold is None:
-                threshold = metrics.best_f1_threshold(found, truth, ignore_index=ignore)
-            result = metrics.binary_segmentation(found, truth, threshold=threshold, ignore_index=ignore)
+        result = metrics.segmentation(outputs, masks, self.data.num_classes, threshold=threshold,
+                                      ignore_index=self.data.ignore_index)
+        threshold = result.get("threshold")  # binary: the one used, validated or the best F1 here
         result[self.metric] = float(np.nanmean(self.image_scores(outputs, masks, threshold)))
         return result
 
@@ -158,7 +150,8 @@ class PatchSegmentationTrainer:
 
         fit_batches(model, criterion, batches, len(loader), validate, self.budget, run, sigmoid=sigmoid)
         outputs, masks = validated["outputs"], validated["masks"]
-        threshold = metrics.best_f1_threshold(_pooled(outputs), _pooled(masks), ignore_index=data.ignore_index) \
+        threshold = metrics.best_f1_threshold(metrics.pooled(outputs), metrics.pooled(masks),
+                                              ignore_index=data.ignore_index) \
             if data.binary else None
         if run.tuning:
             return self.scores(outputs, masks, threshold)

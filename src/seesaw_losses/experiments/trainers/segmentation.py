@@ -97,13 +97,6 @@ class SegmentationTrainer:
                                       ignore_index=self.data.ignore_index)
         return values[~np.isnan(values)]
 
-    def _pooled(self, found: np.ndarray, masks: np.ndarray, threshold: Optional[float]) -> Dict[str, float]:
-        """The metrics pooled over every pixel of the split; binary ones at ``threshold``."""
-        data = self.data
-        if not data.binary:
-            return metrics.multiclass_segmentation(found, masks, data.num_classes, ignore_index=data.ignore_index)
-        return metrics.binary_segmentation(found, masks, threshold=threshold, ignore_index=data.ignore_index)
-
     def __call__(self, criterion: nn.Module, run: Run) -> Dict[str, float]:
         data, device = self.data, run.device
         sigmoid = parse_loss(run.loss).family == SIGMOID
@@ -124,7 +117,8 @@ class SegmentationTrainer:
         outputs = self._outputs(model, data.test, device)
         masks = data.test.masks
         per_image = self._per_image(outputs, masks, threshold)
-        scores = {self.metric: float(per_image.mean()), **self._pooled(outputs, masks, threshold)}
+        scores = {self.metric: float(per_image.mean()), **metrics.segmentation(
+            outputs, masks, data.num_classes, threshold=threshold, ignore_index=data.ignore_index)}
         run.record_samples(self.metric, per_image)
         run.artifacts["outputs"] = outputs
         if data.binary:
