@@ -199,10 +199,12 @@ def absent_classes(metrics: Mapping[str, float]) -> list:
             if key.startswith(f"iou{PER_CLASS}") and math.isnan(value)]
 
 
-def classification(predicted: np.ndarray, labels: np.ndarray, num_classes: int,
-                   groups: Dict[str, Sequence[int]]) -> Dict[str, float]:
-    """Balanced accuracy (the mean per-class accuracy), accuracy, the mean per-class accuracy of each class group
-    (``"<group>_accuracy"``) and the per-class accuracy (``"accuracy/c"``).
+def classification(predicted: np.ndarray, labels: np.ndarray, num_classes: int, groups: Dict[str, Sequence[int]],
+                   classes: Optional[Sequence[str]] = None) -> Dict[str, float]:
+    """Balanced accuracy (the mean per-class accuracy over the classes that have samples, scikit-learn's
+    convention), accuracy, the mean per-class accuracy of each class group (``"<group>_accuracy"``, NaN for an
+    empty group) and the per-class accuracy (``"accuracy/<class>"``, named by ``classes``, else by index; NaN for
+    a class without samples).
 
     Shape:
         - predicted, labels: ``(N,)`` class indices.
@@ -211,11 +213,13 @@ def classification(predicted: np.ndarray, labels: np.ndarray, num_classes: int,
 
     preds, target = _flat(predicted, labels)
     per_class = multiclass_accuracy(preds, target, num_classes, average="none").double()
+    per_class[torch.bincount(target, minlength=num_classes) == 0] = math.nan
     result = {
-        "balanced_accuracy": float(multiclass_accuracy(preds, target, num_classes, average="macro")),
+        "balanced_accuracy": float(per_class.nanmean()),
         "accuracy": float(multiclass_accuracy(preds, target, num_classes, average="micro")),
     }
     for name, members in groups.items():
-        result[f"{name}_accuracy"] = float(per_class[list(members)].mean()) if members else math.nan
-    result.update({f"accuracy{PER_CLASS}{c}": float(v) for c, v in enumerate(per_class)})
+        result[f"{name}_accuracy"] = float(per_class[list(members)].nanmean()) if members else math.nan
+    names = classes if classes is not None else range(num_classes)
+    result.update({f"accuracy{PER_CLASS}{name}": float(v) for name, v in zip(names, per_class)})
     return result

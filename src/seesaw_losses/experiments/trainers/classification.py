@@ -4,7 +4,6 @@ after post-hoc logit adjustment (Menon et al., ICLR 2021; ``tau = 1``, from the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -14,7 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ...functional.logit_adjusted import adjust_logits
-from .. import CLASSIFICATION
+from .. import CLASSIFICATION, metrics
 from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
 from ..losses import SOFTMAX, parse_loss
 from ..metrics import PER_CLASS
@@ -44,21 +43,16 @@ class SmallCNN(nn.Module):
 
 
 def _summary(predicted: Tensor, labels: Tensor, classes: Sequence[str], groups: Dict[str, List[int]],
-             suffix: str) -> Tuple[Dict[str, float], Tensor]:
-    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+             suffix: str) -> Tuple[Dict[str, float], np.ndarray]:
+    """:func:`~seesaw_losses.experiments.metrics.classification` and macro-F1, keys ending in ``suffix``, and
+    the per-class accuracy apart."""
+    from torchmetrics.functional.classification import multiclass_f1_score
 
-    count = len(classes)
-    per_class = multiclass_accuracy(predicted, labels, count, average="none").double()
-    per_class[torch.bincount(labels, minlength=count) == 0] = math.nan  # a class without samples has no accuracy
-    result = {
-        f"balanced_accuracy{suffix}": float(per_class.nanmean()),
-        f"accuracy{suffix}": float(multiclass_accuracy(predicted, labels, count, average="micro")),
-        f"macro_f1{suffix}": float(multiclass_f1_score(predicted, labels, count, average="macro")),
-    }
-    for name, members in groups.items():
-        values = per_class[members] if members else per_class.new_full((1,), math.nan)
-        result[f"{name}_accuracy{suffix}"] = float(values.nanmean())
-    return result, per_class
+    scores = metrics.classification(predicted.numpy(), labels.numpy(), len(classes), groups, classes)
+    per_class = np.array([scores.pop(f"accuracy{PER_CLASS}{name}") for name in classes])
+    ordered = {"balanced_accuracy": scores.pop("balanced_accuracy"), "accuracy": scores.pop("accuracy"),
+               "macro_f1": float(multiclass_f1_score(predicted, labels, len(classes), average="macro")), **scores}
+    return {key + suffix: value for key, value in ordered.items()}, per_class
 
 
 def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str], class_counts: Sequence[int]
@@ -88,8 +82,8 @@ def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str]
     arrays = {
         "correct": (predicted == labels).double().numpy(),
         "correct_adjusted": (adjusted == labels).double().numpy(),
-        "per_class": per_class.numpy(),
-        "per_class_adjusted": per_class_adjusted.numpy(),
+        "per_class": per_class,
+        "per_class_adjusted": per_class_adjusted,
         "confusion": multiclass_confusion_matrix(predicted, labels, len(classes)).numpy(),
     }
     return result, arrays
