@@ -77,18 +77,6 @@ def test_multiclass_ignore_index_and_classification():
     assert scores["balanced_accuracy"] == pytest.approx(2.5 / 3)
 
 
-def test_t_interval_and_paired_test():
-    from seesaw_losses.experiments.statistics import mean_ci, paired_p_value
-
-    mean, low, high = mean_ci([0.5, 0.6, 0.7])
-    assert mean == pytest.approx(0.6) and high - mean == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
-    assert math.isnan(mean_ci([0.5])[1]) and mean_ci([0.5, math.nan, 0.7])[0] == pytest.approx(0.6)
-    best, other = [0.70, 0.72, 0.69, 0.71], [0.60, 0.63, 0.58, 0.62]
-    assert paired_p_value(best, other) < 0.01  # consistently worse on every seed
-    assert paired_p_value(best, [0.71, 0.70, 0.70, 0.70]) > 0.05  # worse on some seeds, better on others
-    assert paired_p_value(best, best) == 1.0 and math.isnan(paired_p_value([0.7], [0.6]))
-
-
 def test_the_recommendation_is_the_most_often_best_and_among_equals_the_simplest():
     from seesaw_losses.experiments import report
     from seesaw_losses.experiments.api import compare

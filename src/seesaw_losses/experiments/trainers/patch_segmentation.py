@@ -10,16 +10,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import BINARY, MULTICLASS, metrics, topology
+from .. import metrics, topology
 from ..losses import SIGMOID, parse_loss
 from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
                        sliding_window, whole_image_loader)
 from ..unet import UNet
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
+from .segmentation import SegmentationKind
 
 
 @dataclass
-class PatchSegmentationTrainer:
+class PatchSegmentationTrainer(SegmentationKind):
     """``train(criterion, run)`` for :class:`~seesaw_losses.experiments.patches.PatchData`: a fresh U-Net
     (``width``, ``depth``) seeded by ``run.seed`` trained under ``budget`` on ``patches_per_image`` random
     ``patch_size`` patches per training image and epoch, ``budget.batch_size`` patches a step (whole images'
@@ -57,16 +58,6 @@ class PatchSegmentationTrainer:
             raise ValueError(f"PatchSegmentationTrainer: overlap must be in [0, 1), got {self.overlap}")
         if self.blend not in BLENDS:
             raise ValueError(f"PatchSegmentationTrainer: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
-
-    @property
-    def kind(self) -> str:
-        """``"binary_segmentation"`` or ``"multiclass_segmentation"``, as the report's plots know them."""
-        return BINARY if self.data.binary else MULTICLASS
-
-    @property
-    def metric(self) -> str:
-        """The ranking metric: mean per-image Dice at the validated threshold (binary), else mean per-image mIoU."""
-        return metrics.image_rank_metric(self.data.binary)
 
     def class_counts(self) -> List[int]:
         """Training pixels per class (background first)."""

@@ -32,8 +32,22 @@ def augment(x: Tensor, y: Tensor, generator: torch.Generator) -> Tuple[Tensor, T
     return x.rot90(turns, (-2, -1)), y.rot90(turns, (-2, -1))
 
 
+class SegmentationKind:
+    """What both segmentation trainers are: binary or multi-class by their data (``self.data.binary``)."""
+
+    @property
+    def kind(self) -> str:
+        """``"binary_segmentation"`` or ``"multiclass_segmentation"``, as the report's plots know them."""
+        return BINARY if self.data.binary else MULTICLASS
+
+    @property
+    def metric(self) -> str:
+        """The ranking metric: mean per-image Dice at the validated threshold (binary), else mean per-image mIoU."""
+        return metrics.image_rank_metric(self.data.binary)
+
+
 @dataclass
-class SegmentationTrainer:
+class SegmentationTrainer(SegmentationKind):
     """Train a fresh U-Net (``width`` channels, ``depth`` levels) per call under ``budget``.
 
     Ranks by a per-image metric, as segmentation challenges do (:attr:`metric`): binary ``"image_dice"``, the mean
@@ -51,15 +65,6 @@ class SegmentationTrainer:
     depth: int = 3
     name: str = "segmentation"
     tolerances: Tuple[float, ...] = (1, 2)
-
-    @property
-    def kind(self) -> str:
-        return BINARY if self.data.binary else MULTICLASS
-
-    @property
-    def metric(self) -> str:
-        """Per-image Dice at the validated threshold (binary), else per-image mIoU."""
-        return metrics.image_rank_metric(self.data.binary)
 
     def class_counts(self) -> list:
         """Training pixels per class (background first)."""
