@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# The GPU check, one command on a bare CUDA machine (Python 3 and the package index are all it needs), from the
-# repository root:
+# The GPU check, one command on a CUDA machine, from the repository root:
 #
 #   bash scripts/gpu_check.sh OUT_FOLDER
 #
-# 1. a fresh .venv with a CUDA build of torch (PyPI's default wheel), triton and the package's test + cli extras;
-#    prints nvidia-smi and the versions;
+# 1. the Python to run with: the machine's own python3 where it already has a CUDA build of torch and Triton
+#    (GPU images do, often without access to the package index: what they lack of the cli extra comes from
+#    wheels in .whl/, written beforehand by scripts/gpu_wheels.sh on a machine that has the index), else a fresh
+#    .venv with torch's CUDA build and triton from the package index (a bare machine); prints nvidia-smi and the
+#    versions;
 # 2. the CUDA-marked tests (tests/test_cuda.py: every Triton kernel against the engine and a float64 reference,
 #    no host sync, counts on the device, torch.compile);
 # 3. `seesaw bench --device cuda` on the binary 2D/3D, dense multi-class and long-tail workloads: each module in
 #    training mode against the native loss and the bandwidth floor (CUDA events, peak memory);
 # 4. a small `seesaw compare --device cuda --workers 2 --tune 2` on generated images, and the same through the
 #    Python `compare` API where the package has it;
-# 5. docs/bench_cuda.json and docs/bench_cuda.md, copied with every step's log into OUT_FOLDER.
+# 5. docs/bench_cuda.json and docs/bench_cuda.md, copied with every step's log into OUT_FOLDER (8 files).
 #
 # Every step runs even when an earlier one fails; the summary at the end (also OUT_FOLDER/summary.txt) lists each
 # step's exit status, and the script exits with 1 when any step failed. Meant to take under 8 minutes on one
-# H100: most of it is the download of torch's CUDA wheels; each step has its own time limit.
+# H100 (on a bare machine most of it is the download of torch's CUDA wheels); each step has its own time limit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 1 ]; then
@@ -26,7 +28,12 @@ fi
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python=.venv/bin/python
+if python3 -c 'import sys, torch, triton; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+    python=python3  # the machine's own CUDA torch and Triton; the package from src/
+    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+else
+    python=.venv/bin/python
+fi
 summary=()
 failed=0
 
@@ -44,13 +51,22 @@ step() {  # step NAME TIMEOUT_SECONDS COMMAND...: runs COMMAND (a function of th
 }
 
 install() {
-    if [ ! -x .venv/bin/python ]; then
-        python3 -m venv .venv ||  # without Debian's python3-venv: virtualenv from the package index
-            { python3 -m pip install --quiet virtualenv && python3 -m virtualenv .venv; } || return 1
+    local pip=("$python" -m pip install --quiet --disable-pip-version-check)
+    if [ "$python" = python3 ]; then  # only what the image lacks of the cli extra and the test runner
+        [ -d .whl ] && pip+=(--no-index --find-links .whl)
+        "${pip[@]}" $("$python" - <<'EOF'
+import tomllib
+extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
+print(" ".join(extras["cli"] + [r for r in extras["test"] if r.split(">")[0] in ("pytest", "pytest-timeout")]))
+EOF
+        ) || return 1
+    else
+        if [ ! -x .venv/bin/python ]; then
+            python3 -m venv .venv ||  # without Debian's python3-venv: virtualenv from the package index
+                { python3 -m pip install --quiet virtualenv && python3 -m virtualenv .venv; } || return 1
+        fi
+        "${pip[@]}" --upgrade pip && "${pip[@]}" torch triton && "${pip[@]}" -e ".[test,cli]" || return 1
     fi
-    "$python" -m pip install --quiet --disable-pip-version-check --upgrade pip &&
-    "$python" -m pip install --quiet --disable-pip-version-check torch triton &&
-    "$python" -m pip install --quiet --disable-pip-version-check -e ".[test,cli]" || return 1
     nvidia-smi
     "$python" - <<'EOF'
 import platform, sys

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import seesaw_losses
 from seesaw_losses.cli import main
@@ -21,3 +22,11 @@ def test_import_needs_torch_only():
             f"print(sorted({optional} & (set(sys.modules) - before)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_gpu_check_parses_and_asks_for_its_output_folder():
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    for script in ("gpu_check.sh", "gpu_wheels.sh"):
+        subprocess.run(["bash", "-n", str(scripts / script)], check=True)
+    done = subprocess.run(["bash", str(scripts / "gpu_check.sh")], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr == "usage: bash scripts/gpu_check.sh OUT_FOLDER\n"
