@@ -52,12 +52,12 @@ step() {  # step NAME TIMEOUT_SECONDS COMMAND...: runs COMMAND (a function of th
 
 install() {
     local pip=("$python" -m pip install --quiet --disable-pip-version-check)
-    if [ "$python" = python3 ]; then  # only what the image lacks of the cli extra and the test runner
+    if [ "$python" = python3 ]; then  # only what the image lacks of the cli extra and the CUDA tests
         [ -d .whl ] && pip+=(--no-index --find-links .whl)
         "${pip[@]}" $("$python" - <<'EOF'
 import tomllib
 extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
-print(" ".join(extras["cli"] + [r for r in extras["test"] if r.split(">")[0] in ("pytest", "pytest-timeout")]))
+print(" ".join(extras["cli"] + [r for r in extras["test"] if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis")]))
 EOF
         ) || return 1
     else
