@@ -57,7 +57,8 @@ install() {
         "${pip[@]}" $("$python" - <<'EOF'
 import tomllib
 extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
-print(" ".join(extras["cli"] + [r for r in extras["test"] if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis")]))
+runner = [r for r in extras["test"] if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis")]
+print(" ".join(extras["cli"] + runner))
 EOF
         ) || return 1
     else
