@@ -30,7 +30,7 @@ class CombinedLoss(nn.Module):
           same-shape mask; Seesaw + Dice(softmax): ``(N, C, H, W)`` and ``(N, H, W)`` indices).
         - output: scalar (each component must reduce to a scalar).
 
-    Example:
+    Examples:
         >>> criterion = CombinedLoss({"bce": WeightedBCELoss(), "dice": DiceLoss()}, weights={"dice": 0.5})
         >>> logits = torch.randn(2, 1, 8, 8, requires_grad=True)
         >>> total, parts = criterion(logits, (torch.rand(2, 1, 8, 8) < 0.3).float(), return_components=True)
@@ -199,7 +199,7 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     A single loss is returned as its module; several as a :class:`CombinedLoss` keyed by name (repeated names
     get ``_1``, ``_2``... suffixes).
 
-    Example:
+    Examples:
         >>> criterion = build_loss("bce+0.5*dice")
         >>> criterion.weights
         {'bce': 1.0, 'dice': 0.5}

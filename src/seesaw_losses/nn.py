@@ -51,7 +51,7 @@ class NormedLinear(nn.Linear):
     Shape:
         - input: ``(*, in_features)`` (normalised over the last dimension); output: ``(*, out_features)``.
 
-    Example:
+    Examples:
         >>> head = NormedLinear(128, 10, temperature=20.0)
         >>> head(torch.randn(4, 128)).abs().max() <= 20
         tensor(True)
@@ -96,7 +96,7 @@ class NormedConv2d(nn.Conv2d):
     Shape:
         - input: ``(N, C_in, H, W)``; output: ``(N, C_out, H_out, W_out)``.
 
-    Example:
+    Examples:
         >>> predictor = NormedConv2d(16, 5, 1)
         >>> predictor(torch.randn(2, 16, 8, 8)).shape
         torch.Size([2, 5, 8, 8])

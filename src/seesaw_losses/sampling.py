@@ -68,7 +68,7 @@ def repeat_factors(labels: Labels, threshold: float = 1e-3, *, num_classes: Opti
     Shape:
         - output: ``(N,)`` float64, one factor per sample, each ``>= 1``.
 
-    Example:
+    Examples:
         >>> repeat_factors([0, 0, 0, 1], threshold=0.5)
         tensor([1.0000, 1.0000, 1.0000, 1.4142], dtype=torch.float64)
     """
@@ -105,7 +105,7 @@ class RepeatFactorSampler(Sampler[int]):
         rank: this process's rank (default: the ``torch.distributed`` rank, else 0).
         num_classes: if given, every class must lie in ``[0, num_classes)``.
 
-    Example:
+    Examples:
         >>> sampler = RepeatFactorSampler([0] * 98 + [1, 1], threshold=0.1)
         >>> loader = torch.utils.data.DataLoader(range(100), sampler=sampler, batch_size=16)
         >>> sampler.set_epoch(0); len(sampler) >= 100

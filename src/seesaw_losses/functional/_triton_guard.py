@@ -28,7 +28,7 @@ class use_triton:
     """Turn the fused Triton kernels on or off for the whole process, at once; as a context manager, only within
     the block (the previous setting comes back at its end). The default is on unless ``SEESAW_LOSSES_TRITON=0``.
 
-    Example:
+    Examples:
         >>> from seesaw_losses.functional import use_triton
         >>> _ = use_triton(False)      # from here on, every loss runs on PyTorch operations
         >>> with use_triton(True):     # the kernels again, within the block

@@ -158,7 +158,7 @@ def asymmetric_loss(
         - logits: ``(N, C)`` or ``(N, C, *)``; target: the same shape; weight: broadcastable to it.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(8, 20, requires_grad=True)
         >>> asymmetric_loss(logits, (torch.rand(8, 20) < 0.1).float()).backward()
     """

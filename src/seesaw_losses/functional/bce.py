@@ -116,7 +116,7 @@ def weighted_bce_loss(
         - pos_weight: scalar or broadcastable to ``(N, *)``; weight: broadcastable to ``(N, *)``.
         - output: scalar, or ``(N, *)`` for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(4, 1, 16, 16, requires_grad=True)
         >>> mask = (torch.rand(4, 1, 16, 16) < 0.1).float()
         >>> weighted_bce_loss(logits, mask, pos_weight=9.0).backward()

@@ -284,7 +284,7 @@ def binary_seesaw_loss(
         - class_counts, batch_counts: ``(2,)``, ordered ``[background, foreground]``.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
         >>> mask = (torch.rand(2, 1, 32, 32) < 0.05).float()
         >>> binary_seesaw_loss(logits, mask, torch.tensor([9700, 300])).backward()

@@ -132,7 +132,7 @@ def eqlv2_loss(
         - target: ``(N,)`` or ``(N, d1, ..., dK)``; pos_grad, neg_grad: ``(C,)``.
         - output: scalar, or the logits' shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(8, 5, requires_grad=True)
         >>> stats = {"pos_grad": torch.rand(5), "neg_grad": torch.rand(5) * 50}
         >>> eqlv2_loss(logits, torch.randint(0, 5, (8,)), **stats).backward()

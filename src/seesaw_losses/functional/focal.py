@@ -232,7 +232,7 @@ def sigmoid_focal_loss(
         - alpha: a number or ``(C,)``; weight: broadcastable to ``(N, *)``.
         - output: scalar, or ``(N, *)`` for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(8, 3, requires_grad=True)
         >>> target = (torch.rand(8, 3) < 0.2).float()
         >>> sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0).backward()
@@ -281,7 +281,7 @@ def softmax_focal_loss(
         - class_weight: ``(C,)``; weight: broadcastable to the target's shape.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 4, 8, 8, requires_grad=True)
         >>> target = torch.randint(0, 4, (2, 8, 8))
         >>> softmax_focal_loss(logits, target, class_weight=torch.tensor([0.1, 1.0, 1.0, 2.0])).backward()

@@ -83,7 +83,7 @@ def ldam_loss(
     Shape:
         - as :func:`seesaw_losses.functional.logit_adjusted_loss`.
 
-    Example:
+    Examples:
         >>> cosines = torch.rand(8, 4, requires_grad=True) * 2 - 1
         >>> ldam_loss(cosines, torch.randint(0, 4, (8,)), torch.tensor([500, 100, 20, 2])).backward()
     """

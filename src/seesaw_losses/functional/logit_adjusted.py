@@ -145,7 +145,7 @@ def logit_adjusted_loss(
         - class_counts, class_weight: ``(C,)``.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(8, 4, requires_grad=True)
         >>> logit_adjusted_loss(logits, torch.randint(0, 4, (8,)), torch.tensor([500, 100, 20, 2])).backward()
     """
@@ -190,7 +190,7 @@ def adjust_logits(logits: Tensor, class_counts: Tensor, tau: float = 1.0) -> Ten
     Shape:
         - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``; class_counts: ``(C,)``; output: the logits' shape.
 
-    Example:
+    Examples:
         >>> prediction = adjust_logits(torch.randn(8, 3), torch.tensor([900, 90, 9])).argmax(1)
     """
     fn = "adjust_logits"

@@ -192,7 +192,7 @@ def lovasz_hinge_loss(
         - logits: ``(N, *)`` or ``(N, 1, *)`` or ``(N, 2, *)``; target as described above.
         - output: scalar, or ``(N,)`` for ``per_image`` with ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 1, 16, 16, requires_grad=True)
         >>> lovasz_hinge_loss(logits, (torch.rand(2, 1, 16, 16) < 0.2).float()).backward()
     """
@@ -260,7 +260,7 @@ def lovasz_softmax_loss(
         - logits: ``(N, C, d1, ..., dK)`` with ``C >= 2``; target: ``(N, d1, ..., dK)`` integer.
         - output: scalar, or ``(N,)`` for ``per_image`` with ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 3, 16, 16, requires_grad=True)
         >>> lovasz_softmax_loss(logits, torch.randint(0, 3, (2, 16, 16))).backward()
     """

@@ -273,7 +273,7 @@ def tversky_loss(
         - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``, where ``C'``
           is ``C`` or ``C - 1`` without the background.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
         >>> mask = (torch.rand(2, 1, 32, 32) < 0.1).float()
         >>> tversky_loss(logits, mask, alpha=0.3, beta=0.7).backward()
@@ -346,7 +346,7 @@ def dice_loss(
     Matches MONAI's ``DiceLoss`` with its smoothing terms doubled (see the module documentation) and kornia's
     ``dice_loss``. Arguments and shapes as in :func:`tversky_loss`.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 4, 16, 16, requires_grad=True)
         >>> dice_loss(logits, torch.randint(0, 4, (2, 16, 16)), activation="softmax").backward()
     """

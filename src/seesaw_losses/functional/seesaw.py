@@ -227,7 +227,7 @@ def seesaw_loss(
         - class_weight: ``(C,)``; weight: broadcastable to the target's shape.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(8, 5, requires_grad=True)
         >>> target = torch.randint(0, 5, (8,))
         >>> counts = torch.tensor([1000, 300, 50, 10, 2])

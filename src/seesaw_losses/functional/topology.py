@@ -177,7 +177,7 @@ def soft_skeleton(probabilities: Tensor, *, iterations: int = 3) -> Tensor:
     Shape:
         - probabilities: ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (or 1D ``(N, C, L)``); output: the same.
 
-    Example:
+    Examples:
         >>> line = torch.zeros(1, 1, 5, 9); line[0, 0, 2, 1:8] = 1
         >>> bool((soft_skeleton(line) == line).all())
         True
@@ -310,7 +310,7 @@ def cldice_loss(
           ``(N, *)`` indices.
         - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
         >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 16, 4:28] = 1
         >>> cldice_loss(logits, mask).backward()
@@ -440,7 +440,7 @@ def skeleton_recall_loss(
           shape, or ``(N, *)``.
         - output: scalar; for ``reduction="none"`` ``(N, C')`` with ``per_image`` else ``(C',)``.
 
-    Example:
+    Examples:
         >>> from seesaw_losses.transforms import tubed_skeleton
         >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 14:18, 4:28] = 1
         >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
@@ -531,7 +531,7 @@ def boundary_loss(
           logits' shape, or ``(N, *)``.
         - output: scalar; for ``reduction="none"`` ``(N, C')``.
 
-    Example:
+    Examples:
         >>> from seesaw_losses.transforms import signed_distance_map
         >>> mask = torch.zeros(2, 1, 32, 32); mask[:, :, 8:24, 8:24] = 1
         >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)

@@ -69,7 +69,7 @@ def class_balanced_weights(class_counts: Counts, beta: float = 0.9999, *, empty_
     Shape:
         - class_counts: ``(C,)``; output: ``(C,)`` float32.
 
-    Example:
+    Examples:
         >>> class_balanced_weights(torch.tensor([5000, 500, 50]), beta=0.999)
         tensor([0.1256, 0.3170, 2.5574])
     """
@@ -243,7 +243,7 @@ def class_counts(
     Shape:
         - each target: any shape; output: ``(C,)`` int64.
 
-    Example:
+    Examples:
         >>> masks = [torch.randint(0, 3, (4, 4)) for _ in range(5)]
         >>> class_counts(masks, 3, progress=False).sum()
         tensor(80)

@@ -73,7 +73,7 @@ class SeesawLoss(ClassCountsMixin):
         - label_weights: per-sample weights broadcastable to ``(N,)``.
         - output: each term a scalar, or ``(N,)`` for ``reduction="none"`` (0 for background in the class term).
 
-    Example:
+    Examples:
         >>> criterion = SeesawLoss(num_classes=8)
         >>> scores = torch.randn(16, criterion.get_cls_channels(8), requires_grad=True)
         >>> losses = criterion(scores, torch.randint(0, 9, (16,)))

@@ -30,7 +30,7 @@ class WeightedBCELoss(nn.Module):
         - weight (forward): per-element weights broadcastable to the target.
         - output: scalar, or ``(N, *)`` for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = WeightedBCELoss(pos_weight=5.0)
         >>> logits = torch.randn(2, 1, 8, 8, requires_grad=True)
         >>> criterion(logits, (torch.rand(2, 1, 8, 8) < 0.2).float()).backward()

@@ -35,7 +35,7 @@ class SigmoidFocalLoss(nn.Module):
         - weight (forward): per-element weights broadcastable to the target.
         - output: scalar, or ``(N, *)`` for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = SigmoidFocalLoss(alpha=[0.25, 0.5, 0.9], gamma=2.0)
         >>> logits = torch.randn(4, 3, requires_grad=True)
         >>> criterion(logits, (torch.rand(4, 3) < 0.3).float()).backward()
@@ -84,7 +84,7 @@ class SoftmaxFocalLoss(nn.Module):
         - weight (forward): per-element weights broadcastable to the target.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = SoftmaxFocalLoss(num_classes=3, gamma=2.0)
         >>> criterion(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 2, 1, 0])).backward()
     """

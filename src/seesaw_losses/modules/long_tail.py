@@ -81,7 +81,7 @@ class LogitAdjustedLoss(PriorLoss):
         num_classes: number of classes ``C``.
         tau: strength of the adjustment, ``>= 0``.
 """ + _PRIOR_ARGS + """
-    Example:
+    Examples:
         >>> criterion = LogitAdjustedLoss(4, class_counts=torch.tensor([500, 100, 20, 2]))
         >>> criterion(torch.randn(8, 4, requires_grad=True), torch.randint(0, 4, (8,))).backward()
     """
@@ -131,7 +131,7 @@ class LDAMLoss(PriorLoss):
         max_margin: the rarest class's margin, ``>= 0``.
         scale: factor on the logits, ``> 0`` (30 for cosine logits, 1 for a plain linear classifier).
 """ + _PRIOR_ARGS + """
-    Example:
+    Examples:
         >>> criterion = LDAMLoss(4, class_counts=[500, 100, 20, 2], scale=1.0)
         >>> criterion(torch.randn(8, 4, requires_grad=True), torch.randint(0, 4, (8,))).backward()
     """
@@ -176,7 +176,7 @@ class LDAMDRWLoss(DeferredWeights, LDAMLoss):
     Shape:
         - as :class:`LDAMLoss`.
 
-    Example:
+    Examples:
         >>> criterion = LDAMDRWLoss(3, class_counts=[90, 9, 1], scale=1.0, start_epoch=2)
         >>> criterion.set_epoch(2)
         >>> criterion(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 0, 1, 2])).backward()
@@ -212,7 +212,7 @@ class AsymmetricLoss(nn.Module):
         - weight (forward): per-element weights broadcastable to the target.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = AsymmetricLoss(gamma_neg=4.0, clip=0.05)
         >>> criterion(torch.randn(4, 10, requires_grad=True), (torch.rand(4, 10) < 0.2).float()).backward()
     """
@@ -264,7 +264,7 @@ class EQLv2Loss(SyncedState):
           background_channel, ``C``: background).
         - output: scalar, or the logits' shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = EQLv2Loss(5)
         >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 5, (8,))).backward()
     """

@@ -104,7 +104,7 @@ class DiceLoss(_OverlapLoss):
         ignore_index: target value to skip.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 """ + _SHAPE_DOC + r"""
-    Example:
+    Examples:
         >>> criterion = DiceLoss(activation="softmax", include_background=False)
         >>> criterion(torch.randn(2, 3, 8, 8, requires_grad=True), torch.randint(0, 3, (2, 8, 8))).backward()
 """

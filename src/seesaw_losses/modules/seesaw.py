@@ -55,7 +55,7 @@ class SeesawLoss(ClassCountsMixin):
         - avg_factor (forward): replaces the denominator of ``"mean"`` (MMDetection's convention).
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = SeesawLoss(num_classes=10)
         >>> loss = criterion(torch.randn(32, 10, requires_grad=True), torch.randint(0, 10, (32,)))
         >>> loss.backward()
@@ -133,7 +133,7 @@ class BinarySeesawLoss(ClassCountsMixin):
         - weight (forward): per-element weights broadcastable to the target.
         - output: scalar, or the target's shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = BinarySeesawLoss(p=0.8, q=2.0)
         >>> logits = torch.randn(2, 1, 64, 64, requires_grad=True)
         >>> criterion(logits, (torch.rand(2, 1, 64, 64) < 0.03).float()).backward()

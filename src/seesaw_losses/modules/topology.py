@@ -56,7 +56,7 @@ class ClDiceLoss(_TopologyLoss):
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
         smooth: deprecated, sets ``smooth_nr`` and ``smooth_dr`` (removed in the next release).
 """ + _SHAPE_DOC + r"""
-    Example:
+    Examples:
         >>> criterion = ClDiceLoss(activation="softmax", include_background=False)
         >>> criterion(torch.randn(2, 3, 16, 16, requires_grad=True), torch.randint(0, 3, (2, 16, 16))).backward()
 """

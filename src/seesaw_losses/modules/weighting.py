@@ -77,7 +77,7 @@ class DeferredReweighting(DeferredWeights):
     Shape:
         - whatever ``loss`` takes and returns.
 
-    Example:
+    Examples:
         >>> criterion = DeferredReweighting(LDAMLoss(3, class_counts=[90, 9, 1]), [90, 9, 1], start_epoch=2)
         >>> criterion.set_epoch(2); criterion.loss.class_weight.sum()
         tensor(3.)
