@@ -1,9 +1,11 @@
 """The one list of the library's losses, and what everything else needs to know about each.
 
 A loss is declared once, with :func:`register`, next to its module class (``modules/<family>.py``), one import
-away from its function (``functional/<family>.py``, where the formula lives). :func:`build_loss`, the ``seesaw``
-command (``--loss`` parsing, ``seesaw losses``, ``seesaw plot``), the benchmark, the compile and property tests
-and the README's loss table all read :func:`available_losses`; none keeps a list of its own.
+away from its function (``functional/<family>.py``: the plain formula; an elementwise loss also has a fused form
+there and a branch of its family's Triton kernel in ``functional/_triton.py``, which tests pin to the plain
+formula). :func:`build_loss`, the ``seesaw`` command (``--loss`` parsing, ``seesaw losses``, ``seesaw plot``), the
+benchmark, the compile and property tests and the README's loss table all read :func:`available_losses`; none
+keeps a list of its own.
 
 Adding a loss means: its function, one :class:`LossEntry`, its tests. An entry without a module class gets a
 generic one (:class:`FunctionLoss`) that stores the options and calls the function.
