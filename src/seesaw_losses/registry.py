@@ -2,8 +2,8 @@
 
 A loss is declared once, with :func:`register`, next to its module class (``modules/<family>.py``), one import
 away from its function (``functional/<family>.py``: the plain formula; an elementwise loss also has a fused form
-there and a branch of its family's Triton kernel in ``functional/_triton.py``, which tests pin to the plain
-formula). :func:`build_loss`, the ``seesaw`` command (``--loss`` parsing, ``seesaw losses``, ``seesaw plot``), the
+there and a branch of its family's Triton kernel in ``functional/_triton.py``, and tests pin the three to each
+other). :func:`build_loss`, the ``seesaw`` command (``--loss`` parsing, ``seesaw losses``, ``seesaw plot``), the
 benchmark, the compile and property tests and the README's loss table all read :func:`available_losses`; none
 keeps a list of its own.
 
