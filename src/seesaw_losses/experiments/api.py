@@ -436,7 +436,7 @@ def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], 
         ranking.append(Ranked(**vars(stats), loss=text, config=built[text].config, values=values[text],
                               metrics=means, trials=search.trials, pruned=search.pruned,
                               hyperparameters=dict(search.hyperparameters), runs=runs, rank_metric=metric))
-    notes = notes + [note for spec in specs for note in built[spec.text].notes]
+    notes = notes + [note for spec in specs for note in built[spec.text].notes] + summary.notes
     absent = sorted({c for runs in finals.values() for run in runs for c in absent_classes(run.metrics)})
     if absent:
         notes.append(f"class(es) {', '.join(map(str, absent))} absent from both the held-out targets and a model's "
