@@ -30,7 +30,7 @@ class Scripted:
         shared = np.linspace(0.4, 0.7, self.images) + np.random.default_rng(run.seed).normal(0, 0.05, self.images)
         scores = shared + offset + wiggle * (-1.0) ** np.arange(self.images)
         run.record_samples("image_dice", scores)
-        run.artifacts.update(epoch_seconds=0.5, peak_mb=24.5)  # as the built-in trainers measure them
+        run.artifacts.update(epoch_seconds=0.5, epoch_timing="after_first", peak_mb=24.5)  # as the built-in trainers
         return {"image_dice": float(scores.mean()), **{key: 0.123 for key in BINARY_METRICS}, "hd95": 12.345}
 
 

@@ -81,14 +81,15 @@ def statistic_per_seed(scores: np.ndarray, groups: Optional[np.ndarray]) -> np.n
 
 class KnownTruth:
     """A ``train(criterion, run)`` for :func:`seesaw_losses.compare` that trains nothing: it records the held-out
-    scores of ``scores[loss, seed]`` (drawn beforehand with :func:`draw`) and returns their statistic."""
+    scores of ``scores[loss, seed]`` (drawn beforehand with :func:`draw`) and returns their statistic. Loss k is
+    the k-th loss ``compare`` trains (it trains them in the order given, seeds ``0, 1, ...``, no tuning)."""
 
-    def __init__(self, losses: Sequence[str], scores: np.ndarray, groups: Optional[np.ndarray]):
-        self.index = {loss: k for k, loss in enumerate(losses)}
+    def __init__(self, scores: np.ndarray, groups: Optional[np.ndarray]):
+        self.index: Dict[str, int] = {}
         self.scores, self.groups = scores, groups
         self.values = statistic_per_seed(scores, groups)
 
     def __call__(self, criterion, run) -> Dict[str, float]:
-        k = self.index[run.loss.split(":")[0]]
+        k = self.index.setdefault(run.loss, len(self.index))
         run.record_samples("score", self.scores[k, run.seed], self.groups)
         return {"score": float(self.values[k, run.seed])}

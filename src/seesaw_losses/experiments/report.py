@@ -105,6 +105,19 @@ def _cost_keys(comparison: Result) -> List[str]:
 
 
 COST_HEADERS = {"epoch_seconds": "s/epoch", "run_seconds": "s/run", "peak_mb": "Peak MB"}
+EPOCH_TIMING = {  #: how the trainers measured ``epoch_seconds`` (``run.artifacts["epoch_timing"]``)
+    "after_first": "the median epoch (training and validation) after the first, which pays the process warm-up",
+    "only": "the one epoch, warm-up included",
+    None: "the whole run divided by its epochs, warm-up included (the loss trained first pays it)",
+}
+
+
+def cost_note(comparison: Result) -> str:
+    """How the cost columns were measured ("" when there is nothing to say)."""
+    if "epoch_seconds" not in _cost_keys(comparison):
+        return "s/run: the whole call of train, the first loss's including the process warm-up"
+    timings = {run.artifacts.get("epoch_timing") for entry in comparison.ranking for run in entry.runs}
+    return "s/epoch: " + "; or ".join(EPOCH_TIMING[t] for t in sorted(timings, key=str))
 
 
 def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, costs: bool = False
@@ -168,7 +181,7 @@ def ranking_note(comparison: Result) -> str:
     tuned = comparison.tuned_trials
     if tuned:
         note += f"; hyperparameters tuned with {tuned} Optuna TPE trials per loss on the validation split"
-    return note + "."
+    return note + f". {cost_note(comparison)}."
 
 
 def _names(entries: Sequence[Ranked]) -> str:

@@ -15,8 +15,12 @@ sum of the squared per-sample weights of the statistic (``1 / N`` without groups
 The components are estimated from mean squares: the spread over seeds of the per-seed statistic (``S - 1``
 degrees of freedom), the spread of the per-sample means around their group mean, pooled over the groups (``N - G``;
 a class with a single held-out sample gets the pooled spread: it adds no degree of freedom but keeps its weight),
-and the seed x sample residual (``(S - 1)(N - 1)``). A component whose estimate is negative is left out, and the
-degrees of freedom are Satterthwaite's. The same estimate serves a loss's statistic (its interval) and the
+and the seed x sample residual (``(S - 1)(N - 1)``). The seed term ``MS_seed / S`` is always kept (three seeds
+can hide a large seed variance: leaving it out when its estimate happens to be small makes equal losses look
+different); the sample component ``s2_sample`` only where its F ratio against the residual is significant at
+:data:`SAMPLE_POOLING` (otherwise its estimate is noise that only costs degrees of freedom). The degrees of freedom
+are Satterthwaite's. The seed mean square of a *difference* is pooled over the losses (the loss x seed
+interaction, ``(K - 1)(S - 1)`` df): with three seeds a pair alone has two. The same estimate serves a loss's statistic (its interval) and the
 difference of two losses (the test): the difference of two tables is a table.
 
 **Labels.** The best is the loss with the best mean of its returned values, chosen from the data; a loss is
@@ -57,6 +61,7 @@ WINNER_TOLERANCE = 0.01  #: best fractions this close to the highest count as eq
 SMALL_GROUP = 5  #: held-out samples a group (class) needs before a loss can be told apart from another on it
 EXACT_DRAWS = 8_000_000  #: resamples x samples drawn one by one at most; larger groups go by the normal law
 NORMAL_GROUP = 30  #: the smallest group whose resampled mean may be drawn from its normal law
+SAMPLE_POOLING = 0.25  #: the sample component counts when its F ratio is significant at this level
 _BLOCK_ELEMENTS = 2_000_000  #: array elements computed at once (bounds the memory)
 
 
@@ -343,12 +348,18 @@ class _Moments:
     def _variance(self, seed: Optional[np.ndarray], seed_df: int, sample: Optional[np.ndarray],
                   residual: Optional[np.ndarray], shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
         """Variance and Satterthwaite df from the mean squares (arrays of ``shape``, None where absent): the
-        seed term ``MS_seed / S`` always (it estimates ``s2_seed / S + h s2_residual / S``), the sample term
-        ``h (MS_sample - MS_residual / S)`` where that is positive; NaN where nothing is estimable."""
+        seed term ``MS_seed / S`` always (it estimates ``s2_seed / S + h s2_residual / S``), and the sample term
+        ``h (MS_sample - MS_residual / S)`` where the sample component shows (``S MS_sample / MS_residual`` above
+        the upper quartile of its F law; left out otherwise, where its estimate is mostly noise and would only
+        cost degrees of freedom); NaN where nothing is estimable."""
+        from scipy import stats
+
         h, seeds = self.weight_squares, self.seeds
         _, sample_df, residual_df = self.dfs
         if seed is not None and sample is not None:  # the residual is estimable too
-            sample_on = sample - residual / seeds > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(residual > 0, seeds * sample / residual, np.where(sample > 0, np.inf, 0.0))
+            sample_on = ratio > stats.f.ppf(1 - SAMPLE_POOLING, sample_df, residual_df)
             terms = [(1 / seeds, seed, seed_df), (np.where(sample_on, h, 0.0), sample, sample_df),
                      (np.where(sample_on, -h / seeds, 0.0), residual, residual_df)]
         elif seed is not None:
