@@ -85,7 +85,8 @@ def test_verdicts_and_the_recommendation_name_equivalent_tied_and_worse_losses()
     assert f"best in {best_in} of resamples" in recommendation
     assert ("The choice among bce and dice does not matter: with 95 % confidence for all at once, none is more "
             "than 0.005 below bce") in recommendation
-    assert "Not settled: focal is neither shown worse nor shown within 0.005 of the best (focal: about " in recommendation
+    assert ("Not settled: focal is neither shown worse nor shown within 0.005 of the best (focal: about "
+            in recommendation)
     assert "held-out samples (now 24) would tell)" in recommendation
     wide = compare(train, list(losses), metric="image_dice", class_counts=[99, 1], seeds=3, margin=0.2,
                    progress=False)

@@ -19,9 +19,10 @@ and the seed x sample residual (``(S - 1)(N - 1)``). The seed term ``MS_seed / S
 can hide a large seed variance: leaving it out when its estimate happens to be small makes equal losses look
 different); the sample component ``s2_sample`` only where its F ratio against the residual is significant at
 :data:`SAMPLE_POOLING` (otherwise its estimate is noise that only costs degrees of freedom). The degrees of freedom
-are Satterthwaite's. The seed mean square of a *difference* is pooled over the losses (the loss x seed
-interaction, ``(K - 1)(S - 1)`` df): with three seeds a pair alone has two. The same estimate serves a loss's statistic (its interval) and the
-difference of two losses (the test): the difference of two tables is a table.
+are Satterthwaite's. The same estimate serves a loss's statistic (its interval) and the difference of two losses
+(the test: the difference of two tables is a table), except that the seed mean square of a difference is pooled
+over the losses (the loss x seed interaction, ``(K - 1)(S - 1)`` df; with three seeds a pair alone has two): it
+assumes the losses vary alike from seed to seed.
 
 **Labels.** The best is the loss with the best mean of its returned values, chosen from the data; a loss is
 *worse* when its deficit to the best exceeds ``c`` standard errors, ``c = t(1 - alpha / (2 m))`` with ``m =
@@ -415,7 +416,7 @@ def _settle(moments: _Moments, loss: int, best: int, deficit: float, critical: f
         return "more seeds and more held-out samples would tell"
     factor, what, now = min(options)
     if factor > 50:
-        return f"far more data would tell (a deficit of {deficit:.3g} against a margin of {margin:g})"
+        return f"far more data would tell, a deficit of {deficit:.3g} against a margin of {margin:g}"
     return f"about {math.ceil(factor * now)} {what} (now {now}) would tell"
 
 
@@ -438,8 +439,8 @@ def _footnote(moments: _Moments, samples, missing: List[str], alpha: float, pair
                  f"(Bonferroni over the {pairs} pair(s) of losses: any equal loss is labelled worse with chance "
                  f"< {alpha:g}), p adjusted alike; equivalent: the simultaneous upper bound on the deficit to the "
                  f"best is within {margin:g}; tied: neither")
-    return text + (f"; best in N %: share of {resamples} bootstrap resamples (seeds, and samples within their "
-                   "group) in which the loss is best")
+    resampled = "seeds, and samples within their group" if samples and not missing else "seeds"
+    return text + f"; best in N %: share of {resamples} bootstrap resamples ({resampled}) in which the loss is best"
 
 
 def _bootstrap(scores: np.ndarray, codes: Optional[np.ndarray], rng: np.random.Generator,
