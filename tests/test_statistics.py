@@ -193,3 +193,51 @@ def test_bad_arguments_are_refused(kwargs, match):
     values = kwargs.pop("values")
     with pytest.raises(ValueError, match=match):
         summarize(values, **kwargs)
+
+
+def test_variance_of_a_mean_of_group_means_with_unequal_and_singleton_groups():
+    # One seed: var = h * s2, h the sum of the squared per-sample weights, s2 pooled within the groups that have
+    # two samples or more; a singleton group adds no degree of freedom but keeps its weight (1 / G).
+    scores = np.array([[[0.1, 0.3, 0.5, 0.9, 0.7, 0.4]]])
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    moments = _Moments.of(scores, groups)
+    weights = np.array([1 / 9] * 3 + [1 / 6] * 2 + [1 / 3])
+    assert moments.statistic[0] == pytest.approx(scores[0, 0] @ weights)
+    pooled = (np.var([0.1, 0.3, 0.5]) * 3 + np.var([0.9, 0.7]) * 2) / (6 - 3)
+    variance, df = moments.single_variance()
+    assert variance[0] == pytest.approx(weights @ weights * pooled) and df[0] == pytest.approx(3)
+
+
+def test_the_bootstrap_keeps_every_group_at_its_size_and_its_normal_law_matches_the_exact_draws():
+    from seesaw_losses.experiments.statistics import _exact_sums, _normal_sums
+
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(4), [50, 30, 3, 1])
+    members = (codes[None, :] == np.arange(4)[:, None]).astype(float)  # column g: 1 on group g's samples
+    drawn = _exact_sums(members, np.ones(codes.size), codes, rng, 200)
+    assert (drawn == [50, 30, 3, 1]).all()  # every resample draws each group's size from its own members
+
+    columns = rng.normal(0, 1, (3, codes.size)) + np.array([[1.0], [0.5], [0.0]]) * rng.normal(0, 1, codes.size)
+    weights = 1 / (4 * np.bincount(codes)[codes])
+    exact = _exact_sums(columns, weights, codes, rng, 20000)
+    normal = _normal_sums(columns, weights, codes, np.ones(4, dtype=bool), rng, 20000)
+    np.testing.assert_allclose(normal.mean(axis=0), columns @ weights, atol=0.01)
+    np.testing.assert_allclose(exact.mean(axis=0), columns @ weights, atol=0.01)
+    np.testing.assert_allclose(np.cov(normal.T), np.cov(exact.T), rtol=0.06, atol=2e-4)
+
+
+def test_best_fraction_from_the_normal_law_of_many_samples_matches_the_exact_bootstrap(monkeypatch):
+    from seesaw_losses.experiments import statistics
+
+    rng = np.random.default_rng(6)
+    groups = np.repeat(np.arange(5), [2000, 1500, 1000, 400, 100])
+    base = rng.uniform(0.3, 0.9, groups.size)
+    samples = {name: SampleScores((rng.random((3, groups.size)) < base + shift).astype(float), groups)
+               for name, shift in (("a", 0.0), ("b", 0.004), ("c", 0.008))}
+    values = {name: s.scores.mean(axis=1) for name, s in samples.items()}
+    assert 2000 * groups.size > statistics.EXACT_DRAWS  # the groups are resampled from their normal law
+    approximated = summarize(values, samples=samples)
+    monkeypatch.setattr(statistics, "EXACT_DRAWS", 10 ** 12)
+    exact = summarize(values, samples=samples)
+    for name in samples:
+        assert approximated.losses[name].best_fraction == pytest.approx(exact.losses[name].best_fraction, abs=0.04)

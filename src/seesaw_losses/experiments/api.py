@@ -91,9 +91,10 @@ class Run:
 @dataclass
 class Ranked(LossSummary):
     """One loss of a :class:`Result`: its statistics (:class:`LossSummary`: ``mean``, ``ci95``, ``p_value``,
-    ``tied``, ``equivalent``, ``best_fraction``), ``loss`` as given, ``config`` the complete ``build_loss`` string
-    trained, ``values`` the ranking metric per seed (seed order, exactly as returned), ``metrics`` the mean of
-    every returned metric, the tuning trials (``pruned`` of them pruned) and the final runs, one per seed."""
+    ``tied``, ``equivalent``, ``best_fraction``, ``deficit_bound``, ``settle``), ``loss`` as given, ``config`` the
+    complete ``build_loss`` string trained, ``values`` the ranking metric per seed (seed order, exactly as
+    returned), ``metrics`` the mean of every returned metric, the tuning trials (``pruned`` of them pruned) and
+    the final runs, one per seed."""
 
     loss: str = ""
     config: str = ""

@@ -338,10 +338,12 @@ class _Moments:
     def squares(self) -> Tuple[Optional[np.ndarray], ...]:
         return self.seed, self.sample, self.residual
 
-    def parts(self, contrast: np.ndarray) -> Tuple[float, float]:
-        """``(seed part, sample part)`` of the variance of ``contrast @ statistic``: ``s2_seed / S``, which more
-        seeds shrink, and ``h (s2_sample + s2_residual / S)``, which more held-out samples shrink."""
-        seed, sample, residual = (0.0 if m is None else float(contrast @ m @ contrast) for m in self.squares())
+    def pair_parts(self, first: int, second: int) -> Tuple[float, float]:
+        """``(seed part, sample part)`` of the variance of ``statistic[first] - statistic[second]``: the pooled
+        seed mean square over ``S``, which more seeds shrink, and ``h s2_sample``, which more held-out samples
+        shrink."""
+        sample, residual = (0.0 if m is None else float(m[first, first] + m[second, second] - 2 * m[first, second])
+                            for m in (self.sample, self.residual))
         seed = 2 * self.interaction if self.seed is not None else 0.0
         sample_component = max(sample - residual / self.seeds, 0.0) if self.residual is not None else sample
         return seed / self.seeds, self.weight_squares * sample_component
@@ -404,9 +406,7 @@ def _intervals(means: np.ndarray, variance: np.ndarray, df: np.ndarray) -> Tuple
 def _settle(moments: _Moments, loss: int, best: int, deficit: float, critical: float, margin: float) -> str:
     """What would settle an open comparison: the seeds (or held-out samples) at which the deficit would be shown
     worse, or shown within the margin, whichever needs fewer, from the estimated variance components."""
-    contrast = np.zeros(moments.statistic.size)
-    contrast[best], contrast[loss] = 1.0, -1.0
-    seed_part, sample_part = moments.parts(contrast)
+    seed_part, sample_part = moments.pair_parts(best, loss)
     goals = [d / critical for d in (deficit, margin - deficit) if d > 0]  # standard errors that would tell
     target = max(goals) ** 2 if goals and math.isfinite(critical) else 0.0
     options = [(part / (target - other), what, now) for part, other, what, now in
