@@ -51,6 +51,7 @@ def test_nine_losses_and_every_binary_metric_fit_120_columns():
     assert "Your model: topology and costs" in text and "Your model: at threshold 0.5" in text
     assert "Dice@0.5" in at_half and "per class" not in text
     assert "95 % t-interval over held-out images x seeds" in text and "Satterthwaite" in text
+    assert "s/epoch: the median epoch (training and validation) after the first, which pays the process warm-up" in text
 
 
 def test_many_per_class_columns_are_split_over_tables_of_at_most_120_columns():
@@ -113,3 +114,28 @@ def test_costs_of_a_function_that_gives_no_epochs_are_seconds_per_run():
                      seeds=2, progress=False)
     costs = next(line for line in str(result).splitlines() if line.lstrip().startswith("#   Loss") and "s/" in line)
     assert "s/run" in costs and "s/epoch" not in costs and "Peak MB" not in costs
+
+
+def test_epoch_seconds_leave_out_the_first_epoch_which_pays_the_warm_up(monkeypatch):
+    # A scripted clock: the first epoch takes 10 s (the process warming up), the others about 1 s.
+    from types import SimpleNamespace
+
+    import torch
+
+    from seesaw_losses.experiments.api import Run
+    from seesaw_losses.experiments.trainers import fit as fitting
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(fitting, "time", SimpleNamespace(perf_counter=lambda: clock["now"]))
+    epochs = iter([10.0, 1.2, 1.0, 0.8])
+
+    def validate(model):
+        clock["now"] += next(epochs)
+        return 0.5
+
+    run = Run(seed=0, tuning=False, loss="bce", hyperparameters={})
+    x = torch.randn(8, 2)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+    fitting.fit(model, torch.nn.BCEWithLogitsLoss(), x, (x[:, 0] > 0).float(), validate, fitting.Budget(4, 4, 0.01),
+                run, sigmoid=True)
+    assert run.artifacts["epoch_seconds"] == pytest.approx(1.0) and run.artifacts["epoch_timing"] == "after_first"
