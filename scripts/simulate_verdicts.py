@@ -13,6 +13,8 @@ Prints, per structure and number of losses, the share of simulated comparisons i
 - ``equivalent``: a loss worse by 8x the margin is labelled equivalent to the best (two losses).
 
 The simulation error of a rate p over R replicates is sqrt(p (1 - p) / R): 1.1 points at p = 5 % and R = 400.
+The statistics come from the ``seesaw_losses`` on ``PYTHONPATH``: point it at another checkout's ``src`` to
+measure that one on the same draws (the table in docs/compare.md has both).
 """
 
 from __future__ import annotations
