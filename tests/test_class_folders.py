@@ -76,6 +76,13 @@ def test_stratified_split_keeps_one_sample_of_every_class():
     assert (stratified_split(labels, 0.3, 5)[1] == stratified_split(labels, 0.3, 5)[1]).all()
 
 
+def test_stratified_split_holds_out_a_minimum_per_class_where_half_the_class_remains():
+    labels = np.repeat(np.arange(5), [100, 30, 10, 3, 1])
+    kept, held = stratified_split(labels, 0.2, 0, minimum=5)
+    assert np.bincount(labels[held], minlength=5).tolist() == [20, 6, 5, 1, 0]
+    assert set(labels[kept].tolist()) == set(range(5))
+
+
 def test_held_out_folder(folders, tmp_path):
     test_root = make_folders(tmp_path / "test", counts=(3, 3, 0, 3, 3), seed=1)
     data = load_class_folders(folders, test_root=test_root, val_fraction=0.2)

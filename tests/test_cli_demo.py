@@ -26,7 +26,7 @@ def test_demo_exits_zero_and_prints_ranked_tables_with_intervals(quick_demo):
     out = result.stdout
     assert "Sparse vessel/crack segmentation (held-out, ranked by Dice/img)" in out
     assert "Sparse vessel/crack segmentation: at threshold 0.5" in out and "per class" not in out.split("Long-")[0]
-    assert "95 % bootstrap interval over held-out images x seeds" in out and "best in" in out
+    assert "95 % t-interval over held-out images x seeds" in out and "best in" in out
     assert "Long-tailed classification (held-out, ranked by Bal. acc)" in out
     for loss in SEGMENTATION_LOSSES + LONG_TAIL_LOSSES:
         assert f" {loss} " in out

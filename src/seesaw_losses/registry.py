@@ -38,9 +38,9 @@ loss's ``activation`` option (the overlap and topology families: a target of the
 DEFAULT_LOSSES = {
     "binary": ("bce", "weighted_bce", "focal", "dice", "bce+dice", "binary_seesaw", "binary_seesaw+dice",
                "binary_seesaw+cldice", "dice+skeleton_recall"),
-    # LDAM-DRW takes scale=1: the comparison's models have plain linear heads, not cosine classifiers
-    "multi-class": ("ce", "class_balanced_ce", "softmax_focal", "seesaw", "logit_adjusted", "balanced_softmax",
-                    "ldam_drw:scale=1"),
+    # LDAM-DRW takes scale=1: the comparison's models have plain linear heads, not cosine classifiers;
+    # balanced_softmax is logit_adjusted at its default tau = 1 (the same loss twice unless tau is tuned)
+    "multi-class": ("ce", "class_balanced_ce", "softmax_focal", "seesaw", "logit_adjusted", "ldam_drw:scale=1"),
     "curves": ("bce", "weighted_bce", "focal:gamma=1", "focal:gamma=2", "focal:gamma=5", "binary_seesaw", "ce",
                "seesaw"),
 }

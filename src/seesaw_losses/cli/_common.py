@@ -124,8 +124,8 @@ def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
                         help="Optuna database URL for the study (e.g. postgresql://...), shared by every machine "
                              "that runs the same command; default: study.db (SQLite) in --out")
     parser.add_argument("--margin", type=non_negative_float, default=None,
-                        help="practical-equivalence margin on the ranking metric: a loss within it of the best mean "
-                             "and not significantly worse is 'equivalent' to the best (default 0.005)")
+                        help="practical-equivalence margin on the ranking metric: a loss whose 95 %% upper bound "
+                             "on its deficit to the best is within it is 'equivalent' to the best (default 0.005)")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="local worker processes on the study, spread over the visible GPUs with --device "
                              "cuda (default 1)")

@@ -91,9 +91,10 @@ class Run:
 @dataclass
 class Ranked(LossSummary):
     """One loss of a :class:`Result`: its statistics (:class:`LossSummary`: ``mean``, ``ci95``, ``p_value``,
-    ``tied``, ``equivalent``, ``best_fraction``), ``loss`` as given, ``config`` the complete ``build_loss`` string
-    trained, ``values`` the ranking metric per seed (seed order, exactly as returned), ``metrics`` the mean of
-    every returned metric, the tuning trials (``pruned`` of them pruned) and the final runs, one per seed."""
+    ``tied``, ``equivalent``, ``best_fraction``, ``deficit_bound``, ``settle``), ``loss`` as given, ``config`` the
+    complete ``build_loss`` string trained, ``values`` the ranking metric per seed (seed order, exactly as
+    returned), ``metrics`` the mean of every returned metric, the tuning trials (``pruned`` of them pruned) and
+    the final runs, one per seed."""
 
     loss: str = ""
     config: str = ""
@@ -436,7 +437,7 @@ def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], 
         ranking.append(Ranked(**vars(stats), loss=text, config=built[text].config, values=values[text],
                               metrics=means, trials=search.trials, pruned=search.pruned,
                               hyperparameters=dict(search.hyperparameters), runs=runs, rank_metric=metric))
-    notes = notes + [note for spec in specs for note in built[spec.text].notes]
+    notes = notes + [note for spec in specs for note in built[spec.text].notes] + summary.notes
     absent = sorted({c for runs in finals.values() for run in runs for c in absent_classes(run.metrics)})
     if absent:
         notes.append(f"class(es) {', '.join(map(str, absent))} absent from both the held-out targets and a model's "

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import DataError
 from .io import EXTENSIONS, image_channels_first, is_hidden, read_array
+from .statistics import SMALL_GROUP
 
 SHOT_GROUPS = ("many_shot", "medium_shot", "few_shot")  #: > 100, 20-100 and < 20 training images
 
@@ -163,14 +164,17 @@ def check_files(check: Callable[[Any], Any], items: Sequence[Any], workers: int 
     return results
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, fraction: float, seed: int, minimum: int = 0
+                     ) -> Tuple[np.ndarray, np.ndarray]:
     """A seeded split ``(kept, held out)`` of the indices of ``labels``, sorted: ``round(fraction * n)`` of each
-    class's ``n`` samples held out, but never its last one (every class keeps a sample)."""
+    class's ``n`` samples held out, at least ``minimum`` where that leaves the class half its samples, and never
+    its last one (every class keeps a sample)."""
     rng = np.random.default_rng(seed)
     held = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        take = min(int(round(fraction * len(members))), len(members) - 1)
+        wanted = max(int(round(fraction * len(members))), min(minimum, len(members) // 2))
+        take = min(wanted, len(members) - 1)
         held[rng.choice(members, take, replace=False)] = True
     return np.flatnonzero(~held), np.flatnonzero(held)
 
@@ -204,10 +208,10 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
                             f"; a held-out class needs training images under {str(root)!r}")
         test = _labelled(held_found, index)
     else:
-        kept, held = stratified_split(data.labels, test_fraction, seed)
+        kept, held = stratified_split(data.labels, test_fraction, seed, minimum=SMALL_GROUP)
         data, test = data.subset(kept), data.subset(held)
-        notes.append(f"held out: {len(test)} of {len(data) + len(test)} images, {test_fraction:.0%} of each class "
-                     f"(seed {seed})")
+        notes.append(f"held out: {len(test)} of {len(data) + len(test)} images, {test_fraction:.0%} of each class, "
+                     f"at least {SMALL_GROUP} where that leaves half the class for training (seed {seed})")
     channels = max(check_files(probe_image, data.paths + test.paths, workers))
     kept, held = stratified_split(data.labels, val_fraction, seed + 1)
     train, validation = data.subset(kept), data.subset(held)

@@ -82,7 +82,7 @@ def _ranking_cell(result: Ranked) -> str:
 
 
 def _verdict(result: Ranked, best: Ranked) -> str:
-    """``best``, or ``equivalent`` / ``tied`` / ``worse`` with the p-value of the test against the best."""
+    """``best``, or ``equivalent`` / ``tied`` / ``worse`` with the adjusted p-value of "worse than the best"."""
     if result is best:
         return "best"
     if math.isnan(result.p_value):
@@ -105,6 +105,19 @@ def _cost_keys(comparison: Result) -> List[str]:
 
 
 COST_HEADERS = {"epoch_seconds": "s/epoch", "run_seconds": "s/run", "peak_mb": "Peak MB"}
+EPOCH_TIMING = {  #: how the trainers measured ``epoch_seconds`` (``run.artifacts["epoch_timing"]``)
+    "after_first": "the median epoch (training and validation) after the first, which pays the process warm-up",
+    "only": "the one epoch, warm-up included",
+    None: "the whole run divided by its epochs, warm-up included (the loss trained first pays it)",
+}
+
+
+def cost_note(comparison: Result) -> str:
+    """How the cost columns were measured ("" when there is nothing to say)."""
+    if "epoch_seconds" not in _cost_keys(comparison):
+        return "s/run: the whole call of train, the first loss's including the process warm-up"
+    timings = {run.artifacts.get("epoch_timing") for entry in comparison.ranking for run in entry.runs}
+    return "s/epoch: " + "; or ".join(EPOCH_TIMING[t] for t in sorted(timings, key=str))
 
 
 def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, costs: bool = False
@@ -151,7 +164,7 @@ def interval_text(comparison: Result) -> str:
     seeds = len(comparison.seeds)
     if _uses_samples(comparison):
         unit = "images" if comparison.kind in (BINARY, MULTICLASS) else "samples"
-        return f"95 % bootstrap interval over held-out {unit} x seeds"
+        return f"95 % t-interval over held-out {unit} x seeds (seed and sample variance components)"
     if seeds < 2:
         return "no interval (one seed, no per-sample scores)"
     return f"95 % t-interval over {seeds} seeds (seed level only: no per-sample scores)"
@@ -168,7 +181,7 @@ def ranking_note(comparison: Result) -> str:
     tuned = comparison.tuned_trials
     if tuned:
         note += f"; hyperparameters tuned with {tuned} Optuna TPE trials per loss on the validation split"
-    return note + "."
+    return note + f". {cost_note(comparison)}."
 
 
 def _names(entries: Sequence[Ranked]) -> str:
@@ -195,15 +208,16 @@ def recommendation(comparison: Result) -> str:
     if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
         return text + "; with one seed and no per-sample scores nothing is tested: run --seeds 3 or more."
     equivalent = [e for e in entries if e.equivalent]
-    tied = [e for e in entries if e.tied and not e.equivalent]
+    open_ = [e for e in entries if e is not best and e.tied and not e.equivalent]
     margin = comparison.margin
     if len(equivalent) > 1:
-        text += (f". The choice among {_names(equivalent)} does not matter: none is significantly worse than the "
-                 f"best, and their means are within {margin:g} of it")
-    if tied:
-        text += (f". {_names(tied)} {'is' if len(tied) == 1 else 'are'} not significantly worse either, but more "
-                 f"than {margin:g} below the best mean: more seeds or images would tell")
-    if len(equivalent) + len(tied) == 1:
+        text += (f". The choice among {_names(equivalent)} does not matter: with 95 % confidence for all at once, "
+                 f"none is more than {margin:g} below {best.loss}")
+    if open_:
+        text += (f". Not settled: {_names(open_)} {'is' if len(open_) == 1 else 'are'} neither shown worse nor "
+                 f"shown within {margin:g} of the best ("
+                 + "; ".join(f"{e.loss}: {e.settle}" for e in open_) + ")")
+    if len(entries) > 1 and all(not e.tied for e in entries if e is not best):
         text += "; every other loss is significantly worse"
     if len(comparison.seeds) < 2:
         text += "; one seed: the interval and the test leave out the seed-to-seed variation (run --seeds 3 or more)"
@@ -581,7 +595,8 @@ def comparison_json(comparison: Result) -> Dict[str, object]:
         "results": [
             {"rank": rank, "loss": r.loss, "config": r.config, "hyperparameters": r.hyperparameters,
              "trials": r.trials, "pruned": r.pruned, "tied": r.tied, "equivalent": r.equivalent,
-             "p_value": r.p_value, "best_fraction": r.best_fraction,
+             "p_value": r.p_value, "best_fraction": r.best_fraction, "deficit_bound": r.deficit_bound,
+             "settle": r.settle,
              "summary": _summary(r, keys), **r.costs(),
              "runs": [{"seed": run.seed, "metrics": run.metrics,
                        "per_image": _per_image(run),

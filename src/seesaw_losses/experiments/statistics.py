@@ -1,55 +1,57 @@
-"""How sure a comparison can be of its ranking: intervals, paired tests against the best, "best in N %",
-practical equivalence and the recommended loss, over held-out samples x seeds.
+"""The verdict of a comparison: intervals, which losses are worse than the best, which are equivalent to it,
+"best in N %", the recommended loss, and what would settle what the data leave open.
 
 Every loss is trained with the same seeds and scored on the same held-out samples, so the losses are *paired*
 twice over: by seed and by sample. :func:`summarize` uses both pairings.
 
-**With per-sample scores** (a table ``scores[seed, sample]`` per loss, optionally ``groups[sample]``): the
-statistic of a table is the mean over groups of the group means (the plain mean without groups; balanced
-accuracy when the scores are 1/0 correct and the groups the true classes). A bootstrap resamples seeds and samples
-jointly, with replacement, with the *same* resampled indices for every loss, ``resamples`` times:
+**The statistic** of a loss is the mean over groups of the group means of its ``scores[seed, sample]`` (the plain
+mean without groups; balanced accuracy when the scores are 1/0 correct and the groups the true classes). Its
+variance follows a two-way random-effects model: ``score = mean + seed effect + sample effect + residual``, the
+samples drawn within their group (stratified), the seeds from the population of initialisations. With ``h`` the
+sum of the squared per-sample weights of the statistic (``1 / N`` without groups)::
 
-- the 95 % interval of a loss is the 2.5-97.5 percentile range of its resampled statistic, shifted by
-  ``mean(values) - statistic(full table)`` so that it is centred on the mean of the values the user's ``train``
-  returned (the two differ when the returned metric pools pixels and the scores are per image);
-- ``best_fraction`` is the share of resamples in which the loss has the best statistic (shared equally among
-  losses that are equal in a resample).
+    var = s2_seed / S + h * (s2_sample + s2_residual / S)
 
-The p-value of a loss against the best (by mean) is a one-sided t-test of the paired differences over the
-(sample, seed) pairs whose variance has a seed part and a sample part (a two-way random-effects model, samples
-varying within their group; Satterthwaite's degrees of freedom). Two alternatives were measured and rejected
-(seeded simulations of two equal losses, the worse one tested, 32 samples x 3 seeds, cell sd 0.05; nominal rate
-of "significantly worse" 10 %):
+The components are estimated from mean squares: the spread over seeds of the per-seed statistic (``S - 1``
+degrees of freedom), the spread of the per-sample means around their group mean, pooled over the groups (``N - G``;
+a class with a single held-out sample gets the pooled spread: it adds no degree of freedom but keeps its weight),
+and the seed x sample residual (``(S - 1)(N - 1)``). The seed term ``MS_seed / S`` is always kept (three seeds
+can hide a large seed variance: leaving it out when its estimate happens to be small makes equal losses look
+different); the sample component ``s2_sample`` only where its F ratio against the residual is significant at
+:data:`SAMPLE_POOLING` (otherwise its estimate is noise that only costs degrees of freedom). The degrees of freedom
+are Satterthwaite's. The same estimate serves a loss's statistic (its interval) and the difference of two losses
+(the test: the difference of two tables is a table), except that the seed mean square of a difference is pooled
+over the losses (the loss x seed interaction, ``(K - 1)(S - 1)`` df; with three seeds a pair alone has two): it
+assumes the losses vary alike from seed to seed.
 
-- the paired bootstrap p-value (share of resamples in which the best is not better): three seeds give ten
-  distinct seed resamples and normal-like tails where Student's t with 2 degrees of freedom applies, so whenever
-  the seed-to-seed variation of a difference matters (it dominates in real trainings) it calls 20 % of equal
-  pairs significantly worse (seed sd 0.03), and only 2 % when there is no seed variation;
-- the Wilcoxon signed-rank test over the (sample, seed) pairs: it counts the 96 pairs as independent although
-  the pairs of one seed share its initialisation and data order: 55 % with seed sd 0.03 (12 % without); and it
-  tests a median difference rather than the ranked statistic (balanced accuracy is no mean over pairs).
+**Labels.** The best is the loss with the best mean of its returned values, chosen from the data; a loss is
+*worse* when its deficit to the best exceeds ``c`` standard errors, ``c = t(1 - alpha / (2 m))`` with ``m =
+K (K - 1) / 2`` the pairs of the K losses (Bonferroni over every pair, both directions): whichever loss the data
+make best, the chance that any truly equal loss is labelled worse stays below ``alpha``. The p-value shown is that
+test's adjusted p-value (``worse`` iff ``p < alpha``). A loss is *equivalent* when its upper bound on the deficit
+to the best, ``max(0, stat_best - stat_i + c se)``, simultaneous with every other label, is within ``margin``:
+the interval form of two one-sided tests. A loss neither worse nor equivalent is
+*tied*: the data do not tell; :attr:`LossSummary.settle` says how many seeds or held-out samples would, from the
+estimated components. Seeded simulations with known truth (``scripts/simulate_verdicts.py``, ``docs/compare.md``)
+measure these guarantees.
 
-The t-test keeps the nominal rate in both cases (11 % and 6.5 %; 6 % for balanced accuracy) and needs no
-resampling. The intervals, of one loss's mean, cover it in 95 % of those simulations without seed variation and
-in 91 % with it. It separates two losses when one is better on nearly every sample of every seed even where the
-seed-level values cannot (their mean, or their spread over three seeds, says nothing); when the seed-to-seed
-variation dominates, it is as cautious as the seed-level test.
+**Best in N %** is the share of resamples in which a loss has the best statistic: seeds are resampled with
+replacement, and samples with replacement *within their group* (a resample keeps every class at its size), the
+same resampled indices for every loss. A resample is drawn as how often each seed and each sample was picked, so
+the statistic is a weighted mean and no resampled table is built; with many held-out samples (over
+:data:`EXACT_DRAWS` sample draws in all), the groups of at least :data:`NORMAL_GROUP` samples contribute their
+resampled means from the normal law the bootstrap converges to (their mean and covariance over the seed x loss
+columns), the smaller groups are resampled exactly. The *winner* is the loss most often best; losses within one
+percentage point of the highest share are ordered by ``simplicity`` (smaller tuples are simpler), then by mean.
 
-**Without per-sample scores** only the seed-level values are available: the interval is Student's t-interval of
-the mean over seeds (:func:`mean_ci`), the p-value the one-sided paired t-test over the seeds (the same test
-with one sample), and ``best_fraction`` comes from a bootstrap over the seeds. With fewer than two seeds nothing
-is tested: every p-value is NaN and only the best is tied.
-
-A loss is *tied* with the best when it is not significantly worse (``p >= alpha``), *equivalent* when it is tied
-and its mean is within ``margin`` of the best mean. The *winner* is the loss most often best; losses within one
-percentage point of the highest ``best_fraction`` are ordered by ``simplicity`` (smaller tuples are simpler), then
-by mean.
+**Without per-sample scores** only the seed-level values are available: the same estimate with one sample (the
+paired t over seeds), seeds resampled for "best in N %". With one seed and no per-sample scores nothing is tested.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -57,7 +59,11 @@ import numpy as np
 DIRECTIONS = ("maximize", "minimize")
 MARGIN = 0.005  #: the default practical-equivalence margin on the ranking metric
 WINNER_TOLERANCE = 0.01  #: best fractions this close to the highest count as equal when choosing the winner
-_BLOCK_ELEMENTS = 4_000_000  #: resamples x losses x samples computed at once (bounds the memory)
+SMALL_GROUP = 5  #: held-out samples a group (class) needs before a loss can be told apart from another on it
+EXACT_DRAWS = 8_000_000  #: resamples x samples drawn one by one at most; larger groups go by the normal law
+NORMAL_GROUP = 30  #: the smallest group whose resampled mean may be drawn from its normal law
+SAMPLE_POOLING = 0.25  #: the sample component counts when its F ratio is significant at this level
+_BLOCK_ELEMENTS = 2_000_000  #: array elements computed at once (bounds the memory)
 
 
 @dataclass
@@ -76,9 +82,10 @@ class SampleScores:
 
 @dataclass
 class LossSummary:
-    """One loss's line: the mean of its values, the 95 % interval, the p-value against the best (NaN for the
-    best and when nothing can be tested), tied / equivalent with the best, and the share of resamples in which it
-    is best."""
+    """One loss's line: the mean of its values, the 95 % interval, the adjusted p-value of "worse than the best"
+    (NaN for the best and when nothing can be tested), ``tied`` (not shown worse), ``equivalent`` (shown within
+    the margin of the best), the share of resamples in which it is best, the simultaneous upper bound on its
+    deficit to the best (on the metric's scale), and for a loss the data leave open what would settle it."""
 
     mean: float
     ci95: Tuple[float, float]
@@ -86,17 +93,21 @@ class LossSummary:
     tied: bool
     equivalent: bool
     best_fraction: float
+    deficit_bound: float = math.nan
+    settle: str = ""
 
 
 @dataclass
 class Summary:
     """``order``: the losses by mean, best first; ``losses``: one :class:`LossSummary` each; ``winner``: the loss
-    to recommend; ``footnote``: what the interval and the test are, for the table."""
+    to recommend; ``footnote``: what the interval and the labels are, for the table; ``notes``: warnings about the
+    held-out data (groups too small to tell losses apart on them)."""
 
     order: List[str]
     losses: Dict[str, LossSummary]
     winner: str
     footnote: str
+    notes: List[str] = field(default_factory=list)
 
 
 def mean_ci(values: Sequence[float]) -> Tuple[float, float, float]:
@@ -129,8 +140,8 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
         simplicity: loss -> a tuple, smaller is simpler (``(terms, tunable hyperparameters)``); breaks ties
             between equally often best losses. Missing losses count as ``()``.
         margin: practical-equivalence margin on the ranking metric.
-        alpha: significance level of the test against the best.
-        resamples: bootstrap resamples.
+        alpha: family-wise level of the labels: the chance that any truly equal loss is labelled worse.
+        resamples: bootstrap resamples for "best in N %".
         seed: seed of the bootstrap's random generator (same inputs, same summary).
 
     Shape:
@@ -153,50 +164,45 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
     sign = 1.0 if direction == "maximize" else -1.0  # sign * statistic: higher is better
     means = table.mean(axis=1)
     order = sorted(range(len(names)), key=lambda k: -sign * means[k])
-    best = order[0]
-    rng = np.random.default_rng(seed)
-    seeds = table.shape[1]
+    best, losses, seeds = order[0], len(names), table.shape[1]
     missing = [name for name in names if samples is not None and name not in samples]
+    notes: List[str] = []
     if samples and not missing:
-        scores, groups = _check_samples(samples, names, seeds)
-        statistic = _bootstrap(scores, groups, rng, resamples)  # (resamples, losses)
-        full = _table_statistic(scores, groups)
-        low, high = np.percentile(statistic, [2.5, 97.5], axis=0) + (means - full)
-        weights = _sample_weights(groups, scores.shape[2])  # the statistic = plain mean of weights * scores
-        p_values = np.array([_crossed_p_value(sign * weights * (scores[best] - row), groups) for row in scores])
-        unit = f"{scores.shape[2]} held-out samples x {seeds} seed(s)"
-        footnote = (f"95 % interval: paired bootstrap over {unit} ({resamples} resamples, centred on the mean "
-                    f"of the returned values); p: one-sided paired t-test against the best over the (sample, seed) "
-                    f"pairs with seed and sample variance components (Satterthwaite df)"
-                    + (f"; statistic: mean of the {len(np.unique(groups))} per-group means" if groups is not None
-                       else ""))
+        scores, labels, codes = _check_samples(samples, names, seeds)
+        notes = _small_group_notes(labels, codes)
     else:
-        statistic = _bootstrap(table[:, :, None], None, rng, resamples)
-        intervals = [mean_ci(row)[1:] for row in table]
-        low, high = np.array([i[0] for i in intervals]), np.array([i[1] for i in intervals])
-        p_values = np.array([paired_p_value(sign * table[best], sign * row) for row in table])
-        absent = f"no per-sample scores for {', '.join(missing)}" if samples and missing else "no per-sample scores"
-        if seeds < 2:
-            footnote = f"one seed and {absent}: no interval and no test; only the best is tied"
-        else:
-            footnote = (f"seed level only ({absent}): 95 % t-interval over {seeds} seeds; "
-                        "p: one-sided paired t-test against the best")
-    p_values = np.asarray(p_values, dtype=np.float64)
+        scores, codes = table[:, :, None], None
+    moments = _Moments.of(scores, codes)
+    pairs = losses * (losses - 1) // 2
+    pair_variance, pair_df = moments.pair_variance()
+    critical = _critical(pair_df, alpha, pairs)
+    better = sign * moments.statistic
+    deficit = better[:, None] - better[None, :]  # [j, i]: how much better j is than i
+    pair_se = np.sqrt(pair_variance)
+    reach = np.where(pair_se == 0, 0.0, critical * pair_se)  # NaN where nothing can be tested
+    p_values = _adjusted_p(deficit[best], pair_se[best], pair_df[best], pairs)
     p_values[best] = math.nan
-    best_fraction = _best_fraction(sign * statistic)
-    footnote += (f"; best in N %: share of resamples in which the loss is best; tied: p >= {alpha:g}; "
-                 f"equivalent: tied and within {margin:g} of the best mean")
-    losses = {}
+    bounds = np.maximum(deficit[best] + reach[best], 0.0)  # NaN where the pair cannot be tested
+    low, high = _intervals(means, *moments.single_variance())
+    best_fraction = _best_fraction(sign * _bootstrap(scores, codes, np.random.default_rng(seed), resamples))
+    footnote = _footnote(moments, samples, missing, alpha, pairs, critical, margin, resamples)
+    if codes is not None:
+        footnote += f"; statistic: mean of the {codes.max() + 1} per-group means"
+    summaries = {}
     for k, name in enumerate(names):
+        testable = not math.isnan(bounds[k])
         tied = k == best or bool(p_values[k] >= alpha)
-        losses[name] = LossSummary(mean=float(means[k]), ci95=(float(low[k]), float(high[k])),
-                                   p_value=float(p_values[k]), tied=tied,
-                                   equivalent=tied and bool(abs(means[k] - means[best]) <= margin),
-                                   best_fraction=float(best_fraction[k]))
+        equivalent = testable and losses > 1 and bool(bounds[k] <= margin)
+        settle = "" if k == best or equivalent or not tied or not testable else _settle(
+            moments, k, best, float(deficit[best, k]), float(critical[best, k]), margin)
+        summaries[name] = LossSummary(mean=float(means[k]), ci95=(float(low[k]), float(high[k])),
+                                      p_value=float(p_values[k]), tied=tied, equivalent=equivalent,
+                                      best_fraction=float(best_fraction[k]), deficit_bound=float(bounds[k]),
+                                      settle=settle)
     top = best_fraction.max()
     candidates = [k for k in order if best_fraction[k] >= top - WINNER_TOLERANCE]
     winner = min(candidates, key=lambda k: (tuple(simplicity.get(names[k], ())), -sign * means[k]))
-    return Summary([names[k] for k in order], losses, names[winner], footnote)
+    return Summary([names[k] for k in order], summaries, names[winner], footnote, notes)
 
 
 def _check_values(values: Mapping[str, Sequence[float]]) -> np.ndarray:
@@ -213,75 +219,310 @@ def _check_values(values: Mapping[str, Sequence[float]]) -> np.ndarray:
     return table
 
 
-def _check_samples(samples: Mapping[str, SampleScores], names: List[str],
-                   seeds: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """``scores (losses, seeds, samples)`` and ``groups (samples,)`` as integer codes (or None)."""
-    scores = [np.asarray(samples[name].scores, dtype=np.float64) for name in names]
-    shapes = {name: s.shape for name, s in zip(names, scores)}
-    if len(set(shapes.values())) != 1 or scores[0].ndim != 2 or scores[0].shape[0] != seeds \
-            or scores[0].shape[1] < 1:
+def _check_samples(samples: Mapping[str, SampleScores], names: List[str], seeds: int
+                   ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """``scores (losses, seeds, samples)``, the group labels (sorted, or None) and each sample's group as an
+    integer code into them (or None)."""
+    shapes = {name: np.shape(samples[name].scores) for name in names}
+    first = shapes[names[0]]
+    if len(set(shapes.values())) != 1 or len(first) != 2 or first[0] != seeds or first[1] < 1:
         raise ValueError(f"summarize: samples' scores must be (seeds={seeds}, samples) arrays of one shape for "
                          f"every loss, got {shapes}")
-    if not all(np.isfinite(s).all() for s in scores):
+    scores = np.empty((len(names),) + first)
+    for k, name in enumerate(names):
+        scores[k] = samples[name].scores
+    if not np.isfinite(scores).all():
         raise ValueError("summarize: samples' scores must be finite, got NaN or infinity")
     groups = [samples[name].groups for name in names]
     if all(g is None for g in groups):
-        return np.stack(scores), None
-    first = np.asarray(groups[0]) if groups[0] is not None else None
-    if first is None or first.shape != (scores[0].shape[1],) or any(
-            g is None or not np.array_equal(np.asarray(g), first) for g in groups):
+        return scores, None, None
+    reference = np.asarray(groups[0]) if groups[0] is not None else None
+    if reference is None or reference.shape != (first[1],) or any(
+            g is None or not np.array_equal(np.asarray(g), reference) for g in groups):
         raise ValueError("summarize: samples' groups must be one (samples,) array, the same for every loss, "
                          "or None for every loss")
-    return np.stack(scores), np.unique(first, return_inverse=True)[1].reshape(-1)
+    labels, codes = np.unique(reference, return_inverse=True)
+    return scores, labels, codes.reshape(-1)
 
 
-def _sample_weights(groups: Optional[np.ndarray], count: int) -> np.ndarray:
-    """Per-sample factors that make the plain mean of ``factor * score`` the mean of the group means: ``count /
-    (groups * group size)``, all 1 without groups.
+def _small_group_notes(labels: Optional[np.ndarray], codes: Optional[np.ndarray]) -> List[str]:
+    """A note naming the groups with fewer than :data:`SMALL_GROUP` held-out samples, when there are any."""
+    if codes is None:
+        return []
+    sizes = np.bincount(codes)
+    small = np.flatnonzero(sizes < SMALL_GROUP)
+    if small.size == 0:
+        return []
+    shown = ", ".join(f"{labels[g]} ({sizes[g]})" for g in small[:12]) + (", ..." if small.size > 12 else "")
+    return [f"{small.size} of {sizes.size} held-out classes have fewer than {SMALL_GROUP} samples: {shown}; "
+            f"together {100 * small.size / sizes.size:.0f} % of the statistic, they cannot tell losses apart on "
+            "those classes (their sample variance is pooled from the larger classes); more held-out samples of "
+            "them would"]
 
-    Shape:
-        - groups: ``(samples,)`` integer codes or None; output: ``(samples,)``.
+
+@dataclass
+class _Moments:
+    """The statistic of every loss and the mean squares of its variance components, as ``(losses, losses)``
+    matrices whose quadratic form in a contrast gives that contrast's mean square (``e_i``: loss i; ``e_j -
+    e_i``: the difference of j and i).
+
+    ``seed``: covariance over seeds of the per-seed statistics (``S - 1`` df); ``interaction``: the loss x seed
+    interaction mean square of the per-seed statistics (``(K - 1)(S - 1)`` df), half the seed mean square of a
+    difference of two losses when every loss varies alike over the seeds; ``sample``: pooled within-group
+    covariance of the per-sample means over seeds (``N - G`` df; over all samples with ``N - 1`` df when no group
+    has two samples); ``residual``: seed x sample residual (``(S - 1)(N - 1)`` df). None where not estimable.
+    ``weight_squares`` is ``h``, the sum of the squared per-sample weights of the statistic.
     """
-    if groups is None:
-        return np.ones(count)
-    sizes = np.bincount(groups)
-    return count / (sizes.size * sizes[groups])
+
+    statistic: np.ndarray
+    seed: Optional[np.ndarray]
+    interaction: float
+    sample: Optional[np.ndarray]
+    residual: Optional[np.ndarray]
+    dfs: Tuple[int, int, int]
+    weight_squares: float
+    seeds: int
+    samples: int
+
+    @classmethod
+    def of(cls, scores: np.ndarray, codes: Optional[np.ndarray]) -> "_Moments":
+        """Shape: scores ``(losses, seeds, samples)``; codes ``(samples,)`` or None."""
+        losses, seeds, count = scores.shape
+        codes = np.zeros(count, dtype=np.int64) if codes is None else codes
+        sizes = np.bincount(codes)
+        weights = 1.0 / (sizes.size * sizes[codes])  # the statistic = scores @ weights
+        per_seed = scores @ weights  # (losses, seeds)
+        per_sample = scores.mean(axis=1)  # (losses, samples)
+        sample_df = count - sizes.size
+        centre = (np.stack([np.bincount(codes, row) for row in per_sample]) / sizes)[:, codes] if sample_df \
+            else per_sample.mean(axis=1, keepdims=True)
+        sample_df = sample_df or count - 1
+        deviations = per_sample - centre
+        residual = np.zeros((losses, losses))
+        seed_means, grand = scores.mean(axis=2), per_sample.mean(axis=1)
+        block = max(1, _BLOCK_ELEMENTS // (losses * seeds))
+        for start in range(0, count if seeds > 1 else 0, block):
+            part = (scores[:, :, start:start + block] - seed_means[:, :, None]
+                    - per_sample[:, None, start:start + block] + grand[:, None, None]).reshape(losses, -1)
+            residual += part @ part.T
+        residual_df = (seeds - 1) * (count - 1)
+        interaction = per_seed - per_seed.mean(axis=1, keepdims=True) - per_seed.mean(axis=0) + per_seed.mean()
+        pooled_df = max(losses - 1, 1) * (seeds - 1)
+        return cls(statistic=per_seed.mean(axis=1),
+                   seed=np.atleast_2d(np.cov(per_seed)) if seeds > 1 else None,
+                   interaction=float((interaction ** 2).sum()) / pooled_df if losses > 1 and seeds > 1 else 0.0,
+                   sample=deviations @ deviations.T / sample_df if sample_df > 0 else None,
+                   residual=residual / residual_df if residual_df > 0 else None,
+                   dfs=(seeds - 1, sample_df, residual_df), weight_squares=float(weights @ weights),
+                   seeds=seeds, samples=count)
+
+    def single_variance(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(variance, df)`` of each loss's statistic (its own seed mean square), shape ``(losses,)``."""
+        seed, sample, residual = (None if m is None else np.diagonal(m) for m in self.squares())
+        return self._variance(seed, self.dfs[0], sample, residual, self.statistic.shape)
+
+    def pair_variance(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(variance, df)`` of ``statistic[j] - statistic[i]``, shape ``(losses, losses)``; the seed mean square
+        of a difference is pooled over the losses (the loss x seed interaction, ``(K - 1)(S - 1)`` df)."""
+        def pair(m: Optional[np.ndarray]) -> Optional[np.ndarray]:
+            if m is None:
+                return None
+            diagonal = np.diagonal(m)
+            return np.maximum(diagonal[:, None] + diagonal[None, :] - 2 * m, 0.0)
+
+        size = self.statistic.size
+        seed = None if self.seed is None else np.full((size, size), 2 * self.interaction)
+        return self._variance(seed, max(size - 1, 1) * self.dfs[0], pair(self.sample), pair(self.residual),
+                              (size, size))
+
+    def squares(self) -> Tuple[Optional[np.ndarray], ...]:
+        return self.seed, self.sample, self.residual
+
+    def pair_parts(self, first: int, second: int) -> Tuple[float, float]:
+        """``(seed part, sample part)`` of the variance of ``statistic[first] - statistic[second]``: the pooled
+        seed mean square over ``S``, which more seeds shrink, and ``h s2_sample``, which more held-out samples
+        shrink."""
+        sample, residual = (0.0 if m is None else float(m[first, first] + m[second, second] - 2 * m[first, second])
+                            for m in (self.sample, self.residual))
+        seed = 2 * self.interaction if self.seed is not None else 0.0
+        sample_component = max(sample - residual / self.seeds, 0.0) if self.residual is not None else sample
+        return seed / self.seeds, self.weight_squares * sample_component
+
+    def _variance(self, seed: Optional[np.ndarray], seed_df: int, sample: Optional[np.ndarray],
+                  residual: Optional[np.ndarray], shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
+        """Variance and Satterthwaite df from the mean squares (arrays of ``shape``, None where absent): the
+        seed term ``MS_seed / S`` always (it estimates ``s2_seed / S + h s2_residual / S``), and the sample term
+        ``h (MS_sample - MS_residual / S)`` where the sample component shows (``S MS_sample / MS_residual`` above
+        the upper quartile of its F law; left out otherwise, where its estimate is mostly noise and would only
+        cost degrees of freedom); NaN where nothing is estimable."""
+        from scipy import stats
+
+        h, seeds = self.weight_squares, self.seeds
+        _, sample_df, residual_df = self.dfs
+        if seed is not None and sample is not None:  # the residual is estimable too
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(residual > 0, seeds * sample / residual, np.where(sample > 0, np.inf, 0.0))
+            sample_on = ratio > stats.f.ppf(1 - SAMPLE_POOLING, sample_df, residual_df)
+            terms = [(1 / seeds, seed, seed_df), (np.where(sample_on, h, 0.0), sample, sample_df),
+                     (np.where(sample_on, -h / seeds, 0.0), residual, residual_df)]
+        elif seed is not None:
+            terms = [(1 / seeds, seed, seed_df)]
+        elif sample is not None:
+            terms = [(h, sample, sample_df)]
+        else:
+            return np.full(shape, math.nan), np.full(shape, math.nan)
+        variance = np.maximum(sum(c * m for c, m, _ in terms), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df = variance ** 2 / sum((c * m) ** 2 / d for c, m, d in terms)
+        return np.broadcast_to(variance, shape), np.broadcast_to(df, shape)
 
 
-def _table_statistic(scores: np.ndarray, groups: Optional[np.ndarray]) -> np.ndarray:
-    """Mean over groups of the group means (plain mean without groups) of each loss's full table.
+def _critical(df: np.ndarray, alpha: float, pairs: int) -> np.ndarray:
+    """``t(1 - alpha / (2 pairs), df)`` of every pair (NaN where nothing can be tested)."""
+    from scipy import stats
 
-    Shape:
-        - scores: ``(losses, seeds, samples)``; output: ``(losses,)``.
-    """
-    if groups is None:
-        return scores.mean(axis=(1, 2))
-    return np.mean([scores[:, :, groups == g].mean(axis=(1, 2)) for g in range(groups.max() + 1)], axis=0)
+    return stats.t.ppf(1 - alpha / (2 * max(pairs, 1)), df)
 
 
-def _bootstrap(scores: np.ndarray, groups: Optional[np.ndarray], rng: np.random.Generator,
+def _adjusted_p(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, pairs: int) -> np.ndarray:
+    """Bonferroni-adjusted p-value of "the best is better" for each loss: ``min(1, 2 pairs P(T_df > deficit /
+    se))``; exact (0 or 1) where the difference has no spread, NaN where nothing can be tested."""
+    from scipy import stats
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.minimum(1.0, 2 * max(pairs, 1) * stats.t.sf(deficit / se, df))
+    return np.where(se == 0, np.where(deficit > 0, 0.0, 1.0), p)
+
+
+def _intervals(means: np.ndarray, variance: np.ndarray, df: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """95 % t-intervals centred on the mean of the returned values (NaN where nothing is estimable)."""
+    from scipy import stats
+
+    with np.errstate(invalid="ignore"):
+        half = np.where(variance == 0, 0.0, stats.t.ppf(0.975, df) * np.sqrt(variance))
+    return means - half, means + half
+
+
+def _settle(moments: _Moments, loss: int, best: int, deficit: float, critical: float, margin: float) -> str:
+    """What would settle an open comparison: the seeds (or held-out samples) at which the deficit would be shown
+    worse, or shown within the margin, whichever needs fewer, from the estimated variance components."""
+    seed_part, sample_part = moments.pair_parts(best, loss)
+    goals = [d / critical for d in (deficit, margin - deficit) if d > 0]  # standard errors that would tell
+    target = max(goals) ** 2 if goals and math.isfinite(critical) else 0.0
+    options = [(part / (target - other), what, now) for part, other, what, now in
+               ((seed_part, sample_part, "seeds", moments.seeds),
+                (sample_part, seed_part, "held-out samples", moments.samples)) if part > 0 and target > other]
+    if not options:
+        return "more seeds and more held-out samples would tell"
+    factor, what, now = min(options)
+    if factor > 50:
+        return f"far more data would tell, a deficit of {deficit:.3g} against a margin of {margin:g}"
+    return f"about {math.ceil(factor * now)} {what} (now {now}) would tell"
+
+
+def _footnote(moments: _Moments, samples, missing: List[str], alpha: float, pairs: int, critical: np.ndarray,
+              margin: float, resamples: int) -> str:
+    seeds, count = moments.seeds, moments.samples
+    if samples and not missing:
+        text = (f"95 % interval: t-interval over {count} held-out samples x {seeds} seed(s), variance from the "
+                "seed and sample components (Satterthwaite df)")
+    else:
+        absent = f"no per-sample scores for {', '.join(missing)}" if samples and missing else "no per-sample scores"
+        if seeds < 2:
+            return f"one seed and {absent}: no interval and no test; only the best is tied"
+        text = f"seed level only ({absent}): 95 % t-interval over {seeds} seeds"
+    if pairs:
+        finite = critical[np.isfinite(critical)]
+        shown = f" ({finite.min():.2f} to {finite.max():.2f})" if finite.size and finite.max() - finite.min() > 0.005 \
+            else f" ({finite.min():.2f})" if finite.size else ""
+        text += (f"; worse: the deficit to the best exceeds t(1 - {alpha:g}/{2 * pairs}){shown} standard errors "
+                 f"(Bonferroni over the {pairs} pair(s) of losses: any equal loss is labelled worse with chance "
+                 f"< {alpha:g}), p adjusted alike; equivalent: the simultaneous upper bound on the deficit to the "
+                 f"best is within {margin:g}; tied: neither")
+    resampled = "seeds, and samples within their group" if samples and not missing else "seeds"
+    return text + f"; best in N %: share of {resamples} bootstrap resamples ({resampled}) in which the loss is best"
+
+
+def _bootstrap(scores: np.ndarray, codes: Optional[np.ndarray], rng: np.random.Generator,
                resamples: int) -> np.ndarray:
-    """The statistic of every loss in ``resamples`` joint resamples of seeds and samples (the same resampled
-    indices for every loss). A resample is drawn as how often each seed and each sample was picked
-    (multinomial counts), so the statistic is a weighted mean and no resampled table is built.
+    """The statistic of every loss in ``resamples`` resamples of seeds and of samples within their group (the
+    same resample for every loss), see the module docstring.
 
     Shape:
         - scores: ``(losses, seeds, samples)``; output: ``(resamples, losses)``.
     """
     losses, seeds, count = scores.shape
-    seed_weights = rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=resamples).astype(np.float64)
-    sample_weights = rng.multinomial(count, np.full(count, 1 / count), size=resamples).astype(np.float64)
-    one_hot = np.eye(groups.max() + 1)[groups] if groups is not None else np.ones((count, 1))  # (samples, G)
-    block = max(1, _BLOCK_ELEMENTS // (losses * count))
-    out = np.empty((resamples, losses))
-    for start in range(0, resamples, block):
-        w_seed, w_sample = seed_weights[start:start + block], sample_weights[start:start + block]
-        per_sample = np.einsum("rs,lsi->rli", w_seed, scores) / seeds  # seed-weighted mean per sample
-        sums = np.einsum("rli,ri,ig->rlg", per_sample, w_sample, one_hot)
-        sizes = w_sample @ one_hot  # (r, G): resampled samples per group
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + block] = np.nanmean(sums / sizes[:, None, :], axis=2)  # absent groups skipped
+    codes = np.zeros(count, dtype=np.int64) if codes is None else codes
+    sizes = np.bincount(codes)
+    weights = 1.0 / (sizes.size * sizes[codes])
+    columns = scores.reshape(losses * seeds, count)  # (losses x seeds, samples)
+    normal = sizes >= NORMAL_GROUP if resamples * count > EXACT_DRAWS else np.zeros(sizes.size, dtype=bool)
+    exact = np.flatnonzero(~normal[codes])
+    drawn = np.zeros((resamples, losses * seeds))
+    if exact.size:
+        drawn += _exact_sums(columns[:, exact], weights[exact], codes[exact], rng, resamples)
+    if normal.any():
+        drawn += _normal_sums(columns, weights, codes, normal, rng, resamples)
+    seed_weights = rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=resamples) / seeds  # (r, seeds)
+    return np.einsum("rls,rs->rl", drawn.reshape(resamples, losses, seeds), seed_weights)
+
+
+def _exact_sums(columns: np.ndarray, weights: np.ndarray, codes: np.ndarray, rng: np.random.Generator,
+                resamples: int) -> np.ndarray:
+    """``sum_i weight_i * drawn_i * columns[:, i]`` per resample, ``drawn_i`` how often sample i is drawn when
+    each group draws its size from its own members.
+
+    Shape:
+        - columns: ``(columns, samples)``; weights, codes: ``(samples,)``; output: ``(resamples, columns)``.
+    """
+    count = columns.shape[1]
+    order = np.argsort(codes, kind="stable")
+    columns, weights, codes = columns[:, order], weights[order], codes[order]
+    sizes = np.bincount(codes)
+    starts = (np.cumsum(sizes) - sizes)[codes]
+    own = sizes[codes].astype(np.float64)
+    block = max(1, _BLOCK_ELEMENTS // count)
+    out = np.empty((resamples, columns.shape[0]))
+    for first in range(0, resamples, block):
+        rows = min(block, resamples - first)
+        picked = starts + (rng.random((rows, count)) * own).astype(np.int64)  # a member of the same group
+        picked += (np.arange(rows) * count)[:, None]
+        drawn = np.bincount(picked.ravel(), minlength=rows * count).reshape(rows, count)
+        out[first:first + rows] = (drawn * weights) @ columns.T
     return out
+
+
+def _normal_sums(columns: np.ndarray, weights: np.ndarray, codes: np.ndarray, normal: np.ndarray,
+                 rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The resampled weighted sums over the samples of the groups marked ``normal``, drawn from the normal law
+    the bootstrap converges to: mean the full weighted sum, covariance ``sum_i weight_i^2 (x_i - mean of its
+    group) (x_i - mean of its group)^T``.
+
+    Shape:
+        - columns: ``(columns, samples)``; weights, codes: ``(samples,)``; normal: ``(groups,)``;
+          output: ``(resamples, columns)``.
+    """
+    width, count = columns.shape
+    groups = normal.size
+    keep = normal[codes]
+    sums = np.zeros((width, groups))
+    block = max(1, _BLOCK_ELEMENTS // width)
+    for start in range(0, count, block):
+        part = slice(start, start + block)
+        for row in range(width):
+            sums[row] += np.bincount(codes[part], columns[row, part], groups)
+    group_means = sums / np.maximum(np.bincount(codes, minlength=groups), 1)
+    total = np.zeros(width)
+    covariance = np.zeros((width, width))
+    for start in range(0, count, block):
+        part = slice(start, start + block)
+        chosen = keep[part]
+        centred = (columns[:, part][:, chosen] - group_means[:, codes[part][chosen]]) * weights[part][chosen]
+        covariance += centred @ centred.T
+        total += columns[:, part][:, chosen] @ weights[part][chosen]
+    values, vectors = np.linalg.eigh(covariance)
+    factor = vectors * np.sqrt(np.clip(values, 0.0, None))
+    return total + rng.standard_normal((resamples, width)) @ factor.T
 
 
 def _best_fraction(better: np.ndarray) -> np.ndarray:
@@ -295,53 +536,4 @@ def _best_fraction(better: np.ndarray) -> np.ndarray:
     return (is_best / is_best.sum(axis=1, keepdims=True)).mean(axis=0)
 
 
-def paired_p_value(best: Sequence[float], other: Sequence[float]) -> float:
-    """One-sided paired t-test p-value of ``best > other`` over the same seeds (NaN with fewer than two)."""
-    return _crossed_p_value(np.subtract(np.asarray(best, np.float64), np.asarray(other, np.float64))[:, None])
-
-
-def _crossed_p_value(differences: np.ndarray, groups: Optional[np.ndarray] = None) -> float:
-    """One-sided p-value of ``mean(differences) > 0`` for a seeds x samples table of paired differences: a
-    t-test whose variance has a seed and a sample component (two-way random effects, samples varying within their
-    group) with Satterthwaite's degrees of freedom. One sample: the paired t-test over the seeds; one seed: the
-    t-test over the samples.
-
-    Shape:
-        - differences: ``(seeds, samples)``, weighted so that their plain mean is the compared statistic.
-        - groups: ``(samples,)`` integer codes, or None (one group).
-    """
-    from scipy import stats
-
-    seeds, count = differences.shape
-    codes = np.zeros(count, dtype=np.int64) if groups is None else groups
-    mean = float(differences.mean())
-    by_seed, by_sample = differences.mean(axis=1), differences.mean(axis=0)
-    within = by_sample - (np.bincount(codes, by_sample) / np.bincount(codes))[codes]  # sample vs its group
-    sample_df, cells = count - (codes.max() + 1), seeds * count
-    squares, dfs = [], []
-    if seeds > 1:
-        squares.append(count * by_seed.var(ddof=1))
-        dfs.append(seeds - 1)
-    if sample_df > 0:
-        squares.append(seeds * float(within @ within) / sample_df)
-        dfs.append(sample_df)
-    if not squares:
-        return math.nan
-    if len(squares) == 1:
-        coefficients = [1 / cells]
-    else:
-        residual = differences - by_seed[:, None] - by_sample[None, :] + mean
-        squares.append(float((residual ** 2).sum()) / ((seeds - 1) * (count - 1)))
-        dfs.append((seeds - 1) * (count - 1))
-        # var(mean) = s2_seed / S + s2_sample / N + s2_residual / (S N); a component whose estimate (its mean
-        # square minus the residual one) is negative is left out
-        active = [float(squares[0] > squares[2]), float(squares[1] > squares[2])]
-        coefficients = [a / cells for a in active] + [(1 - sum(active)) / cells]
-    variance = sum(c * m for c, m in zip(coefficients, squares))
-    if not variance > 1e-30:  # no spread: the test is exact
-        return 1.0 if mean <= 0 else 0.0
-    df = variance ** 2 / sum((c * m) ** 2 / d for c, m, d in zip(coefficients, squares, dfs) if c)
-    return float(stats.t.sf(mean / math.sqrt(variance), df))
-
-
-__all__ = ["MARGIN", "LossSummary", "SampleScores", "Summary", "mean_ci", "paired_p_value", "summarize"]
+__all__ = ["MARGIN", "LossSummary", "SampleScores", "Summary", "mean_ci", "summarize"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Tuple
@@ -116,7 +117,9 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
     """Train ``model`` with ``criterion`` on ``run.device`` for ``budget.epochs`` epochs of ``batches(epoch)``
     (``steps_per_epoch`` of them: the cosine schedule's length); after every epoch report the validation score
     to the run (which may prune it) and record the training loss in ``run.history``. A final run records
-    ``epoch_seconds`` and ``peak_mb`` (one step on the last epoch's first batch) in ``run.artifacts``.
+    ``epoch_seconds`` (the median epoch, training and validation, after the first: the first pays the process's
+    warm-up, so the loss trained first would look slow; ``epoch_timing`` says which was measured) and ``peak_mb``
+    (one step on the last epoch's first batch) in ``run.artifacts``.
 
     Raises :class:`DataError` when the loss is not finite (these hyperparameters diverge).
 
@@ -133,8 +136,9 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
     scaler = torch.amp.GradScaler("cuda", enabled=budget.amp and device.startswith("cuda"))
     run.history["train_loss"] = []
     first = None
-    start = time.perf_counter()
+    epoch_times = []
     for epoch in range(budget.epochs):
+        start = time.perf_counter()
         _set_epoch(criterion, epoch)
         running, seen, first = 0.0, 0, None
         for xb, yb in batches(epoch):
@@ -152,9 +156,11 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
         run.history["train_loss"].append(running / seen)
         score = validate(model)
         run.report(epoch, score)
+        epoch_times.append(time.perf_counter() - start)
         run.progress(f"loss {running / seen:.4f}, validation {score:.3f}")
     if not run.tuning:
-        run.artifacts["epoch_seconds"] = (time.perf_counter() - start) / budget.epochs
+        run.artifacts["epoch_seconds"] = statistics.median(epoch_times[1:] or epoch_times)
+        run.artifacts["epoch_timing"] = "after_first" if len(epoch_times) > 1 else "only"
         xb, yb = first[0].to(device), first[1].to(device)
         run.artifacts["peak_mb"] = _peak_mb(
             lambda: loss_value(model, criterion, xb, yb, sigmoid=sigmoid, amp=budget.amp).backward(), device)

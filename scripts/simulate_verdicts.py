@@ -1,0 +1,92 @@
+"""How often the labels of a comparison are wrong, on scores drawn from a model whose truth is known
+(``tests/verdict_truth.py``): no training, only the statistics of ``seesaw_losses.experiments.statistics``.
+
+    PYTHONPATH=src python scripts/simulate_verdicts.py [--replicates 400] [--seed 0]
+
+Prints, per structure and number of losses, the share of simulated comparisons in which
+
+- ``any worse``: some loss is labelled significantly worse although every loss is equal;
+- ``covered``: the best loss's 95 % interval covers its true statistic (equal losses; the best is chosen from the
+  data, so its estimate leans high), and ``first``: the same for the first loss (no choice);
+- ``found``: a loss better than every other by one noise sd (on every sample and seed) is ranked first and every
+  other loss is labelled worse;
+- ``equivalent``: a loss worse by 8x the margin is labelled equivalent to the best (two losses).
+
+The simulation error of a rate p over R replicates is sqrt(p (1 - p) / R): 1.1 points at p = 5 % and R = 400.
+The statistics come from the ``seesaw_losses`` on ``PYTHONPATH``: point it at another checkout's ``src`` to
+measure that one on the same draws (the table in docs/compare.md has both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from verdict_truth import STRUCTURES, draw, statistic_per_seed  # noqa: E402
+
+from seesaw_losses.experiments.statistics import MARGIN, SampleScores, summarize  # noqa: E402
+
+
+def summary_of(scores, groups, resamples, seed):
+    names = [f"loss{k}" for k in range(scores.shape[0])]
+    values = statistic_per_seed(scores, groups)
+    samples = {name: SampleScores(scores[k], groups) for k, name in enumerate(names)}
+    return names, summarize(dict(zip(names, values)), samples=samples, resamples=resamples, seed=seed)
+
+
+def rates(structure, losses, replicates, seed, resamples=200):
+    """``(any worse, covered, first covered, found)`` shares over ``replicates`` simulated comparisons."""
+    rng = np.random.default_rng(seed)
+    any_worse = covered = first = found = 0
+    better = [structure.noise_sd] + [0.0] * (losses - 1)
+    for r in range(replicates):
+        scores, groups, truth = draw(structure, [0.0] * losses, rng)
+        names, summary = summary_of(scores, groups, resamples, r)
+        any_worse += not all(summary.losses[name].tied for name in names)
+        low, high = summary.losses[summary.order[0]].ci95
+        covered += low <= truth[0] <= high
+        low, high = summary.losses[names[0]].ci95
+        first += low <= truth[0] <= high
+        scores, groups, truth = draw(structure, better, rng)
+        names, summary = summary_of(scores, groups, resamples, r)
+        found += summary.order[0] == names[0] and not any(summary.losses[n].tied for n in names[1:])
+    return any_worse / replicates, covered / replicates, first / replicates, found / replicates
+
+
+def equivalent_rate(structure, replicates, seed, resamples=200):
+    rng = np.random.default_rng(seed)
+    equivalent = 0
+    for r in range(replicates):
+        scores, groups, _ = draw(structure, [0.0, -8 * MARGIN], rng)
+        names, summary = summary_of(scores, groups, resamples, r)
+        equivalent += summary.losses[names[1]].equivalent
+    return equivalent / replicates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replicates", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--losses", type=int, nargs="+", default=[2, 5, 9, 12])
+    args = parser.parse_args()
+    start = time.perf_counter()
+    print(f"{'structure':<44} {'K':>3} {'any worse':>10} {'covered':>8} {'first':>6} {'found':>6}")
+    for key in ("seed", "sample", "grouped"):
+        for losses in args.losses:
+            worse, covered, first, found = rates(STRUCTURES[key], losses, args.replicates, args.seed)
+            print(f"{STRUCTURES[key].name:<44} {losses:>3} {100 * worse:>9.1f}% {100 * covered:>7.1f}% "
+                  f"{100 * first:>5.1f}% {100 * found:>5.1f}%", flush=True)
+    for key in ("noisy-seeds", "seed", "sample"):
+        rate = equivalent_rate(STRUCTURES[key], args.replicates, args.seed)
+        print(f"worse by 8x the margin called equivalent ({STRUCTURES[key].name}): {100 * rate:.1f}%")
+    print(f"({args.replicates} replicates each, {time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
