@@ -22,6 +22,7 @@ pytest.importorskip("optuna", reason="tuning needs the cli extra: pip install 's
 from test_cli_compare_tune import compare, compare_command, folders  # noqa: E402,F401  (folders: a fixture)
 
 USER, PASSWORD, DATABASE = "seesaw", "seesaw-pw", "studies"
+EMPTY_DATABASE = "untouched"  #: a second database no other test opens: its tables do not exist yet
 BINARIES = ("initdb", "pg_ctl", "psql")
 
 
@@ -63,7 +64,8 @@ def postgres_url():
         run("pg_ctl", "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
             f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off", "start")
         run("psql", "-h", str(root), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1",
-            "-c", f"CREATE USER {USER} PASSWORD '{PASSWORD}'", "-c", f"CREATE DATABASE {DATABASE} OWNER {USER}")
+            "-c", f"CREATE USER {USER} PASSWORD '{PASSWORD}'", "-c", f"CREATE DATABASE {DATABASE} OWNER {USER}",
+            "-c", f"CREATE DATABASE {EMPTY_DATABASE} OWNER {USER}")
         yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
     finally:
         if (data / "postmaster.pid").exists():
@@ -105,3 +107,37 @@ def test_two_processes_share_a_postgres_study_and_a_third_resumes_it(folders, po
     assert resumed.returncode == 0, resumed.stderr
     _, after = _trials(postgres_url)
     assert len(after["COMPLETE"]) == 4 and set(states["COMPLETE"]) < set(after["COMPLETE"])  # one more, none redone
+
+
+def _open_storage_after(barrier, url, results):
+    from seesaw_losses.experiments.tuning import open_storage
+
+    barrier.wait()  # every process starts creating the tables of the empty database at the same moment
+    try:
+        open_storage(url)
+        results.put("ok")
+    except Exception as error:  # reported to the parent, which names it
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def open_at_once(url, processes=4):
+    """What each of ``processes`` processes got from opening the new storage ``url`` at once."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_open_storage_after, args=(barrier, url, results)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return outcomes
+
+
+def test_processes_opening_a_new_postgres_storage_at_once_all_succeed(postgres_url):
+    assert open_at_once(postgres_url.replace(f"/{DATABASE}", f"/{EMPTY_DATABASE}")) == ["ok"] * 4
+
+
+def test_processes_opening_a_new_sqlite_storage_at_once_all_succeed(tmp_path):
+    assert open_at_once(f"sqlite:///{tmp_path / 'study.db'}") == ["ok"] * 4

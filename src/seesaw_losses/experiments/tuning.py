@@ -93,9 +93,10 @@ def open_storage(url: str):
             return optuna.storages.RDBStorage(engine_url, heartbeat_interval=HEARTBEAT_SECONDS,
                                               grace_period=GRACE_SECONDS, engine_kwargs=options)
         except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable database
-            # Processes creating the tables of an empty database at once: the loser's IntegrityError comes once
-            # the winner has committed them, so another attempt finds them.
-            if isinstance(error, IntegrityError) and attempt < 2:
+            # Processes creating the tables of an empty database at once: the loser's error (IntegrityError on a
+            # catalogue row, or "table/relation ... already exists") comes once the winner has committed them, so
+            # another attempt finds them.
+            if attempt < 2 and (isinstance(error, IntegrityError) or "already exists" in str(error)):
                 continue
             raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
                             f"{str(error).splitlines()[0]}") from None
