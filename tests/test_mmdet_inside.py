@@ -41,13 +41,14 @@ register_all_modules(init_default_scope=False)
 
 def seed_config(name: str) -> Config:
     """One of MMDetection's ``seesaw_loss`` configs, its model made cheap to train on a CPU: a backbone neither
-    loaded nor trained, fewer proposals and RoIs per image (the heads and the loss untouched)."""
+    loaded nor trained, fewer proposals, and 16 RoIs per image (at most 4 positive: the mask head's cost grows
+    with them), the heads and the loss untouched."""
     cfg = Config.fromfile(os.path.join(CONFIGS, "seesaw_loss", name))
     cfg.model.backbone.update(init_cfg=None, frozen_stages=4)
     cfg.model.train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=64)
     rcnn = cfg.model.train_cfg.rcnn
     for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
-        stage.sampler.num = 32
+        stage.sampler.num = 16
     return cfg
 
 
@@ -56,13 +57,19 @@ def box_heads(model):
     return list(heads) if isinstance(heads, torch.nn.ModuleList) else [heads]
 
 
-def with_our_loss(cfg: Config) -> Config:
-    """The config with every box head's ``loss_cls`` switched to the library's, imported via ``custom_imports``."""
-    cfg = copy.deepcopy(cfg)
-    cfg.custom_imports = dict(imports=["seesaw_losses.integrations.mmdet"], allow_failed_imports=False)
+def our_loss_options(cfg: Config) -> dict:
+    """The options (``--cfg-options`` of MMDetection's ``tools/train.py``) that docs/detection.md gives to switch
+    every box head's ``loss_cls`` to the library's: the import, and one key per head (three in Cascade R-CNN)."""
     heads = cfg.model.roi_head.bbox_head
-    for head in heads if isinstance(heads, list) else [heads]:
-        head.loss_cls.type = OURS
+    keys = ([f"model.roi_head.bbox_head.{k}.loss_cls.type" for k in range(len(heads))] if isinstance(heads, list)
+            else ["model.roi_head.bbox_head.loss_cls.type"])
+    return {"custom_imports": dict(imports=["seesaw_losses.integrations.mmdet"], allow_failed_imports=False),
+            **dict.fromkeys(keys, OURS)}
+
+
+def with_our_loss(cfg: Config) -> Config:
+    cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict(our_loss_options(cfg))
     return cfg
 
 
@@ -150,6 +157,22 @@ def test_the_seed_config_trains_with_our_loss_as_with_mmdetections():
                                   "cascade-mask-rcnn_r101_fpn_seesaw-loss_random-ms-2x_lvis-v1.py"])
 def test_the_normed_mask_and_cascade_variants_train_as_mmdetections(name):
     side_by_side(name, steps=2, images=1)
+
+
+def test_the_documented_options_switch_every_seed_config_of_the_table():
+    names = sorted(name for name in os.listdir(os.path.join(CONFIGS, "seesaw_loss")) if name.endswith(".py"))
+    assert len(names) == 12
+    models = {}
+    for name in names:
+        cfg = with_our_loss(Config.fromfile(os.path.join(CONFIGS, "seesaw_loss", name)))
+        heads = cfg.model.roi_head.bbox_head
+        heads = heads if isinstance(heads, list) else [heads]
+        assert [head.loss_cls.type for head in heads] == [OURS] * (3 if name.startswith("cascade") else 1)
+        assert all(head.loss_cls.num_classes == LVIS_CLASSES for head in heads)
+        models[name] = cfg.model.to_dict()
+    for name in names:   # repeat-factor sampling changes the data, not the model: the tests above cover it
+        if "sample1e-3" in name:
+            assert models[name] == models[name.replace("sample1e-3", "random")]
 
 
 def test_checkpoints_move_between_mmdetections_loss_and_ours():

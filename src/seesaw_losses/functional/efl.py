@@ -102,11 +102,11 @@ def equalized_focal_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    pos_grad: Optional[Tensor] = None,
-    neg_grad: Optional[Tensor] = None,
     gamma: float = 2.0,
     scale: float = 8.0,
     alpha: Optional[float] = 0.25,
+    pos_grad: Optional[Tensor] = None,
+    neg_grad: Optional[Tensor] = None,
     weight: Optional[Tensor] = None,
     ignore_index: Optional[int] = -100,
     reduction: str = "mean",
@@ -129,12 +129,12 @@ def equalized_focal_loss(
     Args:
         logits: one logit per class.
         target: class indices in ``[0, C]`` (``C``: background).
-        pos_grad: accumulated positive gradient magnitude per class, ``>= 0``; None (with ``neg_grad``) for
-            none yet: the focal loss, as at the authors' first iteration.
-        neg_grad: accumulated negative gradient magnitude per class, ``>= 0``.
         gamma: the focal loss's focusing factor :math:`\gamma_b`, ``> 0``.
         scale: :math:`s`, the focusing factor added to a class with no positive gradient, ``>= 0``.
         alpha: the focal loss's balance of positives, in ``[0, 1]``; None for none.
+        pos_grad: accumulated positive gradient magnitude per class, ``>= 0``; None (with ``neg_grad``) for
+            none yet: the focal loss, as at the authors' first iteration.
+        neg_grad: accumulated negative gradient magnitude per class, ``>= 0``.
         weight: per-sample weights broadcastable to the target's shape.
         ignore_index: label that contributes no loss; None for none.
         reduction: ``"none"`` (per logit) | ``"mean"`` | ``"sum"``.
@@ -147,8 +147,8 @@ def equalized_focal_loss(
 
     Example:
         >>> logits = torch.randn(8, 5, requires_grad=True)
-        >>> stats = {"pos_grad": torch.rand(5), "neg_grad": torch.rand(5) * 50}
-        >>> equalized_focal_loss(logits, torch.randint(0, 6, (8,)), **stats).backward()
+        >>> labels = torch.tensor([0, 5, 5, 1, 5, 0, 5, 4])      # 5: background anchors
+        >>> equalized_focal_loss(logits, labels, pos_grad=torch.rand(5), neg_grad=torch.rand(5) * 50).backward()
     """
     fn = "equalized_focal_loss"
     check_efl_args(fn, gamma, scale, alpha)

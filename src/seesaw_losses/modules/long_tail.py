@@ -239,7 +239,36 @@ class AsymmetricLoss(nn.Module):
                                      reduction=self.reduction)
 
 
-class EQLv2Loss(SyncedState):
+class GradientStatistics(SyncedState):
+    """The state of a gradient-balancing loss (EQLv2, EFL): the positive and negative gradient magnitudes per
+    class accumulated in training, float64 buffers ``pos_grad`` and ``neg_grad``, summed over processes."""
+
+    pos_grad: Tensor
+    neg_grad: Tensor
+
+    def _init_statistics(self, fn: str, num_classes: int, reduction: str, sync_counts: Optional[bool],
+                         process_group: Any) -> None:
+        check_int(fn, "num_classes", num_classes, low=1)
+        check_reduction(fn, reduction)
+        self._init_sync(fn, sync_counts, process_group)
+        self.num_classes, self.reduction = num_classes, reduction
+        for name in ("pos_grad", "neg_grad"):
+            self.register_buffer(name, torch.zeros(num_classes, dtype=torch.float64))
+
+    def reset_statistics(self) -> None:
+        """Forget the accumulated gradients."""
+        self.pos_grad.zero_()
+        self.neg_grad.zero_()
+
+    def _accumulate(self, statistics: Optional[Tensor]) -> None:
+        """Add a batch's ``(2, C)`` statistics (None in eval mode), summed over the processes first."""
+        if statistics is not None:
+            statistics = self._sum_over_processes(statistics.to(self.pos_grad))
+            self.pos_grad.add_(statistics[0])
+            self.neg_grad.add_(statistics[1])
+
+
+class EQLv2Loss(GradientStatistics):
     r"""Equalization loss v2 (Tan et al., CVPR 2021) with its gradient statistics kept as state.
 
     See :func:`seesaw_losses.functional.eqlv2_loss`. After each training-mode loss, the batch's positive and
@@ -272,31 +301,19 @@ class EQLv2Loss(SyncedState):
         >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 5, (8,))).backward()
     """
 
-    pos_grad: Tensor
-    neg_grad: Tensor
-
     def __init__(self, num_classes: int, *, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0,
                  background_channel: bool = False, ignore_index: Optional[int] = -100, reduction: str = "mean",
                  sync_counts: Optional[bool] = None, process_group: Any = None) -> None:
         super().__init__()
         fn = "EQLv2Loss"
-        check_int(fn, "num_classes", num_classes, low=1)
         check_eqlv2_args(fn, gamma, mu, alpha)
-        check_reduction(fn, reduction)
-        self._init_sync(fn, sync_counts, process_group)
-        self.num_classes, self.gamma, self.mu, self.alpha = num_classes, gamma, mu, alpha
-        self.background_channel, self.ignore_index, self.reduction = background_channel, ignore_index, reduction
-        self.register_buffer("pos_grad", torch.zeros(num_classes, dtype=torch.float64))
-        self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
+        self._init_statistics(fn, num_classes, reduction, sync_counts, process_group)
+        self.gamma, self.mu, self.alpha = gamma, mu, alpha
+        self.background_channel, self.ignore_index = background_channel, ignore_index
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, gamma={self.gamma}, mu={self.mu}, alpha={self.alpha}, "
                 f"background_channel={self.background_channel}")
-
-    def reset_statistics(self) -> None:
-        """Forget the accumulated gradients."""
-        self.pos_grad.zero_()
-        self.neg_grad.zero_()
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         fn = "EQLv2Loss.forward"
@@ -305,14 +322,11 @@ class EQLv2Loss(SyncedState):
             logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
             background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
             need_statistics=self.training)
-        if statistics is not None:
-            statistics = self._sum_over_processes(statistics.to(self.pos_grad))
-            self.pos_grad.add_(statistics[0])
-            self.neg_grad.add_(statistics[1])
+        self._accumulate(statistics)
         return loss
 
 
-class EqualizedFocalLoss(SyncedState):
+class EqualizedFocalLoss(GradientStatistics):
     r"""Equalized focal loss (Li et al., CVPR 2022) with its gradient statistics kept as state.
 
     See :func:`seesaw_losses.functional.equalized_focal_loss`. As :class:`EQLv2Loss`: after each training-mode
@@ -345,30 +359,17 @@ class EqualizedFocalLoss(SyncedState):
         >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 6, (8,))).backward()
     """
 
-    pos_grad: Tensor
-    neg_grad: Tensor
-
     def __init__(self, num_classes: int, *, gamma: float = 2.0, scale: float = 8.0, alpha: Optional[float] = 0.25,
                  ignore_index: Optional[int] = -100, reduction: str = "mean", sync_counts: Optional[bool] = None,
                  process_group: Any = None) -> None:
         super().__init__()
         fn = "EqualizedFocalLoss"
-        check_int(fn, "num_classes", num_classes, low=1)
         check_efl_args(fn, gamma, scale, alpha)
-        check_reduction(fn, reduction)
-        self._init_sync(fn, sync_counts, process_group)
-        self.num_classes, self.gamma, self.scale, self.alpha = num_classes, gamma, scale, alpha
-        self.ignore_index, self.reduction = ignore_index, reduction
-        for name in ("pos_grad", "neg_grad"):
-            self.register_buffer(name, torch.zeros(num_classes, dtype=torch.float64))
+        self._init_statistics(fn, num_classes, reduction, sync_counts, process_group)
+        self.gamma, self.scale, self.alpha, self.ignore_index = gamma, scale, alpha, ignore_index
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, gamma={self.gamma}, scale={self.scale}, alpha={self.alpha}"
-
-    def reset_statistics(self) -> None:
-        """Forget the accumulated gradients."""
-        self.pos_grad.zero_()
-        self.neg_grad.zero_()
 
     def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None, *,
                 avg_factor: Optional[Union[float, Tensor]] = None, reduction: Optional[str] = None) -> Tensor:
@@ -382,10 +383,7 @@ class EqualizedFocalLoss(SyncedState):
             logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, scale=self.scale, alpha=self.alpha,
             weight=weight, ignore_index=self.ignore_index, reduction=reduction, avg_factor=avg_factor,
             need_statistics=self.training)
-        if statistics is not None:
-            statistics = self._sum_over_processes(statistics.to(self.pos_grad))
-            self.pos_grad.add_(statistics[0])
-            self.neg_grad.add_(statistics[1])
+        self._accumulate(statistics)
         return loss
 
 
