@@ -176,6 +176,7 @@ def test_the_documented_options_switch_every_seed_config_of_the_table():
 
 
 def test_checkpoints_move_between_mmdetections_loss_and_ours():
+    import_modules_from_strings("seesaw_losses.integrations.mmdet")
     theirs = MODELS.build(dict(type="SeesawLoss", num_classes=LVIS_CLASSES))
     ours = MODELS.build(dict(type=OURS, num_classes=LVIS_CLASSES))
     labels = torch.cat([torch.arange(40) % 7, torch.full((60,), LVIS_CLASSES)])
@@ -216,7 +217,8 @@ def retina_head(loss_cls: dict):
 def fpn_features(step: int, images: int = 1, size: int = 64):
     """Random FPN features of the five RetinaNet levels, and the long-tailed annotations of ``lvis_batch``."""
     generator = torch.Generator().manual_seed(2000 + step)
-    levels = [torch.randn(images, 256, size // s, size // s, generator=generator) for s in (8, 16, 32, 64, 128)]
+    sides = [-(-size // stride) for stride in (8, 16, 32, 64, 128)]           # as the strided convolutions give
+    levels = [torch.randn(images, 256, side, side, generator=generator) for side in sides]
     return levels, lvis_batch(step, images, size)["data_samples"]
 
 

@@ -433,6 +433,7 @@ register(LossEntry(
     summary="equalized focal loss: sigmoid focal loss whose focusing factor and weight grow for classes whose "
             "accumulated positive gradient is small against their negative one (dense one-stage heads)",
     reference="Li et al., Equalized Focal Loss for Dense Long-Tailed Object Detection, CVPR 2022", target="index",
+    background_label=True,
     defaults={"gamma": 2.0, "scale": 8.0, "alpha": 0.25}, aliases=("equalized_focal",),
     search_space={"gamma": Hyperparameter(1.0, 3.0), "scale": Hyperparameter(0.0, 16.0),
                   "alpha": Hyperparameter(0.1, 0.9)}))
