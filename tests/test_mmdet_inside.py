@@ -41,14 +41,14 @@ register_all_modules(init_default_scope=False)
 
 def seed_config(name: str) -> Config:
     """One of MMDetection's ``seesaw_loss`` configs, its model made cheap to train on a CPU: a backbone neither
-    loaded nor trained, fewer proposals, and 16 RoIs per image (at most 4 positive: the mask head's cost grows
+    loaded nor trained, fewer proposals, and 8 RoIs per image (at most 2 positive: the mask head's cost grows
     with them), the heads and the loss untouched."""
     cfg = Config.fromfile(os.path.join(CONFIGS, "seesaw_loss", name))
     cfg.model.backbone.update(init_cfg=None, frozen_stages=4)
     cfg.model.train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=64)
     rcnn = cfg.model.train_cfg.rcnn
     for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
-        stage.sampler.num = 16
+        stage.sampler.num = 8
     return cfg
 
 
@@ -144,7 +144,7 @@ def side_by_side(name: str, steps: int, images: int) -> float:
         for mine, theirs_head in zip(box_heads(ours), box_heads(theirs)):
             assert torch.equal(mine.loss_cls.cum_samples, theirs_head.loss_cls.cum_samples)
     counted = box_heads(ours)[0].loss_cls
-    assert counted.background_count > 0 and (counted.class_counts > 0).sum() > 3
+    assert counted.background_count > 0 and (counted.class_counts > 0).sum() > 1
     print(f"{name}: {steps} iterations, largest relative difference {largest:.2e}")
     return largest
 
