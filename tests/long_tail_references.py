@@ -155,7 +155,7 @@ class EqualizedFocalReference:
     def __call__(self, logits, labels, weight=None, normalizer=None):
         x = logits.double() if logits.requires_grad else logits.detach().double().requires_grad_()
         n = x.shape[0]
-        keep = labels != self.ignore
+        keep = labels != self.ignore if self.ignore is not None else torch.ones_like(labels, dtype=torch.bool)
         y = torch.zeros(n, self.c + 1, dtype=torch.float64)
         y[torch.arange(n)[keep], labels[keep]] = 1
         y = y[:, :self.c]

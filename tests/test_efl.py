@@ -77,6 +77,16 @@ def test_gradcheck_dense_inputs_and_the_module_equals_the_function():
     assert isinstance(build_loss("efl:num_classes=5,scale=4"), EqualizedFocalLoss)
 
 
+def test_batches_without_ignored_labels_and_empty_batches_update_the_statistics_as_the_reference():
+    ours, ref = EqualizedFocalLoss(C, ignore_index=None), EqualizedFocalReference(C, ignore_index=None)
+    logits, labels, _ = _batch(4, ignored=0.0)
+    torch.testing.assert_close(ours(logits, labels), ref(logits, labels))
+    torch.testing.assert_close(ours.neg_grad, ref.neg)
+    before = ours.neg_grad.clone()
+    empty = ours(torch.zeros(0, C, dtype=torch.float64, requires_grad=True), torch.zeros(0, dtype=torch.long))
+    assert empty.item() == 0 and torch.equal(ours.neg_grad, before)
+
+
 def test_state_dict_resumes_exactly_and_eval_mode_counts_nothing():
     criterion = EqualizedFocalLoss(C)
     for step in range(3):

@@ -229,7 +229,7 @@ def test_equalized_focal_loss_trains_in_mmdetections_retinanet_head():
     calls = []
     head.loss_cls.register_forward_hook(lambda module, args, kwargs, out: calls.append((args, kwargs, out)),
                                         with_kwargs=True)
-    reference = EqualizedFocalReference(LVIS_CLASSES, ignore_index=-1)
+    reference = EqualizedFocalReference(LVIS_CLASSES, ignore_index=None)
     largest = 0.0
     for step in range(2):
         levels, samples = fpn_features(step)

@@ -73,7 +73,7 @@ def _efl_unchecked(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: T
             magnitude = factor * focusing * (torch.exp(log_miss) - gammas * torch.sigmoid(z) * F.logsigmoid(z))
             if reduction == "mean":
                 magnitude = magnitude / (avg_factor + FLOAT32_EPS if avg_factor is not None
-                                         else torch.clamp(count_valid(labels, ignore_index), min=1))
+                                         else torch.as_tensor(count_valid(labels, ignore_index)).clamp(min=1))
             positive = (magnitude * onehot).sum(0)
             statistics = torch.stack([positive, magnitude.sum(0) - positive])
 
