@@ -47,14 +47,13 @@ def _efl_unchecked(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: T
                    reduction: str, avg_factor: Optional[Union[float, Tensor]] = None,
                    need_statistics: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
     """:func:`equalized_focal_loss` on validated arguments, and, if asked, this batch's ``(2, C)`` positive and
-    negative gradient magnitudes of the reduced loss (the weights' state is read from a detached copy, so the
-    caller may update ``pos_grad``/``neg_grad`` in place afterwards, even inside a compiled graph)."""
+    negative gradient magnitudes of the reduced loss."""
     num_classes = logits.shape[1]
     rows = logits.movedim(1, -1).reshape(-1, num_classes)
     labels = target.reshape(-1)
     safe, valid = mask_ignored(labels, ignore_index, num_classes)          # ignored rows: weight 0
     onehot = F.one_hot(safe.long(), num_classes + 1)[:, :num_classes].to(rows.dtype)
-    gammas = efl_gammas(pos_grad.detach().clone(), neg_grad.detach().clone(), gamma=gamma, scale=scale)
+    gammas = efl_gammas(pos_grad, neg_grad, gamma=gamma, scale=scale)
     gammas = gammas.to(device=rows.device, dtype=rows.dtype)
     factor = gammas / gamma                                                 # the re-weighting factor
     if alpha is not None:

@@ -261,11 +261,14 @@ class GradientStatistics(SyncedState):
         self.neg_grad.zero_()
 
     def _accumulate(self, statistics: Optional[Tensor]) -> None:
-        """Add a batch's ``(2, C)`` statistics (None in eval mode), summed over the processes first."""
+        """Add a batch's ``(2, C)`` statistics (None in eval mode), summed over the processes first.
+
+        The buffers are replaced by new tensors, not updated in place: the loss's backward may read them (a
+        compiled backward recomputes the weights from them), and must read the values its forward used."""
         if statistics is not None:
             statistics = self._sum_over_processes(statistics.to(self.pos_grad))
-            self.pos_grad.add_(statistics[0])
-            self.neg_grad.add_(statistics[1])
+            self.pos_grad = self.pos_grad + statistics[0]
+            self.neg_grad = self.neg_grad + statistics[1]
 
 
 class EQLv2Loss(GradientStatistics):
@@ -333,8 +336,8 @@ class EqualizedFocalLoss(GradientStatistics):
     loss, the batch's positive and negative gradient magnitudes per class (of the reduced loss, as the authors'
     backward hook collects them) are summed over the processes of a ``torch.distributed`` job and added to the
     float64 buffers ``pos_grad`` and ``neg_grad`` (saved in ``state_dict``, moved by ``.to()``); the next
-    batch's focusing factors come from them. The loss reads a copy of the buffers taken before they are updated,
-    so its gradient is the same compiled or not. Eval mode leaves the statistics alone. A head that calls the
+    batch's focusing factors come from them. The update replaces the buffers instead of writing into them, so
+    the gradient is the same compiled or not. Eval mode leaves the statistics alone. A head that calls the
     loss once per feature level lets a batch's later levels see its earlier levels' statistics; the authors
     update once per batch.
 
