@@ -138,6 +138,41 @@ class EQLv2Reference:
         return loss
 
 
+class EqualizedFocalReference:
+    """Li et al. (2022), Eqs. 4-6, as the authors' code runs it, float64, one process: ``g_j = clip(pos_j /
+    (neg_j + 1e-10), 0, 1)`` (1 before the first batch), ``gamma_j = gamma_b + s (1 - g_j)``; the loss sums
+    ``-alpha_t (gamma_j / gamma_b) (1 - p_t)^gamma_j log p_t`` over every logit of the non-ignored samples (times
+    their weight) and divides by the normaliser (given, else the number of those samples); then the absolute
+    gradient of that loss with respect to each logit, as the authors' backward hook receives it, is added to
+    ``pos`` (the label's class) and ``neg`` (every other class)."""
+
+    def __init__(self, num_classes, gamma=2.0, scale=8.0, alpha=0.25, ignore_index=-100):
+        self.c, self.gamma, self.scale, self.alpha, self.ignore = num_classes, gamma, scale, alpha, ignore_index
+        self.pos = torch.zeros(num_classes, dtype=torch.float64)
+        self.neg = torch.zeros(num_classes, dtype=torch.float64)
+        self.pos_neg = torch.ones(num_classes, dtype=torch.float64)
+
+    def __call__(self, logits, labels, weight=None, normalizer=None):
+        x = logits.double() if logits.requires_grad else logits.detach().double().requires_grad_()
+        n = x.shape[0]
+        keep = labels != self.ignore if self.ignore is not None else torch.ones_like(labels, dtype=torch.bool)
+        y = torch.zeros(n, self.c + 1, dtype=torch.float64)
+        y[torch.arange(n)[keep], labels[keep]] = 1
+        y = y[:, :self.c]
+        gamma_j = self.gamma + self.scale * (1 - self.pos_neg)
+        p = torch.sigmoid(x)
+        p_t = y * p + (1 - y) * (1 - p)
+        alpha_t = 1.0 if self.alpha is None else self.alpha * y + (1 - self.alpha) * (1 - y)
+        w = keep.double() * (1.0 if weight is None else weight.double())
+        terms = -alpha_t * (gamma_j / self.gamma) * (1 - p_t) ** gamma_j * torch.log(p_t) * w[:, None]
+        loss = terms.sum() / (keep.sum().clamp(min=1) if normalizer is None else normalizer)
+        grad = torch.autograd.grad(loss, x, retain_graph=True)[0].abs()
+        self.pos = self.pos + (grad * y).sum(0)
+        self.neg = self.neg + (grad * (1 - y)).sum(0)
+        self.pos_neg = torch.clamp(self.pos / (self.neg + 1e-10), 0, 1)
+        return loss
+
+
 def normed_conv2d_reference(x, weight, bias, temperature, power, eps, norm_over_kernel, padding=0):
     """MMDetection's ``NormedConv2d.forward``: each filter divided by (its norm over the input channels at each
     kernel position, or over all its weights with ``norm_over_kernel``)^power + eps, the input by its per-pixel

@@ -111,7 +111,7 @@ class MMDetSeesawReference:
         def acc(pred, target):
             if pred.shape[0] == 0:
                 return pred.new_tensor(0.0)
-            return (pred.argmax(1) == target).float().sum() * (100.0 / pred.shape[0])
+            return (pred.argmax(1) == target).float().sum(0, keepdim=True) * (100.0 / pred.shape[0])
 
         pos = labels < self.num_classes
         return {"acc_objectness": acc(cls_score[:, -2:], (labels == self.num_classes).long()),

@@ -80,7 +80,7 @@ def _generic_rows():
             rows.append(Bad(f"{tag}-target-shape", entry.name, "target", module,
                             lambda m, x=x, t=t: m(x, t[..., :-1]), built))
             if index:
-                channels = x.shape[1]
+                channels = x.shape[1] + entry.background_label     # the first label the loss must reject
                 rows += [
                     Bad(f"{tag}-label-too-large", entry.name, "target", module,
                         lambda m, x=x, t=t, c=channels: m(x, _with_first(t, c)), built),

@@ -1,6 +1,6 @@
 """The long-tail losses' state under torch.distributed: real gloo processes on loopback, with the launch, data and
 checkpoint helpers of test_distributed. Logit adjustment and LDAM count labels as Seesaw does; EQLv2 sums its
-float gradient statistics. Every process must hold the global statistics, and a killed run must resume exactly."""
+float gradient statistics, as does equalized focal loss. Every process must hold the global statistics, and a killed run must resume exactly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from seesaw_losses import EQLv2Loss, LDAMLoss, LogitAdjustedLoss
+from seesaw_losses import EQLv2Loss, EqualizedFocalLoss, LDAMLoss, LogitAdjustedLoss
 from seesaw_losses.sampling import RepeatFactorSampler
 
 from test_distributed import NUM_CLASSES, STEPS, _global_batch, _histogram, _launch, _save, _shard
@@ -24,6 +24,7 @@ def _losses(group=None) -> dict:
         "ldam": LDAMLoss(NUM_CLASSES, scale=5.0, reduction="none"),
         "eqlv2": EQLv2Loss(NUM_CLASSES, reduction="none"),
         "eqlv2_background": EQLv2Loss(NUM_CLASSES, background_channel=True, reduction="none", ignore_index=-1),
+        "efl": EqualizedFocalLoss(NUM_CLASSES, reduction="none"),
     }
     if group is not None:
         losses["eqlv2_group01"] = EQLv2Loss(NUM_CLASSES, reduction="none", process_group=group)

@@ -19,7 +19,13 @@ from references import MMDetSeesawReference, mmdet_seesaw_ce
 
 @pytest.fixture(scope="module")
 def mmdet_models():
-    """A child registry of mmengine's root with scope ``mmdet``, as MMDetection's own ``MODELS`` is."""
+    """MMDetection's ``MODELS`` where MMDetection is installed, else a child registry of mmengine's root with
+    scope ``mmdet``, as MMDetection's own is."""
+    try:
+        from mmdet.registry import MODELS
+        return MODELS
+    except ImportError:
+        pass
     if "mmdet" in MMENGINE_MODELS._children:
         return MMENGINE_MODELS._children["mmdet"]
     return Registry("model", parent=MMENGINE_MODELS, scope="mmdet")
@@ -155,7 +161,8 @@ def test_every_registered_loss_builds_from_an_mmengine_config(mmdet_models):
         assert isinstance(built, torch.nn.Module), entry.name
         assert type(built) is type(entry.build(**{k: v for k, v in config.items() if k != "type"})), entry.name
         if isinstance(entry.module, type):
-            assert mmdet.MODELS.get(entry.module.__name__) in (entry.module, MMDetSeesawLoss)
+            assert mmdet.MODELS.get(entry.module.__name__) in (entry.module, MMDetSeesawLoss,
+                                                               mmdet.EqualizedFocalLoss)
 
 
 def test_a_missing_mmengine_is_named_in_the_error():

@@ -10,7 +10,7 @@ from .functional import (
 )
 from .modules import (
     AsymmetricLoss, BalancedSoftmaxLoss, BinarySeesawLoss, BoundaryLoss, ClDiceLoss, DeferredReweighting, DiceLoss,
-    EQLv2Loss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss,
+    EQLv2Loss, EqualizedFocalLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss,
     LovaszHingeLoss, LovaszSoftmaxLoss, SeesawLoss, SigmoidFocalLoss, SkeletonRecallLoss, SoftmaxFocalLoss,
     TverskyLoss, WeightedBCELoss,
 )

@@ -84,6 +84,8 @@ class LossEntry:
         derived_attribute: the module attribute computed from those counts, printed by the command (e.g.
             ``"pos_weight"``).
         region: whether a pixel's loss depends on the other pixels (no per-pixel curve in ``seesaw plot``).
+        background_label: whether an index target also takes label ``C`` (``C`` logits), the background of a
+            dense detection head (equalized focal loss).
         defaults: the hyperparameters' default values, as the module's signature has them.
         search_space: a :class:`Hyperparameter` per tunable option (``seesaw compare --tune``).
         aliases: other names that build the same loss.
@@ -100,6 +102,7 @@ class LossEntry:
     counts_argument: Optional[str] = None
     derived_attribute: Optional[str] = None
     region: bool = False
+    background_label: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
     search_space: Mapping[str, Hyperparameter] = field(default_factory=dict)
     aliases: Tuple[str, ...] = ()

@@ -7,6 +7,7 @@ from ._validation import set_value_checks, value_checks
 from .asymmetric import asymmetric_loss
 from .bce import weighted_bce_loss
 from .binary_seesaw import binary_counts, binary_seesaw_loss
+from .efl import efl_gammas, equalized_focal_loss
 from .eqlv2 import eqlv2_loss, eqlv2_weights
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .ldam import ldam_loss, ldam_margins
@@ -34,8 +35,10 @@ __all__ = [
     "cldice_loss",
     "count_labels",
     "dice_loss",
+    "efl_gammas",
     "eqlv2_loss",
     "eqlv2_weights",
+    "equalized_focal_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
     "inverse_frequency_weights",

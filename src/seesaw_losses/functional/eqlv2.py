@@ -42,6 +42,26 @@ def eqlv2_weights(pos_grad: Tensor, neg_grad: Tensor, *, gamma: float = 12.0, mu
     return 1 + alpha * (1 - neg_w), neg_w
 
 
+def check_gradient_statistics(fn: str, logits: object, pos_grad: Optional[Tensor], neg_grad: Optional[Tensor], *,
+                              background_channel: bool = False) -> Tuple[Tensor, Tensor]:
+    """The accumulated positive and negative gradients of a gradient-balancing loss (EQLv2, EFL), checked; zeros
+    (no statistics yet) for one per class of ``logits`` when neither is given."""
+    if (pos_grad is None) != (neg_grad is None):
+        fail(fn, "neg_grad" if neg_grad is None else "pos_grad", "given together with the other statistic",
+             None, "pass both accumulated gradients, or neither (no statistics yet)")
+    if pos_grad is None or neg_grad is None:
+        check_logits(fn, logits, min_dim=2)
+        assert isinstance(logits, Tensor)
+        num_classes = logits.shape[1] - (1 if background_channel else 0)
+        pos_grad = neg_grad = torch.zeros(max(num_classes, 1), dtype=torch.float64, device=logits.device)
+    for name, value in (("pos_grad", pos_grad), ("neg_grad", neg_grad)):
+        if not isinstance(value, Tensor) or value.dim() != 1 or not value.is_floating_point():
+            fail(fn, name, "a 1-D floating-point tensor of accumulated gradients per class", value, error=TypeError)
+    if neg_grad.shape != pos_grad.shape:
+        fail(fn, "neg_grad", f"of pos_grad's shape {tuple(pos_grad.shape)}", neg_grad)
+    return pos_grad, neg_grad
+
+
 def _eqlv2_unchecked(logits: Tensor, target: Tensor, pos_grad: Tensor, neg_grad: Tensor, *, gamma: float,
                      mu: float, alpha: float, background_channel: bool, ignore_index: Optional[int], reduction: str,
                      need_statistics: bool) -> Tuple[Tensor, Optional[Tensor]]:
@@ -140,18 +160,8 @@ def eqlv2_loss(
     fn = "eqlv2_loss"
     check_eqlv2_args(fn, gamma, mu, alpha)
     check_reduction(fn, reduction)
-    if (pos_grad is None) != (neg_grad is None):
-        fail(fn, "neg_grad" if neg_grad is None else "pos_grad", "given together with the other statistic",
-             None, "pass both accumulated gradients, or neither (no statistics yet)")
-    if pos_grad is None:
-        check_logits(fn, logits, min_dim=2)
-        num_classes = logits.shape[1] - (1 if background_channel else 0)
-        pos_grad = neg_grad = torch.zeros(max(num_classes, 1), dtype=torch.float64, device=logits.device)
-    for name, value in (("pos_grad", pos_grad), ("neg_grad", neg_grad)):
-        if not isinstance(value, Tensor) or value.dim() != 1 or not value.is_floating_point():
-            fail(fn, name, "a 1-D floating-point tensor of accumulated gradients per class", value, error=TypeError)
-    if neg_grad.shape != pos_grad.shape:
-        fail(fn, "neg_grad", f"of pos_grad's shape {tuple(pos_grad.shape)}", neg_grad)
+    pos_grad, neg_grad = check_gradient_statistics(fn, logits, pos_grad, neg_grad,
+                                                   background_channel=background_channel)
     check_eqlv2_inputs(fn, logits, target, pos_grad.numel(), background_channel, ignore_index)
     loss, _ = _eqlv2_unchecked(logits, target, pos_grad, neg_grad, gamma=gamma, mu=mu, alpha=alpha,
                                background_channel=background_channel, ignore_index=ignore_index,

@@ -1,13 +1,17 @@
-"""MMDetection and mmengine: the box-head form of Seesaw, and the library's losses in an mmengine registry.
+"""MMDetection and mmengine: the box-head form of Seesaw, the dense-head form of equalized focal loss, and the
+library's losses in an mmengine registry.
 
 Importing this module (``custom_imports=dict(imports=['seesaw_losses.integrations.mmdet'])`` in an MMDetection
 config) registers every loss of :func:`seesaw_losses.available_losses` in :data:`MODELS`, an mmengine registry
 with scope ``seesaw_losses``, under its registry name (``'dice'``, ``'focal'``...) and its class name
-(``'DiceLoss'``...). ``SeesawLoss`` there is :class:`SeesawLoss` below, MMDetection's drop-in, so a config says::
+(``'DiceLoss'``...). ``SeesawLoss`` and ``EqualizedFocalLoss`` there are the classes below, which follow
+MMDetection's loss protocol, so a two-stage config says::
 
     loss_cls=dict(type='seesaw_losses.SeesawLoss', p=0.8, q=2.0, num_classes=1203)
 
-and the core Seesaw module is ``type='seesaw_losses.seesaw'``. Needs ``mmengine`` (``pip install mmengine``).
+and a RetinaNet/FCOS config ``loss_cls=dict(type='seesaw_losses.EqualizedFocalLoss', use_sigmoid=True,
+num_classes=1203)``; the core modules are ``type='seesaw_losses.seesaw'`` and ``'seesaw_losses.efl'``. Needs
+``mmengine`` (``pip install mmengine``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ..functional._validation import (
 )
 from ..functional.seesaw import _seesaw_loss_unchecked, check_seesaw_options
 from ..modules._class_counts import ClassCountsMixin
+from ..modules.long_tail import EqualizedFocalLoss as CoreEqualizedFocalLoss
 from ..registry import available_losses
 
 try:
@@ -37,10 +42,10 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess wit
 
 
 def _accuracy(scores: Tensor, labels: Tensor) -> Tensor:
-    """Top-1 accuracy in percent (0 for an empty batch), as MMDetection reports it."""
+    """Top-1 accuracy in percent, shaped as MMDetection reports it: ``(1,)``, or a 0-d 0 for an empty batch."""
     if labels.numel() == 0:
         return scores.new_tensor(0.0)
-    return (scores.argmax(-1) == labels).float().mean() * 100.0
+    return (scores.argmax(-1) == labels).float().mean().reshape(1) * 100.0
 
 
 class SeesawLoss(ClassCountsMixin):
@@ -52,9 +57,10 @@ class SeesawLoss(ClassCountsMixin):
     ``loss_weight`` and returned as ``{"loss_cls_objectness", "loss_cls_classes"}`` (``return_dict=True``) or
     summed. In training mode the labels are counted first (background in the ``background_count`` buffer),
     once the call's arguments are all valid. ``get_cls_channels``, ``get_activation`` and ``get_accuracy`` have
-    MMDetection's meaning. ``load_state_dict`` reads MMDetection's ``cum_samples`` buffer (``C + 1`` floats), and
-    :attr:`cum_samples` shows the counts that way; they are saved as exact int64 ``class_counts`` and
-    ``background_count``.
+    MMDetection's meaning. The counts are saved as exact int64 ``class_counts`` and ``background_count`` and,
+    beside them, as MMDetection's ``cum_samples`` (``C + 1`` floats, :attr:`cum_samples`), so a checkpoint moves
+    either way between this loss and MMDetection's: ``load_state_dict`` reads ``cum_samples`` when the int64
+    counts are absent and skips it when they are there.
 
     Args:
         use_sigmoid: must be False (Seesaw is a softmax loss), as in MMDetection.
@@ -106,6 +112,15 @@ class SeesawLoss(ClassCountsMixin):
     def cum_samples(self) -> Tensor:
         """The counts as MMDetection's ``cum_samples`` buffer holds them: ``C + 1`` floats, background last."""
         return torch.cat([self.class_counts, self.background_count.view(1)]).float()
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "cum_samples"] = self.cum_samples
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        if prefix + "class_counts" in state_dict:
+            state_dict.pop(prefix + "cum_samples", None)      # the float copy of the counts read next
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def get_cls_channels(self, num_classes: int) -> int:
         """Number of logits the classifier must output for ``num_classes`` classes: ``C + 2``."""
@@ -165,12 +180,60 @@ class SeesawLoss(ClassCountsMixin):
         return loss_classes + loss_objectness
 
 
+class EqualizedFocalLoss(CoreEqualizedFocalLoss):
+    r"""Equalized focal loss (:class:`seesaw_losses.EqualizedFocalLoss`) with MMDetection's loss protocol, for
+    dense one-stage heads with one sigmoid logit per class (RetinaNet, FCOS, ATSS...): a drop-in for their
+    ``FocalLoss``::
+
+        loss_cls=dict(type='seesaw_losses.EqualizedFocalLoss', use_sigmoid=True, num_classes=1203,
+                      gamma=2.0, alpha=0.25, scale=8.0, loss_weight=1.0)
+
+    Labels lie in ``[0, C]`` with ``C`` meaning background; ``label_weights`` weigh the anchors (0 for the
+    ignored ones) and ``avg_factor`` (the number of positives) divides the sum, as the head passes them. The
+    statistics are the gradients of the loss before ``loss_weight``.
+
+    Args:
+        use_sigmoid: must be True (EFL is a sigmoid loss), as MMDetection's heads read it.
+        num_classes: number of classes ``C``.
+        gamma: as :class:`seesaw_losses.EqualizedFocalLoss`.
+        scale: as :class:`seesaw_losses.EqualizedFocalLoss`.
+        alpha: as :class:`seesaw_losses.EqualizedFocalLoss`.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        loss_weight: factor on the loss.
+        sync_counts: as :class:`seesaw_losses.EqualizedFocalLoss`.
+        process_group: as :class:`seesaw_losses.EqualizedFocalLoss`.
+
+    Shape:
+        - pred: ``(N, C)``; target: ``(N,)`` integer in ``[0, C]``; weight: broadcastable to ``(N,)``.
+        - output: scalar, or ``(N, C)`` for ``reduction="none"``.
+    """
+
+    def __init__(self, use_sigmoid: bool = True, num_classes: int = 1203, gamma: float = 2.0, scale: float = 8.0,
+                 alpha: Optional[float] = 0.25, reduction: str = "mean", loss_weight: float = 1.0, *,
+                 sync_counts: Optional[bool] = None, process_group: Any = None) -> None:
+        if not use_sigmoid:
+            fail("mmdet.EqualizedFocalLoss", "use_sigmoid", "True", use_sigmoid, "EFL is a sigmoid loss")
+        check_number("mmdet.EqualizedFocalLoss", "loss_weight", loss_weight)
+        super().__init__(num_classes, gamma=gamma, scale=scale, alpha=alpha, ignore_index=None,
+                         reduction=reduction, sync_counts=sync_counts, process_group=process_group)
+        self.use_sigmoid, self.loss_weight = use_sigmoid, loss_weight
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,  # type: ignore[override]
+                avg_factor: Optional[Union[float, Tensor]] = None,
+                reduction_override: Optional[str] = None) -> Tensor:
+        if reduction_override is not None:
+            check_choice("mmdet.EqualizedFocalLoss.forward", "reduction_override", reduction_override, REDUCTIONS)
+        return self.loss_weight * super().forward(pred, target, weight, avg_factor=avg_factor,
+                                                  reduction=reduction_override)
+
+
 MODELS = Registry("model", parent=_MMENGINE_MODELS, scope="seesaw_losses")
 """The library's losses, for mmengine-based frameworks (MMDetection, MMSegmentation, mmpretrain)."""
 
 
 def _register_library() -> None:
     MODELS.register_module(name="SeesawLoss", module=SeesawLoss)
+    MODELS.register_module(name="EqualizedFocalLoss", module=EqualizedFocalLoss)
     for entry in available_losses():
         builder = entry.builder
         for name in (entry.name,) + entry.aliases:
@@ -181,4 +244,4 @@ def _register_library() -> None:
 
 _register_library()
 
-__all__ = ["MODELS", "SeesawLoss"]
+__all__ = ["MODELS", "EqualizedFocalLoss", "SeesawLoss"]

@@ -5,7 +5,9 @@ Each family's file also registers its losses (:mod:`seesaw_losses.registry`).
 
 from .bce import WeightedBCELoss
 from .focal import SigmoidFocalLoss, SoftmaxFocalLoss
-from .long_tail import AsymmetricLoss, BalancedSoftmaxLoss, EQLv2Loss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss
+from .long_tail import (
+    AsymmetricLoss, BalancedSoftmaxLoss, EQLv2Loss, EqualizedFocalLoss, LDAMDRWLoss, LDAMLoss, LogitAdjustedLoss,
+)
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from .overlap import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .seesaw import BinarySeesawLoss, SeesawLoss
@@ -22,6 +24,7 @@ __all__ = [
     "DeferredReweighting",
     "DiceLoss",
     "EQLv2Loss",
+    "EqualizedFocalLoss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "JaccardLoss",

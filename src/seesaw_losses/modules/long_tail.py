@@ -1,5 +1,5 @@
 """Long-tail losses: logit adjustment, Balanced Softmax, LDAM (and LDAM-DRW) read the class prior; the asymmetric
-loss and EQLv2 re-balance sigmoid heads."""
+loss, EQLv2 and equalized focal loss re-balance sigmoid heads."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from ..functional._targets import count_labels
-from ..functional._validation import check_class_weight, check_counts, check_int, check_reduction, fail
+from ..functional._validation import (
+    check_avg_factor, check_class_weight, check_counts, check_int, check_reduction, fail,
+)
 from ..functional.asymmetric import (
     _asymmetric_unchecked, asymmetric_loss, check_asymmetric_args, check_asymmetric_tensors,
 )
+from ..functional.efl import _efl_unchecked, check_efl_args, check_efl_inputs, equalized_focal_loss
 from ..functional.eqlv2 import _eqlv2_unchecked, check_eqlv2_args, check_eqlv2_inputs, eqlv2_loss
 from ..functional.ldam import _ldam_unchecked, check_ldam_args, ldam_loss
 from ..functional.logit_adjusted import (
@@ -236,7 +239,39 @@ class AsymmetricLoss(nn.Module):
                                      reduction=self.reduction)
 
 
-class EQLv2Loss(SyncedState):
+class GradientStatistics(SyncedState):
+    """The state of a gradient-balancing loss (EQLv2, EFL): the positive and negative gradient magnitudes per
+    class accumulated in training, float64 buffers ``pos_grad`` and ``neg_grad``, summed over processes."""
+
+    pos_grad: Tensor
+    neg_grad: Tensor
+
+    def _init_statistics(self, fn: str, num_classes: int, reduction: str, sync_counts: Optional[bool],
+                         process_group: Any) -> None:
+        check_int(fn, "num_classes", num_classes, low=1)
+        check_reduction(fn, reduction)
+        self._init_sync(fn, sync_counts, process_group)
+        self.num_classes, self.reduction = num_classes, reduction
+        for name in ("pos_grad", "neg_grad"):
+            self.register_buffer(name, torch.zeros(num_classes, dtype=torch.float64))
+
+    def reset_statistics(self) -> None:
+        """Forget the accumulated gradients."""
+        self.pos_grad.zero_()
+        self.neg_grad.zero_()
+
+    def _accumulate(self, statistics: Optional[Tensor]) -> None:
+        """Add a batch's ``(2, C)`` statistics (None in eval mode), summed over the processes first.
+
+        The buffers are replaced by new tensors, not updated in place: the loss's backward may read them (a
+        compiled backward recomputes the weights from them), and must read the values its forward used."""
+        if statistics is not None:
+            statistics = self._sum_over_processes(statistics.to(self.pos_grad))
+            self.pos_grad = self.pos_grad + statistics[0]
+            self.neg_grad = self.neg_grad + statistics[1]
+
+
+class EQLv2Loss(GradientStatistics):
     r"""Equalization loss v2 (Tan et al., CVPR 2021) with its gradient statistics kept as state.
 
     See :func:`seesaw_losses.functional.eqlv2_loss`. After each training-mode loss, the batch's positive and
@@ -269,31 +304,19 @@ class EQLv2Loss(SyncedState):
         >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 5, (8,))).backward()
     """
 
-    pos_grad: Tensor
-    neg_grad: Tensor
-
     def __init__(self, num_classes: int, *, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0,
                  background_channel: bool = False, ignore_index: Optional[int] = -100, reduction: str = "mean",
                  sync_counts: Optional[bool] = None, process_group: Any = None) -> None:
         super().__init__()
         fn = "EQLv2Loss"
-        check_int(fn, "num_classes", num_classes, low=1)
         check_eqlv2_args(fn, gamma, mu, alpha)
-        check_reduction(fn, reduction)
-        self._init_sync(fn, sync_counts, process_group)
-        self.num_classes, self.gamma, self.mu, self.alpha = num_classes, gamma, mu, alpha
-        self.background_channel, self.ignore_index, self.reduction = background_channel, ignore_index, reduction
-        self.register_buffer("pos_grad", torch.zeros(num_classes, dtype=torch.float64))
-        self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
+        self._init_statistics(fn, num_classes, reduction, sync_counts, process_group)
+        self.gamma, self.mu, self.alpha = gamma, mu, alpha
+        self.background_channel, self.ignore_index = background_channel, ignore_index
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, gamma={self.gamma}, mu={self.mu}, alpha={self.alpha}, "
                 f"background_channel={self.background_channel}")
-
-    def reset_statistics(self) -> None:
-        """Forget the accumulated gradients."""
-        self.pos_grad.zero_()
-        self.neg_grad.zero_()
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         fn = "EQLv2Loss.forward"
@@ -302,10 +325,68 @@ class EQLv2Loss(SyncedState):
             logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
             background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
             need_statistics=self.training)
-        if statistics is not None:
-            statistics = self._sum_over_processes(statistics.to(self.pos_grad))
-            self.pos_grad.add_(statistics[0])
-            self.neg_grad.add_(statistics[1])
+        self._accumulate(statistics)
+        return loss
+
+
+class EqualizedFocalLoss(GradientStatistics):
+    r"""Equalized focal loss (Li et al., CVPR 2022) with its gradient statistics kept as state.
+
+    See :func:`seesaw_losses.functional.equalized_focal_loss`. As :class:`EQLv2Loss`: after each training-mode
+    loss, the batch's positive and negative gradient magnitudes per class (of the reduced loss, as the authors'
+    backward hook collects them) are summed over the processes of a ``torch.distributed`` job and added to the
+    float64 buffers ``pos_grad`` and ``neg_grad`` (saved in ``state_dict``, moved by ``.to()``); the next
+    batch's focusing factors come from them. The update replaces the buffers instead of writing into them, so
+    the gradient is the same compiled or not. Eval mode leaves the statistics alone. A head that calls the
+    loss once per feature level lets a batch's later levels see its earlier levels' statistics; the authors
+    update once per batch.
+
+    Args:
+        num_classes: number of classes ``C`` (logits per sample; label ``C`` is background).
+        gamma: the focal loss's focusing factor :math:`\gamma_b`, ``> 0``.
+        scale: :math:`s`, the focusing factor added to a class with no positive gradient, ``>= 0``.
+        alpha: the focal loss's balance of positives, in ``[0, 1]``; None for none.
+        ignore_index: label that contributes neither loss nor statistics; None for none.
+        reduction: ``"none"`` | ``"mean"`` (over samples, or ``avg_factor``) | ``"sum"``.
+        sync_counts: as :class:`SeesawLoss`, for the statistics.
+        process_group: as :class:`SeesawLoss`, for the statistics.
+
+    Shape:
+        - logits: ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+        - target: ``(N,)`` or ``(N, d1, ..., dK)`` class indices in ``[0, C]`` (``C``: background).
+        - weight (forward): per-sample weights broadcastable to the target.
+        - output: scalar, or the logits' shape for ``reduction="none"``.
+
+    Example:
+        >>> criterion = EqualizedFocalLoss(5)
+        >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 6, (8,))).backward()
+    """
+
+    def __init__(self, num_classes: int, *, gamma: float = 2.0, scale: float = 8.0, alpha: Optional[float] = 0.25,
+                 ignore_index: Optional[int] = -100, reduction: str = "mean", sync_counts: Optional[bool] = None,
+                 process_group: Any = None) -> None:
+        super().__init__()
+        fn = "EqualizedFocalLoss"
+        check_efl_args(fn, gamma, scale, alpha)
+        self._init_statistics(fn, num_classes, reduction, sync_counts, process_group)
+        self.gamma, self.scale, self.alpha, self.ignore_index = gamma, scale, alpha, ignore_index
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, gamma={self.gamma}, scale={self.scale}, alpha={self.alpha}"
+
+    def forward(self, logits: Tensor, target: Tensor, weight: Optional[Tensor] = None, *,
+                avg_factor: Optional[Union[float, Tensor]] = None, reduction: Optional[str] = None) -> Tensor:
+        """``reduction`` overrides the module's for this call."""
+        fn = "EqualizedFocalLoss.forward"
+        reduction = self.reduction if reduction is None else reduction
+        check_reduction(fn, reduction)
+        check_avg_factor(fn, avg_factor, reduction)
+        check_efl_inputs(fn, logits, target, self.num_classes, weight, self.ignore_index)
+        loss, statistics = _efl_unchecked(
+            logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, scale=self.scale, alpha=self.alpha,
+            weight=weight, ignore_index=self.ignore_index, reduction=reduction, avg_factor=avg_factor,
+            need_statistics=self.training)
+        self._accumulate(statistics)
         return loss
 
 
@@ -350,3 +431,12 @@ register(LossEntry(
     defaults={"gamma": 12.0, "mu": 0.8, "alpha": 4.0},
     search_space={"gamma": Hyperparameter(4.0, 16.0), "mu": Hyperparameter(0.5, 1.0),
                   "alpha": Hyperparameter(0.0, 8.0)}))
+register(LossEntry(
+    name="efl", function=equalized_focal_loss, module=EqualizedFocalLoss, tasks=("long-tailed", "detection"),
+    summary="equalized focal loss: sigmoid focal loss whose focusing factor and weight grow for classes whose "
+            "accumulated positive gradient is small against their negative one (dense one-stage heads)",
+    reference="Li et al., Equalized Focal Loss for Dense Long-Tailed Object Detection, CVPR 2022", target="index",
+    background_label=True,
+    defaults={"gamma": 2.0, "scale": 8.0, "alpha": 0.25}, aliases=("equalized_focal",),
+    search_space={"gamma": Hyperparameter(1.0, 3.0), "scale": Hyperparameter(0.0, 16.0),
+                  "alpha": Hyperparameter(0.1, 0.9)}))
