@@ -46,6 +46,7 @@ def child(folder: Path, held_out: Path, patch_size: int, workers: int) -> None:
 
     from seesaw_losses.experiments.losses import build, parse_loss
     from seesaw_losses.experiments.patches import load_patch_data
+    from seesaw_losses.experiments.run import SIGMOID, Run
     from seesaw_losses.experiments.trainers import Budget, PatchSegmentationTrainer
 
     torch.set_num_threads(1)
@@ -56,20 +57,7 @@ def child(folder: Path, held_out: Path, patch_size: int, workers: int) -> None:
     trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=16, lr=1e-3), patch_size=patch_size,
                                        patches_per_image=1, width=8, depth=3, loader_workers=workers)
 
-    class Run:
-        loss, seed, tuning, device = "bce", 0, False, "cpu"
-        history, artifacts = {}, {}
-
-        def report(self, step, value):
-            pass
-
-        def record_samples(self, name, scores, groups=None):
-            pass
-
-        def progress(self, text):
-            pass
-
-    trainer(build(parse_loss("bce"), data.class_counts).module, Run())
+    trainer(build(parse_loss("bce"), data.class_counts).module, Run(0, False, "bce", {}, family=SIGMOID))
     print(len(data.train), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

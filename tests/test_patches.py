@@ -16,7 +16,7 @@ from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.patches import (EpochSampler, PatchDataset, gaussian_importance, load_patch_data,
                                                sample_patches, sliding_window, window_starts)
 from seesaw_losses.experiments.trainers import Budget, PatchSegmentationTrainer
-from trainer_support import SIZES, StandInRun, one_thread, write_pairs  # noqa: F401 (an autouse fixture)
+from trainer_support import SIZES, make_run, one_thread, write_pairs  # noqa: F401 (an autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,16 +125,16 @@ def test_trainer_scores_whole_images_at_their_own_size(pairs, loss):
     data = load_patch_data(pairs / "images", pairs / "masks", patch_size=16, test_fraction=0.4)
     trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=6, lr=1e-3), patch_size=16,
                                        patches_per_image=3, width=4, depth=2, loader_workers=0)
-    run = StandInRun(loss, seed=2)
+    run = make_run(loss, seed=2)
     scores = trainer(build(parse_loss(loss), data.class_counts).module, run)
     assert {"dice", "image_dice", "iou", "threshold", "cldice", "betti0_error", "hd95"} <= set(scores)
-    assert len(run.history["train_loss"]) == 1 and len(run.reports) == 1
+    assert len(run.history["train_loss"]) == 1 and len(run.history["validation"]) == 1
     entries = run.artifacts["per_image"]
     assert [(e["height"], e["width"]) for e in entries] == [(p.height, p.width) for p in data.test]
     assert [o.shape for o in run.artifacts["outputs"]] == [(p.height, p.width) for p in data.test]
-    assert run.samples["image_dice"][0] == [e["image_dice"] for e in entries]
+    assert run.samples["image_dice"][0].tolist() == [e["image_dice"] for e in entries]
     assert scores["image_dice"] == pytest.approx(np.mean([e["image_dice"] for e in entries]))
-    assert run.samples["hd95"][0] == [e["hd95"] for e in entries]
+    assert run.samples["hd95"][0].tolist() == [e["hd95"] for e in entries]
     assert run.artifacts["peak_mb"] > 0
     assert trainer.metric == "image_dice" and trainer.class_counts() == data.class_counts
     assert scores["cldice"] == pytest.approx(np.mean([e["cldice"] for e in entries]))
@@ -148,7 +148,7 @@ def test_class_index_masks_rank_by_mean_per_image_miou(pairs):
     data = load_patch_data(pairs / "images", pairs / "masks", patch_size=16, test_fraction=0.4)
     trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=6, lr=1e-3), patch_size=16,
                                        patches_per_image=2, width=4, depth=2, loader_workers=0)
-    run = StandInRun("ce", seed=1)
+    run = make_run("ce", seed=1)
     scores = trainer(build(parse_loss("ce"), data.class_counts).module, run)
     assert trainer.metric == "image_mean_iou" and {"mean_iou", "iou/2"} <= set(scores)
     outputs, entries = run.artifacts["outputs"], run.artifacts["per_image"]
@@ -165,11 +165,11 @@ def test_trainer_tuning_run_same_with_loader_workers_and_settings(pairs):
     trainer = PatchSegmentationTrainer(data, Budget(epochs=1, batch_size=4, lr=1e-3), patch_size=16,
                                        patches_per_image=2, width=4, depth=2, overlap=0.0, blend="uniform",
                                        loader_workers=1)
-    run = StandInRun("bce+dice", tuning=True)
+    run = make_run("bce+dice", tuning=True)
     scores = trainer(build(parse_loss("bce+dice"), data.class_counts).module, run)
-    assert scores["image_dice"] == pytest.approx(run.reports[-1][1]) and run.samples == {}
+    assert scores["image_dice"] == pytest.approx(run.history["validation"][-1]) and run.samples == {}
     in_process = dataclasses.replace(trainer, loader_workers=0)  # the same patches whichever process reads them
-    assert in_process(build(parse_loss("bce+dice"), data.class_counts).module, StandInRun("bce+dice", tuning=True)) \
+    assert in_process(build(parse_loss("bce+dice"), data.class_counts).module, make_run("bce+dice", tuning=True)) \
         == scores
     with pytest.raises(ValueError, match="patch_size must be a multiple of 8 .* got 12"):
         PatchSegmentationTrainer(data, patch_size=12)

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..experiments import DataError
+    from ..experiments import DataError, Diverged
     from .errors import InputError
 
     parser = build_parser()
@@ -43,6 +43,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (InputError, DataError) as error:
         print(f"seesaw {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Diverged as error:
+        print(f"seesaw {args.command}: training diverged: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"seesaw {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     binary = getattr(data, "binary", False)
     ignore_index = getattr(data, "ignore_index", None)
     specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if binary else DEFAULT_MULTICLASS_LOSSES), counts,
-                         ignore_index=ignore_index, epochs=args.epochs)
+                         ignore_index=ignore_index, epochs=args.epochs, families=trainer.families)
     device = configure_torch(args)
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Data: {data.description}")

@@ -19,7 +19,7 @@ from ..compose import CombinedLoss, build_loss, parse_config
 from ..registry import Hyperparameter, default_losses, get_loss, loss_names
 from . import DataError
 
-SIGMOID, SOFTMAX = "sigmoid", "softmax"
+from .run import SIGMOID, SOFTMAX
 
 #: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named (the registry's lists).
 DEFAULT_BINARY_LOSSES = default_losses("binary")

@@ -8,7 +8,7 @@ report folder). A trial is scored on the user's validation split, never the held
   that is killed and resumed proposes the same hyperparameters as one that was not.
 - A trial claims a slot when it starts; a claim beyond the budget (two workers starting the last slot at once) ends
   as *pruned* without training, marked ``surplus`` and not counted, so every finished trial counts once.
-- A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`DataError`) ends as *pruned*.
+- A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`Diverged`) ends as *pruned*.
 - Trials left running by a dead process are marked failed before new ones start: at once when the process ran on
   this machine (its pid is recorded), after Optuna's heartbeat grace period otherwise.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..registry import Hyperparameter
-from . import DataError
+from . import DataError, Diverged
 
 HEARTBEAT_SECONDS, GRACE_SECONDS = 5, 20
 STUDY_FILE = "study.db"
@@ -196,7 +196,7 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
             trial.set_user_attr("hyperparameters", values)
             try:
                 return objective(trial, values)
-            except DataError as error:  # these hyperparameters diverge: pruned, and the search goes on
+            except Diverged as error:  # these hyperparameters diverge: pruned, and the search goes on
                 trial.set_user_attr("diverged", str(error))
                 raise optuna.TrialPruned(str(error)) from None
 

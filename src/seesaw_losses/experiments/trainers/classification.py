@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from ...functional.logit_adjusted import adjust_logits
 from .. import CLASSIFICATION, metrics
 from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
-from ..losses import SOFTMAX, parse_loss
+from ..run import SOFTMAX, Run
 from ..metrics import PER_CLASS
 from ..unet import _block
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
@@ -111,10 +111,16 @@ class ClassificationTrainer:
     name: str = CLASSIFICATION
     kind: str = CLASSIFICATION
     metric: str = RANK_METRIC
+    families: Tuple[str, ...] = (SOFTMAX,)
+    ignore_index: Optional[int] = None
 
     def __post_init__(self) -> None:
         check_budget("ClassificationTrainer", epochs=self.budget.epochs, batch_size=self.budget.batch_size,
                      width=self.width)
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs
 
     def class_counts(self) -> List[int]:
         """Training images per class, in the order of ``data.classes``."""
@@ -134,10 +140,7 @@ class ClassificationTrainer:
         model.train()
         return torch.cat([logits for logits, _ in pairs]), torch.cat([labels for _, labels in pairs])
 
-    def __call__(self, criterion: nn.Module, run) -> Dict[str, float]:
-        if parse_loss(run.loss).family != SOFTMAX:
-            raise ValueError(f"ClassificationTrainer: {run.loss!r} is a one-logit (sigmoid) loss; classification "
-                             "takes a per-class loss (ce, seesaw, logit_adjusted, balanced_softmax, ...)")
+    def __call__(self, criterion: nn.Module, run: Run) -> Dict[str, float]:
         data, device, counts = self.data, run.device, self.class_counts()
         torch.manual_seed(run.seed)
         model = SmallCNN(data.channels, data.num_classes, width=self.width)

@@ -13,8 +13,7 @@ from typing import Callable, Iterable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .. import DataError
-from ..api import Run
+from ..run import Diverged, Run
 
 Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
 Batches = Callable[[int], Iterable[Tuple[Tensor, Tensor]]]  #: epoch -> that epoch's ``(x, y)`` batches
@@ -118,7 +117,7 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
     to the run (which may prune it) and record the training loss in ``run.history``. A final run records
     ``epoch_seconds`` and ``peak_mb`` (one step on the last epoch's first batch) in ``run.artifacts``.
 
-    Raises :class:`DataError` when the loss is not finite (these hyperparameters diverge).
+    Raises :class:`~seesaw_losses.experiments.run.Diverged` when the loss is not finite.
 
     Shape:
         - each batch: ``x (N, C, H, W)`` or ``(N, D)``; ``y (N, H, W)`` or ``(N,)``.
@@ -141,7 +140,7 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
             first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):
-                raise DataError(f"{run.loss}: the loss became {value.item()} during training; try a smaller --lr")
+                raise Diverged(f"{run.loss}: the loss became {value.item()} during training; try a smaller lr")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(value).backward()
             scaler.step(optimizer)

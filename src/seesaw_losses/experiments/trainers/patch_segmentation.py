@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from .. import metrics, topology
-from ..losses import SIGMOID, parse_loss
 from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
                        sliding_window, whole_image_loader)
 from ..unet import UNet
@@ -121,7 +120,7 @@ class PatchSegmentationTrainer(SegmentationKind):
 
     def __call__(self, criterion: nn.Module, run) -> Dict[str, float]:
         data, device = self.data, run.device
-        sigmoid = parse_loss(run.loss).family == SIGMOID
+        sigmoid = run.sigmoid
         torch.manual_seed(run.seed)
         model = UNet(data.channels, 1 if sigmoid else data.num_classes, width=self.width, depth=self.depth)
         sampler = EpochSampler(len(data.train), run.seed)

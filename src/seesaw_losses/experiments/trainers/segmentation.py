@@ -12,9 +12,8 @@ from torch import Tensor, nn
 
 from .. import metrics, topology
 from .. import BINARY, MULTICLASS
-from ..api import Run
+from ..run import SIGMOID, SOFTMAX, Run
 from ..data import SegmentationData, SegmentationSplit
-from ..losses import SIGMOID, parse_loss
 from ..unet import UNet
 from .fit import Budget, fit, predict
 
@@ -39,6 +38,16 @@ class SegmentationKind:
     def kind(self) -> str:
         """``"binary_segmentation"`` or ``"multiclass_segmentation"``, as the report's plots know them."""
         return BINARY if self.data.binary else MULTICLASS
+
+    families = (SIGMOID, SOFTMAX)
+
+    @property
+    def ignore_index(self) -> Optional[int]:
+        return self.data.ignore_index
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs
 
     @property
     def metric(self) -> str:
@@ -104,7 +113,7 @@ class SegmentationTrainer(SegmentationKind):
 
     def __call__(self, criterion: nn.Module, run: Run) -> Dict[str, float]:
         data, device = self.data, run.device
-        sigmoid = parse_loss(run.loss).family == SIGMOID
+        sigmoid = run.sigmoid
         torch.manual_seed(run.seed)
         model = UNet(data.channels, 1 if sigmoid else data.num_classes, width=self.width, depth=self.depth)
 
