@@ -45,7 +45,7 @@ def child(folder: Path, held_out: Path, patch_size: int, workers: int) -> None:
     import torch
 
     from seesaw_losses.experiments.losses import build, parse_loss
-    from seesaw_losses.experiments.patches import load_patch_data
+    from seesaw_losses.experiments.data.patches import load_patch_data
     from seesaw_losses.experiments.run import SIGMOID, Run
     from seesaw_losses.experiments.trainers import Budget, PatchSegmentationTrainer
 

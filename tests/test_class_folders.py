@@ -10,9 +10,9 @@ from PIL import Image
 
 from seesaw_losses import adjust_logits
 from seesaw_losses.experiments import DataError
-from seesaw_losses.experiments.class_folders import (ClassFolderDataset, load_class_folders, shot_groups,
+from seesaw_losses.experiments.data.class_folders import (ClassFolderDataset, load_class_folders, shot_groups,
                                                      stratified_split)
-from seesaw_losses.experiments.class_report import plot_accuracy_by_count, plot_confusion_matrix
+from seesaw_losses.experiments.reporting.class_plots import plot_accuracy_by_count, plot_confusion_matrix
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.trainers import Budget
 from seesaw_losses.experiments.trainers.classification import ClassificationTrainer, classification_scores

@@ -203,7 +203,7 @@ def test_devices_go_round_robin_over_the_visible_gpus():
 
 
 def test_the_segmentation_trainer_with_mixed_precision_on_the_cpu():
-    from seesaw_losses.experiments.data import vessel_dataset
+    from seesaw_losses.experiments.data.generated import vessel_dataset
     from seesaw_losses.experiments.trainers import Budget, SegmentationTrainer
 
     trainer = SegmentationTrainer(vessel_dataset(6, 3, size=32, seed=1), Budget(1, 4, 3e-3, amp=True), width=4)
@@ -222,7 +222,7 @@ def test_the_segmentation_trainer_with_mixed_precision_on_the_cpu():
 
 
 def test_the_multiclass_segmentation_trainer_ranks_by_per_image_miou():
-    from seesaw_losses.experiments.data import SegmentationData, vessel_dataset
+    from seesaw_losses.experiments.data.generated import SegmentationData, vessel_dataset
     from seesaw_losses.experiments.trainers import Budget, SegmentationTrainer
 
     binary = vessel_dataset(6, 3, size=32, seed=1)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from seesaw_losses.experiments.data import FOREGROUND_RANGE, long_tail, vessel_dataset, vessels
+from seesaw_losses.experiments.data.generated import FOREGROUND_RANGE, long_tail, vessel_dataset, vessels
 
 
 @pytest.fixture(scope="module")

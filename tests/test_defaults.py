@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from seesaw_losses.cli._common import configure_torch, device_text
-from seesaw_losses.experiments import io
+from seesaw_losses.experiments.data import pairs as io
 from seesaw_losses.experiments.losses import build, parse_losses
 from seesaw_losses.experiments.progress import Tracker
 

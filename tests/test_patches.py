@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from seesaw_losses.experiments import DataError, metrics
+from seesaw_losses.experiments import DataError
+from seesaw_losses.experiments.evaluation import metrics
+from seesaw_losses.experiments.data.patches import EpochSampler, PatchDataset, load_patch_data, sample_patches
 from seesaw_losses.experiments.losses import build, parse_loss
-from seesaw_losses.experiments.patches import (EpochSampler, PatchDataset, gaussian_importance, load_patch_data,
-                                               sample_patches, sliding_window, window_starts)
+from seesaw_losses.experiments.models.sliding_window import gaussian_importance, sliding_window, window_starts
 from seesaw_losses.experiments.trainers import Budget, PatchSegmentationTrainer
 from trainer_support import SIZES, make_run, one_thread, write_pairs  # noqa: F401 (an autouse fixture)
 

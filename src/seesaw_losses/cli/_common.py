@@ -206,7 +206,7 @@ def device_text(device: str) -> str:
 
 def print_files(out: Path, paths: List[Path], comparisons=()) -> None:
     """The files written, then (last, to copy) the line that builds each comparison's recommended loss."""
-    from ..experiments.report import paste_line
+    from ..experiments.reporting.report import paste_line
 
     print(f"\nReport written to {out}/:")
     for path in paths:

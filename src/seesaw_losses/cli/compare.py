@@ -209,7 +209,7 @@ def _loader_workers(args: argparse.Namespace) -> int:
 
 def _classification(args: argparse.Namespace, budget, width: int):
     """Class folders: the trainer, the model's header line and the settings the report records."""
-    from ..experiments.class_folders import load_class_folders
+    from ..experiments.data.class_folders import load_class_folders
     from ..experiments.trainers import ClassificationTrainer
 
     size = args.image_size or IMAGE_SIZE["classification"]
@@ -225,7 +225,7 @@ def _classification(args: argparse.Namespace, budget, width: int):
 def _segmentation(args: argparse.Namespace, budget, width: int):
     """Image/mask pairs, whole resized images or patches at native resolution: the trainer, the model's header
     line and the settings the report records."""
-    from ..experiments import io
+    from ..experiments.data import pairs as io
 
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
     settings = {"images": str(args.images), "masks": str(args.masks), "ignore_index": args.ignore_index,
@@ -241,7 +241,7 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
                                  reading=reading, multiple=2**DEPTH)
         trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, **surface)
         return trainer, f"U-Net width {width}, depth {DEPTH}", {**settings, "image_size": size if args.resize else None}
-    from ..experiments.patches import load_patch_data
+    from ..experiments.data.patches import load_patch_data
     from ..experiments.trainers import PatchSegmentationTrainer
 
     data = load_patch_data(args.images, args.masks, patch_size=args.patch_size, test_images=args.test_images,
@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     if args.train is not None:
         return _run_function(args)
-    from ..experiments import report
+    from ..experiments.reporting import report
     from ..experiments.trainers import Budget
 
     mode = _mode(args)
@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_function(args: argparse.Namespace) -> int:
     """``--train FILE.py:FUNCTION``: the user's function through ``compare``."""
-    from ..experiments import report
+    from ..experiments.reporting import report
 
     train = load_function(args.train)
     counts = _class_counts(args.class_counts)

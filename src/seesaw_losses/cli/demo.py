@@ -60,7 +60,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_extras("demo")
-    from ..experiments import data, report
+    from ..experiments.data import generated
+    from ..experiments.reporting import report
     from ..experiments.trainers import Budget as Training
     from ..experiments.trainers import LongTailTrainer, SegmentationTrainer
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         device = configure_torch(args)
         settings["device"] = device
         if args.task in ("all", "segmentation"):
-            segmentation = data.vessel_dataset(budget.train, budget.test, size=IMAGE_SIZE, seed=args.seed)
+            segmentation = generated.vessel_dataset(budget.train, budget.test, size=IMAGE_SIZE, seed=args.seed)
             seeds = args.seeds or budget.seg_seeds
             trainer = SegmentationTrainer(segmentation, Training(epochs, batch_size=8, lr=3e-3), width=8, depth=3)
             print(f"Segmentation: {segmentation.description}")
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             settings["segmentation"] = asdict(trainer.budget) | {"width": 8, "depth": 3, "seeds": seeds}
 
         if args.task in ("all", "long-tail"):
-            long_tail = data.long_tail(seed=args.seed)
+            long_tail = generated.long_tail(seed=args.seed)
             seeds = args.seeds or budget.cls_seeds
             trainer = LongTailTrainer(long_tail, Training(budget.cls_epochs, batch_size=64, lr=2e-3))
             print(f"\nLong-tailed classification: {long_tail.description}")

@@ -28,6 +28,7 @@ from .run import SIGMOID, SOFTMAX, Run, Trainer
 from .statistics import MARGIN, LossSummary, SampleScores, Summary, mean_ci, summarize
 
 DIRECTIONS = ("maximize", "minimize")
+HELD_OUT = ("outputs", "masks", "images")  #: the artifacts kept for the first seed only (the plots draw that seed)
 
 
 @dataclass
@@ -83,8 +84,8 @@ class Result:
     kind: str = CUSTOM
     description: str = ""
     notes: List[str] = field(default_factory=list)
-    data: Any = field(default=None, repr=False)
     class_counts: Optional[List[int]] = None
+    ignore_index: Optional[int] = None
     settings: Dict[str, Any] = field(default_factory=dict)
     margin: float = MARGIN
 
@@ -105,14 +106,14 @@ class Result:
         return list(keys)
 
     def __str__(self) -> str:
-        from .report import format_tables
+        from .reporting.report import format_tables
 
         return format_tables(self)
 
     def save(self, folder: Union[str, Path]) -> List[Path]:
         """Write ``report.md``, ``results.json``, ``winner.json``/``.yaml``/``_mmengine.py``, the CSV and the plots
         the runs kept artifacts for into ``folder``; return the paths written."""
-        from .report import write_report
+        from .reporting.report import write_report
 
         return write_report(Path(folder), {self.name: self}, {self.name: self.settings},
                             f"{self.title}: losses compared")
@@ -356,7 +357,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             tuned = job.tune_all(tunable, device)
             finals = {spec.text: _finals(job, spec, tuned.get(spec.text), seed_list, device) for spec in specs}
     result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
-    result.data = getattr(train, "data", None)
+    result.ignore_index = ignore_index
     result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
     result.settings = dict(settings or {})
     if out is not None:
@@ -366,14 +367,15 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
 
 def _finals(job: _Job, spec: LossSpec, tuned: Optional[tuning.Tuned], seeds: Sequence[int], device: str
             ) -> List[Run]:
-    """``seeds`` final runs of ``spec`` with its tuned hyperparameters; held-out outputs kept for the first."""
+    """``seeds`` final runs of ``spec`` with its tuned hyperparameters; held-out outputs, masks and images (what
+    the report plots) kept for the first only."""
     values = tuned.hyperparameters if tuned is not None else {}
     runs = []
     for k, seed in enumerate(seeds):
         run = job.call(spec, values, seed=seed, trial=None, device=device,
                        description=f"{spec.text} · seed {k + 1}/{len(seeds)}")
-        if k:
-            run.artifacts.pop("outputs", None)
+        for key in HELD_OUT if k else ():
+            run.artifacts.pop(key, None)
         runs.append(run)
     return runs
 
@@ -386,7 +388,7 @@ def _sample_scores(runs: Sequence[Run], metric: str) -> Optional[SampleScores]:
 
 def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], tuned: Dict[str, tuning.Tuned],
             seeds: List[int], direction: str, margin: float, title: str, notes: List[str]) -> Result:
-    from .metrics import absent_classes
+    from .evaluation.metrics import absent_classes
 
     metric = job.metric
     values = {text: [run.metrics[metric] for run in runs] for text, runs in finals.items()}

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics
+from ..evaluation import metrics
 from .. import LONG_TAIL
 from ..run import SOFTMAX, Run
-from ..data import LongTailData
-from ..unet import MLP
+from ..data.generated import LongTailData
+from ..models.unet import MLP
 from .fit import Budget, fit, predict
 
 

@@ -10,24 +10,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics, topology
-from ..patches import (BLENDS, EpochSampler, ImagePair, PatchData, PatchDataset, WholeImages, patch_loader,
-                       sliding_window, whole_image_loader)
-from ..unet import UNet
+from ..data.patches import (EpochSampler, HeldOutImages, ImagePair, PatchData, PatchDataset, WholeImages,
+                            patch_loader, whole_image_loader)
+from ..evaluation import metrics, topology
+from ..models.sliding_window import BLENDS, sliding_window
+from ..models.unet import UNet
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 from .segmentation import SegmentationKind
 
 
 @dataclass
 class PatchSegmentationTrainer(SegmentationKind):
-    """``train(criterion, run)`` for :class:`~seesaw_losses.experiments.patches.PatchData`: a fresh U-Net
+    """``train(criterion, run)`` for :class:`~seesaw_losses.experiments.data.patches.PatchData`: a fresh U-Net
     (``width``, ``depth``) seeded by ``run.seed`` trained under ``budget`` on ``patches_per_image`` random
     ``patch_size`` patches per training image and epoch, ``budget.batch_size`` patches a step (whole images'
     patches: ``max(1, batch_size // patches_per_image)`` images), read by ``loader_workers`` processes (None: the
     cores this process may use, or 0 in a daemonic process).
 
-    Validation and held-out images are predicted whole by :func:`~seesaw_losses.experiments.patches.sliding_window`
-    (``overlap``, ``blend``, ``batch_size`` windows at a time). Binary: the threshold of the best validation F1
+    Validation and held-out images are predicted whole by
+    :func:`~seesaw_losses.experiments.models.sliding_window.sliding_window` (``overlap``, ``blend``, ``batch_size``
+    windows at a time). Binary: the threshold of the best validation F1
     (Dice), metrics pooled over the pixels of every image at its own size, and ranked by ``image_dice``, the mean
     per-image Dice at that threshold (1 where prediction and truth are both empty); multi-class: pooled metrics,
     ranked by ``image_mean_iou``, the mean per-image mIoU. Final runs record the per-image rank metric (and,
@@ -85,7 +87,8 @@ class PatchSegmentationTrainer(SegmentationKind):
 
     def image_scores(self, outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: Optional[float]
                      ) -> np.ndarray:
-        """The rank metric of each image at its own size (:func:`~seesaw_losses.experiments.metrics.image_scores`).
+        """The rank metric of each image at its own size
+        (:func:`~seesaw_losses.experiments.evaluation.metrics.image_scores`).
 
         Shape:
             - outputs, masks: one ``(H_k, W_k)`` array per image; output: ``(images,)``.
@@ -153,5 +156,6 @@ class PatchSegmentationTrainer(SegmentationKind):
                            if name in entries[0]})
         for name in [self.metric] + [name for name in topology.METRICS if name in entries[0]]:
             run.record_samples(name, [entry[name] for entry in entries])
-        run.artifacts.update({"outputs": outputs, "threshold": threshold, "per_image": entries})
+        run.artifacts.update({"outputs": outputs, "masks": masks, "threshold": threshold, "per_image": entries,
+                              "images": HeldOutImages(data.test, data.channels, data.reading)})
         return result

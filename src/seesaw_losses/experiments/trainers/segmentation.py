@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import metrics, topology
+from ..evaluation import metrics, topology
 from .. import BINARY, MULTICLASS
 from ..run import SIGMOID, SOFTMAX, Run
-from ..data import SegmentationData, SegmentationSplit
-from ..unet import UNet
+from ..data.generated import SegmentationData, SegmentationSplit
+from ..models.unet import UNet
 from .fit import Budget, fit, predict
 
 
@@ -134,7 +134,7 @@ class SegmentationTrainer(SegmentationKind):
         scores = {self.metric: float(per_image.mean()), **metrics.segmentation(
             outputs, masks, data.num_classes, threshold=threshold, ignore_index=data.ignore_index)}
         run.record_samples(self.metric, per_image)
-        run.artifacts["outputs"] = outputs
+        run.artifacts.update({"outputs": outputs, "masks": masks, "images": data.test.images})
         if data.binary:
             scored = self._scored(masks)
             means, values = topology.topology_metrics((outputs >= threshold) & scored, masks == 1,

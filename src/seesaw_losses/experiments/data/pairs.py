@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import DataError
-from .data import SegmentationData, SegmentationSplit, split_indices
+from .. import DataError
+from .generated import SegmentationData, SegmentationSplit, split_indices
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_CLASSES = 64

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from . import DataError
-from .io import EXTENSIONS, image_channels_first, is_hidden, read_array
+from .. import DataError
+from .pairs import EXTENSIONS, image_channels_first, is_hidden, read_array
 
 SHOT_GROUPS = ("many_shot", "medium_shot", "few_shot")  #: > 100, 20-100 and < 20 training images
 
