@@ -8,7 +8,7 @@ from PIL import Image
 from cli_checks import assert_png, inches, load_results
 from seesaw_losses.cli import main
 from seesaw_losses.experiments.data.generated import vessels
-from seesaw_losses.experiments.reporting.report import per_class_size, prediction_grid_size
+from seesaw_losses.experiments.reporting.plots import per_class_size, prediction_grid_size
 
 FAST = ["--epochs", "1", "--image-size", "32", "--width", "4", "--no-progress", "--threads", "1", "--seeds", "1"]
 
