@@ -10,8 +10,8 @@ from PIL import Image
 
 from seesaw_losses import adjust_logits
 from seesaw_losses.experiments import DataError
-from seesaw_losses.experiments.data.class_folders import (ClassFolderDataset, load_class_folders, shot_groups,
-                                                     stratified_split)
+from seesaw_losses.experiments.data.class_folders import ClassFolderDataset, load_class_folders, stratified_split
+from seesaw_losses.experiments.data.groups import shot_groups
 from seesaw_losses.experiments.reporting.class_plots import plot_accuracy_by_count, plot_confusion_matrix
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.trainers import Budget
@@ -125,7 +125,7 @@ def test_test_class_missing_from_training(folders, tmp_path):
     test_root = make_folders(tmp_path / "test", counts=(2, 2), seed=1)
     _write(test_root / "zebra" / "0.png", 0, np.random.default_rng(0))
     before = _tree(tmp_path)
-    with pytest.raises(DataError, match="--test-images has class folder.* that training does not: zebra"):
+    with pytest.raises(DataError, match="test_root= has class folder.* that training does not: zebra"):
         load_class_folders(folders, test_root=test_root)
     assert _tree(tmp_path) == before
 

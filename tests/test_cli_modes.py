@@ -143,7 +143,7 @@ def test_patches_at_native_resolution_score_the_full_size_images(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--image-size", "32"], "--patch-size trains at native resolution, nothing is resized: leave out --image-size"),
     (["--no-resize"], "leave out --no-resize"),
-    (["--patch-size", "20"], "--patch-size must be a multiple of 8, got 20"),
+    (["--patch-size", "20"], "--patch-size must be a multiple of 8 (the U-Net halves it 3 times), got 20"),
 ])
 def test_patch_size_option_errors(tmp_path, extra, message):
     train = write_pairs(tmp_path / "train", 3)

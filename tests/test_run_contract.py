@@ -1,6 +1,7 @@
 """What ``train(criterion, run)`` and ``compare`` agree on: the :class:`Run` fields, the :class:`Trainer` protocol
 a built-in trainer follows, and :class:`Diverged` (a diverged run) kept apart from :class:`DataError` (bad data)."""
 
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -79,7 +80,7 @@ def test_a_trainer_supplies_metric_counts_and_the_families_it_trains():
     result = compare(trainer, ["class_balanced_ce"], seeds=1, **QUIET)  # counts and metric from the trainer
     assert result.metric == "balanced_accuracy" and result.class_counts == [90, 10]
     assert "class_counts=[90,10]" in result.winner  # built with the trainer's counts
-    with pytest.raises(ValueError, match=r"losses: 'bce' is a one-logit \(sigmoid\) loss"):
+    with pytest.raises(ValueError, match=r"losses='bce' is a one-logit \(sigmoid\) loss"):
         compare(trainer, ["ce", "bce"], seeds=1, **QUIET)
 
 
@@ -94,3 +95,10 @@ def test_fresh_replaces_a_study_and_cannot_be_combined_with_resume(tmp_path):
         compare(train, ["focal"], metric="score", seeds=1, tune=2, out=tmp_path, resume=True, fresh=True, **QUIET)
     compare(train, ["focal"], metric="score", seeds=1, tune=1, out=tmp_path, fresh=True, **QUIET)
     assert len(studies(tmp_path)["focal"]) == 1
+
+
+def test_a_users_per_class_metric_with_nan_is_only_a_number():
+    result = compare(lambda criterion, run: {"score": 0.5, "iou/cat": float("nan")}, ["bce"], metric="score",
+                     seeds=1, **QUIET)
+    assert math.isnan(result.ranking[0].metrics["iou/cat"])
+    assert not any("absent" in note for note in result.notes)  # that note is the segmentation evaluator's

@@ -95,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  MLP 2x128; {budget.cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine), {seeds} seeds, "
                   f"{device_text(device)}"
                   + (f", {trials} Optuna trials per loss" if trials else "")
-                  + "; groups by training count: head > 100, medium 20-100, tail < 20")
+                  + "; groups by training count: many-shot > 100, medium-shot 20-100, few-shot < 20")
             results["long_tail"] = run_comparison(
                 trainer, args.cls_loss or LONG_TAIL_LOSSES, args, metric=trainer.metric, seeds=seeds, tune=trials,
                 device=device, class_counts=[int(c) for c in long_tail.class_counts],
-                title="Long-tailed classification", description=long_tail.description, epochs=budget.cls_epochs)
+                title="Long-tailed classification", description=long_tail.description, epochs=budget.cls_epochs,
+                out=args.out if trials else None)  # the study in --out, as with seesaw compare
             settings["long_tail"] = asdict(trainer.budget) | {"seeds": seeds, "tune": trials}
 
         for result in results.values():

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import torch
 
-from . import CUSTOM, tuning
+from . import CUSTOM, DataError, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
 from .run import SIGMOID, SOFTMAX, Run, Trainer
@@ -88,6 +88,7 @@ class Result:
     ignore_index: Optional[int] = None
     settings: Dict[str, Any] = field(default_factory=dict)
     margin: float = MARGIN
+    files: List[Path] = field(default_factory=list, repr=False)  #: what ``compare(out=...)`` wrote
 
     @property
     def tuned_trials(self) -> int:
@@ -223,16 +224,16 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
     if pruner not in (None,) + tuning.PRUNERS:
         raise ValueError(f"compare: pruner must be None, 'median' or 'hyperband', got {pruner!r}")
     if (resume or storage or workers > 1) and not tune:
-        raise ValueError("compare: resume, storage and workers act on the tuning study; give tune=TRIALS")
+        raise DataError("compare: resume=, storage= and workers= act on the tuning study; give tune=TRIALS")
     if resume and storage is None and (out is None or not (Path(out) / tuning.STUDY_FILE).exists()):
-        raise ValueError(f"compare: resume=True but there is no study to continue ({tuning.STUDY_FILE} is missing "
-                         f"in out={str(out) if out is not None else None!r}); run with resume=False")
+        raise DataError(f"compare: resume=True but there is no study to continue ({tuning.STUDY_FILE} is missing "
+                        f"in out={str(out) if out is not None else None!r}); run without resume=True")
     if resume and fresh:
-        raise ValueError("compare: resume=True continues the study and fresh=True replaces it; choose one")
+        raise DataError("compare: resume=True continues the study and fresh=True replaces it; choose one")
     if not (resume or fresh) and storage is None and out is not None and tune \
             and (Path(out) / tuning.STUDY_FILE).exists():
-        raise ValueError(f"compare: {Path(out) / tuning.STUDY_FILE} already holds a study; pass resume=True to "
-                         "continue it, fresh=True to replace it, or choose another out")
+        raise DataError(f"compare: {Path(out) / tuning.STUDY_FILE} already holds a study; pass resume=True to "
+                        "continue it, fresh=True to replace it, or choose another out=")
     if workers > 1:
         try:
             pickle.dumps(train)
@@ -256,10 +257,10 @@ def check_losses(losses: Sequence[Union[str, LossSpec]], class_counts: Optional[
     specs = parse_losses([loss if isinstance(loss, str) else loss.text for loss in losses])
     for spec in specs:
         if spec.family not in families:
-            raise ValueError(f"compare: losses: {spec.text!r} is a one-logit (sigmoid) loss and train takes only "
+            raise ValueError(f"compare: losses={spec.text!r} is a one-logit (sigmoid) loss and train takes only "
                              "per-class (softmax) losses: ce, seesaw, logit_adjusted, balanced_softmax, ..."
                              if spec.family == SIGMOID else
-                             f"compare: losses: {spec.text!r} is a per-class (softmax) loss and train takes only "
+                             f"compare: losses={spec.text!r} is a per-class (softmax) loss and train takes only "
                              "one-logit (sigmoid) losses")
     for spec in specs if class_counts is None else ():
         for term in spec.terms:
@@ -301,9 +302,9 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             class_counts: Optional[Sequence[int]] = None, out: Optional[Union[str, Path]] = None,
             storage: Optional[str] = None, resume: bool = False, workers: int = 1, pruner: Optional[str] = None,
             seed: int = 0, progress: bool = True, margin: float = MARGIN, device: str = "cpu",
-            title: str = "Your model", ignore_index: Optional[int] = None, epochs: Optional[int] = None,
-            notes: Sequence[str] = (), settings: Optional[Mapping[str, Any]] = None, fresh: bool = False
-            ) -> Result:
+            title: str = "Your model", description: str = "", ignore_index: Optional[int] = None,
+            epochs: Optional[int] = None, notes: Sequence[str] = (), settings: Optional[Mapping[str, Any]] = None,
+            fresh: bool = False) -> Result:
     """Rank ``losses`` by ``metric`` as returned by ``train(criterion, run)``.
 
     Per loss: ``tune`` Optuna TPE trials (seeded) over its registry search space (none for a loss with nothing
@@ -315,8 +316,9 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     with ``device="cuda"`` they go round robin over the visible GPUs). With ``out`` the report is saved there.
     ``epochs`` only sets where a deferred re-weighting starts (LDAM-DRW) and the progress steps. A built-in
     trainer (:class:`~seesaw_losses.experiments.run.Trainer`) supplies ``metric``, ``class_counts``,
-    ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``settings``
-    are recorded in the report's ``results.json``; ``fresh`` replaces a study already in ``out/study.db``.
+    ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``title``,
+    ``description`` and ``settings`` go into the report (``results.json`` holds the settings); ``fresh`` replaces
+    a study already in ``out/study.db``.
 
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
     finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
@@ -359,9 +361,9 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
     result.ignore_index = ignore_index
     result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
-    result.settings = dict(settings or {})
+    result.settings, result.description = dict(settings or {}), description
     if out is not None:
-        result.save(out)
+        result.files = result.save(out)
     return result
 
 
@@ -388,8 +390,6 @@ def _sample_scores(runs: Sequence[Run], metric: str) -> Optional[SampleScores]:
 
 def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], tuned: Dict[str, tuning.Tuned],
             seeds: List[int], direction: str, margin: float, title: str, notes: List[str]) -> Result:
-    from .evaluation.metrics import absent_classes
-
     metric = job.metric
     values = {text: [run.metrics[metric] for run in runs] for text, runs in finals.items()}
     samples = {text: _sample_scores(runs, metric) for text, runs in finals.items()}
@@ -407,7 +407,7 @@ def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], 
                               metrics=means, trials=search.trials, pruned=search.pruned,
                               hyperparameters=dict(search.hyperparameters), runs=runs, rank_metric=metric))
     notes = notes + [note for spec in specs for note in built[spec.text].notes]
-    absent = sorted({c for runs in finals.values() for run in runs for c in absent_classes(run.metrics)})
+    absent = sorted({c for runs in finals.values() for run in runs for c in run.artifacts.get("absent_classes", ())})
     if absent:
         notes.append(f"class(es) {', '.join(map(str, absent))} absent from both the held-out targets and a model's "
                      "predictions: left out of that run's mIoU and mean Dice")

@@ -84,16 +84,16 @@ def parse_loss(text: str) -> LossSpec:
     try:
         terms = parse_config(text)
     except ValueError as error:
-        raise LossSpecError(f"--loss {text!r}: {error}") from None
+        raise LossSpecError(f"losses={text!r}: {error}") from None
     known = loss_names(aliases=True)
     for term in terms:
         if term["type"] not in known:
             close = difflib.get_close_matches(str(term["type"]), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise LossSpecError(f"unknown loss {term['type']!r} in --loss {text!r}: choose from "
-                                f"{', '.join(loss_names())} (seesaw losses lists them){hint}")
+            raise LossSpecError(f"unknown loss {term['type']!r} in losses={text!r}: choose from "
+                                f"{', '.join(loss_names())} (available_losses() lists them){hint}")
     if len({_family(term) for term in terms}) > 1:
-        raise LossSpecError(f"--loss {text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
+        raise LossSpecError(f"losses={text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
                             "combination with dice use dice:activation=softmax alongside ce or seesaw")
     return LossSpec(text, terms)
 
@@ -103,7 +103,7 @@ def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
     texts_seen = [spec.text for spec in specs]
     for text in texts_seen:
         if texts_seen.count(text) > 1:
-            raise LossSpecError(f"--loss {text!r} is given twice")
+            raise LossSpecError(f"losses={text!r} is given twice")
     return specs
 
 
@@ -182,7 +182,7 @@ def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index
     """
     counts = None if class_counts is None else [int(c) for c in class_counts]
     if spec.family == SIGMOID and counts is not None and len(counts) != 2:
-        raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
+        raise LossSpecError(f"losses={spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
                             "classes; use ce, class_balanced_ce, softmax_focal, seesaw or dice:activation=softmax")
     terms, derived, scheduled = [], [], []
     for term in spec.terms:
@@ -206,7 +206,7 @@ def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index
     try:
         module = build_loss(terms if len(terms) > 1 else terms[0])
     except (TypeError, ValueError) as error:
-        raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
+        raise LossSpecError(f"losses={spec.text!r}: {error}") from None
     parts = module.losses.values() if isinstance(module, CombinedLoss) else [module]
     notes, exported = list(scheduled), []
     for term, part, attribute in zip(terms, parts, derived):

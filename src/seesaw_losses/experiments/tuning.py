@@ -97,7 +97,7 @@ def open_storage(url: str):
             # the winner has committed them, so another attempt finds them.
             if isinstance(error, IntegrityError) and attempt < 2:
                 continue
-            raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
+            raise DataError(f"storage={url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
                             f"{str(error).splitlines()[0]}") from None
 
 

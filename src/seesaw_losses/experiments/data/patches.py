@@ -107,10 +107,8 @@ def load_patch_data(images: Path, masks: Path, *, patch_size: int, test_images: 
                     seed: int = 0, reading: MaskReading = MaskReading(), workers: int = 0) -> PatchData:
     """The user's pairs as training, validation and held-out splits at their own sizes (none resized), every
     pair checked here, before any training; splits as :func:`~seesaw_losses.experiments.data.pairs.load_user_data`."""
-    if patch_size < 8 or patch_size % 8:
-        raise DataError(f"--patch-size must be a multiple of 8 (the U-Net halves it three times), got {patch_size}")
     if (test_images is None) != (test_masks is None):
-        raise DataError("give both --test-images and --test-masks, or neither (then --test-fraction splits the "
+        raise DataError("give both test_images= and test_masks=, or neither (then test_fraction= splits the "
                         "data)")
     skipped: List[Path] = []
     notes: List[str] = []
@@ -118,7 +116,7 @@ def load_patch_data(images: Path, masks: Path, *, patch_size: int, test_images: 
     needed = 2 if test_images is not None else 3
     if len(train) < needed:
         raise DataError(f"need at least {needed} image/mask pairs for training, validation and held-out splits, "
-                        f"found {len(train)}; add images or give --test-images/--test-masks")
+                        f"found {len(train)}; add images or give test_images= and test_masks=")
     if test_images is not None:
         test = scan_pairs(test_images, test_masks, reading, skipped, workers)
     else:

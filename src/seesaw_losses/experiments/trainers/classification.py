@@ -15,9 +15,11 @@ from torch.utils.data import DataLoader
 from ...functional.logit_adjusted import adjust_logits
 from .. import CLASSIFICATION
 from ..evaluation import metrics
-from ..data.class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
+from ..data.class_folders import ClassFolderData, ClassFolderDataset, LabelledImages
+from ..data.groups import shot_groups
 from ..run import SOFTMAX, Run
 from ..evaluation.metrics import PER_CLASS
+from ..defaults import BATCH_SIZE, EPOCHS, LR, WIDTH
 from ..models.cnn import SmallCNN
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
@@ -44,7 +46,7 @@ def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str]
 
     Balanced accuracy is the mean per-class accuracy over the classes that have samples (scikit-learn's
     convention; torchmetrics' macro average would count a predicted but absent class as 0). Group accuracies
-    (:data:`~seesaw_losses.experiments.data.class_folders.SHOT_GROUPS`, by ``class_counts``) are NaN for an empty group.
+    (:data:`~seesaw_losses.experiments.data.groups.SHOT_GROUPS`, by ``class_counts``) are NaN for an empty group.
     Keys: ``balanced_accuracy``, ``accuracy``, ``macro_f1``, ``<group>_accuracy``, the same ending in
     ``_adjusted`` after logit adjustment, and ``accuracy/<class name>``.
 
@@ -88,8 +90,8 @@ class ClassificationTrainer:
     grouped by true class and keep the confusion matrix and per-class accuracy in ``run.artifacts``)."""
 
     data: ClassFolderData
-    budget: Budget = field(default_factory=lambda: Budget(epochs=30, batch_size=64, lr=1e-3))
-    width: int = 32
+    budget: Budget = field(default_factory=lambda: Budget(EPOCHS, BATCH_SIZE["classification"], LR))
+    width: int = WIDTH["classification"]
     loader_workers: Optional[int] = None
     name: str = CLASSIFICATION
     kind: str = CLASSIFICATION

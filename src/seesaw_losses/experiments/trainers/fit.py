@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from .. import DataError
 from ..run import Diverged, Run
 
 Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
@@ -33,7 +34,7 @@ def check_budget(owner: str, **sizes: int) -> None:
     """Each of ``sizes`` (epochs, batch size, widths, ...) must be a positive integer."""
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+            raise DataError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
 def default_loader_workers() -> int:
@@ -140,7 +141,7 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
             first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):
-                raise Diverged(f"{run.loss}: the loss became {value.item()} during training; try a smaller lr")
+                raise Diverged(f"{run.loss}: the loss became {value.item()} during training; try a smaller lr= than {budget.lr:g}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(value).backward()
             scaler.step(optimizer)
