@@ -321,4 +321,4 @@ def test_default_size_header_and_log_line_per_run(folders, tmp_path, capsys):
     line = next(line for line in err.splitlines() if line.startswith("bce · seed 1/1: "))
     assert line.startswith("bce · seed 1/1: image_dice 0.") or line.startswith("bce · seed 1/1: image_dice 1.")
     document = load_results(tmp_path / "r" / "results.json")
-    assert document["settings"]["image_size"] == "auto"
+    assert document["settings"]["segmentation"]["image_size"] == "auto"

@@ -102,3 +102,14 @@ def test_a_users_per_class_metric_with_nan_is_only_a_number():
                      seeds=1, **QUIET)
     assert math.isnan(result.ranking[0].metrics["iou/cat"])
     assert not any("absent" in note for note in result.notes)  # that note is the segmentation evaluator's
+
+
+def test_a_repeated_term_has_one_name_in_the_module_the_search_space_and_the_winner_file():
+    from seesaw_losses import build_loss
+    from seesaw_losses.experiments.losses import parse_loss, search_space
+    from seesaw_losses.experiments.reporting.report import hyperparameters
+
+    keys = set(build_loss("focal+focal").weights)
+    assert keys == {"focal", "focal_1"}
+    assert {name.split(".")[0] for name in search_space(parse_loss("focal+focal"))} == keys
+    assert {name.split(".")[0] for name in hyperparameters("focal:gamma=1+focal:gamma=3")} == keys

@@ -146,9 +146,10 @@ def check_losses(losses, class_counts, **options):
 
 
 def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune: int, device: str,
-                   title: str, description: str = "", notes=(), out=None, **options):
+                   title: str, description: str = "", notes=(), out=None, storage=None, **options):
     """:func:`~seesaw_losses.experiments.api.compare` with the command's options (the study in ``--storage`` or
-    ``--out``; ``--force`` without ``--resume`` starts a fresh one; with ``out`` it writes the report there);
+    ``--out``, or ``storage``; ``--force`` without ``--resume`` starts a fresh one; with ``out`` it writes the
+    report there);
     prints the ``notes`` before training and the comparison's own notes after it, and returns the result."""
     notes = [in_flags(note) for note in notes]
     for note in notes:
@@ -157,7 +158,7 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
 
     if tune and args.workers > 1:
         print(f"  tuning: {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
-    result = compare(train, losses, seeds=seeds, tune=tune, storage=args.storage, resume=args.resume,
+    result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage, resume=args.resume,
                      fresh=args.force and not args.resume, workers=args.workers, pruner=args.pruner, seed=args.seed,
                      progress=args.progress, device=device, title=title, notes=notes, description=description,
                      out=out,

@@ -60,6 +60,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_extras("demo")
+    from ..experiments import tuning
     from ..experiments.data import generated
     from ..experiments.reporting import report
     from ..experiments.trainers import Budget as Training
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 trainer, args.cls_loss or LONG_TAIL_LOSSES, args, metric=trainer.metric, seeds=seeds, tune=trials,
                 device=device, class_counts=[int(c) for c in long_tail.class_counts],
                 title="Long-tailed classification", description=long_tail.description, epochs=budget.cls_epochs,
-                out=args.out if trials else None)  # the study in --out, as with seesaw compare
+                storage=tuning.sqlite_url(args.out) if trials else None)  # the study in --out
             settings["long_tail"] = asdict(trainer.budget) | {"seeds": seeds, "tune": trials}
 
         for result in results.values():

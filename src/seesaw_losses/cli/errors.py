@@ -32,7 +32,8 @@ _RULE = re.compile(r"^(?:\w+: )?(" + _NAMES + r") must be ")  #: "<function>: <a
 
 def in_flags(message: str) -> str:
     """``message`` with each ``parameter=value`` said as the command's flag: ``seeds=3`` -> ``--seeds 3``,
-    ``resume=True`` -> ``--resume``, ``mask_mode='binary'`` -> ``--mask-mode binary``, ``size=None`` -> ``--no-resize``, ``test_fraction=`` -> ``--test-fraction``;
+    ``resume=True`` -> ``--resume``, ``mask_mode='binary'`` -> ``--mask-mode binary``, ``size=None`` ->
+    ``--no-resize``, ``test_fraction=`` -> ``--test-fraction``;
     the argument of a ``"<function>: <argument> must be <rule>"`` message is said as its flag, without the
     function."""
 

@@ -318,7 +318,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     trainer (:class:`~seesaw_losses.experiments.run.Trainer`) supplies ``metric``, ``class_counts``,
     ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``title``,
     ``description`` and ``settings`` go into the report (``results.json`` holds the settings); ``fresh`` replaces
-    a study already in ``out/study.db``.
+    this comparison's studies in the storage (a previous run's, e.g. in ``out/study.db``).
 
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
     finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
@@ -331,8 +331,6 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
     _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh)
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
-    if fresh and storage is None and out is not None:
-        (Path(out) / tuning.STUDY_FILE).unlink(missing_ok=True)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None)
     tunable = [spec for spec in specs if tune and search_space(spec)]
@@ -344,6 +342,8 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
                      + ", ".join(spec.text for spec in specs if spec not in tunable))
     with _storage_url(storage, out) as url:
         job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}")
+        if fresh and tunable:
+            tuning.delete_studies([s.text for s in tunable], job.plan)
         missing = tuning.missing_trials([s.text for s in tunable], job.plan) if tunable else 0
         total = job.units * (missing + seeds * len(specs))
         with Tracker(total, enabled=progress, title=title) as tracker:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from torch import nn
 
-from ..compose import CombinedLoss, build_loss, parse_config
+from ..compose import CombinedLoss, build_loss, config_text, parse_config, term_keys
 from ..registry import Hyperparameter, default_losses, get_loss, loss_names
 from . import DataError
 
@@ -107,34 +107,12 @@ def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
     return specs
 
 
-_RESERVED = ("type", "loss_weight", "name")
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_format_value(v) for v in value) + "]"
-    return str(value)
-
-
-def config_text(terms: Sequence[Mapping[str, Any]]) -> str:
-    """The ``build_loss`` string of config dicts: ``"focal:gamma=2.5,alpha=0.3+0.5*dice"``."""
-    parts = []
-    for term in terms:
-        weight = float(term.get("loss_weight", 1.0))
-        options = ",".join(f"{k}={_format_value(v)}" for k, v in term.items() if k not in _RESERVED)
-        parts.append(("" if weight == 1.0 else f"{weight:g}*") + str(term["type"]) + (f":{options}" if options else ""))
-    return "+".join(parts)
-
-
 def term_prefixes(spec: LossSpec) -> List[str]:
-    """Per term, the prefix of its hyperparameters' names: none for a single loss, the term's name (``_1``,
-    ``_2``... when repeated) in a combination."""
+    """Per term, the prefix of its hyperparameters' names: none for a single loss, in a combination its key in
+    the :class:`~seesaw_losses.compose.CombinedLoss` (:func:`~seesaw_losses.compose.term_keys`) and a dot."""
     if len(spec.terms) == 1:
         return [""]
-    names = spec.names
-    return [f"{name}{'' if names.count(name) == 1 else f'_{names[:k].count(name) + 1}'}." for k, name in enumerate(names)]
+    return [key + "." for key in term_keys(spec.names)]
 
 
 def search_space(spec: LossSpec) -> Dict[str, Hyperparameter]:

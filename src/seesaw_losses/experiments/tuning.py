@@ -211,6 +211,19 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
     return Tuned(dict(best.user_attrs["hyperparameters"]), len(trials), pruned)
 
 
+def delete_studies(losses: Sequence[str], plan: StudyPlan) -> None:
+    """Remove the studies of ``losses`` under ``plan`` from its storage (those that exist): a fresh start."""
+    import optuna
+
+    _quiet(optuna)
+    storage = open_storage(plan.storage)
+    for loss in losses:
+        try:
+            optuna.delete_study(study_name=plan.study_name(loss), storage=storage)
+        except KeyError:
+            pass
+
+
 def missing_trials(losses: Sequence[str], plan: StudyPlan) -> int:
     """How many trials the studies of ``losses`` (those with something to tune) still need."""
     import optuna

@@ -58,6 +58,20 @@ class SegmentationEvaluator:
     def _scored(self, mask: np.ndarray) -> np.ndarray:
         return mask != self.ignore_index if self.ignore_index is not None else np.ones(mask.shape, dtype=bool)
 
+    def _ranking(self, outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: Optional[float]
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+        """The ranking metric of each kept image, and which images are kept (those with a scored pixel)."""
+        kept = np.array([bool(self._scored(mask).any()) for mask in masks])
+        values = metrics.image_scores(outputs, masks, self.num_classes, threshold=threshold,
+                                      ignore_index=self.ignore_index)
+        return values[kept], kept
+
+    def score(self, outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
+        """The ranking metric alone, binary at the best-F1 threshold of these outputs: the validation score of
+        every epoch (no pooled metric computed)."""
+        values, _ = self._ranking(outputs, masks, self.threshold(outputs, masks))
+        return float(values.mean()) if len(values) else float("nan")
+
     def evaluate(self, outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: Optional[float] = None,
                  *, per_image: bool = False) -> Evaluation:
         """Pooled metrics at ``threshold`` (None: the best F1 of these outputs) and the ranking metric, the mean
@@ -70,9 +84,7 @@ class SegmentationEvaluator:
         scores = metrics.segmentation(outputs, masks, self.num_classes, threshold=threshold,
                                       ignore_index=self.ignore_index)
         threshold = scores.get("threshold")  # binary: the one used, given or the best F1 of these outputs
-        kept = np.array([bool(self._scored(mask).any()) for mask in masks])
-        ranking = metrics.image_scores(outputs, masks, self.num_classes, threshold=threshold,
-                                       ignore_index=self.ignore_index)[kept]
+        ranking, kept = self._ranking(outputs, masks, threshold)
         scores[self.metric] = float(ranking.mean()) if len(ranking) else float("nan")
         absent = metrics.absent_classes(scores)
         if not per_image:

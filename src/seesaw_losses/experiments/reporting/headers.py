@@ -9,8 +9,8 @@ HEADERS = {
     "dice": "Dice", "iou": "IoU", "precision": "Prec.", "recall": "Recall", "average_precision": "AP",
     "threshold": "Thr", "mean_iou": "mIoU", "mean_dice": "mDice", "pixel_accuracy": "Pixel acc",
     "balanced_accuracy": "Bal. acc", "accuracy": "Accuracy", "many_shot_accuracy": "Many",
-    "medium_shot_accuracy": "Medium", "few_shot_accuracy": "Few", "cldice": "clDice", "betti0_error": "Betti0 err", "betti1_error": "Betti1 err",
-    "hd95": "HD95", "image_dice": "Dice/img", "image_mean_iou": "mIoU/img",
+    "medium_shot_accuracy": "Medium", "few_shot_accuracy": "Few", "cldice": "clDice", "betti0_error": "Betti0 err",
+    "betti1_error": "Betti1 err", "hd95": "HD95", "image_dice": "Dice/img", "image_mean_iou": "mIoU/img",
 }
 
 

@@ -141,7 +141,8 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
             first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):
-                raise Diverged(f"{run.loss}: the loss became {value.item()} during training; try a smaller lr= than {budget.lr:g}")
+                raise Diverged(f"{run.loss}: the loss became {value.item()} during training; try a smaller lr= "
+                               f"than {budget.lr:g}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(value).backward()
             scaler.step(optimizer)

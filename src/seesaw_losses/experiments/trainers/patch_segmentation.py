@@ -112,7 +112,7 @@ class PatchSegmentationTrainer(SegmentationKind):
 
         def validate(model: nn.Module) -> float:
             validated["outputs"], validated["masks"] = self.predict(model, data.validation, sigmoid, device)
-            return evaluator.evaluate(validated["outputs"], validated["masks"]).scores[self.metric]
+            return evaluator.score(validated["outputs"], validated["masks"])
 
         fit_batches(model, criterion, batches, len(loader), validate, self.budget, run, sigmoid=sigmoid)
         threshold = evaluator.threshold(validated["outputs"], validated["masks"])

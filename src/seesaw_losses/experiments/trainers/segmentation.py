@@ -98,8 +98,7 @@ class SegmentationTrainer(SegmentationKind):
         model = UNet(data.channels, 1 if run.sigmoid else data.num_classes, width=self.width, depth=self.depth)
 
         def validate(model: nn.Module) -> float:
-            return evaluator.evaluate(self._outputs(model, data.validation, device),
-                                      data.validation.masks).scores[self.metric]
+            return evaluator.score(self._outputs(model, data.validation, device), data.validation.masks)
 
         fit(model, criterion, torch.from_numpy(data.train.images), torch.from_numpy(data.train.masks), validate,
             self.budget, run, sigmoid=run.sigmoid, augment=augment)
