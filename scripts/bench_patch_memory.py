@@ -7,7 +7,7 @@ each runs the real patch trainer for one epoch (one patch per image, so training
 (``resource.getrusage``), what loading the training images up front would take, and the ratio (target <= 1.2).
 
     PYTHONPATH=src python scripts/bench_patch_memory.py            # 40 and 400 images of 256x256
-    PYTHONPATH=src python scripts/bench_patch_memory.py --small    # 8 and 40 images of 512x512 (the slow test)
+    PYTHONPATH=src python scripts/bench_patch_memory.py --small    # 8 and 40 images of 768x768 (the slow test)
 
 The images are large enough for the check to fail: loading 40 of them up front would add more than a fifth to the
 peak of the 8-image run, and the script prints the ratio such a regression would reach.
@@ -66,7 +66,7 @@ def child(folder: Path, held_out: Path, patch_size: int, workers: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="8 and 40 images of 512x512, patches of 64")
+    parser.add_argument("--small", action="store_true", help="8 and 40 images of 768x768, patches of 64")
     parser.add_argument("--workers", type=int, default=0, help="loader worker processes (default 0)")
     parser.add_argument("--out", type=Path, help="folder for the generated images (default: a temporary one)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -74,7 +74,7 @@ def main() -> int:
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]), args.workers)
         return 0
-    counts, size, patch = ((8, 40), 512, 64) if args.small else ((40, 400), 256, 64)
+    counts, size, patch = ((8, 40), 768, 64) if args.small else ((40, 400), 256, 64)
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
         held_out = write_pairs(Path(scratch) / "held_out", HELD_OUT, size, seed=1)
         peaks, eager = {}, {}
