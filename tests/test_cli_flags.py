@@ -40,3 +40,15 @@ def test_the_python_api_names_its_parameters_not_flags(tmp_path):
         compare(lambda criterion, run: {"score": 1.0}, ["focal"], metric="score", tune=1, resume=True,
                 out=tmp_path, progress=False)
     assert "--" not in str(raised.value)
+
+
+def test_a_missing_extra_is_named_by_the_package_to_install(monkeypatch):
+    import importlib.util
+
+    from seesaw_losses.cli._common import require_extras
+    from seesaw_losses.cli.errors import InputError
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "skimage" else found(name))
+    with pytest.raises(InputError, match=r"`seesaw compare` needs scikit-image: pip install 'seesaw-losses\[cli\]'"):
+        require_extras("compare")  # binary comparisons score topology with it after the first final run
