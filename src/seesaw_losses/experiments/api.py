@@ -193,7 +193,7 @@ class _Job:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
         return run
 
-    def tune(self, spec: LossSpec, device: str = "cpu") -> tuning.Tuned:
+    def tune(self, spec: LossSpec, device: str = "cpu", worker: int = 0) -> tuning.Tuned:
         plan = self.plan
 
         def objective(trial, values: Dict[str, Any]) -> float:
@@ -201,10 +201,10 @@ class _Job:
                             description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
             return run.metrics[self.metric]
 
-        return tuning.tune(spec.text, search_space(spec), plan, objective)
+        return tuning.tune(spec.text, search_space(spec), plan, objective, worker)
 
-    def tune_all(self, specs: Sequence[LossSpec], device: str = "cpu") -> Dict[str, tuning.Tuned]:
-        return {spec.text: self.tune(spec, device) for spec in specs}
+    def tune_all(self, specs: Sequence[LossSpec], device: str = "cpu", worker: int = 0) -> Dict[str, tuning.Tuned]:
+        return {spec.text: self.tune(spec, device, worker) for spec in specs}
 
 
 def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh

@@ -161,9 +161,15 @@ Objective = Callable[[Any, Dict[str, Any]], float]
 """``objective(trial, hyperparameters) -> validation value``; raises ``optuna.TrialPruned`` to prune."""
 
 
-def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective: Objective) -> Tuned:
+WORKER_SEED_STEP = 7_919  #: between the sampler seeds of two workers: more than any study's trials
+
+
+def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective: Objective, worker: int = 0
+         ) -> Tuned:
     """Run trials of ``loss`` over ``space`` until its study has ``plan.trials`` finished ones; return the best
-    completed trial's hyperparameters (the earliest among equals)."""
+    completed trial's hyperparameters (the earliest among equals). Each sampler is seeded by the plan, the trials
+    finished and ``worker`` (0 in the comparing process, 1, 2, ... in worker processes), so that workers that
+    start a trial at the same moment propose different hyperparameters, and one process stays reproducible."""
     import optuna
     from optuna.trial import TrialState
 
@@ -179,7 +185,7 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
         if done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) >= plan.trials:
             time.sleep(1.0)  # the remaining trials are running elsewhere: wait for them (or for them to die)
             continue
-        sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done,
+        sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done + WORKER_SEED_STEP * worker,
                                              n_startup_trials=max(1, min(10, plan.trials // 2)))
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(plan.pruner))
 
@@ -265,7 +271,7 @@ def visible_gpus() -> List[str]:
 
 def run_workers(target: Callable[..., None], args: tuple, workers: int, device: str, threads: int,
                 poll: Callable[[], None]) -> None:
-    """Run ``target(*args, device)`` in ``workers`` spawned processes, each on its own device from
+    """Run ``target(*args, device, worker)`` in ``workers`` spawned processes (``worker`` = 1, 2, ...), each on its own device from
     :func:`assign_devices` and with ``threads // workers`` torch threads; call ``poll()`` every second until all
     have ended. Raises ``RuntimeError`` when one fails."""
     import multiprocessing
@@ -273,8 +279,8 @@ def run_workers(target: Callable[..., None], args: tuple, workers: int, device: 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
     devices = assign_devices(workers, device, visible_gpus() if device == "cuda" else [])
-    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier))
-                 for device_k in devices]
+    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier,
+                                                       k + 1)) for k, device_k in enumerate(devices)]
     for process in processes:
         process.start()
     while any(process.is_alive() for process in processes):
@@ -287,11 +293,11 @@ def run_workers(target: Callable[..., None], args: tuple, workers: int, device: 
         raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit status {failed[0]}); see their output above")
 
 
-def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier) -> None:
+def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier, worker: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
     if device.startswith("cuda:"):
         torch.cuda.set_device(device)  # before anything touches CUDA: every allocation lands on this GPU
     barrier.wait()
-    target(*args, device)
+    target(*args, device, worker)
