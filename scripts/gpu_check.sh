@@ -86,7 +86,7 @@ import sys
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from seesaw_losses.experiments.data import vessels
+from seesaw_losses.experiments.data.generated import vessels
 
 root = Path(sys.argv[1])
 (root / "images").mkdir(parents=True)

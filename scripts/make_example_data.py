@@ -4,7 +4,7 @@
   on strong noise; six classes with 300, 120, 50, 20, 8 and 3 training images (ImageNet-LT's many-, medium- and
   few-shot bands) and 20 held-out images each.
 - ``OUT/vessels/{train,test}/{images,masks}/``: thin vessel- and crack-like structures
-  (:func:`seesaw_losses.experiments.data.vessels`) on images of three sizes, 96, 128 and 160 px, with 0/255 masks.
+  (:func:`seesaw_losses.experiments.data.generated.vessels`) on images of three sizes, 96, 128 and 160 px, with 0/255 masks.
 
 Usage: ``python scripts/make_example_data.py --out example-data``
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seesaw_losses.experiments.data import vessels
+from seesaw_losses.experiments.data.generated import vessels
 
 COUNTS = {"airplane": 300, "bird": 120, "cat": 50, "deer": 20, "frog": 8, "horse": 3}
 HELD_OUT = 20

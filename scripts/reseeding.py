@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seesaw_losses.experiments.data import vessels
+from seesaw_losses.experiments.data.generated import vessels
 
 
 def write_split(folder: Path, count: int, seed: int, prefix: str) -> None:

@@ -10,13 +10,13 @@ from PIL import Image
 
 from seesaw_losses import adjust_logits
 from seesaw_losses.experiments import DataError
-from seesaw_losses.experiments.class_folders import (ClassFolderDataset, load_class_folders, shot_groups,
-                                                     stratified_split)
-from seesaw_losses.experiments.class_report import plot_accuracy_by_count, plot_confusion_matrix
+from seesaw_losses.experiments.data.class_folders import ClassFolderDataset, load_class_folders, stratified_split
+from seesaw_losses.experiments.data.groups import shot_groups
+from seesaw_losses.experiments.reporting.class_plots import plot_accuracy_by_count, plot_confusion_matrix
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.trainers import Budget
 from seesaw_losses.experiments.trainers.classification import ClassificationTrainer, classification_scores
-from trainer_support import StandInRun, one_thread  # noqa: F401 (an autouse fixture)
+from trainer_support import make_run, one_thread  # noqa: F401 (an autouse fixture)
 
 COUNTS = (30, 20, 10, 5, 2)
 CLASSES = [f"class_{k}" for k in range(len(COUNTS))]
@@ -132,7 +132,7 @@ def test_test_class_missing_from_training(folders, tmp_path):
     test_root = make_folders(tmp_path / "test", counts=(2, 2), seed=1)
     _write(test_root / "zebra" / "0.png", 0, np.random.default_rng(0))
     before = _tree(tmp_path)
-    with pytest.raises(DataError, match="--test-images has class folder.* that training does not: zebra"):
+    with pytest.raises(DataError, match="test_root= has class folder.* that training does not: zebra"):
         load_class_folders(folders, test_root=test_root)
     assert _tree(tmp_path) == before
 
@@ -174,18 +174,18 @@ def test_scores_balanced_accuracy_adjusted_column_and_absent_classes():
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_trainer_final_run_with_stand_in_run(folders, workers):
+def test_trainer_final_run(folders, workers):
     data = load_class_folders(folders, image_size=16)
     trainer = ClassificationTrainer(data, Budget(epochs=1, batch_size=16, lr=1e-3), width=4, loader_workers=workers)
-    run = StandInRun("seesaw", seed=1)
+    run = make_run("seesaw", seed=1)
     criterion = build(parse_loss(run.loss), data.class_counts).module
     scores = trainer(criterion, run)
     for key in ("balanced_accuracy", "accuracy", "macro_f1", "few_shot_accuracy", "balanced_accuracy_adjusted",
                 "few_shot_accuracy_adjusted", "accuracy/class_0", "accuracy/class_4"):
         assert key in scores
-    assert len(run.history["train_loss"]) == 1 and [step for step, _ in run.reports] == [0]
+    assert len(run.history["train_loss"]) == 1 and len(run.history["validation"]) == 1
     correct, groups = run.samples["balanced_accuracy"]
-    assert len(correct) == len(data.test) and groups == data.test.labels.tolist()
+    assert len(correct) == len(data.test) and groups.tolist() == data.test.labels.tolist()
     assert np.mean([np.mean([c for c, g in zip(correct, groups) if g == k]) for k in set(groups)]) \
         == pytest.approx(scores["balanced_accuracy"])
     assert run.artifacts["confusion"].shape == (5, 5)
@@ -201,9 +201,9 @@ def test_trainer_tuning_run_scores_validation(folders):
     data = load_class_folders(folders, image_size=16)
     trainer = pickle.loads(pickle.dumps(ClassificationTrainer(data, Budget(epochs=1, batch_size=32, lr=1e-3),
                                                               width=4, loader_workers=0)))
-    run = StandInRun("ce", tuning=True)
+    run = make_run("ce", tuning=True)
     scores = trainer(build(parse_loss("ce"), data.class_counts).module, run)
-    assert scores["balanced_accuracy"] == run.reports[-1][1]
+    assert scores["balanced_accuracy"] == run.history["validation"][-1]
     assert run.samples == {} and run.artifacts == {}
     with pytest.raises(ValueError, match="ClassificationTrainer: epochs must be a positive integer, got 0"):
         ClassificationTrainer(data, Budget(epochs=0, batch_size=8, lr=1e-3))

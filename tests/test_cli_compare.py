@@ -7,8 +7,8 @@ from PIL import Image
 
 from cli_checks import assert_png, inches, load_results
 from seesaw_losses.cli import main
-from seesaw_losses.experiments.data import vessels
-from seesaw_losses.experiments.report import per_class_size, prediction_grid_size
+from seesaw_losses.experiments.data.generated import vessels
+from seesaw_losses.experiments.reporting.plots import per_class_size, prediction_grid_size
 
 FAST = ["--epochs", "1", "--image-size", "32", "--width", "4", "--no-progress", "--threads", "1", "--seeds", "1"]
 
@@ -321,4 +321,4 @@ def test_default_size_header_and_log_line_per_run(folders, tmp_path, capsys):
     line = next(line for line in err.splitlines() if line.startswith("bce · seed 1/1: "))
     assert line.startswith("bce · seed 1/1: image_dice 0.") or line.startswith("bce · seed 1/1: image_dice 1.")
     document = load_results(tmp_path / "r" / "results.json")
-    assert document["settings"]["image_size"] == "auto"
+    assert document["settings"]["segmentation"]["image_size"] == "auto"

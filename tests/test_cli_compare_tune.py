@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from seesaw_losses import build_loss
-from seesaw_losses.experiments.data import vessels
+from seesaw_losses.experiments.data.generated import vessels
 
 FAST = ["--epochs", "1", "--image-size", "32", "--width", "4", "--no-progress", "--threads", "1"]
 

@@ -8,7 +8,7 @@ import pytest
 from cli_checks import assert_png, inches, load_results
 from seesaw_losses.cli import main
 from seesaw_losses.cli.demo import BUDGETS, LONG_TAIL_LOSSES, SEGMENTATION_LOSSES
-from seesaw_losses.experiments.report import per_class_size, prediction_grid_size
+from seesaw_losses.experiments.reporting.plots import per_class_size, prediction_grid_size
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def test_class_folders_ranked_by_balanced_accuracy_with_class_names(long_tail, t
     document = json.loads((out / "results.json").read_text())
     comparison = document["classification"]
     assert comparison["ranked_by"] == "balanced_accuracy"
-    assert document["settings"]["classes"] == list(COUNTS)
+    assert document["settings"]["classification"]["classes"] == list(COUNTS)
     for result in comparison["results"]:
         for key in ("balanced_accuracy", "few_shot_accuracy", "balanced_accuracy_adjusted",
                     *(f"accuracy/{name}" for name in COUNTS)):
@@ -131,7 +131,7 @@ def test_patches_at_native_resolution_score_the_full_size_images(tmp_path):
     assert "trained on 32x32 patches" in stdout and "sliding window (overlap 0.5)" in stdout
     document = json.loads((out / "results.json").read_text())
     comparison = document["segmentation"]
-    assert comparison["ranked_by"] == "image_dice" and document["settings"]["image_size"] is None
+    assert comparison["ranked_by"] == "image_dice" and document["settings"]["segmentation"]["image_size"] is None
     for result in comparison["results"]:
         per_image = result["runs"][0]["per_image"]
         assert per_image["size"] == [list(SIZES[k % 2]) for k in range(4)]
@@ -143,7 +143,7 @@ def test_patches_at_native_resolution_score_the_full_size_images(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--image-size", "32"], "--patch-size trains at native resolution, nothing is resized: leave out --image-size"),
     (["--no-resize"], "leave out --no-resize"),
-    (["--patch-size", "20"], "--patch-size must be a multiple of 8, got 20"),
+    (["--patch-size", "20"], "--patch-size must be a multiple of 8 (the U-Net halves it 3 times), got 20"),
 ])
 def test_patch_size_option_errors(tmp_path, extra, message):
     train = write_pairs(tmp_path / "train", 3)

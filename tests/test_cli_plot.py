@@ -3,7 +3,8 @@ import pytest
 
 from cli_checks import assert_png, inches
 from seesaw_losses.cli import main
-from seesaw_losses.experiments import loss_curves, losses
+from seesaw_losses.experiments import losses
+from seesaw_losses.experiments.reporting import loss_curves
 
 
 def curves(text, ratio=100.0, true_class=loss_curves.RARE):

@@ -1,5 +1,6 @@
 """``seesaw_losses.compare`` with small real training functions, on real Optuna SQLite studies."""
 
+import inspect
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import pytest
 import compare_functions
 from compare_functions import linear_model, scripted_score, seeded_scores
 from seesaw_losses import build_loss, compare, get_loss
+from seesaw_losses.compose import parse_config
 from seesaw_losses.experiments.tuning import assign_devices
 
 QUIET = {"progress": False}
@@ -43,6 +45,17 @@ class Recorder:
         return self.function(criterion, run)
 
 
+def assert_builds(config, loss=None):
+    """``config`` builds the registry's module of ``loss`` (its first term when None) with every option it names."""
+    (term, *_), module = parse_config(config), build_loss(config)
+    builder = get_loss(loss or term["type"]).builder
+    if inspect.isclass(builder):  # a module class (else a function that picks one)
+        assert type(module) is builder
+    for name, value in term.items():
+        if name != "type" and hasattr(module, name):
+            assert getattr(module, name) == pytest.approx(value), (config, name)
+
+
 def test_values_are_the_returned_ones_and_seeds_are_paired():
     recorder = Recorder()
     result = compare(recorder, ["bce", "dice", "focal:gamma=2"], metric="score", seeds=3, seed=5, **QUIET)
@@ -56,7 +69,8 @@ def test_values_are_the_returned_ones_and_seeds_are_paired():
         assert entry.runs[0].history["validation"] == [entry.values[0]] * 3
     means = [entry.mean for entry in result.ranking]
     assert means == sorted(means, reverse=True) and result.seeds == [5, 6, 7]
-    assert result.winner in result.tied and build_loss(result.winner) is not None
+    assert result.winner in result.tied
+    assert_builds(result.winner)
     assert "score" in str(result) and "Recommendation: " in str(result)
 
 
@@ -90,7 +104,11 @@ def test_tuning_stays_in_the_search_space_and_the_finals_use_the_best_trial(tmp_
     tuning_calls = [call for call in recorder.calls if call[2]]
     assert len(tuning_calls) == 6 and {call[1] for call in tuning_calls} == {0}
     assert {p.name for p in tmp_path.iterdir()} >= {"study.db", "report.md", "results.json", "winner.json"}
-    assert build_loss(json.loads((tmp_path / "winner.json").read_text())["loss"]) is not None
+    winner = json.loads((tmp_path / "winner.json").read_text())
+    assert winner["loss"] == result.winner
+    assert {k: winner["hyperparameters"][k] for k in result.winner_entry.hyperparameters} == pytest.approx(
+        result.winner_entry.hyperparameters)  # the tuned values, written out
+    assert_builds(winner["loss"])
 
 
 def worse_after_five(criterion, run):
@@ -192,6 +210,11 @@ def test_two_workers_count_every_trial_once(tmp_path):
     complete = studies(tmp_path, "COMPLETE")  # a claim beyond the budget (a race between workers) ends pruned
     assert {loss: len(trials) for loss, trials in complete.items()} == {"focal": 3, "tversky": 3}
     assert [entry.trials for entry in result.ranking] == [3, 3]
+    for loss, trials in complete.items():  # three distinct proposals, each inside the loss's search space
+        proposals = [values for _, _, values in trials]
+        assert len({json.dumps(values, sort_keys=True) for values in proposals}) == 3, proposals
+        space = get_loss(loss).search_space
+        assert all(set(values) == set(space) for values in proposals)
 
 
 def test_devices_go_round_robin_over_the_visible_gpus():
@@ -203,7 +226,7 @@ def test_devices_go_round_robin_over_the_visible_gpus():
 
 
 def test_the_segmentation_trainer_with_mixed_precision_on_the_cpu():
-    from seesaw_losses.experiments.data import vessel_dataset
+    from seesaw_losses.experiments.data.generated import vessel_dataset
     from seesaw_losses.experiments.trainers import Budget, SegmentationTrainer
 
     trainer = SegmentationTrainer(vessel_dataset(6, 3, size=32, seed=1), Budget(1, 4, 3e-3, amp=True), width=4)
@@ -222,7 +245,7 @@ def test_the_segmentation_trainer_with_mixed_precision_on_the_cpu():
 
 
 def test_the_multiclass_segmentation_trainer_ranks_by_per_image_miou():
-    from seesaw_losses.experiments.data import SegmentationData, vessel_dataset
+    from seesaw_losses.experiments.data.generated import SegmentationData, vessel_dataset
     from seesaw_losses.experiments.trainers import Budget, SegmentationTrainer
 
     binary = vessel_dataset(6, 3, size=32, seed=1)
@@ -251,7 +274,8 @@ def test_the_cli_runs_the_users_function_and_writes_a_winner_that_builds(tmp_pat
                      "--tune", "2", "--pruner", "median", "--out", out, "--no-progress", "--threads", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     winner = json.loads((out / "winner.json").read_text())
-    assert build_loss(winner["loss"]) is not None and winner["metric"] == "f1"
+    assert winner["metric"] == "f1"
+    assert_builds(winner["loss"])
     document = json.loads((out / "results.json").read_text())
     assert {r["loss"] for r in document["comparison"]["results"]} == {"focal", "bce", "weighted_bce"}
     assert "pos_weight=9" in next(r["config"] for r in document["comparison"]["results"] if r["loss"] == "weighted_bce")
@@ -292,4 +316,4 @@ def test_the_examples_run_with_a_tiny_budget(example, tmp_path):
                             env={**os.environ, "PYTHONPATH": str(root / "src")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Recommendation: " in result.stdout
-    assert build_loss(result.stdout.strip().splitlines()[-1].removeprefix("winner: ")) is not None
+    assert_builds(result.stdout.strip().splitlines()[-1].removeprefix("winner: "))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from seesaw_losses.experiments.data import FOREGROUND_RANGE, long_tail, vessel_dataset, vessels
+from seesaw_losses.experiments.data.generated import FOREGROUND_RANGE, long_tail, vessel_dataset, vessels
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_long_tail_is_imbalanced_with_a_balanced_test_set():
     assert (np.bincount(data.val_y, minlength=data.num_classes) < data.class_counts).all()
     assert len(data.val_y) > 0.15 * (len(data.val_y) + len(data.train_y))
     groups = data.groups
-    assert sorted(groups["head"] + groups["medium"] + groups["tail"]) == list(range(data.num_classes))
-    assert all(groups[name] for name in ("head", "medium", "tail"))
+    assert sorted(groups["many_shot"] + groups["medium_shot"] + groups["few_shot"]) == list(range(data.num_classes))
+    assert all(groups[name] for name in ("many_shot", "medium_shot", "few_shot"))
     again = long_tail(seed=0)
     np.testing.assert_array_equal(data.train_x, again.train_x)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from seesaw_losses.cli._common import configure_torch, device_text
-from seesaw_losses.experiments import io
+from seesaw_losses.experiments.data import pairs as io
 from seesaw_losses.experiments.losses import build, parse_losses
 from seesaw_losses.experiments.progress import Tracker
 
@@ -78,7 +78,7 @@ def test_up_sampling_says_so(tmp_path):
     data = io.load_user_data(images, masks, size=128, seed=0)
     assert data.train.images.shape[2:] == (128, 128)
     assert ["6 image(s) up-sampled to 128x128 (the smallest side is 44 px): slower training on interpolated "
-            "pixels, no added detail; --image-size 40 does not"] == [n for n in data.notes if "up-sampled" in n]
+            "pixels, no added detail; size=40 does not"] == [n for n in data.notes if "up-sampled" in n]
 
 
 def test_a_capped_pos_weight_says_by_what_and_the_count_ratio():

@@ -1,7 +1,9 @@
 """Class counts under torch.distributed: real processes (gloo on loopback), DDP, kill-and-resume, options.
 
-Each multi-process test spawns fresh processes with a process-group timeout and a wall-clock deadline, and kills
-whatever is still alive in ``finally``, so a failing test leaves no process behind.
+Each multi-process test spawns fresh processes joined by a gloo group and waits on events only: a process ending, or
+a message a worker sends (``_signal``) when it reaches a point the test waits for. Whatever is still alive is killed
+in ``finally``, so a failing test leaves no process behind; a long guard (nothing happening for minutes) turns a hang
+into a failure instead of a stuck run.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import multiprocessing
 import os
 import re
 import socket
+from multiprocessing import connection
 import subprocess
 import sys
-import time
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,7 +55,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _entry(rank: int, world_size: int, port: int, worker, args) -> None:
+_SIGNALS = None  #: in a worker, the pipe to the launching test
+
+
+def _signal(message) -> None:
+    """Tell the launching test that this worker reached a point (``_launch``'s ``until`` reads the messages)."""
+    _SIGNALS.send(message)
+
+
+def _entry(rank: int, world_size: int, port: int, signals, worker, args) -> None:
+    global _SIGNALS
+    _SIGNALS = signals
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
                             timeout=timedelta(seconds=20))
@@ -62,24 +75,28 @@ def _entry(rank: int, world_size: int, port: int, worker, args) -> None:
         dist.destroy_process_group()
 
 
-def _launch(worker, world_size: int, *args, until=None, started=None, timeout: float = 45.0) -> None:
-    """Run ``worker(rank, world_size, *args)`` in ``world_size`` fresh processes joined by a gloo group.
+def _launch(worker, world_size: int, *args, until=None, guard: float = 600.0) -> list:
+    """Run ``worker(rank, world_size, *args)`` in ``world_size`` fresh processes joined by a gloo group and return
+    the messages they sent with :func:`_signal`.
 
-    Returns when all exit successfully, or as soon as ``until()`` is true (the processes are then killed);
-    re-raises a worker's exception; fails after ``timeout`` seconds, counted from when ``started()`` is true
-    (by default from the launch; process start-up is slow on a loaded machine). Never leaves a process alive.
+    Waits on events: a process ending (all ended well: return; one raised: re-raise its exception) or a message,
+    after which ``until(messages)`` true returns at once (the processes are then killed). Fails when nothing at
+    all happens for ``guard`` seconds (a hang). Never leaves a process alive.
     """
-    context = mp.start_processes(_entry, args=(world_size, _free_port(), worker, args), nprocs=world_size,
+    reader, writer = multiprocessing.get_context("forkserver").Pipe(duplex=False)
+    context = mp.start_processes(_entry, args=(world_size, _free_port(), writer, worker, args), nprocs=world_size,
                                  join=False, start_method="forkserver")
-    deadline = None if started is not None else time.monotonic() + timeout
+    messages = []
     try:
-        while not context.join(timeout=0.1):
-            if until is not None and until():
-                return
-            if deadline is None and started():
-                deadline = time.monotonic() + timeout
-            if deadline is not None and time.monotonic() > deadline:
-                pytest.fail(f"{worker.__name__} did not finish within {timeout} s")
+        while True:
+            if not connection.wait([reader, *context.sentinels], timeout=guard):
+                pytest.fail(f"{worker.__name__}: no process ended and none sent a message for {guard} s")
+            while reader.poll():
+                messages.append(reader.recv())
+            if until is not None and until(messages):
+                return messages
+            if context.join(timeout=0):
+                return messages
     finally:
         for process in context.processes:
             if process.is_alive():
@@ -146,21 +163,21 @@ def _apply(name: str, loss: nn.Module, batch: dict):
 
 def _stuck_worker(rank: int, world_size: int, out: Path, failing_rank: int) -> None:
     _save(os.getpid(), out / f"pid_{rank}")
-    dist.barrier()  # both pids are on disk before either worker fails or hangs
+    dist.barrier()  # both pids are on disk before either worker fails or blocks
+    _signal(("blocked", rank))
     if rank == failing_rank:
         raise RuntimeError("worker failed on purpose")
-    time.sleep(600)
+    threading.Event().wait()  # blocks until killed: nothing ever sets it
 
 
-@pytest.mark.parametrize("failing_rank", [1, None], ids=["a worker fails", "a worker hangs"])
+@pytest.mark.parametrize("failing_rank", [1, None], ids=["a worker fails", "workers block"])
 def test_launch_leaves_no_process_behind(tmp_path, failing_rank):
-    expected = pytest.raises(mp.ProcessRaisedException, match="on purpose") if failing_rank is not None else (
-        pytest.raises(pytest.fail.Exception, match="did not finish within 2.0 s"))
-    # The 2 s count once both workers run: the hang, not a slow start, is what fails; a failing worker has all the
-    # time it needs to raise on a loaded machine.
-    with expected:
-        _launch(_stuck_worker, 2, tmp_path, failing_rank, timeout=2.0 if failing_rank is None else 60.0,
-                started=lambda: all((tmp_path / f"pid_{rank}").exists() for rank in range(2)))
+    if failing_rank is not None:
+        with pytest.raises(mp.ProcessRaisedException, match="on purpose"):
+            _launch(_stuck_worker, 2, tmp_path, failing_rank)
+    else:  # the launcher stops when both block, and kills them
+        messages = _launch(_stuck_worker, 2, tmp_path, None, until=lambda messages: len(messages) == 2)
+        assert sorted(messages) == [("blocked", 0), ("blocked", 1)]
     for rank in range(2):
         with pytest.raises(ProcessLookupError):
             os.kill(torch.load(tmp_path / f"pid_{rank}"), 0)
@@ -305,6 +322,7 @@ def test_ddp_counts_identical_on_every_process_and_training_matches_one_process(
 # kill and resume ----------------------------------------------------------------------------------------------
 
 RESUME_AT, RESUME_END = 2, 5
+RESUMED_END = {("first", rank, RESUME_END) for rank in range(2)}  #: both ranks saved the step the resumed run ends at
 
 
 def _resume_worker(rank: int, world_size: int, out: Path, phase: str) -> None:
@@ -336,12 +354,12 @@ def _resume_worker(rank: int, world_size: int, out: Path, phase: str) -> None:
         if step <= RESUME_END:
             _save({"loss": loss.detach(), "counts": [c.class_counts.clone() for c in (*net.criteria, binary)],
                    "params": copy.deepcopy(net.body.state_dict())}, out / f"{phase}_{rank}_{step}.pt")
+            _signal((phase, rank, step))
 
 
 def test_kill_and_resume_continues_exactly_like_the_uninterrupted_run(tmp_path):
-    last = [tmp_path / f"first_{rank}_{RESUME_END}.pt" for rank in range(2)]
     # The first run is the uninterrupted one; it goes on past RESUME_END and is killed mid-run.
-    _launch(_resume_worker, 2, tmp_path, "first", until=lambda: all(p.exists() for p in last))
+    _launch(_resume_worker, 2, tmp_path, "first", until=lambda messages: RESUMED_END <= set(messages))
     _launch(_resume_worker, 2, tmp_path, "resumed")
     labels = torch.cat([_ddp_batch(step)[1] for step in range(RESUME_END)])
     for rank in range(2):

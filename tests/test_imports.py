@@ -1,9 +1,12 @@
-"""The package's imports form no circle: every ``import`` of every file under ``src/seesaw_losses``, those inside
-functions included, read with ``ast`` (relative imports resolved), as a graph of the package's modules."""
+"""The package's imports form no circle and run one way: every ``import`` of every file under
+``src/seesaw_losses``, those inside functions included, read with ``ast`` (relative imports resolved), as a graph of
+the package's modules. Imports under ``if TYPE_CHECKING:`` (annotations only, never run) are not edges."""
 
 import ast
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Sequence, Set
+
+import pytest
 
 import seesaw_losses
 
@@ -30,6 +33,13 @@ def _imported(node: ast.AST, importer: str, is_package: bool, modules: Set[str])
     return [f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names]
 
 
+def _type_checking_only(tree: ast.AST) -> Set[ast.AST]:
+    """The import statements inside ``if TYPE_CHECKING:`` blocks."""
+    guarded = [node for node in ast.walk(tree) if isinstance(node, ast.If)
+               and "TYPE_CHECKING" in (getattr(node.test, "id", None), getattr(node.test, "attr", None))]
+    return {inner for node in guarded for statement in node.body for inner in ast.walk(statement)}
+
+
 def import_graph() -> Dict[str, Set[str]]:
     """``{module: the package's modules it imports}``. Its own packages do not count: they are always imported
     before it (``from . import DataError`` reads a package already there), and importing a submodule counts as
@@ -38,7 +48,8 @@ def import_graph() -> Dict[str, Set[str]]:
     graph = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        named = {target for node in ast.walk(tree)
+        annotations_only = _type_checking_only(tree)
+        named = {target for node in ast.walk(tree) if node not in annotations_only
                  for target in _imported(node, name, path.name == "__init__.py", set(files))}
         graph[name] = {target for target in named
                        if target in files and target != name and not name.startswith(target + ".")}
@@ -118,3 +129,41 @@ def test_the_registry_and_the_triton_engine_are_leaves_of_the_losses():
     losses = {name for name in graph if name.startswith("seesaw_losses.functional.") and
               not name.rsplit(".", 1)[1].startswith("_")}
     assert not graph["seesaw_losses.functional._triton"] & losses
+
+
+EXPERIMENTS = "seesaw_losses.experiments"
+
+
+def _imports_within(graph: Dict[str, Set[str]], room: str) -> Dict[str, Set[str]]:
+    """``{module of room: the experiments modules it imports}`` for the modules of ``room`` (a module or package
+    under experiments)."""
+    prefix = f"{EXPERIMENTS}.{room}"
+    return {name: {target for target in targets if target.startswith(EXPERIMENTS + ".")}
+            for name, targets in graph.items() if name == prefix or name.startswith(prefix + ".")}
+
+
+def _rooms_reached(imports: Dict[str, Set[str]], rooms: Sequence[str]) -> List[str]:
+    return sorted(f"{name} -> {target}" for name, targets in imports.items() for target in targets
+                  for room in rooms if target == f"{EXPERIMENTS}.{room}" or target.startswith(f"{EXPERIMENTS}.{room}."))
+
+
+@pytest.mark.parametrize("room, never", [
+    ("run", ["api", "tuning", "trainers", "data", "models", "evaluation", "reporting", "losses", "statistics"]),
+    ("trainers", ["api", "tuning", "reporting", "statistics"]),
+    ("data", ["api", "tuning", "trainers", "models", "evaluation", "reporting", "run"]),
+    ("models", ["api", "tuning", "trainers", "data", "evaluation", "reporting"]),
+    ("evaluation", ["api", "tuning", "trainers", "data", "models", "reporting"]),
+    ("reporting", ["api", "data", "trainers", "models", "tuning"]),
+    ("statistics", ["api", "trainers", "data", "models", "evaluation", "reporting"]),
+])
+def test_the_comparison_runs_one_way(room, never):
+    """data -> model -> trainer -> evaluation -> statistics -> reporting: a room never imports what runs after it,
+    nor the orchestration (``api``) that ties them; the report draws from results and artifacts, not the data."""
+    imports = _imports_within(import_graph(), room)
+    assert imports, f"no module {room!r} under {EXPERIMENTS}"
+    assert not _rooms_reached(imports, never)
+
+
+def test_the_direction_check_sees_an_edge_that_runs_back():
+    imports = {f"{EXPERIMENTS}.reporting.plots": {f"{EXPERIMENTS}.data.patches"}}
+    assert _rooms_reached(imports, ["data"]) == [f"{EXPERIMENTS}.reporting.plots -> {EXPERIMENTS}.data.patches"]

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from seesaw_losses import EQLv2Loss, EqualizedFocalLoss, LDAMLoss, LogitAdjustedLoss
 from seesaw_losses.sampling import RepeatFactorSampler
 
-from test_distributed import NUM_CLASSES, STEPS, _global_batch, _histogram, _launch, _save, _shard
+from test_distributed import NUM_CLASSES, STEPS, _global_batch, _histogram, _launch, _save, _shard, _signal
 
 multiprocessing.get_context("forkserver").set_forkserver_preload(["torch._dynamo", "test_distributed", __name__])
 
@@ -91,6 +91,7 @@ def test_every_process_holds_the_global_statistics_and_the_single_process_losses
 
 
 RESUME_AT, RESUME_END = 2, 5
+RESUMED_END = {("first", rank, RESUME_END) for rank in range(2)}  #: both ranks saved the step the resumed run ends at
 
 
 def _resume_worker(rank: int, world_size: int, out: Path, phase: str) -> None:
@@ -113,11 +114,11 @@ def _resume_worker(rank: int, world_size: int, out: Path, phase: str) -> None:
         if step <= RESUME_END:
             _save({"outputs": outputs, "states": {name: _state(loss) for name, loss in losses.items()}},
                   out / f"{phase}_{rank}_{step}.pt")
+            _signal((phase, rank, step))
 
 
 def test_kill_and_resume_continues_exactly_like_the_uninterrupted_run(tmp_path):
-    last = [tmp_path / f"first_{rank}_{RESUME_END}.pt" for rank in range(2)]
-    _launch(_resume_worker, 2, tmp_path, "first", until=lambda: all(p.exists() for p in last))
+    _launch(_resume_worker, 2, tmp_path, "first", until=lambda messages: RESUMED_END <= set(messages))
     _launch(_resume_worker, 2, tmp_path, "resumed")
     for rank in range(2):
         for step in range(RESUME_AT + 1, RESUME_END + 1):

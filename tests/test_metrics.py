@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from seesaw_losses.experiments import metrics
+from seesaw_losses.experiments.evaluation import metrics
 
 
 def brute_force_average_precision(scores, truth):
@@ -78,7 +78,7 @@ def test_multiclass_ignore_index_and_classification():
 
 
 def test_the_recommendation_is_the_most_often_best_and_among_equals_the_simplest():
-    from seesaw_losses.experiments import report
+    from seesaw_losses.experiments.reporting import report
     from seesaw_losses.experiments.api import compare
 
     dice = {"bce+dice": [0.70, 0.72, 0.69], "focal": [0.70, 0.72, 0.69], "bce": [0.50, 0.52, 0.49]}

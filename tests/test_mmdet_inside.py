@@ -26,7 +26,7 @@ from mmengine.structures import InstanceData
 from mmengine.utils import import_modules_from_strings
 
 from seesaw_losses import compare
-from seesaw_losses.experiments.report import write_winner
+from seesaw_losses.experiments.reporting.report import write_winner
 
 from compare_functions import seeded_scores
 from long_tail_references import EqualizedFocalReference

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 import seesaw_losses as sl
 from seesaw_losses import registry
 from seesaw_losses.cli import main
-from seesaw_losses.experiments import loss_curves, losses
+from seesaw_losses.experiments import losses
+from seesaw_losses.experiments.reporting import loss_curves
 
 from properties import check_entry
 

@@ -7,7 +7,7 @@ import pytest
 from seesaw_losses import compare
 from seesaw_losses.experiments import BINARY
 from seesaw_losses.experiments.losses import DEFAULT_BINARY_LOSSES
-from seesaw_losses.experiments.report import TABLE_WIDTH, format_tables
+from seesaw_losses.experiments.reporting.report import TABLE_WIDTH, format_tables
 
 BINARY_METRICS = ["dice", "iou", "precision", "recall", "average_precision", "threshold", "dice@0.5", "iou@0.5",
                   "precision@0.5", "recall@0.5", "cldice", "betti0_error", "betti1_error", "hd95",
@@ -55,7 +55,7 @@ def test_nine_losses_and_every_binary_metric_fit_120_columns():
 
 
 def test_many_per_class_columns_are_split_over_tables_of_at_most_120_columns():
-    from seesaw_losses.experiments.report import _rich_table
+    from seesaw_losses.experiments.reporting.report import _rich_table
 
     head = ["#", "Loss"] + [f"IoU {c}" for c in range(40)]
     text = _rich_table("per class", head, [["1", "ce"] + ["0.500"] * 40])

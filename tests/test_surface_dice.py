@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from seesaw_losses.experiments import topology
+from seesaw_losses.experiments.evaluation import topology
 
 
 def _reference(predicted: np.ndarray, truth: np.ndarray, tolerance: float) -> float:

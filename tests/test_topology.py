@@ -10,7 +10,7 @@ import torch
 import seesaw_losses as sl
 from seesaw_losses import functional as F
 from seesaw_losses import transforms
-from seesaw_losses.experiments import topology as metrics
+from seesaw_losses.experiments.evaluation import topology as metrics
 from seesaw_losses.functional.topology import tube
 
 # ------------------------------------------------------------------------------------------ float64 references

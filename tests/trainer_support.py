@@ -1,15 +1,17 @@
-"""What the trainer tests share: a stand-in for ``experiments.api.Run`` that records every call, one torch
+"""What the trainer tests share: the real ``Run`` a trainer is called with, one torch
 thread per test (the machine's cores are shared), and image/mask pairs of two sizes written as PNG files."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from seesaw_losses.experiments.losses import parse_loss
+from seesaw_losses.experiments.run import Run
 
 SIZES = [(40, 56), (64, 48)]
 
@@ -22,29 +24,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-class StandInRun:
-    """``loss``, ``seed``, ``tuning``, ``device``, ``history``, ``artifacts``, ``report``, ``record_samples``,
-    ``progress`` as the trainers use them; ``reports``, ``samples`` and ``progress_lines`` keep what they got."""
-
-    def __init__(self, loss: str, *, seed: int = 0, tuning: bool = False, device: str = "cpu") -> None:
-        self.loss, self.seed, self.tuning, self.device = loss, seed, tuning, device
-        self.hyperparameters: Dict[str, float] = {}
-        self.trial = None
-        self.history: Dict[str, List[float]] = {}
-        self.artifacts: Dict[str, object] = {}
-        self.reports: List[tuple] = []
-        self.samples: Dict[str, tuple] = {}
-        self.progress_lines: List[str] = []
-
-    def report(self, step: int, value: float) -> None:
-        self.reports.append((step, value))
-        self.history.setdefault("validation", []).append(value)
-
-    def record_samples(self, name: str, scores: Sequence[float], groups: Optional[Sequence] = None) -> None:
-        self.samples[name] = (list(scores), None if groups is None else list(groups))
-
-    def progress(self, text: str) -> None:
-        self.progress_lines.append(text)
+def make_run(loss: str, *, seed: int = 0, tuning: bool = False) -> Run:
+    """The :class:`Run` that ``compare`` would pass for ``loss`` (its family from the loss), outside a study."""
+    return Run(seed, tuning, loss, {}, family=parse_loss(loss).family)
 
 
 def write_pairs(folder: Path, count: int, seed: int = 0, sizes=SIZES) -> Path:

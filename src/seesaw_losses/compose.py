@@ -177,6 +177,31 @@ def _build_one(config: Mapping) -> tuple:
     return config.get("name", name), module, float(loss_weight)
 
 
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def config_text(terms: Sequence[Mapping[str, Any]]) -> str:
+    """The ``build_loss`` string of config dicts, the inverse of :func:`parse_config`:
+    ``"focal:gamma=2.5,alpha=0.3+0.5*dice"``."""
+    parts = []
+    for term in terms:
+        weight = float(term.get("loss_weight", 1.0))
+        options = ",".join(f"{k}={_format_value(v)}" for k, v in term.items() if k not in _RESERVED)
+        parts.append(("" if weight == 1.0 else f"{weight:g}*") + str(term["type"]) + (f":{options}" if options else ""))
+    return "+".join(parts)
+
+
+def term_keys(names: Sequence[str]) -> list:
+    """The key of each term of a combination in its :class:`CombinedLoss`: the loss's name, repeats suffixed
+    ``_1``, ``_2``... (``["dice", "bce", "dice"]`` -> ``["dice", "bce", "dice_1"]``)."""
+    return [name if not names[:k].count(name) else f"{name}_{names[:k].count(name)}" for k, name in enumerate(names)]
+
+
 def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     """Build any loss of the library from a string, a dict or a list of them, for config-driven training code.
 
@@ -224,12 +249,9 @@ def build_loss(config: Union[str, Mapping, Sequence, nn.Module]) -> nn.Module:
     built = [_build_one(term) for term in terms]
     if len(built) == 1 and built[0][2] == 1.0:
         return built[0][1]
-    losses, weights, seen = {}, {}, {}
-    for name, module, factor in built:
-        key = name if name not in seen else f"{name}_{seen[name]}"
-        seen[name] = seen.get(name, 0) + 1
-        losses[key], weights[key] = module, factor
-    return CombinedLoss(losses, weights)
+    keys = term_keys([name for name, _, _ in built])
+    return CombinedLoss({key: module for key, (_, module, _) in zip(keys, built)},
+                        {key: factor for key, (_, _, factor) in zip(keys, built)})
 
 
-__all__ = ["CombinedLoss", "build_loss", "parse_config"]
+__all__ = ["CombinedLoss", "build_loss", "config_text", "parse_config", "term_keys"]

@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..experiments import DataError
-    from .errors import InputError
+    from ..experiments import DataError, Diverged
+    from .errors import InputError, in_flags
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -40,9 +40,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (InputError, DataError) as error:
+    except InputError as error:
         print(f"seesaw {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except DataError as error:  # the experiments name parameters: said as the command's flags
+        print(f"seesaw {args.command}: error: {in_flags(str(error))}", file=sys.stderr)
+        return 2
+    except Diverged as error:
+        print(f"seesaw {args.command}: training diverged: {in_flags(str(error))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"seesaw {args.command}: interrupted", file=sys.stderr)
         return 130

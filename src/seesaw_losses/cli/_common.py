@@ -9,16 +9,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Sequence
 
-from .errors import InputError
+from .errors import InputError, in_flags
 
-EXTRAS = ("numpy", "matplotlib", "PIL", "rich", "torchmetrics", "scipy", "optuna")
+EXTRAS = ("numpy", "matplotlib", "PIL", "rich", "torchmetrics", "scipy", "optuna", "skimage")
+
+
+PACKAGES = {"PIL": "pillow", "skimage": "scikit-image"}  #: the package to install for a module of EXTRAS
 
 
 def require_extras(command: str) -> None:
     """Fail with an install hint when the ``cli`` extra is missing."""
     missing = [name for name in EXTRAS if importlib.util.find_spec(name) is None]
     if missing:
-        names = ", ".join("pillow" if name == "PIL" else name for name in missing)
+        names = ", ".join(PACKAGES.get(name, name) for name in missing)
         raise InputError(f"`seesaw {command}` needs {names}: pip install 'seesaw-losses[cli]'")
 
 
@@ -112,7 +115,7 @@ def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
     parser.add_argument("--seeds", type=positive_int, default=seeds,
                         help=f"trainings per loss, other initialisation and data order, same splits (default {seeds}); "
                              "the tables show means with 95%% intervals and which losses tie with the best")
-    parser.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+    parser.add_argument("--tune", type=whole_number(0), default=0, metavar="TRIALS",
                         help="Optuna TPE trials per loss over its registry search space, each trained on the "
                              "training split and scored on the validation split (default 0: the defaults)")
     parser.add_argument("--pruner", choices=("median", "hyperband"), default=None,
@@ -131,16 +134,6 @@ def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
                              "cuda (default 1)")
 
 
-def check_comparison_options(args: argparse.Namespace) -> None:
-    if args.tune < 0:
-        raise InputError(f"--tune must be >= 0 trials, got {args.tune}")
-    if (args.resume or args.storage or args.workers > 1) and not args.tune:
-        raise InputError("--resume, --storage and --workers act on the tuning study; give --tune TRIALS")
-    if args.resume and args.storage is None and not (args.out / "study.db").exists():
-        raise InputError(f"--resume: no study to continue in {str(args.out)!r} (study.db is missing); run without "
-                         "--resume")
-
-
 def check_losses(losses, class_counts, **options):
     """The parsed losses, built once with ``class_counts``: a loss that does not fit is an :class:`InputError`
     before any folder is made or model trained."""
@@ -149,33 +142,29 @@ def check_losses(losses, class_counts, **options):
     try:
         return check(losses, class_counts, **options)
     except (TypeError, ValueError) as error:
-        raise InputError(str(error).removeprefix("compare: ")) from None
+        raise InputError(in_flags(str(error))) from None
 
 
-def run_comparison(train, losses, args: argparse.Namespace, *, metric: str, seeds: int, tune: int, device: str,
-                   class_counts=None, title: str, description: str = "", notes=(), **options):
+def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune: int, device: str,
+                   title: str, description: str = "", notes=(), out=None, storage=None, **options):
     """:func:`~seesaw_losses.experiments.api.compare` with the command's options (the study in ``--storage`` or
-    ``--out``; ``--force`` without ``--resume`` starts a fresh one); prints the ``notes`` before training and the
-    comparison's own notes after it, and returns the result."""
+    ``--out``, or ``storage``; ``--force`` without ``--resume`` starts a fresh one; with ``out`` it writes the
+    report there);
+    prints the ``notes`` before training and the comparison's own notes after it, and returns the result."""
+    notes = [in_flags(note) for note in notes]
     for note in notes:
         print(f"  {note}")
-    from ..experiments import tuning
     from ..experiments.api import compare
 
-    storage = None
-    if tune:
-        storage = args.storage or tuning.sqlite_url(args.out)
-        if args.storage is None and not args.resume and (args.out / tuning.STUDY_FILE).exists():
-            (args.out / tuning.STUDY_FILE).unlink()  # --force without --resume: a fresh study
-        if args.workers > 1:
-            print(f"  tuning: {args.workers} worker processes on the study {storage}")
-    result = compare(train, losses, metric=metric, seeds=seeds, tune=tune, class_counts=class_counts,
-                     storage=storage, resume=args.resume and bool(tune), workers=args.workers if tune else 1,
-                     pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
-                     notes=notes, **({"margin": args.margin} if args.margin is not None else {}), **options)
-    result.description = description
+    if tune and args.workers > 1:
+        print(f"  tuning: {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
+    result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage, resume=args.resume,
+                     fresh=args.force and not args.resume, workers=args.workers, pruner=args.pruner, seed=args.seed,
+                     progress=args.progress, device=device, title=title, notes=notes, description=description,
+                     out=out,
+                     **({"margin": args.margin} if args.margin is not None else {}), **options)
     for note in result.notes[len(notes):]:
-        print(f"  {note}")
+        print(f"  {in_flags(note)}")
     return result
 
 
@@ -206,7 +195,7 @@ def device_text(device: str) -> str:
 
 def print_files(out: Path, paths: List[Path], comparisons=()) -> None:
     """The files written, then (last, to copy) the line that builds each comparison's recommended loss."""
-    from ..experiments.report import paste_line
+    from ..experiments.reporting.report import paste_line
 
     print(f"\nReport written to {out}/:")
     for path in paths:

@@ -9,19 +9,14 @@ import importlib
 import sys
 from pathlib import Path
 
+from ..experiments.defaults import (BATCH_SIZE, DEPTH, EPOCHS, IMAGE_SIZE, LR, OVERLAP, PATCHES_PER_IMAGE,
+                                    WIDTH)
 from ..experiments.losses import DEFAULT_BINARY_LOSSES, DEFAULT_MULTICLASS_LOSSES
 from ._common import (
-    add_comparison_options, add_run_options, check_comparison_options, check_losses, configure_torch, device_text,
-    output_folder, positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison,
-    whole_number,
+    add_comparison_options, add_run_options, check_losses, configure_torch, device_text, output_folder,
+    positive_float, positive_int, print_files, refuse_output_inside, require_extras, run_comparison, whole_number,
 )
 from .errors import InputError
-
-DEPTH = 3
-#: Per mode (whole images, patches, class folders): the defaults of the options that differ between them.
-IMAGE_SIZE = {"segmentation": 128, "classification": 32}
-WIDTH = {"segmentation": 16, "patches": 16, "classification": 32}
-BATCH_SIZE = {"segmentation": 8, "patches": 16, "classification": 64}
 
 
 def add_parser(subparsers) -> None:
@@ -74,14 +69,16 @@ def add_parser(subparsers) -> None:
                         help=f"segmentation at native resolution: train on random PxP patches (a multiple of "
                              f"{2**DEPTH}; a third centred on foreground, smaller images padded) and predict "
                              "validation and held-out images whole by a sliding window; nothing is resized")
-    parser.add_argument("--patches-per-image", type=positive_int, default=8,
-                        help="with --patch-size: patches drawn from each training image per epoch (default 8)")
-    parser.add_argument("--overlap", type=float, default=0.5,
-                        help="with --patch-size: overlap of the sliding windows, in [0, 1) (default 0.5)")
+    parser.add_argument("--patches-per-image", type=positive_int, default=PATCHES_PER_IMAGE,
+                        help="with --patch-size: patches drawn from each training image per epoch (default "
+                             f"{PATCHES_PER_IMAGE})")
+    parser.add_argument("--overlap", type=float, default=OVERLAP,
+                        help=f"with --patch-size: overlap of the sliding windows, in [0, 1) (default {OVERLAP:g})")
     parser.add_argument("--loader-workers", type=whole_number(0), default=None, metavar="N",
                         help="with --patch-size or class folders: processes reading images on demand (default: "
                              "the cores this process may use; 0: read in this process)")
-    parser.add_argument("--epochs", type=positive_int, default=20, help="epochs per training run (default 20)")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
+                        help=f"epochs per training run (default {EPOCHS})")
     parser.add_argument("--image-size", type=positive_int, default=None,
                         help=f"side images are resized to, a multiple of {2**DEPTH} for segmentation (default: "
                              f"{IMAGE_SIZE['segmentation']}, or the images' smallest side rounded down to a multiple "
@@ -90,7 +87,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help=f"images a step (default {BATCH_SIZE['segmentation']}; patches a step with "
                              f"--patch-size: {BATCH_SIZE['patches']}; class folders: {BATCH_SIZE['classification']})")
-    parser.add_argument("--lr", type=positive_float, default=3e-3, help="AdamW learning rate (default 3e-3)")
+    parser.add_argument("--lr", type=positive_float, default=LR, help=f"AdamW learning rate (default {LR:g})")
     parser.add_argument("--width", type=positive_int, default=None,
                         help=f"channels of the first block: U-Net (default {WIDTH['segmentation']}), class "
                              f"folders' CNN (default {WIDTH['classification']})")
@@ -138,10 +135,9 @@ def _check_options(args: argparse.Namespace) -> None:
         if given:
             raise InputError(f"--patch-size trains at native resolution, nothing is resized: leave out "
                              f"{' and '.join(given)}")
-        if args.patch_size % 2**DEPTH or args.patch_size < 2**DEPTH:
-            raise InputError(f"--patch-size must be a multiple of {2**DEPTH}, got {args.patch_size}")
-        if not 0 <= args.overlap < 1:
-            raise InputError(f"--overlap must be in [0, 1), got {args.overlap}")
+        from ..experiments.trainers import PatchSegmentationTrainer
+
+        PatchSegmentationTrainer.check_windows(args.patch_size, DEPTH, args.overlap)  # before any file is read
     elif args.masks is not None and args.resize and args.image_size is not None and (
             args.image_size % 2**DEPTH or args.image_size < 2**(DEPTH + 1)):
         raise InputError(f"--image-size must be a multiple of {2**DEPTH} and at least {2**(DEPTH + 1)}, "
@@ -149,7 +145,6 @@ def _check_options(args: argparse.Namespace) -> None:
     for name in ("test_fraction", "val_fraction"):
         if not 0 < getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(args, name)}")
-    check_comparison_options(args)
     refuse_output_inside(args.out, [args.images, args.masks, args.test_images, args.test_masks])
 
 
@@ -209,7 +204,7 @@ def _loader_workers(args: argparse.Namespace) -> int:
 
 def _classification(args: argparse.Namespace, budget, width: int):
     """Class folders: the trainer, the model's header line and the settings the report records."""
-    from ..experiments.class_folders import load_class_folders
+    from ..experiments.data.class_folders import load_class_folders
     from ..experiments.trainers import ClassificationTrainer
 
     size = args.image_size or IMAGE_SIZE["classification"]
@@ -225,7 +220,7 @@ def _classification(args: argparse.Namespace, budget, width: int):
 def _segmentation(args: argparse.Namespace, budget, width: int):
     """Image/mask pairs, whole resized images or patches at native resolution: the trainer, the model's header
     line and the settings the report records."""
-    from ..experiments import io
+    from ..experiments.data import pairs as io
 
     reading = io.MaskReading(args.mask_mode, args.ignore_index, args.allow_lossy_masks)
     settings = {"images": str(args.images), "masks": str(args.masks), "ignore_index": args.ignore_index,
@@ -241,7 +236,7 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
                                  reading=reading, multiple=2**DEPTH)
         trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, **surface)
         return trainer, f"U-Net width {width}, depth {DEPTH}", {**settings, "image_size": size if args.resize else None}
-    from ..experiments.patches import load_patch_data
+    from ..experiments.data.patches import load_patch_data
     from ..experiments.trainers import PatchSegmentationTrainer
 
     data = load_patch_data(args.images, args.masks, patch_size=args.patch_size, test_images=args.test_images,
@@ -262,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     if args.train is not None:
         return _run_function(args)
-    from ..experiments import report
+    from ..experiments.statistics import MARGIN
     from ..experiments.trainers import Budget
 
     mode = _mode(args)
@@ -272,33 +267,28 @@ def run(args: argparse.Namespace) -> int:
     trainer, model, settings = build(args, budget, width)
     data, counts = trainer.data, trainer.class_counts()
     binary = getattr(data, "binary", False)
-    ignore_index = getattr(data, "ignore_index", None)
     specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if binary else DEFAULT_MULTICLASS_LOSSES), counts,
-                         ignore_index=ignore_index, epochs=args.epochs)
+                         ignore_index=trainer.ignore_index, epochs=trainer.epochs, families=trainer.families)
     device = configure_torch(args)
+    settings.update({"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
+                     "split_seed": args.split_seed, "device": device, "width": width, "amp": args.amp,
+                     "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
+                     "margin": MARGIN if args.margin is None else args.margin,
+                     **({} if mode == "classification" else {"depth": DEPTH, "tolerances": list(trainer.tolerances)})})
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Data: {data.description}")
         print(f"  {model}; {args.epochs} epochs, batch {batch_size}, AdamW lr {args.lr:g} (cosine)"
               f"{', mixed precision' if args.amp else ''}, {args.seeds} seed(s), {device_text(device)}")
-        result = run_comparison(trainer, specs, args, metric=trainer.metric, seeds=args.seeds, tune=args.tune,
-                                device=device, class_counts=counts, title="Your data", description=data.description,
-                                ignore_index=ignore_index, epochs=args.epochs, notes=data.notes)
+        result = run_comparison(trainer, specs, args, seeds=args.seeds, tune=args.tune, device=device,
+                                title="Your data", description=data.description, notes=data.notes, out=args.out,
+                                settings=settings)
         print("\n" + str(result))
-        result.settings = {"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
-                           "split_seed": args.split_seed, "device": device, "width": width, "amp": args.amp,
-                           "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner, "margin": result.margin,
-                           **({} if mode == "classification" else
-                              {"depth": DEPTH, "tolerances": list(trainer.tolerances)})}
-        written = report.write_report(args.out, {trainer.name: result},
-                                      {trainer.name: result.settings, **settings}, "seesaw compare report")
-    print_files(args.out, written, [result])
+    print_files(args.out, result.files, [result])
     return 0
 
 
 def _run_function(args: argparse.Namespace) -> int:
     """``--train FILE.py:FUNCTION``: the user's function through ``compare``."""
-    from ..experiments import report
-
     train = load_function(args.train)
     counts = _class_counts(args.class_counts)
     specs = check_losses(args.loss, counts)
@@ -306,14 +296,12 @@ def _run_function(args: argparse.Namespace) -> int:
     with output_folder(args.out, force=args.force, resume=args.resume):
         print(f"Training function: {args.train}; ranked by {args.metric} ({args.direction}), {args.seeds} seed(s), "
               f"{device_text(device)}")
+        settings = {"train": args.train, "metric": args.metric, "direction": args.direction,
+                    "class_counts": counts, "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
+                    "seed": args.seed, "device": device}
         result = run_comparison(train, specs, args, metric=args.metric, seeds=args.seeds, tune=args.tune,
-                                device=device, class_counts=counts, title=f"{args.train}",
-                                direction=args.direction)
+                                device=device, class_counts=counts, title=f"{args.train}", direction=args.direction,
+                                out=args.out, settings=settings)
         print("\n" + str(result))
-        result.settings = {"train": args.train, "metric": args.metric, "direction": args.direction,
-                           "class_counts": counts, "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
-                           "seed": args.seed, "device": device}
-        written = report.write_report(args.out, {result.name: result}, {result.name: result.settings},
-                                      "seesaw compare report")
-    print_files(args.out, written, [result])
+    print_files(args.out, result.files, [result])
     return 0

@@ -60,7 +60,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_extras("demo")
-    from ..experiments import data, report
+    from ..experiments import tuning
+    from ..experiments.data import generated
+    from ..experiments.reporting import report
     from ..experiments.trainers import Budget as Training
     from ..experiments.trainers import LongTailTrainer, SegmentationTrainer
 
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         device = configure_torch(args)
         settings["device"] = device
         if args.task in ("all", "segmentation"):
-            segmentation = data.vessel_dataset(budget.train, budget.test, size=IMAGE_SIZE, seed=args.seed)
+            segmentation = generated.vessel_dataset(budget.train, budget.test, size=IMAGE_SIZE, seed=args.seed)
             seeds = args.seeds or budget.seg_seeds
             trainer = SegmentationTrainer(segmentation, Training(epochs, batch_size=8, lr=3e-3), width=8, depth=3)
             print(f"Segmentation: {segmentation.description}")
@@ -87,18 +89,19 @@ def run(args: argparse.Namespace) -> int:
             settings["segmentation"] = asdict(trainer.budget) | {"width": 8, "depth": 3, "seeds": seeds}
 
         if args.task in ("all", "long-tail"):
-            long_tail = data.long_tail(seed=args.seed)
+            long_tail = generated.long_tail(seed=args.seed)
             seeds = args.seeds or budget.cls_seeds
             trainer = LongTailTrainer(long_tail, Training(budget.cls_epochs, batch_size=64, lr=2e-3))
             print(f"\nLong-tailed classification: {long_tail.description}")
             print(f"  MLP 2x128; {budget.cls_epochs} epochs, batch 64, AdamW lr 2e-3 (cosine), {seeds} seeds, "
                   f"{device_text(device)}"
                   + (f", {trials} Optuna trials per loss" if trials else "")
-                  + "; groups by training count: head > 100, medium 20-100, tail < 20")
+                  + "; groups by training count: many-shot > 100, medium-shot 20-100, few-shot < 20")
             results["long_tail"] = run_comparison(
                 trainer, args.cls_loss or LONG_TAIL_LOSSES, args, metric=trainer.metric, seeds=seeds, tune=trials,
                 device=device, class_counts=[int(c) for c in long_tail.class_counts],
-                title="Long-tailed classification", description=long_tail.description, epochs=budget.cls_epochs)
+                title="Long-tailed classification", description=long_tail.description, epochs=budget.cls_epochs,
+                storage=tuning.sqlite_url(args.out) if trials else None)  # the study in --out
             settings["long_tail"] = asdict(trainer.budget) | {"seeds": seeds, "tune": trials}
 
         for result in results.values():

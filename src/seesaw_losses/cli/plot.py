@@ -31,7 +31,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_extras("plot")
-    from ..experiments import loss_curves, losses
+    from ..experiments import losses
+    from ..experiments.reporting import loss_curves
 
     specs = losses.parse_losses(args.loss or DEFAULT_LOSSES)
     skipped = loss_curves.skipped_region_losses(specs)

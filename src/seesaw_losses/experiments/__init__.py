@@ -2,7 +2,7 @@
 built-in datasets and trainers, metrics, statistics, reports.
 
 The submodules need the ``cli`` extra (numpy, matplotlib, pillow, rich, torchmetrics, optuna, scipy); this file
-imports none of them (``compare``, ``Run`` and ``Result`` are imported on first use), and ``import seesaw_losses``
+imports none of them (``compare``, ``Result``, ``Run`` and ``Trainer`` are imported on first use), and ``import seesaw_losses``
 never imports this package.
 """
 
@@ -17,9 +17,18 @@ class DataError(ValueError):
     """Data or settings an experiment cannot use; the message names the file or option and what to do."""
 
 
+class Diverged(ArithmeticError):
+    """Training with these hyperparameters diverged (a loss that is not finite): a tuning trial ends pruned and
+    the search goes on; a final run raises it. Not a :class:`DataError`: the data are fine."""
+
+
 def __getattr__(name: str):
-    if name in ("compare", "Run", "Result"):
+    if name in ("compare", "Result"):
         from . import api
 
         return getattr(api, name)
+    if name in ("Run", "Trainer"):
+        from . import run
+
+        return getattr(run, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

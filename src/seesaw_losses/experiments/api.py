@@ -21,71 +21,14 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import torch
 
-from . import CUSTOM, tuning
+from . import CUSTOM, DataError, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
+from .run import SIGMOID, SOFTMAX, Run, Trainer
 from .statistics import MARGIN, LossSummary, SampleScores, Summary, mean_ci, summarize
 
 DIRECTIONS = ("maximize", "minimize")
-
-
-@dataclass
-class Run:
-    """What one call of ``train(criterion, run)`` is: see the attributes; ``train`` reads them, calls
-    :meth:`report` once per epoch (pruning, curves), and may fill :attr:`history`, :attr:`artifacts` and
-    :meth:`record_samples`.
-
-    Attributes:
-        seed: initialisation and data order.
-        tuning: True for a tuning trial (score on your validation split), False for a final run (held-out split).
-        loss: the complete ``build_loss`` string of ``criterion`` (hyperparameters, counts-derived options).
-        hyperparameters: the tuned values of this call (``{}`` for the defaults).
-        trial: the ``optuna.Trial`` of a tuning trial, else None.
-        device: the device this process trains on (``"cpu"``, ``"cuda:0"``, ...).
-        history: metric name -> one value per epoch (``"validation"`` from :meth:`report`, ``"train_loss"``).
-        artifacts: anything the report can plot (held-out outputs, ``epoch_seconds``, ``peak_mb``), never saved.
-        samples: metric name -> ``(scores, groups)`` of :meth:`record_samples`.
-        metrics: what ``train`` returned, as floats (filled by :func:`compare`).
-    """
-
-    seed: int
-    tuning: bool
-    loss: str
-    hyperparameters: Dict[str, Any]
-    trial: Any = None
-    device: str = "cpu"
-    history: Dict[str, List[float]] = field(default_factory=dict)
-    artifacts: Dict[str, Any] = field(default_factory=dict)
-    samples: Dict[str, Tuple[np.ndarray, Optional[np.ndarray]]] = field(default_factory=dict)
-    metrics: Dict[str, float] = field(default_factory=dict)
-    seconds: float = math.nan
-    on_progress: Callable[[str], None] = field(default=lambda text: None, repr=False)
-
-    def report(self, step: int, value: float) -> None:
-        """An intermediate validation value (kept as ``history["validation"]``); raises ``optuna.TrialPruned``
-        when the pruner stops this trial."""
-        value = float(value)
-        self.history.setdefault("validation", []).append(value)
-        if self.trial is not None:
-            self.trial.report(value, step)
-            if self.trial.should_prune():
-                import optuna
-
-                raise optuna.TrialPruned(f"pruned at step {step} (validation {value:.4g})")
-
-    def record_samples(self, name: str, scores: Sequence[float], groups: Optional[Sequence[int]] = None) -> None:
-        """Per-held-out-sample scores of metric ``name`` (same samples, same order in every final run);
-        ``groups`` (e.g. the true class) makes the statistic the mean of the group means.
-
-        Shape:
-            - scores, groups: ``(samples,)``.
-        """
-        self.samples[name] = (np.asarray(scores, dtype=np.float64),
-                              None if groups is None else np.asarray(groups))
-
-    def progress(self, text: str = "") -> None:
-        """One epoch done, with a status text for the progress display."""
-        self.on_progress(text)
+HELD_OUT = ("outputs", "masks", "images")  #: the artifacts kept for the first seed only (the plots draw that seed)
 
 
 @dataclass
@@ -142,10 +85,11 @@ class Result:
     kind: str = CUSTOM
     description: str = ""
     notes: List[str] = field(default_factory=list)
-    data: Any = field(default=None, repr=False)
     class_counts: Optional[List[int]] = None
+    ignore_index: Optional[int] = None
     settings: Dict[str, Any] = field(default_factory=dict)
     margin: float = MARGIN
+    files: List[Path] = field(default_factory=list, repr=False)  #: what ``compare(out=...)`` wrote
 
     @property
     def tuned_trials(self) -> int:
@@ -164,14 +108,14 @@ class Result:
         return list(keys)
 
     def __str__(self) -> str:
-        from .report import format_tables
+        from .reporting.report import format_tables
 
         return format_tables(self)
 
     def save(self, folder: Union[str, Path]) -> List[Path]:
         """Write ``report.md``, ``results.json``, ``winner.json``/``.yaml``/``_mmengine.py``, the CSV and the plots
         the runs kept artifacts for into ``folder``; return the paths written."""
-        from .report import write_report
+        from .reporting.report import write_report
 
         return write_report(Path(folder), {self.name: self}, {self.name: self.settings},
                             f"{self.title}: losses compared")
@@ -227,7 +171,7 @@ class _Job:
              description: str) -> Run:
         """Build the loss with ``values`` and call ``train`` once: a tuning trial when ``trial`` is given."""
         built = self.build(spec, values)
-        run = Run(seed, trial is not None, built.config, dict(values), trial, device)
+        run = Run(seed, trial is not None, built.config, dict(values), trial, device, spec.family)
         with self.tracker.run(description, self.units) as advance:
             done = [0]
 
@@ -250,7 +194,7 @@ class _Job:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
         return run
 
-    def tune(self, spec: LossSpec, device: str = "cpu") -> tuning.Tuned:
+    def tune(self, spec: LossSpec, device: str = "cpu", worker: int = 0) -> tuning.Tuned:
         plan = self.plan
 
         def objective(trial, values: Dict[str, Any]) -> float:
@@ -258,13 +202,14 @@ class _Job:
                             description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
             return run.metrics[self.metric]
 
-        return tuning.tune(spec.text, search_space(spec), plan, objective)
+        return tuning.tune(spec.text, search_space(spec), plan, objective, worker)
 
-    def tune_all(self, specs: Sequence[LossSpec], device: str = "cpu") -> Dict[str, tuning.Tuned]:
-        return {spec.text: self.tune(spec, device) for spec in specs}
+    def tune_all(self, specs: Sequence[LossSpec], device: str = "cpu", worker: int = 0) -> Dict[str, tuning.Tuned]:
+        return {spec.text: self.tune(spec, device, worker) for spec in specs}
 
 
-def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin) -> None:
+def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh
+           ) -> None:
     if not callable(train):
         raise TypeError(f"compare: train must be a function train(criterion, run) -> {{metric: value}}, got "
                         f"{type(train).__name__}")
@@ -280,13 +225,16 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
     if pruner not in (None,) + tuning.PRUNERS:
         raise ValueError(f"compare: pruner must be None, 'median' or 'hyperband', got {pruner!r}")
     if (resume or storage or workers > 1) and not tune:
-        raise ValueError("compare: resume, storage and workers act on the tuning study; give tune=TRIALS")
+        raise DataError("compare: resume=, storage= and workers= act on the tuning study; give tune=TRIALS")
     if resume and storage is None and (out is None or not (Path(out) / tuning.STUDY_FILE).exists()):
-        raise ValueError(f"compare: resume=True but there is no study to continue ({tuning.STUDY_FILE} is missing "
-                         f"in out={str(out) if out is not None else None!r}); run with resume=False")
-    if not resume and storage is None and out is not None and tune and (Path(out) / tuning.STUDY_FILE).exists():
-        raise ValueError(f"compare: {Path(out) / tuning.STUDY_FILE} already holds a study; pass resume=True to "
-                         "continue it, or choose another out")
+        raise DataError(f"compare: resume=True but there is no study to continue ({tuning.STUDY_FILE} is missing "
+                        f"in out={str(out) if out is not None else None!r}); run without resume=True")
+    if resume and fresh:
+        raise DataError("compare: resume=True continues the study and fresh=True replaces it; choose one")
+    if not (resume or fresh) and storage is None and out is not None and tune \
+            and (Path(out) / tuning.STUDY_FILE).exists():
+        raise DataError(f"compare: {Path(out) / tuning.STUDY_FILE} already holds a study; pass resume=True to "
+                        "continue it, fresh=True to replace it, or choose another out=")
     if workers > 1:
         try:
             pickle.dumps(train)
@@ -300,12 +248,21 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
 
 
 def check_losses(losses: Sequence[Union[str, LossSpec]], class_counts: Optional[Sequence[int]], *,
-                 ignore_index: Optional[int] = None, epochs: Optional[int] = None) -> List[LossSpec]:
-    """Parse ``losses`` and build each with ``class_counts``: a loss that needs counts without them, or that
-    does not fit them, is a ``ValueError`` here, before any training."""
+                 ignore_index: Optional[int] = None, epochs: Optional[int] = None,
+                 families: Sequence[str] = (SIGMOID, SOFTMAX)) -> List[LossSpec]:
+    """Parse ``losses`` and build each with ``class_counts``: a loss that needs counts without them, that does
+    not fit them, or whose family the trainer cannot train (``families``), is a ``ValueError`` here, before any
+    training."""
     from ..registry import get_loss
 
     specs = parse_losses([loss if isinstance(loss, str) else loss.text for loss in losses])
+    for spec in specs:
+        if spec.family not in families:
+            raise ValueError(f"compare: losses={spec.text!r} is a one-logit (sigmoid) loss and train takes only "
+                             "per-class (softmax) losses: ce, seesaw, logit_adjusted, balanced_softmax, ..."
+                             if spec.family == SIGMOID else
+                             f"compare: losses={spec.text!r} is a per-class (softmax) loss and train takes only "
+                             "one-logit (sigmoid) losses")
     for spec in specs if class_counts is None else ():
         for term in spec.terms:
             entry = get_loss(term["type"])
@@ -342,12 +299,13 @@ def _storage_url(storage: Optional[str], out: Optional[Path]) -> Iterator[str]:
 
 
 def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[Union[str, LossSpec]], *,
-            metric: str, direction: str = "maximize", seeds: int = 3, tune: int = 0,
+            metric: Optional[str] = None, direction: str = "maximize", seeds: int = 3, tune: int = 0,
             class_counts: Optional[Sequence[int]] = None, out: Optional[Union[str, Path]] = None,
             storage: Optional[str] = None, resume: bool = False, workers: int = 1, pruner: Optional[str] = None,
             seed: int = 0, progress: bool = True, margin: float = MARGIN, device: str = "cpu",
-            title: str = "Your model", ignore_index: Optional[int] = None, epochs: Optional[int] = None,
-            notes: Sequence[str] = ()) -> Result:
+            title: str = "Your model", description: str = "", ignore_index: Optional[int] = None,
+            epochs: Optional[int] = None, notes: Sequence[str] = (), settings: Optional[Mapping[str, Any]] = None,
+            fresh: bool = False) -> Result:
     """Rank ``losses`` by ``metric`` as returned by ``train(criterion, run)``.
 
     Per loss: ``tune`` Optuna TPE trials (seeded) over its registry search space (none for a loss with nothing
@@ -357,13 +315,23 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     pixels) feed the losses that need them. The study lives in ``storage`` (an Optuna URL), else
     ``out/study.db``; ``resume`` continues it; ``workers`` processes share it (``train`` must then be picklable;
     with ``device="cuda"`` they go round robin over the visible GPUs). With ``out`` the report is saved there.
-    ``epochs`` only sets where a deferred re-weighting starts (LDAM-DRW) and the progress steps.
+    ``epochs`` only sets where a deferred re-weighting starts (LDAM-DRW) and the progress steps. A built-in
+    trainer (:class:`~seesaw_losses.experiments.run.Trainer`) supplies ``metric``, ``class_counts``,
+    ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``title``,
+    ``description`` and ``settings`` go into the report (``results.json`` holds the settings); ``fresh`` replaces
+    this comparison's studies in the storage (a previous run's, e.g. in ``out/study.db``).
 
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
     finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
     """
-    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin)
-    specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs)
+    if isinstance(train, Trainer):
+        metric = train.metric if metric is None else metric
+        class_counts = train.class_counts() if class_counts is None else class_counts
+        ignore_index = train.ignore_index if ignore_index is None else ignore_index
+        epochs = train.epochs if epochs is None else epochs
+    families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh)
+    specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None)
     tunable = [spec for spec in specs if tune and search_space(spec)]
@@ -375,6 +343,8 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
                      + ", ".join(spec.text for spec in specs if spec not in tunable))
     with _storage_url(storage, out) as url:
         job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}")
+        if fresh and tunable:
+            tuning.delete_studies([s.text for s in tunable], job.plan)
         missing = tuning.missing_trials([s.text for s in tunable], job.plan) if tunable else 0
         total = job.units * (missing + seeds * len(specs))
         with Tracker(total, enabled=progress, title=title) as tracker:
@@ -390,23 +360,25 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             tuned = job.tune_all(tunable, device)
             finals = {spec.text: _finals(job, spec, tuned.get(spec.text), seed_list, device) for spec in specs}
     result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
-    result.data = getattr(train, "data", None)
+    result.ignore_index = ignore_index
     result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
+    result.settings, result.description = dict(settings or {}), description
     if out is not None:
-        result.save(out)
+        result.files = result.save(out)
     return result
 
 
 def _finals(job: _Job, spec: LossSpec, tuned: Optional[tuning.Tuned], seeds: Sequence[int], device: str
             ) -> List[Run]:
-    """``seeds`` final runs of ``spec`` with its tuned hyperparameters; held-out outputs kept for the first."""
+    """``seeds`` final runs of ``spec`` with its tuned hyperparameters; held-out outputs, masks and images (what
+    the report plots) kept for the first only."""
     values = tuned.hyperparameters if tuned is not None else {}
     runs = []
     for k, seed in enumerate(seeds):
         run = job.call(spec, values, seed=seed, trial=None, device=device,
                        description=f"{spec.text} · seed {k + 1}/{len(seeds)}")
-        if k:
-            run.artifacts.pop("outputs", None)
+        for key in HELD_OUT if k else ():
+            run.artifacts.pop(key, None)
         runs.append(run)
     return runs
 
@@ -419,8 +391,6 @@ def _sample_scores(runs: Sequence[Run], metric: str) -> Optional[SampleScores]:
 
 def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], tuned: Dict[str, tuning.Tuned],
             seeds: List[int], direction: str, margin: float, title: str, notes: List[str]) -> Result:
-    from .metrics import absent_classes
-
     metric = job.metric
     values = {text: [run.metrics[metric] for run in runs] for text, runs in finals.items()}
     samples = {text: _sample_scores(runs, metric) for text, runs in finals.items()}
@@ -438,7 +408,7 @@ def _result(job: _Job, specs: Sequence[LossSpec], finals: Dict[str, List[Run]], 
                               metrics=means, trials=search.trials, pruned=search.pruned,
                               hyperparameters=dict(search.hyperparameters), runs=runs, rank_metric=metric))
     notes = notes + [note for spec in specs for note in built[spec.text].notes] + summary.notes
-    absent = sorted({c for runs in finals.values() for run in runs for c in absent_classes(run.metrics)})
+    absent = sorted({c for runs in finals.values() for run in runs for c in run.artifacts.get("absent_classes", ())})
     if absent:
         notes.append(f"class(es) {', '.join(map(str, absent))} absent from both the held-out targets and a model's "
                      "predictions: left out of that run's mIoU and mean Dice")

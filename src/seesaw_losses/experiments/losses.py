@@ -15,11 +15,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from torch import nn
 
-from ..compose import CombinedLoss, build_loss, parse_config
+from ..compose import CombinedLoss, build_loss, config_text, parse_config, term_keys
 from ..registry import Hyperparameter, default_losses, get_loss, loss_names
 from . import DataError
 
-SIGMOID, SOFTMAX = "sigmoid", "softmax"
+from .run import SIGMOID, SOFTMAX
 
 #: The losses ``seesaw demo`` and ``seesaw compare`` train when none are named (the registry's lists).
 DEFAULT_BINARY_LOSSES = default_losses("binary")
@@ -84,16 +84,16 @@ def parse_loss(text: str) -> LossSpec:
     try:
         terms = parse_config(text)
     except ValueError as error:
-        raise LossSpecError(f"--loss {text!r}: {error}") from None
+        raise LossSpecError(f"losses={text!r}: {error}") from None
     known = loss_names(aliases=True)
     for term in terms:
         if term["type"] not in known:
             close = difflib.get_close_matches(str(term["type"]), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise LossSpecError(f"unknown loss {term['type']!r} in --loss {text!r}: choose from "
-                                f"{', '.join(loss_names())} (seesaw losses lists them){hint}")
+            raise LossSpecError(f"unknown loss {term['type']!r} in losses={text!r}: choose from "
+                                f"{', '.join(loss_names())} (available_losses() lists them){hint}")
     if len({_family(term) for term in terms}) > 1:
-        raise LossSpecError(f"--loss {text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
+        raise LossSpecError(f"losses={text!r} mixes one-logit (sigmoid) and per-class (softmax) losses; for a "
                             "combination with dice use dice:activation=softmax alongside ce or seesaw")
     return LossSpec(text, terms)
 
@@ -103,38 +103,16 @@ def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
     texts_seen = [spec.text for spec in specs]
     for text in texts_seen:
         if texts_seen.count(text) > 1:
-            raise LossSpecError(f"--loss {text!r} is given twice")
+            raise LossSpecError(f"losses={text!r} is given twice")
     return specs
 
 
-_RESERVED = ("type", "loss_weight", "name")
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_format_value(v) for v in value) + "]"
-    return str(value)
-
-
-def config_text(terms: Sequence[Mapping[str, Any]]) -> str:
-    """The ``build_loss`` string of config dicts: ``"focal:gamma=2.5,alpha=0.3+0.5*dice"``."""
-    parts = []
-    for term in terms:
-        weight = float(term.get("loss_weight", 1.0))
-        options = ",".join(f"{k}={_format_value(v)}" for k, v in term.items() if k not in _RESERVED)
-        parts.append(("" if weight == 1.0 else f"{weight:g}*") + str(term["type"]) + (f":{options}" if options else ""))
-    return "+".join(parts)
-
-
 def term_prefixes(spec: LossSpec) -> List[str]:
-    """Per term, the prefix of its hyperparameters' names: none for a single loss, the term's name (``_1``,
-    ``_2``... when repeated) in a combination."""
+    """Per term, the prefix of its hyperparameters' names: none for a single loss, in a combination its key in
+    the :class:`~seesaw_losses.compose.CombinedLoss` (:func:`~seesaw_losses.compose.term_keys`) and a dot."""
     if len(spec.terms) == 1:
         return [""]
-    names = spec.names
-    return [f"{name}{'' if names.count(name) == 1 else f'_{names[:k].count(name) + 1}'}." for k, name in enumerate(names)]
+    return [key + "." for key in term_keys(spec.names)]
 
 
 def search_space(spec: LossSpec) -> Dict[str, Hyperparameter]:
@@ -182,7 +160,7 @@ def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index
     """
     counts = None if class_counts is None else [int(c) for c in class_counts]
     if spec.family == SIGMOID and counts is not None and len(counts) != 2:
-        raise LossSpecError(f"--loss {spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
+        raise LossSpecError(f"losses={spec.text!r} is a binary (one-logit) loss but the labels have {len(counts)} "
                             "classes; use ce, class_balanced_ce, softmax_focal, seesaw or dice:activation=softmax")
     terms, derived, scheduled = [], [], []
     for term in spec.terms:
@@ -206,7 +184,7 @@ def build(spec: LossSpec, class_counts: Optional[Sequence[int]], *, ignore_index
     try:
         module = build_loss(terms if len(terms) > 1 else terms[0])
     except (TypeError, ValueError) as error:
-        raise LossSpecError(f"--loss {spec.text!r}: {error}") from None
+        raise LossSpecError(f"losses={spec.text!r}: {error}") from None
     parts = module.losses.values() if isinstance(module, CombinedLoss) else [module]
     notes, exported = list(scheduled), []
     for term, part, attribute in zip(terms, parts, derived):

@@ -8,7 +8,7 @@ report folder). A trial is scored on the user's validation split, never the held
   that is killed and resumed proposes the same hyperparameters as one that was not.
 - A trial claims a slot when it starts; a claim beyond the budget (two workers starting the last slot at once) ends
   as *pruned* without training, marked ``surplus`` and not counted, so every finished trial counts once.
-- A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`DataError`) ends as *pruned*.
+- A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`Diverged`) ends as *pruned*.
 - Trials left running by a dead process are marked failed before new ones start: at once when the process ran on
   this machine (its pid is recorded), after Optuna's heartbeat grace period otherwise.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..registry import Hyperparameter
-from . import DataError
+from . import DataError, Diverged
 
 HEARTBEAT_SECONDS, GRACE_SECONDS = 5, 20
 STUDY_FILE = "study.db"
@@ -98,7 +98,7 @@ def open_storage(url: str):
             # another attempt finds them.
             if attempt < 2 and (isinstance(error, IntegrityError) or "already exists" in str(error)):
                 continue
-            raise DataError(f"--storage {url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
+            raise DataError(f"storage={url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
                             f"{str(error).splitlines()[0]}") from None
 
 
@@ -162,9 +162,15 @@ Objective = Callable[[Any, Dict[str, Any]], float]
 """``objective(trial, hyperparameters) -> validation value``; raises ``optuna.TrialPruned`` to prune."""
 
 
-def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective: Objective) -> Tuned:
+WORKER_SEED_STEP = 7_919  #: between the sampler seeds of two workers: more than any study's trials
+
+
+def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective: Objective, worker: int = 0
+         ) -> Tuned:
     """Run trials of ``loss`` over ``space`` until its study has ``plan.trials`` finished ones; return the best
-    completed trial's hyperparameters (the earliest among equals)."""
+    completed trial's hyperparameters (the earliest among equals). Each sampler is seeded by the plan, the trials
+    finished and ``worker`` (0 in the comparing process, 1, 2, ... in worker processes), so that workers that
+    start a trial at the same moment propose different hyperparameters, and one process stays reproducible."""
     import optuna
     from optuna.trial import TrialState
 
@@ -180,7 +186,7 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
         if done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) >= plan.trials:
             time.sleep(1.0)  # the remaining trials are running elsewhere: wait for them (or for them to die)
             continue
-        sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done,
+        sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done + WORKER_SEED_STEP * worker,
                                              n_startup_trials=max(1, min(10, plan.trials // 2)))
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(plan.pruner))
 
@@ -197,7 +203,7 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
             trial.set_user_attr("hyperparameters", values)
             try:
                 return objective(trial, values)
-            except DataError as error:  # these hyperparameters diverge: pruned, and the search goes on
+            except Diverged as error:  # these hyperparameters diverge: pruned, and the search goes on
                 trial.set_user_attr("diverged", str(error))
                 raise optuna.TrialPruned(str(error)) from None
 
@@ -210,6 +216,19 @@ def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective
     sign = 1 if plan.direction == "maximize" else -1
     best = max(complete, key=lambda t: (sign * t.value, -t.number))
     return Tuned(dict(best.user_attrs["hyperparameters"]), len(trials), pruned)
+
+
+def delete_studies(losses: Sequence[str], plan: StudyPlan) -> None:
+    """Remove the studies of ``losses`` under ``plan`` from its storage (those that exist): a fresh start."""
+    import optuna
+
+    _quiet(optuna)
+    storage = open_storage(plan.storage)
+    for loss in losses:
+        try:
+            optuna.delete_study(study_name=plan.study_name(loss), storage=storage)
+        except KeyError:
+            pass
 
 
 def missing_trials(losses: Sequence[str], plan: StudyPlan) -> int:
@@ -253,7 +272,7 @@ def visible_gpus() -> List[str]:
 
 def run_workers(target: Callable[..., None], args: tuple, workers: int, device: str, threads: int,
                 poll: Callable[[], None]) -> None:
-    """Run ``target(*args, device)`` in ``workers`` spawned processes, each on its own device from
+    """Run ``target(*args, device, worker)`` in ``workers`` spawned processes (``worker`` = 1, 2, ...), each on its own device from
     :func:`assign_devices` and with ``threads // workers`` torch threads; call ``poll()`` every second until all
     have ended. Raises ``RuntimeError`` when one fails."""
     import multiprocessing
@@ -261,8 +280,8 @@ def run_workers(target: Callable[..., None], args: tuple, workers: int, device: 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
     devices = assign_devices(workers, device, visible_gpus() if device == "cuda" else [])
-    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier))
-                 for device_k in devices]
+    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier,
+                                                       k + 1)) for k, device_k in enumerate(devices)]
     for process in processes:
         process.start()
     while any(process.is_alive() for process in processes):
@@ -275,11 +294,11 @@ def run_workers(target: Callable[..., None], args: tuple, workers: int, device: 
         raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit status {failed[0]}); see their output above")
 
 
-def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier) -> None:
+def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier, worker: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
     if device.startswith("cuda:"):
         torch.cuda.set_device(device)  # before anything touches CUDA: every allocation lands on this GPU
     barrier.wait()
-    target(*args, device)
+    target(*args, device, worker)

@@ -13,38 +13,23 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ...functional.logit_adjusted import adjust_logits
-from .. import CLASSIFICATION, metrics
-from ..class_folders import ClassFolderData, ClassFolderDataset, LabelledImages, shot_groups
-from ..losses import SOFTMAX, parse_loss
-from ..metrics import PER_CLASS
-from ..unet import _block
+from .. import CLASSIFICATION
+from ..evaluation import metrics
+from ..data.class_folders import ClassFolderData, ClassFolderDataset, LabelledImages
+from ..data.groups import shot_groups
+from ..run import SOFTMAX, Run
+from ..evaluation.metrics import PER_CLASS
+from ..defaults import BATCH_SIZE, EPOCHS, LR, WIDTH
+from ..models.cnn import SmallCNN
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
 RANK_METRIC = "balanced_accuracy"
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
 
 
-class SmallCNN(nn.Module):
-    """Three U-Net blocks (two 3x3 conv + batch norm + ReLU each) of ``width``, ``2 width`` and ``4 width``
-    channels with 2x max pooling between them, global average pooling and a linear classifier; sized for 32 px.
-
-    Shape:
-        - input: ``(N, in_channels, H, W)``; output: ``(N, num_classes)`` logits.
-    """
-
-    def __init__(self, in_channels: int, num_classes: int, *, width: int = 32) -> None:
-        super().__init__()
-        self.features = nn.Sequential(_block(in_channels, width), nn.MaxPool2d(2), _block(width, 2 * width),
-                                      nn.MaxPool2d(2), _block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1))
-        self.classifier = nn.Linear(4 * width, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x).flatten(1))
-
-
 def _summary(predicted: Tensor, labels: Tensor, classes: Sequence[str], groups: Dict[str, List[int]],
              suffix: str) -> Tuple[Dict[str, float], np.ndarray]:
-    """:func:`~seesaw_losses.experiments.metrics.classification` and macro-F1, keys ending in ``suffix``, and
+    """:func:`~seesaw_losses.experiments.evaluation.metrics.classification` and macro-F1, keys ending in ``suffix``, and
     the per-class accuracy apart."""
     from torchmetrics.functional.classification import multiclass_f1_score
 
@@ -61,7 +46,7 @@ def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str]
 
     Balanced accuracy is the mean per-class accuracy over the classes that have samples (scikit-learn's
     convention; torchmetrics' macro average would count a predicted but absent class as 0). Group accuracies
-    (:data:`~seesaw_losses.experiments.class_folders.SHOT_GROUPS`, by ``class_counts``) are NaN for an empty group.
+    (:data:`~seesaw_losses.experiments.data.groups.SHOT_GROUPS`, by ``class_counts``) are NaN for an empty group.
     Keys: ``balanced_accuracy``, ``accuracy``, ``macro_f1``, ``<group>_accuracy``, the same ending in
     ``_adjusted`` after logit adjustment, and ``accuracy/<class name>``.
 
@@ -105,16 +90,22 @@ class ClassificationTrainer:
     grouped by true class and keep the confusion matrix and per-class accuracy in ``run.artifacts``)."""
 
     data: ClassFolderData
-    budget: Budget = field(default_factory=lambda: Budget(epochs=30, batch_size=64, lr=1e-3))
-    width: int = 32
+    budget: Budget = field(default_factory=lambda: Budget(EPOCHS, BATCH_SIZE["classification"], LR))
+    width: int = WIDTH["classification"]
     loader_workers: Optional[int] = None
     name: str = CLASSIFICATION
     kind: str = CLASSIFICATION
     metric: str = RANK_METRIC
+    families: Tuple[str, ...] = (SOFTMAX,)
+    ignore_index: Optional[int] = None
 
     def __post_init__(self) -> None:
         check_budget("ClassificationTrainer", epochs=self.budget.epochs, batch_size=self.budget.batch_size,
                      width=self.width)
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs
 
     def class_counts(self) -> List[int]:
         """Training images per class, in the order of ``data.classes``."""
@@ -134,10 +125,7 @@ class ClassificationTrainer:
         model.train()
         return torch.cat([logits for logits, _ in pairs]), torch.cat([labels for _, labels in pairs])
 
-    def __call__(self, criterion: nn.Module, run) -> Dict[str, float]:
-        if parse_loss(run.loss).family != SOFTMAX:
-            raise ValueError(f"ClassificationTrainer: {run.loss!r} is a one-logit (sigmoid) loss; classification "
-                             "takes a per-class loss (ce, seesaw, logit_adjusted, balanced_softmax, ...)")
+    def __call__(self, criterion: nn.Module, run: Run) -> Dict[str, float]:
         data, device, counts = self.data, run.device, self.class_counts()
         torch.manual_seed(run.seed)
         model = SmallCNN(data.channels, data.num_classes, width=self.width)

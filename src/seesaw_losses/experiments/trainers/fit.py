@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import DataError
-from ..api import Run
+from ..run import Diverged, Run
 
 Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
 Batches = Callable[[int], Iterable[Tuple[Tensor, Tensor]]]  #: epoch -> that epoch's ``(x, y)`` batches
@@ -35,7 +35,7 @@ def check_budget(owner: str, **sizes: int) -> None:
     """Each of ``sizes`` (epochs, batch size, widths, ...) must be a positive integer."""
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+            raise DataError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
 def default_loader_workers() -> int:
@@ -121,7 +121,7 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
     warm-up, so the loss trained first would look slow; ``epoch_timing`` says which was measured) and ``peak_mb``
     (one step on the last epoch's first batch) in ``run.artifacts``.
 
-    Raises :class:`DataError` when the loss is not finite (these hyperparameters diverge).
+    Raises :class:`~seesaw_losses.experiments.run.Diverged` when the loss is not finite.
 
     Shape:
         - each batch: ``x (N, C, H, W)`` or ``(N, D)``; ``y (N, H, W)`` or ``(N,)``.
@@ -145,7 +145,8 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
             first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):
-                raise DataError(f"{run.loss}: the loss became {value.item()} during training; try a smaller --lr")
+                raise Diverged(f"{run.loss}: the loss became {value.item()} during training; try a smaller lr= "
+                               f"than {budget.lr:g}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(value).backward()
             scaler.step(optimizer)

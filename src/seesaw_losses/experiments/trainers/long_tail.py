@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics
+from ..evaluation import metrics
 from .. import LONG_TAIL
-from ..api import Run
-from ..data import LongTailData
-from ..unet import MLP
+from ..run import SOFTMAX, Run
+from ..data.generated import LongTailData
+from ..models.unet import MLP
 from .fit import Budget, fit, predict
 
 
@@ -31,6 +31,16 @@ class LongTailTrainer:
     name: str = "long_tail"
     kind: str = LONG_TAIL
     metric: str = "balanced_accuracy"
+    families: Tuple[str, ...] = (SOFTMAX,)
+    ignore_index: Optional[int] = None
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs
+
+    def class_counts(self) -> List[int]:
+        """Training samples per class."""
+        return [int(c) for c in self.data.class_counts]
 
     def _probabilities(self, model: nn.Module, x: np.ndarray, device: str) -> np.ndarray:
         return torch.softmax(predict(model, torch.from_numpy(x), device, batch_size=4096), 1).numpy()

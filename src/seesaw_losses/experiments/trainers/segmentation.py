@@ -3,19 +3,19 @@ of ``seesaw demo``'s vessel task."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import metrics, topology
+from ..defaults import BATCH_SIZE, DEPTH, EPOCHS, LR, WIDTH
+from ..evaluation.segmentation import SegmentationEvaluator
 from .. import BINARY, MULTICLASS
-from ..api import Run
-from ..data import SegmentationData, SegmentationSplit
-from ..losses import SIGMOID, parse_loss
-from ..unet import UNet
+from ..run import SIGMOID, SOFTMAX, Run
+from ..data.generated import SegmentationData, SegmentationSplit
+from ..models.unet import UNet
 from .fit import Budget, fit, predict
 
 
@@ -33,7 +33,10 @@ def augment(x: Tensor, y: Tensor, generator: torch.Generator) -> Tuple[Tensor, T
 
 
 class SegmentationKind:
-    """What both segmentation trainers are: binary or multi-class by their data (``self.data.binary``)."""
+    """What both segmentation trainers are: binary or multi-class by their data (``self.data.binary``), scored by
+    one :class:`~seesaw_losses.experiments.evaluation.segmentation.SegmentationEvaluator`."""
+
+    families = (SIGMOID, SOFTMAX)
 
     @property
     def kind(self) -> str:
@@ -41,9 +44,21 @@ class SegmentationKind:
         return BINARY if self.data.binary else MULTICLASS
 
     @property
+    def ignore_index(self) -> Optional[int]:
+        return self.data.ignore_index
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs
+
+    @property
+    def evaluator(self) -> SegmentationEvaluator:
+        return SegmentationEvaluator(self.data.num_classes, self.data.ignore_index, tuple(self.tolerances))
+
+    @property
     def metric(self) -> str:
         """The ranking metric: mean per-image Dice at the validated threshold (binary), else mean per-image mIoU."""
-        return metrics.image_rank_metric(self.data.binary)
+        return self.evaluator.metric
 
 
 @dataclass
@@ -52,17 +67,17 @@ class SegmentationTrainer(SegmentationKind):
 
     Ranks by a per-image metric, as segmentation challenges do (:attr:`metric`): binary ``"image_dice"``, the mean
     over images of each image's Dice at the threshold of the best validation F1; multi-class
-    ``"image_mean_iou"``, the mean over images of each image's mIoU. A tuning trial returns it on the validation
-    split (also reported every epoch); a final run returns it on the held-out split with the pooled metrics
+    ``"image_mean_iou"``, the mean over images of each image's mIoU. A tuning trial returns the pooled metrics and
+    it on the validation split (also reported every epoch); a final run returns them on the held-out split
     (binary: at the validated threshold and at 0.5, plus topology and surface Dice at ``tolerances`` pixels),
     records the per-image values of the ranking and topology metrics and keeps the held-out outputs (foreground
-    probabilities ``(N, H, W)`` when binary, predicted classes otherwise) in ``run.artifacts["outputs"]``.
+    probabilities ``(N, H, W)`` when binary, predicted classes otherwise), masks and images in ``run.artifacts``.
     """
 
     data: SegmentationData
-    budget: Budget
-    width: int = 16
-    depth: int = 3
+    budget: Budget = field(default_factory=lambda: Budget(EPOCHS, BATCH_SIZE["segmentation"], LR))
+    width: int = WIDTH["segmentation"]
+    depth: int = DEPTH
     name: str = "segmentation"
     tolerances: Tuple[float, ...] = (1, 2)
 
@@ -77,60 +92,22 @@ class SegmentationTrainer(SegmentationKind):
             return probability.numpy()
         return logits.argmax(1).numpy()
 
-    def _scored(self, masks: np.ndarray) -> np.ndarray:
-        """The pixels that count (not ``ignore_index``).
-
-        Shape:
-            - masks: ``(N, H, W)``; output: ``(N, H, W)`` bool.
-        """
-        ignore = self.data.ignore_index
-        return masks != ignore if ignore is not None else np.ones(masks.shape, dtype=bool)
-
-    def _threshold(self, found: np.ndarray, masks: np.ndarray) -> Optional[float]:
-        """The threshold of the best F1 of these outputs (binary), else None."""
-        return metrics.best_f1_threshold(found, masks, ignore_index=self.data.ignore_index) \
-            if self.data.binary else None
-
-    def _per_image(self, found: np.ndarray, masks: np.ndarray, threshold: Optional[float]) -> np.ndarray:
-        """The ranking metric of each image: Dice at ``threshold`` (binary), else mIoU over the classes present
-        (images without a scored pixel left out).
-
-        Shape:
-            - found, masks: ``(N, H, W)``; output: ``(N,)`` (multi-class: images with a scored pixel).
-        """
-        values = metrics.image_scores(found, masks, self.data.num_classes, threshold=threshold,
-                                      ignore_index=self.data.ignore_index)
-        return values[~np.isnan(values)]
-
     def __call__(self, criterion: nn.Module, run: Run) -> Dict[str, float]:
-        data, device = self.data, run.device
-        sigmoid = parse_loss(run.loss).family == SIGMOID
+        data, device, evaluator = self.data, run.device, self.evaluator
         torch.manual_seed(run.seed)
-        model = UNet(data.channels, 1 if sigmoid else data.num_classes, width=self.width, depth=self.depth)
+        model = UNet(data.channels, 1 if run.sigmoid else data.num_classes, width=self.width, depth=self.depth)
 
         def validate(model: nn.Module) -> float:
-            found = self._outputs(model, data.validation, device)
-            masks = data.validation.masks
-            return float(self._per_image(found, masks, self._threshold(found, masks)).mean())
+            return evaluator.score(self._outputs(model, data.validation, device), data.validation.masks)
 
         fit(model, criterion, torch.from_numpy(data.train.images), torch.from_numpy(data.train.masks), validate,
-            self.budget, run, sigmoid=sigmoid, augment=augment)
+            self.budget, run, sigmoid=run.sigmoid, augment=augment)
         found = self._outputs(model, data.validation, device)
-        threshold = self._threshold(found, data.validation.masks)
+        threshold = evaluator.threshold(found, data.validation.masks)
         if run.tuning:
-            return {self.metric: float(self._per_image(found, data.validation.masks, threshold).mean())}
-        outputs = self._outputs(model, data.test, device)
-        masks = data.test.masks
-        per_image = self._per_image(outputs, masks, threshold)
-        scores = {self.metric: float(per_image.mean()), **metrics.segmentation(
-            outputs, masks, data.num_classes, threshold=threshold, ignore_index=data.ignore_index)}
-        run.record_samples(self.metric, per_image)
-        run.artifacts["outputs"] = outputs
-        if data.binary:
-            scored = self._scored(masks)
-            means, values = topology.topology_metrics((outputs >= threshold) & scored, masks == 1,
-                                                      tolerances=self.tolerances)
-            scores.update(means)
-            for name, image_values in values.items():
-                run.record_samples(name, image_values)
-        return scores
+            return evaluator.evaluate(found, data.validation.masks, threshold).scores
+        outputs, masks = self._outputs(model, data.test, device), data.test.masks
+        evaluation = evaluator.evaluate(outputs, masks, threshold, per_image=True)
+        evaluation.record(run)
+        run.artifacts.update({"outputs": outputs, "masks": masks, "images": data.test.images})
+        return evaluation.scores

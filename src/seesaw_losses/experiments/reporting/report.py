@@ -1,5 +1,6 @@
 """Tables for the terminal (``rich``) and a report folder: ``report.md`` with the tables and PNG plots (matplotlib,
-Agg), ``results.json``, one CSV per task, and the winner as ``winner.json``, a Hydra/YAML and an mmengine config.
+Agg, from :mod:`.plots`), ``results.json``, one CSV per task, and the winner as ``winner.json``, a Hydra/YAML and an
+mmengine config.
 
 Metrics travel as ``{name: value}`` dicts from the runs to every table and file: a metric a run reports appears
 in the table, the CSV and ``results.json`` without being named here (``HEADERS`` only gives short headers).
@@ -12,42 +13,23 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 
-from ..compose import parse_config
-from . import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
-from .data import SegmentationData
-from .io import mask_indices, read_array
-from .losses import LossSpec, term_prefixes
-from .metrics import AT_HALF, PER_CLASS, pooled, precision_recall_curve
-from .patches import PatchData, read_pair
-from .topology import METRICS, SURFACE_DICE
+from ...compose import parse_config
+from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
+from ..evaluation.metrics import AT_HALF, PER_CLASS
+from ..evaluation.topology import METRICS, SURFACE_DICE
+from ..losses import LossSpec, term_prefixes
+from .headers import header
+from .plots import (held_out, plot_classification, plot_curves, plot_per_class, plot_precision_recall,
+                    plot_predictions)
 
-DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
-
-HEADERS = {
-    "dice": "Dice", "iou": "IoU", "precision": "Prec.", "recall": "Recall", "average_precision": "AP",
-    "threshold": "Thr", "mean_iou": "mIoU", "mean_dice": "mDice", "pixel_accuracy": "Pixel acc",
-    "balanced_accuracy": "Bal. acc", "accuracy": "Accuracy", "head_accuracy": "Head", "medium_accuracy": "Medium",
-    "tail_accuracy": "Tail", "cldice": "clDice", "betti0_error": "Betti0 err", "betti1_error": "Betti1 err",
-    "hd95": "HD95", "image_dice": "Dice/img", "image_mean_iou": "mIoU/img",
-}
-
+if TYPE_CHECKING:
+    from ..api import Ranked, Result
 
 TABLE_WIDTH = 120  #: the widest a printed table may be: it fits a 120-column terminal without wrapping
 VERDICT = "vs best"  #: the column saying best / equivalent / tied / worse with the p-value
-
-
-def header(key: str) -> str:
-    if key.startswith(SURFACE_DICE):
-        return "SDice" + key[len(SURFACE_DICE) - 1:]
-    base, _, rest = (key[:-len(AT_HALF)], "", "") if key.endswith(AT_HALF) else key.partition(PER_CLASS)
-    name = HEADERS.get(base, base)
-    if key.endswith(AT_HALF):
-        return f"{name}@0.5"
-    return f"{name} {rest}" if rest else name
 
 
 def _is_second(key: str) -> bool:
@@ -192,7 +174,7 @@ def _names(entries: Sequence[Ranked]) -> str:
 def recommendation(comparison: Result) -> str:
     """The loss to use (the one most often best in the resamples; among equally often best, the simplest) and
     how much the choice matters: which losses are equivalent, tied or worse."""
-    from .statistics import WINNER_TOLERANCE
+    from ..statistics import WINNER_TOLERANCE
 
     entries = comparison.ranking
     best, winner = entries[0], comparison.winner_entry
@@ -283,254 +265,6 @@ def format_tables(comparison: Result) -> str:
 def _markdown_table(head: List[str], rows: List[List[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if k < 2 else "---:" for k in range(len(head))) + "|"]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-# --------------------------------------------------------------------------------------------------- plots
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
-    _plt().close(fig)
-    return path
-
-
-def _colors(count: int):
-    cmap = _plt().get_cmap("tab10")
-    return [cmap(i % 10) for i in range(count)]
-
-
-EMPHASISED = 3  #: the best losses drawn bold and coloured in the curve plots; the others thin and grey-ish
-
-
-def _styles(count: int) -> List[Dict[str, object]]:
-    """Line styles of ``count`` losses in rank order: the :data:`EMPHASISED` best in distinct strong colours, the
-    others thin, half transparent and their colours mixed with grey (still told apart by the legend)."""
-    styles = []
-    for k, colour in enumerate(_colors(count)):
-        if k < EMPHASISED:
-            styles.append({"color": colour, "linewidth": 2.0, "alpha": 1.0, "zorder": 3})
-        else:
-            grey = tuple(0.55 * c + 0.45 * 0.6 for c in colour[:3])
-            styles.append({"color": grey, "linewidth": 0.9, "alpha": 0.8, "zorder": 2})
-    return styles
-
-
-def _band(axis, epochs: np.ndarray, curves: np.ndarray, style: Dict[str, object], label: str, band: bool) -> None:
-    """The median over seeds as a line; with ``band``, the range over the seeds as a light band."""
-    axis.plot(epochs, np.median(curves, axis=0), label=label, **style)
-    if band and curves.shape[0] > 1:
-        axis.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=style["color"], alpha=0.12,
-                          linewidth=0, zorder=1)
-
-
-def plot_curves(comparison: Result, path: Path) -> Path:
-    """Training loss (relative to its first epoch) and validation score per epoch: the median over seeds, the
-    range over the seeds as a light band for the best few losses."""
-    plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for k, (result, style) in enumerate(zip(comparison.ranking, _styles(len(comparison.ranking)))):
-        loss = np.array([run.history["train_loss"] for run in result.runs])
-        loss = loss / np.where(loss[:, :1] > 0, loss[:, :1], 1.0)
-        epochs = np.arange(1, loss.shape[1] + 1)
-        _band(left, epochs, loss, style, result.loss, k < EMPHASISED)
-        _band(right, epochs, np.array([run.history["validation"] for run in result.runs]), style, result.loss,
-              k < EMPHASISED)
-    seeds = len(comparison.seeds)
-    spread = f"; band: range over {seeds} seeds" if seeds > 1 else ""
-    left.set(xlabel="epoch", ylabel="training loss / first epoch's", yscale="log", title="Training loss")
-    right.set(xlabel="epoch", ylabel=f"validation {header(comparison.metric)}", ylim=(0, 1),
-              title=f"Validation score (line: median{spread})")
-    right.legend(fontsize=7, loc="lower right", ncol=2 if len(comparison.ranking) > 5 else 1)
-    for axis in (left, right):
-        axis.grid(alpha=0.3)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"{comparison.title} (bold: the {min(EMPHASISED, len(comparison.ranking))} best on the held-out "
-                 "split)")
-    return _save(fig, path)
-
-
-Segmentation = Union[SegmentationData, PatchData]
-
-
-def _held_out_mask(data: Segmentation, k: int) -> np.ndarray:
-    """Held-out mask ``k`` ``(H, W)``: from memory, or read from its file (patch data, at its own size)."""
-    if isinstance(data, SegmentationData):
-        return data.test.masks[k]
-    pair = data.test[k]
-    return mask_indices(read_array(pair.mask, mask=True), pair.mask, data.reading)
-
-
-def _held_out_image(data: Segmentation, k: int) -> np.ndarray:
-    """Held-out image ``k`` ``(C, H, W)`` as the model saw it (resized, or read whole at its own size)."""
-    if isinstance(data, SegmentationData):
-        return data.test.images[k]
-    return read_pair(data.test[k], data.reading, data.channels)[0].numpy()
-
-
-def plot_precision_recall(comparison: Result, data: Segmentation, path: Path) -> Path:
-    """Held-out foreground precision-recall curve of every loss for the first seed, pixels pooled over every
-    held-out image (each at the size it was scored at), labelled with that run's own AP; dots: the validated
-    threshold (filled) and 0.5 (open)."""
-    plt = _plt()
-    fig, axis = plt.subplots(figsize=(6, 5), layout="constrained")
-    masks = pooled([_held_out_mask(data, k) for k in range(len(data.test))])
-    seed = comparison.seeds[0]
-    for result, style in zip(comparison.ranking, _styles(len(comparison.ranking))):
-        run = result.runs[0]
-        precision, recall, _ = precision_recall_curve(pooled(run.artifacts["outputs"]), masks,
-                                                      ignore_index=data.ignore_index)
-        keep = np.unique(np.linspace(0, len(recall) - 1, 600).astype(int))
-        axis.plot(recall[keep], precision[keep], label=f"{result.loss} (AP {run.metrics['average_precision']:.3f})",
-                  **style)
-        marker = {"color": style["color"], "alpha": style["alpha"], "zorder": style["zorder"]}
-        axis.plot(run.metrics["recall"], run.metrics["precision"], "o", **marker)
-        axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", **marker)
-    labelled = masks[masks != data.ignore_index] if data.ignore_index is not None else masks
-    prevalence = float(labelled.mean())
-    axis.axhline(prevalence, color="gray", linestyle=":", label=f"chance ({prevalence:.3f})")
-    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-    axis.set_title(f"Held-out precision-recall, first seed ({seed}), pixels pooled over the held-out images\n"
-                   f"AP in the legend: this seed's (the table: mean over {len(comparison.seeds)} seed(s)); "
-                   "dot: validated threshold, ring: 0.5", fontsize=8)
-    axis.legend(fontsize=7, loc="lower left")
-    axis.grid(alpha=0.3)
-    return _save(fig, path)
-
-
-ERROR_COLOURS = {"correct foreground": (1, 1, 1), "false positive": (1, 0.15, 0.15), "missed": (0, 0.8, 1),
-                 "background": (0, 0, 0), "skipped (ignore_index)": (0.5, 0.5, 0.5)}
-
-
-def _error_map(predicted: np.ndarray, truth: np.ndarray, skipped: np.ndarray) -> np.ndarray:
-    rgb = np.zeros(truth.shape + (3,))
-    rgb[predicted & truth] = ERROR_COLOURS["correct foreground"]
-    rgb[predicted & ~truth] = ERROR_COLOURS["false positive"]
-    rgb[~predicted & truth] = ERROR_COLOURS["missed"]
-    rgb[skipped] = ERROR_COLOURS["skipped (ignore_index)"]
-    return rgb
-
-
-def _show_image(axis, image: np.ndarray) -> None:
-    if image.shape[0] == 1:
-        axis.imshow(image[0], cmap="gray")
-    else:
-        rgb = np.moveaxis(image[:3], 0, -1)
-        low, high = rgb.min(), rgb.max()
-        axis.imshow((rgb - low) / (high - low) if high > low else np.zeros_like(rgb))
-
-
-def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
-    """Figure size in inches of :func:`plot_predictions` for ``rows`` images and ``losses`` losses."""
-    return 1.7 * (2 + losses), 1.8 * rows + 1.0
-
-
-def plot_predictions(comparison: Result, data: Segmentation, path: Path, rows: int = 4) -> Path:
-    """Held-out images, ground truth and every loss's prediction (first seed; binary at the validated threshold,
-    errors coloured), each image at the size it was scored at and on one pixel scale, with a colour legend."""
-    from matplotlib.patches import Patch
-
-    plt = _plt()
-    test = data.test
-    picks = np.linspace(0, len(test) - 1, min(rows, len(test))).astype(int)
-    fig, axes = plt.subplots(len(picks), 2 + len(comparison.ranking),
-                             figsize=prediction_grid_size(len(picks), len(comparison.ranking)), squeeze=False,
-                             layout="constrained")
-    cmap = _plt().get_cmap("tab20" if data.num_classes > 10 else "tab10")
-    ignore = data.ignore_index
-
-    def classes(mask: np.ndarray) -> np.ndarray:
-        rgb = np.array([cmap(int(c) % cmap.N)[:3] for c in range(data.num_classes)])[np.clip(mask, 0, data.num_classes - 1)]
-        if ignore is not None:
-            rgb[mask == ignore] = ERROR_COLOURS["skipped (ignore_index)"]
-        return rgb
-
-    for row, index in enumerate(picks):
-        truth = _held_out_mask(data, index)
-        skipped = truth == ignore if ignore is not None else np.zeros(truth.shape, dtype=bool)
-        _show_image(axes[row, 0], _held_out_image(data, index))
-        axes[row, 1].imshow(_error_map(truth == 1, truth == 1, skipped) if data.binary else classes(truth),
-                            interpolation="nearest")
-        for column, result in enumerate(comparison.ranking, start=2):
-            output = result.runs[0].artifacts["outputs"][index]
-            if data.binary:
-                shown = _error_map(output >= result.runs[0].metrics["threshold"], truth == 1, skipped)
-            else:
-                shown = classes(np.where(skipped, ignore if ignore is not None else 0, output))
-            axes[row, column].imshow(shown, interpolation="nearest")
-    for column, title in enumerate(["image", "ground truth"] + [r.loss for r in comparison.ranking]):
-        axes[0, column].set_title(title, fontsize=8)
-    height, width = np.max([_held_out_mask(data, index).shape for index in picks], axis=0)
-    for axis in axes.flat:  # one pixel scale in every cell: an image smaller than the largest shown looks smaller
-        axis.set(xticks=[], yticks=[], xlim=(-0.5, width - 0.5), ylim=(height - 0.5, -0.5), facecolor="none")
-        for spine in axis.spines.values():
-            spine.set_visible(False)
-    if data.binary:
-        legend = [(name, colour) for name, colour in ERROR_COLOURS.items() if ignore is not None or "skipped" not in name]
-    else:
-        legend = [(f"class {c}", cmap(c % cmap.N)) for c in range(data.num_classes)]
-        legend += [("skipped (ignore_index)", ERROR_COLOURS["skipped (ignore_index)"])] if ignore is not None else []
-    fig.legend(handles=[Patch(facecolor=colour, edgecolor="gray", label=name) for name, colour in legend],
-               loc="outside lower center", ncol=min(len(legend), 6), fontsize=8, frameon=False)
-    return _save(fig, path)
-
-
-def per_class_size(classes: int, losses: int) -> Tuple[float, float]:
-    """Figure size in inches of :func:`plot_per_class`."""
-    return max(7.0, 0.25 * classes * losses), 4.5
-
-
-def plot_per_class(comparison: Result, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
-                   ) -> Path:
-    """Bars of a per-class metric (``"iou"``, ``"accuracy"``): one group per class, one bar per loss, error
-    bars the 95 % interval over seeds."""
-    plt = _plt()
-    keys = [k for k in comparison.metric_keys() if k.startswith(metric + PER_CLASS)]
-    fig, axis = plt.subplots(figsize=per_class_size(len(keys), len(comparison.ranking)), layout="constrained")
-    width = 0.8 / len(comparison.ranking)
-    for k, (result, color) in enumerate(zip(comparison.ranking, _colors(len(comparison.ranking)))):
-        stats = np.array([result.summary(key) for key in keys])
-        error = np.nan_to_num(np.abs(stats[:, 1:] - stats[:, :1]).T)
-        axis.bar(np.arange(len(keys)) + (k - (len(comparison.ranking) - 1) / 2) * width, np.nan_to_num(stats[:, 0]),
-                 width, yerr=error, color=color, label=result.loss, capsize=2)
-    names = [key.split(PER_CLASS)[1] for key in keys]
-    if class_counts is not None:
-        names = [f"{name}\n({class_counts[int(name)]})" for name in names]
-    axis.set_xticks(np.arange(len(keys)), names, fontsize=8)
-    axis.set(xlabel="class" + (" (training samples)" if class_counts is not None else ""),
-             ylabel=f"held-out {header(metric)}", ylim=(0, 1.02),
-             title=f"Per-class {header(metric)} (mean over seeds, 95% interval)")
-    axis.legend(fontsize=8, ncol=2)
-    axis.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
-
-
-BEST_FEW = 4  #: losses shown in the per-class accuracy against training count plot
-
-
-def plot_classification(comparison: Result, out: Path, name: str) -> List[Path]:
-    """Per-class held-out accuracy (mean over seeds) against the training count for the best few losses, and the
-    winner's confusion matrix (first seed), classes by name, most training images first."""
-    from .class_report import plot_accuracy_by_count, plot_confusion_matrix
-
-    classes, counts = comparison.data.classes, comparison.class_counts
-    accuracies = {entry.loss: [entry.metrics.get(f"accuracy{PER_CLASS}{c}", math.nan) for c in classes]
-                  for entry in comparison.ranking[:BEST_FEW]}
-    winner = comparison.winner_entry
-    order = np.argsort(-np.asarray(counts), kind="stable")
-    confusion = np.asarray(winner.runs[0].artifacts["confusion"])[np.ix_(order, order)]
-    return [plot_accuracy_by_count(counts, accuracies, out / f"{name}_per_class.png"),
-            plot_confusion_matrix(confusion, [f"{classes[c]} ({counts[c]})" for c in order],
-                                  out / f"{name}_confusion.png",
-                                  title=f"{winner.loss}, first seed (rows: share of each class)")]
 
 
 # --------------------------------------------------------------------------------------------------- files
@@ -675,7 +409,7 @@ def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, 
     sections = []
     for name, comparison in comparisons.items():
         images = [plot_curves(comparison, out / f"{name}_curves.png")] if _has_curves(comparison) else []
-        segmentation = comparison.data if isinstance(comparison.data, (SegmentationData, PatchData)) else None
+        segmentation = held_out(comparison)
         if comparison.kind == BINARY and segmentation is not None:
             images.append(plot_precision_recall(comparison, segmentation, out / f"{name}_precision_recall.png"))
         if comparison.kind in (BINARY, MULTICLASS) and segmentation is not None:
@@ -691,7 +425,7 @@ def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, 
         sections.append(_markdown(comparison, images))
     first = next(iter(comparisons.values()))
     written += write_winner(first, out)
-    from .. import __version__
+    from ... import __version__
 
     document = {"seesaw_losses_version": __version__, "settings": settings,
                 **{name: comparison_json(comparison) for name, comparison in comparisons.items()}}

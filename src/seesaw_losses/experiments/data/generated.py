@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .groups import shot_groups
+
 FOREGROUND_RANGE = (0.01, 0.05)
 
 
@@ -267,7 +269,8 @@ def long_tail(*, num_classes: int = 10, largest: int = 500, imbalance: float = 1
     is balanced; ``val_fraction`` of each class's training samples (rounded, at least one kept for training)
     form the validation set. Clusters overlap, so a classifier trained on the long-tailed set favours the head classes.
     ``separation`` is the distance of every cluster centre from the origin (noise has unit variance).
-    Groups by training count: head (> 100), medium (20-100), tail (< 20).
+    Groups by training count (:func:`~.groups.shot_groups`): many-shot (> 100), medium-shot (20-100), few-shot
+    (< 20).
 
     Shape:
         - train_x: ``(sum(counts) - V, dim)``, train_y ``(sum(counts) - V,)``, val_x ``(V, dim)``;
@@ -293,11 +296,7 @@ def long_tail(*, num_classes: int = 10, largest: int = 500, imbalance: float = 1
         take = min(int(round(val_fraction * len(members))), len(members) - 1)
         held[rng.choice(members, take, replace=False)] = True
     counts = np.bincount(train_y[~held], minlength=num_classes)
-    groups = {
-        "head": [c for c in range(num_classes) if counts[c] > 100],
-        "medium": [c for c in range(num_classes) if 20 <= counts[c] <= 100],
-        "tail": [c for c in range(num_classes) if counts[c] < 20],
-    }
+    groups = shot_groups(counts)
     description = (f"built-in long-tailed task: {num_classes} classes, {dim}-d features, train counts "
                    f"{counts[0]}..{counts[-1]} (imbalance {counts[0] / counts[-1]:.0f}), {int(held.sum())} "
                    f"validation samples, balanced test set of {test_per_class} per class, seed {seed}")

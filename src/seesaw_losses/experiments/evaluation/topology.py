@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
-from ..transforms import np, optional_module
+from ...transforms import np, optional_module
 
 METRICS = ("cldice", "betti0_error", "betti1_error", "hd95")
 SURFACE_DICE = "surface_dice@"  #: prefix of the surface Dice keys, followed by the tolerance: ``"surface_dice@1px"``

@@ -1,11 +1,11 @@
-"""Segmentation at native resolution: random patches for training, sliding-window prediction of whole images.
+"""Segmentation at native resolution: random patches for training, whole images read one at a time.
 
 As in nnU-Net (Isensee et al., Nature Methods 2021): every epoch draws ``patches_per_image`` random ``P x P``
 patches from each training image, a third of them centred on a random foreground pixel (thin structures are a
 few percent of the pixels, so uniform patches would mostly show background); images smaller than ``P`` are padded
 (image with 0, the mean after standardisation; mask with background, or ``ignore_index`` when given). Whole images
-of any size are predicted by overlapping ``P x P`` windows blended with a Gaussian importance map (windows are most
-reliable at their centre), so metrics are computed at the images' own sizes.
+of any size are read one at a time for :mod:`~seesaw_losses.experiments.models.sliding_window` prediction, so
+metrics are computed at the images' own sizes.
 
 Nothing is loaded up front: :func:`scan_pairs` reads each pair once to check it and count its pixels, and
 :class:`PatchDataset` reads an image when a ``DataLoader`` worker asks for it, so the memory of a run grows with the
@@ -14,7 +14,6 @@ batch, not with the number of images.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -22,17 +21,15 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from . import DataError
+from .. import DataError
 from .class_folders import check_files, standardised
-from .data import split_indices
-from .io import MaskReading, image_channels_first, mask_indices, pair_files, read_array
+from .generated import split_indices
+from .pairs import MaskReading, image_channels_first, mask_indices, pair_files, read_array
 
 FOREGROUND_SHARE = 1 / 3  #: the share of training patches centred on a foreground pixel (nnU-Net's 0.33)
-BLENDS = ("gaussian", "uniform")
 
 
 @dataclass(frozen=True)
@@ -109,11 +106,9 @@ def load_patch_data(images: Path, masks: Path, *, patch_size: int, test_images: 
                     test_masks: Optional[Path] = None, test_fraction: float = 0.2, val_fraction: float = 0.2,
                     seed: int = 0, reading: MaskReading = MaskReading(), workers: int = 0) -> PatchData:
     """The user's pairs as training, validation and held-out splits at their own sizes (none resized), every
-    pair checked here, before any training; splits as :func:`~seesaw_losses.experiments.io.load_user_data`."""
-    if patch_size < 8 or patch_size % 8:
-        raise DataError(f"--patch-size must be a multiple of 8 (the U-Net halves it three times), got {patch_size}")
+    pair checked here, before any training; splits as :func:`~seesaw_losses.experiments.data.pairs.load_user_data`."""
     if (test_images is None) != (test_masks is None):
-        raise DataError("give both --test-images and --test-masks, or neither (then --test-fraction splits the "
+        raise DataError("give both test_images= and test_masks=, or neither (then test_fraction= splits the "
                         "data)")
     skipped: List[Path] = []
     notes: List[str] = []
@@ -121,7 +116,7 @@ def load_patch_data(images: Path, masks: Path, *, patch_size: int, test_images: 
     needed = 2 if test_images is not None else 3
     if len(train) < needed:
         raise DataError(f"need at least {needed} image/mask pairs for training, validation and held-out splits, "
-                        f"found {len(train)}; add images or give --test-images/--test-masks")
+                        f"found {len(train)}; add images or give test_images= and test_masks=")
     if test_images is not None:
         test = scan_pairs(test_images, test_masks, reading, skipped, workers)
     else:
@@ -268,6 +263,20 @@ class WholeImages(Dataset):
         return read_pair(self.pairs[k], self.reading, self.channels)
 
 
+class HeldOutImages(Sequence):
+    """Image ``k`` of ``pairs`` read whole when asked for, ``(channels, H, W)`` float32 as the model saw it: what
+    the report's prediction plots draw, without holding every held-out image in memory."""
+
+    def __init__(self, pairs: Sequence[ImagePair], channels: int, reading: MaskReading) -> None:
+        self.pairs, self.channels, self.reading = pairs, channels, reading
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return read_pair(self.pairs[k], self.reading, self.channels)[0].numpy()
+
+
 def _concatenate(batch: Sequence[Tuple[Tensor, Tensor]]) -> Tuple[Tensor, Tensor]:
     return torch.cat([images for images, _ in batch]), torch.cat([masks for _, masks in batch])
 
@@ -281,68 +290,3 @@ def patch_loader(dataset: PatchDataset, sampler: EpochSampler, images_per_batch:
 def whole_image_loader(dataset: WholeImages, workers: int) -> DataLoader:
     """One whole image at a time, in order, read by ``workers`` processes."""
     return DataLoader(dataset, batch_size=None, num_workers=workers)
-
-
-# -------------------------------------------------------------------------------------------- sliding window
-
-
-def window_starts(length: int, size: int, overlap: float) -> List[int]:
-    """Evenly spaced window starts covering ``length`` with windows of ``size`` that overlap by at least
-    ``overlap`` of a window (nnU-Net's steps); ``[0]`` when the window covers it all."""
-    if length <= size:
-        return [0]
-    count = math.ceil((length - size) / (size * (1 - overlap))) + 1
-    return [int(round(k * (length - size) / (count - 1))) for k in range(count)]
-
-
-def gaussian_importance(size: int, sigma_scale: float = 1 / 8) -> Tensor:
-    """nnU-Net's window weights: a Gaussian of standard deviation ``size * sigma_scale`` centred on the window,
-    1 at the centre, and nowhere below its smallest non-zero value.
-
-    Shape:
-        - output: ``(size, size)`` float32.
-    """
-    position = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    profile = torch.exp(-0.5 * (position / (size * sigma_scale)) ** 2)
-    weights = profile[:, None] * profile[None, :]
-    weights = weights / weights.max()
-    return weights.clamp(min=float(weights[weights > 0].min())).float()
-
-
-def sliding_window(model: nn.Module, image: Tensor, *, size: int, overlap: float = 0.5, blend: str = "gaussian",
-                   batch_size: int = 4) -> Tensor:
-    """The model's logits for a whole image of any size, from overlapping ``size x size`` windows.
-
-    Windows start :func:`window_starts` apart on each axis (an image smaller than a window is padded with 0 at its
-    bottom and right, and the padding cropped away); overlapping logits are averaged with the weights of
-    :func:`gaussian_importance` (``blend="gaussian"``) or equally (``"uniform"``). The model runs in
-    ``eval`` mode on ``batch_size`` windows at a time, on the device of ``image``.
-
-    Shape:
-        - image: ``(C, H, W)``; output: ``(K, H, W)`` logits (``K`` the model's output channels).
-    """
-    if not 0 <= overlap < 1:
-        raise ValueError(f"sliding_window: overlap must be in [0, 1), got {overlap}")
-    if blend not in BLENDS:
-        raise ValueError(f"sliding_window: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    height, width = image.shape[-2:]
-    padded = F.pad(image, (0, max(0, size - width), 0, max(0, size - height)))
-    weights = gaussian_importance(size) if blend == "gaussian" else torch.ones(size, size)
-    weights = weights.to(image.device)
-    corners = [(top, left) for top in window_starts(padded.shape[-2], size, overlap)
-               for left in window_starts(padded.shape[-1], size, overlap)]
-    total = summed = None
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for k in range(0, len(corners), batch_size):
-            chunk = corners[k:k + batch_size]
-            logits = model(torch.stack([padded[:, t:t + size, l:l + size] for t, l in chunk])).float()
-            if total is None:
-                total = padded.new_zeros((logits.shape[1],) + padded.shape[-2:], dtype=torch.float32)
-                summed = padded.new_zeros(padded.shape[-2:], dtype=torch.float32)
-            for (top, left), window in zip(chunk, logits):
-                total[:, top:top + size, left:left + size] += window * weights
-                summed[top:top + size, left:left + size] += weights
-    model.train(was_training)
-    return (total / summed)[:, :height, :width]

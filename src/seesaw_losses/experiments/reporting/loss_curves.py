@@ -13,8 +13,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from .losses import SIGMOID, BuiltLoss, LossSpec, build, is_region_loss
-from .report import _colors, _plt, _save
+from ..losses import SIGMOID, BuiltLoss, LossSpec, build, is_region_loss
+from .plots import _colors, _plt, _save
 
 RARE, FREQUENT = "rare", "frequent"
 

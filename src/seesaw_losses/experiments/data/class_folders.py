@@ -21,12 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from . import DataError
-from .io import EXTENSIONS, image_channels_first, is_hidden, read_array
-from .statistics import SMALL_GROUP
-
-SHOT_GROUPS = ("many_shot", "medium_shot", "few_shot")  #: > 100, 20-100 and < 20 training images
-
+from .. import DataError
+from .groups import shot_groups
+from .pairs import EXTENSIONS, image_channels_first, is_hidden, read_array
+from ..statistics import SMALL_GROUP
 
 @dataclass
 class LabelledImages:
@@ -69,14 +67,6 @@ class ClassFolderData:
         return shot_groups(self.class_counts)
 
 
-def shot_groups(counts: Sequence[int]) -> Dict[str, List[int]]:
-    """The classes of each ImageNet-LT group by training count: ``many_shot`` (> 100), ``medium_shot`` (20-100),
-    ``few_shot`` (< 20)."""
-    counts = np.asarray(counts)
-    bands = (counts > 100, (counts >= 20) & (counts <= 100), counts < 20)
-    return {name: np.flatnonzero(band).tolist() for name, band in zip(SHOT_GROUPS, bands)}
-
-
 def _image_files(folder: Path) -> List[Path]:
     """The image files below ``folder`` (nested folders included), hidden files and folders left out, sorted."""
     found = []
@@ -101,7 +91,7 @@ def list_class_folders(root: Path, option: str, *, min_classes: int = 2) -> Dict
                         f"{', ...' if len(loose) > 3 else ''}) and in class folders; move every image into the "
                         "folder of its class")
     if len(folders) < min_classes:
-        hint = " (for segmentation give --masks too)" if loose else ""
+        hint = " (for segmentation give masks= too)" if loose else ""
         raise DataError(f"{option} folder {str(root)!r} has {len(folders)} class folder(s); classification needs "
                         f"at least {min_classes}, one subfolder per class named after it{hint}")
     classes = {folder.name: _image_files(folder) for folder in folders}
@@ -195,16 +185,16 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
                        ) -> ClassFolderData:
     """An ``ImageFolder`` root (and optionally a held-out root in the same layout) as training, validation and
     held-out splits; every file's header is checked here (by ``workers`` processes), before any training."""
-    found = list_class_folders(Path(root), "--images")
+    found = list_class_folders(Path(root), "root=")
     classes = sorted(found)
     index = {name: k for k, name in enumerate(classes)}
     data = _labelled(found, index)
     notes: List[str] = []
     if test_root is not None:
-        held_found = list_class_folders(Path(test_root), "--test-images", min_classes=1)
+        held_found = list_class_folders(Path(test_root), "test_root=", min_classes=1)
         unknown = sorted(set(held_found) - set(found))
         if unknown:
-            raise DataError(f"--test-images has class folder(s) that training does not: {', '.join(unknown[:5])}"
+            raise DataError(f"test_root= has class folder(s) that training does not: {', '.join(unknown[:5])}"
                             f"; a held-out class needs training images under {str(root)!r}")
         test = _labelled(held_found, index)
     else:

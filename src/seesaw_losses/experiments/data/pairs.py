@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import DataError
-from .data import SegmentationData, SegmentationSplit, split_indices
+from .. import DataError
+from .generated import SegmentationData, SegmentationSplit, split_indices
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_CLASSES = 64
@@ -70,7 +70,7 @@ def _list(folder: Path, role: str, skipped: List[Path]) -> Dict[str, Path]:
 def pair_files(images: Path, masks: Path, skipped: List[Path]) -> List[Tuple[str, Path, Path]]:
     """``(name, image path, mask path)`` for every name present in both folders; unpaired files are an error.
     Hidden files are appended to ``skipped``."""
-    image_files, mask_files = _list(images, "--images", skipped), _list(masks, "--masks", skipped)
+    image_files, mask_files = _list(images, "images=", skipped), _list(masks, "masks=", skipped)
     lonely_images = sorted(set(image_files) - set(mask_files))
     lonely_masks = sorted(set(mask_files) - set(image_files))
     if lonely_images or lonely_masks:
@@ -153,7 +153,7 @@ def mask_indices(array: np.ndarray, path: Path, reading: MaskReading = MaskReadi
     if path.suffix.lower() in LOSSY:
         if not reading.allow_lossy:
             raise DataError(f"mask {path} is a JPEG: lossy compression changes mask values near every edge (a 0/1 "
-                            "mask gains 2, 3, ...); save masks as PNG or NPY, or pass --allow-lossy-masks to read "
+                            "mask gains 2, 3, ...); save masks as PNG or NPY, or pass allow_lossy=True to read "
                             "JPEG masks as binary (foreground above half the maximum level)")
         return (array > (127.5 if array.max() > 127 else 0.5)).astype(np.int64)
     values = np.unique(array)
@@ -170,13 +170,13 @@ def mask_indices(array: np.ndarray, path: Path, reading: MaskReading = MaskReadi
         if reading.mode == "auto" and _instance_like(array, labels):
             raise DataError(f"mask {path} looks like an instance-label mask ({len(labels)} labels, each one "
                             "connected blob, as StarDist or Cellpose write them), not class indices; pass "
-                            "--mask-mode binary to read label > 0 as foreground (or --mask-mode classes if the "
+                            "mask_mode='binary' to read label > 0 as foreground (or mask_mode='classes' if the "
                             "values really are classes)")
         if len(labels) and labels.max() >= MAX_CLASSES:
             raise DataError(f"mask {path} has values {_preview(values)} that are neither binary (0/1, 0/255) nor "
                             f"class indices below {MAX_CLASSES}; is it a grayscale image, an instance-label mask "
-                            "(--mask-mode binary reads label > 0 as foreground), or pixels to skip "
-                            "(--ignore-index 255)?")
+                            "(mask_mode='binary' reads label > 0 as foreground), or pixels to skip "
+                            "(ignore_index=255)?")
         out = array.astype(np.int64)
     if ignore is not None:
         out[skip] = ignore
@@ -236,12 +236,12 @@ def _common_size(sizes: Counter, size: Union[int, str, None], multiple: int,
     shown = ", ".join(f"{_size_text(s)} ({n})" for s, n in sizes.most_common(4)) + (", ..." if len(sizes) > 4 else "")
     if size is None:
         if len(sizes) > 1:
-            raise DataError(f"images differ in size ({shown}) and --no-resize was given; drop --no-resize to "
-                            "resize them all to --image-size")
+            raise DataError(f"images differ in size ({shown}) and size=None was given; drop size=None to "
+                            "resize them all to size=")
         (height, width), = sizes
         if height % multiple or width % multiple:
-            raise DataError(f"images are {height}x{width} and --no-resize was given, but the U-Net needs sides "
-                            f"divisible by {multiple}; drop --no-resize to resize them to --image-size")
+            raise DataError(f"images are {height}x{width} and size=None was given, but the U-Net needs sides "
+                            f"divisible by {multiple}; drop size=None to resize them to size=")
         return None
     smallest = min(min(s) for s in sizes)
     fitting = max(2 * multiple, smallest // multiple * multiple)  # the largest size that up-samples least
@@ -249,10 +249,10 @@ def _common_size(sizes: Counter, size: Union[int, str, None], multiple: int,
         size = min(DEFAULT_SIZE, fitting)
     if set(sizes) != {(size, size)}:
         notes.append(f"images of {len(sizes)} size(s) (HxW, count: {shown}) resized to {size}x{size} "
-                     "(masks nearest-neighbour); --no-resize keeps one common size as it is")
+                     "(masks nearest-neighbour); size=None keeps one common size as it is")
     upsampled = sum(n for s, n in sizes.items() if min(s) < size)
     if upsampled:
-        hint = f"; --image-size {fitting} does not" if fitting < size else ""
+        hint = f"; size={fitting} does not" if fitting < size else ""
         notes.append(f"{upsampled} image(s) up-sampled to {size}x{size} (the smallest side is {smallest} px): "
                      f"slower training on interpolated pixels, no added detail{hint}")
     return size, size
@@ -269,7 +269,7 @@ def load_user_data(images: Path, masks: Path, *, size: Union[int, str, None], te
     of ``multiple``; ``None``: kept as it is, which needs one common size with sides divisible by ``multiple``).
     """
     if (test_images is None) != (test_masks is None):
-        raise DataError("give both --test-images and --test-masks, or neither (then --test-fraction splits the "
+        raise DataError("give both test_images= and test_masks=, or neither (then test_fraction= splits the "
                         "data)")
     skipped: List[Path] = []
     notes: List[str] = []
@@ -287,7 +287,7 @@ def load_user_data(images: Path, masks: Path, *, size: Union[int, str, None], te
     needed = 2 if test_images is not None else 3
     if len(train) < needed:
         raise DataError(f"need at least {needed} image/mask pairs for training, validation and held-out splits, "
-                        f"found {len(train)}; add images or give --test-images/--test-masks")
+                        f"found {len(train)}; add images or give test_images= and test_masks=")
     if test_images is not None:
         test = splits[1]
     else:

@@ -1,0 +1,2 @@
+"""Tables, plots and the report folder of a :class:`~seesaw_losses.experiments.api.Result`. Reads only the
+results and what the runs kept in ``run.artifacts``: never the data modules."""

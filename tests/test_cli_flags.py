@@ -1,0 +1,54 @@
+"""The experiments speak in parameters (``compare(losses=...)``), the command in flags: ``in_flags`` says one as the
+other, so a message is written once and reads right in both."""
+
+import pytest
+
+from seesaw_losses import compare
+from seesaw_losses.cli.errors import FLAGS, in_flags
+from seesaw_losses.experiments import DataError
+
+
+@pytest.mark.parametrize("message, said", [
+    ("compare: resume=True but there is no study; run without resume=True", "--resume but there is no study; run "
+                                                                            "without --resume"),
+    ("give both test_images= and test_masks=, or neither (then test_fraction= splits the data)",
+     "give both --test-images and --test-masks, or neither (then --test-fraction splits the data)"),
+    ("unknown loss 'focl' in losses='focl': choose", "unknown loss 'focl' in --loss 'focl': choose"),
+    ("pass mask_mode='binary' to read label > 0", "pass --mask-mode binary to read label > 0"),
+    ("size=None was given; drop size=None to resize them to size=", "--no-resize was given; drop --no-resize to "
+                                                                    "resize them to --image-size"),
+    ("PatchSegmentationTrainer: overlap must be in [0, 1), got 1.0", "--overlap must be in [0, 1), got 1.0"),
+    ("these losses diverge", "these losses diverge"),  # plain words stay words
+])
+def test_parameters_are_said_as_flags(message, said):
+    assert in_flags(message) == said
+
+
+def test_every_flag_exists_on_the_command():
+    from seesaw_losses.cli import build_parser
+
+    compare_parser = build_parser()._subparsers._group_actions[0].choices["compare"]
+    flags = {option for action in compare_parser._actions for option in action.option_strings}
+    assert set(FLAGS.values()) - flags == set()
+
+
+def test_the_python_api_names_its_parameters_not_flags(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown loss 'focall' in losses='focall'") as raised:
+        compare(lambda criterion, run: {"score": 1.0}, ["focall"], metric="score", progress=False)
+    assert "--" not in str(raised.value)
+    with pytest.raises(DataError, match=r"resume=True but there is no study") as raised:
+        compare(lambda criterion, run: {"score": 1.0}, ["focal"], metric="score", tune=1, resume=True,
+                out=tmp_path, progress=False)
+    assert "--" not in str(raised.value)
+
+
+def test_a_missing_extra_is_named_by_the_package_to_install(monkeypatch):
+    import importlib.util
+
+    from seesaw_losses.cli._common import require_extras
+    from seesaw_losses.cli.errors import InputError
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "skimage" else found(name))
+    with pytest.raises(InputError, match=r"`seesaw compare` needs scikit-image: pip install 'seesaw-losses\[cli\]'"):
+        require_extras("compare")  # binary comparisons score topology with it after the first final run
