@@ -144,7 +144,7 @@ def equalized_focal_loss(
         - pos_grad, neg_grad: ``(C,)``.
         - output: scalar, or the logits' shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> logits = torch.randn(8, 5, requires_grad=True)
         >>> labels = torch.tensor([0, 5, 5, 1, 5, 0, 5, 4])      # 5: background anchors
         >>> equalized_focal_loss(logits, labels, pos_grad=torch.rand(5), neg_grad=torch.rand(5) * 50).backward()

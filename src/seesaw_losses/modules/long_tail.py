@@ -357,7 +357,7 @@ class EqualizedFocalLoss(GradientStatistics):
         - weight (forward): per-sample weights broadcastable to the target.
         - output: scalar, or the logits' shape for ``reduction="none"``.
 
-    Example:
+    Examples:
         >>> criterion = EqualizedFocalLoss(5)
         >>> criterion(torch.randn(8, 5, requires_grad=True), torch.randint(0, 6, (8,))).backward()
     """
