@@ -82,6 +82,10 @@ class LossEntry:
         derived_attribute: the module attribute computed from those counts, printed by the command (e.g.
             ``"pos_weight"``).
         region: whether a pixel's loss depends on the other pixels (no per-pixel curve in ``seesaw plot``).
+        state: the module's buffers that training updates (``forward`` in training mode, ``set_epoch``), which a
+            checkpoint must carry and the compile tests compare with eager training step by step; empty for a
+            loss without state. Its ``forward`` reads them through ``read_state`` (``modules/_class_counts.py``),
+            so that a compiled backward never sees them updated.
         defaults: the hyperparameters' default values, as the module's signature has them.
         search_space: a :class:`Hyperparameter` per tunable option (``seesaw compare --tune``).
         aliases: other names that build the same loss.
@@ -98,6 +102,7 @@ class LossEntry:
     counts_argument: Optional[str] = None
     derived_attribute: Optional[str] = None
     region: bool = False
+    state: Tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     search_space: Mapping[str, Hyperparameter] = field(default_factory=dict)
     aliases: Tuple[str, ...] = ()
@@ -112,6 +117,8 @@ class LossEntry:
             raise ValueError(f"{fn}: tasks must be a non-empty tuple among {TASKS}, got {self.tasks!r}")
         if self.target not in TARGETS:
             raise ValueError(f"{fn}: target must be one of {TARGETS}, got {self.target!r}")
+        if not isinstance(self.state, tuple) or not all(isinstance(b, str) and b.isidentifier() for b in self.state):
+            raise ValueError(f"{fn}: state must be a tuple of buffer names, got {self.state!r}")
         accepted = self.options()
         unknown = sorted((set(self.defaults) | set(self.search_space)) - set(accepted))
         if unknown and not self._takes_any_option():
