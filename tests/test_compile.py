@@ -230,6 +230,7 @@ def test_inductor_trains_the_stateful_modules_and_one_loss_per_family():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # inductor compiles one graph of every loss: minutes on a small CPU
 @pytest.mark.parametrize("layout, spatial, channels", [
     ("channels_last", (4, 6), 4), ("strided", (5, 5), 3), ("contiguous", (3, 4, 5), 4)])
 def test_every_registered_loss_trains_compiled_as_eager_with_inductor(layout, spatial, channels):
@@ -240,6 +241,7 @@ def test_every_registered_loss_trains_compiled_as_eager_with_inductor(layout, sp
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_long_tailed_losses_train_compiled_as_eager_on_1203_classes():
     entries = [e for e in seesaw_losses.available_losses() if {"long-tailed", "detection"} & set(e.tasks)]
     compiled, eager, _, _ = compiled_and_eager(
