@@ -146,21 +146,6 @@ def compiled_and_eager(make_runs, backend: str):
     return list(train(compiled_runs, compiled)), list(train(eager_runs, every_loss)), compiled_runs, eager_runs
 
 
-def differences(compiled: List[Step], eager: List[Step]) -> Dict[str, List[Tuple[float, float, float]]]:
-    """``{label: [(loss, input gradient, state) largest absolute difference, per step]}``."""
-    def gap(a, b) -> float:
-        if a is None or b is None:
-            return 0.0 if a is None and b is None else float("inf")
-        return (a.double() - b.double()).abs().max().item() if a.numel() else 0.0
-
-    table = {label: [] for label in eager[0].losses}
-    for c, e in zip(compiled, eager):
-        for label in table:
-            state = max((gap(c.state[label][k], e.state[label][k]) for k in e.state.get(label, {})), default=0.0)
-            table[label].append((gap(c.losses[label], e.losses[label]), gap(c.grads[label], e.grads[label]), state))
-    return table
-
-
 def assert_same_training(compiled: List[Step], eager: List[Step]) -> None:
     for step, (c, e) in enumerate(zip(compiled, eager)):
         assert c.losses.keys() == e.losses.keys()
