@@ -90,7 +90,7 @@ def _counts(case: Case, channels: int) -> torch.Tensor:
     """Training label counts: ``[background, foreground]`` for sigmoid losses, else one per class (long-tailed)."""
     if not _index_targets(case) and case.activation != "softmax":
         return torch.tensor([900, 100])
-    return torch.tensor([4 ** (channels - c) * 10 for c in range(channels)])
+    return torch.tensor([4 ** min(channels - c, 12) * 10 for c in range(channels)])  # int64 for 1,203 classes
 
 
 @dataclass

@@ -27,7 +27,9 @@ from kernel_cases import (  # noqa: E402,F401  (fused_calls: a fixture)
 )
 from seesaw_losses.functional import use_triton  # noqa: E402
 from seesaw_losses.functional._fused import plain_formula, triton_kernels_on_cpu  # noqa: E402
-from test_compile import NEEDS_EXTRA_INPUTS, _assert_same, _calls, compile_and_run  # noqa: E402
+from test_compile import (  # noqa: E402
+    NEEDS_EXTRA_INPUTS, _calls, _registry_runs, assert_same_training, compiled_and_eager,
+)
 
 if not CUDA and "seesaw_losses.functional._triton" in sys.modules:  # decorated before the interpreter was on
     importlib.reload(sys.modules["seesaw_losses.functional._triton"])
@@ -172,8 +174,8 @@ def test_class_counts_are_summed_on_the_device(device):
 @pytest.mark.parametrize("device", CUDA_ONLY)
 def test_every_loss_compiles_with_inductor_on_the_device(device):
     """One graph of every registered loss (tests/test_compile.py's), compiled by inductor into Triton code with
-    ``fullgraph=True``: the same losses and gradients as eager."""
-    (compiled, calls), (eager, _) = compile_and_run(lambda: _calls(device), backend="inductor")
-    names = {label.split(" (")[0] for label in calls}
-    assert names >= {entry.name for entry in seesaw_losses.available_losses()} - set(NEEDS_EXTRA_INPUTS)
-    _assert_same(compiled, eager)
+    ``fullgraph=True``: the same losses, gradients and state as eager, step after step."""
+    compiled, eager, runs, _ = compiled_and_eager(lambda: _registry_runs(device), "inductor")
+    names = {label.split(" (")[0] for label in runs}
+    assert names == {e.name for e in seesaw_losses.available_losses()} - set(NEEDS_EXTRA_INPUTS) | {"CombinedLoss"}
+    assert_same_training(compiled, eager)

@@ -1,15 +1,15 @@
 """``torch.compile(fullgraph=True)`` on the long-tail losses' options and state beyond what test_compile derives
 from the registry: dense inputs, class weights, ``tau`` on Seesaw, the post-hoc adjustment, EQLv2's background
-channel and statistics, deferred re-weighting, and the state each module updates (same runner, one graph)."""
+channel and statistics, deferred re-weighting, and the state each module updates, over the same training steps as
+test_compile (one graph)."""
 
-import pytest
 import torch
 from torch import nn
 
 import seesaw_losses
 from seesaw_losses import functional as F
 
-from test_compile import _assert_same, compile_and_run
+from test_compile import STEPS, Training, assert_same_training, compiled_and_eager
 
 C = 4
 
@@ -49,17 +49,13 @@ def _calls():
     }
 
 
-@pytest.fixture(scope="module")
-def compiled_and_eager():
-    return compile_and_run(_calls)
+def _runs():
+    return {label: Training(call, [(x, t)] * (STEPS + 2), isinstance(call, nn.Module))
+            for label, (call, x, t) in _calls().items()}
 
 
-def test_compiled_losses_gradients_and_state_match_eager(compiled_and_eager):
-    (compiled, compiled_calls), (eager, eager_calls) = compiled_and_eager
-    _assert_same(compiled, eager)
-    for label, (call, _, _) in compiled_calls.items():
-        if isinstance(call, nn.Module):
-            for key, value in call.state_dict().items():
-                torch.testing.assert_close(value, eager_calls[label][0].state_dict()[key], msg=f"{label}: {key}")
-    assert compiled_calls["LogitAdjustedLoss (counting)"][0].class_counts.sum() == 5
-    assert bool(compiled_calls["EQLv2Loss (background)"][0].neg_grad.sum() > 0)
+def test_compiled_training_losses_gradients_and_state_match_eager():
+    compiled, eager, compiled_runs, _ = compiled_and_eager(_runs, "aot_eager")
+    assert_same_training(compiled, eager)
+    assert compiled_runs["LogitAdjustedLoss (counting)"].call.class_counts.sum() == 5 * (STEPS + 2)
+    assert bool(compiled_runs["EQLv2Loss (background)"].call.neg_grad.sum() > 0)

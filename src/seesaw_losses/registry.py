@@ -86,6 +86,10 @@ class LossEntry:
         region: whether a pixel's loss depends on the other pixels (no per-pixel curve in ``seesaw plot``).
         background_label: whether an index target also takes label ``C`` (``C`` logits), the background of a
             dense detection head (equalized focal loss).
+        state: the module's buffers that training updates (``forward`` in training mode, ``set_epoch``), which a
+            checkpoint must carry and the compile tests compare with eager training step by step; empty for a
+            loss without state. Its ``forward`` reads them through ``read_state`` (``modules/_class_counts.py``),
+            so that a compiled backward never sees them updated.
         defaults: the hyperparameters' default values, as the module's signature has them.
         search_space: a :class:`Hyperparameter` per tunable option (``seesaw compare --tune``).
         aliases: other names that build the same loss.
@@ -103,6 +107,7 @@ class LossEntry:
     derived_attribute: Optional[str] = None
     region: bool = False
     background_label: bool = False
+    state: Tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     search_space: Mapping[str, Hyperparameter] = field(default_factory=dict)
     aliases: Tuple[str, ...] = ()
@@ -117,6 +122,8 @@ class LossEntry:
             raise ValueError(f"{fn}: tasks must be a non-empty tuple among {TASKS}, got {self.tasks!r}")
         if self.target not in TARGETS:
             raise ValueError(f"{fn}: target must be one of {TARGETS}, got {self.target!r}")
+        if not isinstance(self.state, tuple) or not all(isinstance(b, str) and b.isidentifier() for b in self.state):
+            raise ValueError(f"{fn}: state must be a tuple of buffer names, got {self.state!r}")
         accepted = self.options()
         unknown = sorted((set(self.defaults) | set(self.search_space)) - set(accepted))
         if unknown and not self._takes_any_option():

@@ -77,11 +77,6 @@ def _plain_increments(errors: Tensor, gt: Tensor) -> Tensor:
     return torch.zeros_like(jaccard).scatter(-1, order, increments).to(errors.dtype)
 
 
-def _row_dot(a: Tensor, b: Tensor) -> Tensor:
-    """``(a * b).sum(-1)`` for ``(R, P)`` rows, without an ``(R, P)`` temporary."""
-    return (a.unsqueeze(1) @ b.unsqueeze(2)).view(a.shape[0])
-
-
 def _lovasz_pass(rows: int, ground_truth, errors_of):
     """``run_pass`` for :class:`_FusedLoss`: per-row Lovasz losses of inputs read as ``(rows, P)``, and their
     gradient in the inputs' own shape (not a view: autograd then adds another loss's gradient in place).
@@ -102,10 +97,12 @@ def _lovasz_pass(rows: int, ground_truth, errors_of):
         gradient = _lovasz_increments(errors(), gt, inputs.shape)
         increments = gradient.view(v.shape)
         e = errors()
-        loss = _row_dot(e, increments)
-        if not need_grad:
+        clipped = e <= 0 if need_grad else None
+        # the products in the errors' buffer, then ATen's cascade sum: a row of a volume holds millions of terms,
+        # which a float32 dot product (one running sum) would add up with errors of 1e-3
+        loss = e.mul_(increments).sum(-1)
+        if clipped is None:
             return loss, None
-        clipped = e <= 0
         increments.mul_(e.copy_(gt).mul_(-2).add_(1).masked_fill_(clipped, 0))   # times d(error)/d(input)
         return loss, gradient.to(inputs.dtype)
     return run_pass
@@ -122,7 +119,7 @@ def _lovasz_rows(inputs: Tensor, target: Tensor, rows: int, ground_truth, errors
     gt, valid = ground_truth(target)
     errors = errors_of(inputs.to(compute_dtype(inputs.dtype)), gt)
     errors = errors if valid is None else errors.masked_fill(~valid, 0)
-    return _row_dot(errors, _plain_increments(errors.detach(), gt))
+    return (errors * _plain_increments(errors.detach(), gt)).sum(-1)
 
 
 def _hinge_form(ignore_index: Optional[int]):

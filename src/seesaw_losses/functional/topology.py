@@ -22,7 +22,8 @@ The skeletons and distance maps of the target are best computed once per sample 
 (:mod:`seesaw_losses.transforms`, CPU, in the DataLoader's workers) and passed as ``skeleton=`` /
 ``distance_map=``. Skeleton Recall and the boundary loss are then one product and sum (Skeleton Recall through
 Dice's fused sums); clDice takes about 30 passes over the input per skeleton iteration. All compile with
-``torch.compile(fullgraph=True)``.
+``torch.compile(fullgraph=True)``, the boundary loss only with ``distance_map=`` given (the SciPy transform it
+runs without one breaks the graph).
 """
 
 from __future__ import annotations
@@ -514,7 +515,8 @@ def boundary_loss(
     inner pixels, positive outside; all 0 for an empty or full mask), :math:`\Omega` the pixels that are not
     ignored. Pass ``distance_map`` from :func:`seesaw_losses.transforms.signed_distance_map` (in the data
     pipeline); without it the loss computes one from the target (thresholded at 0.5) with SciPy's Euclidean
-    distance transform on the CPU (a device-to-host copy and a sync; needs the ``cli`` extra). The loss is
+    distance transform on the CPU (a device-to-host copy and a sync, and a graph break under ``torch.compile``;
+    needs the ``cli`` extra). The loss is
     negative at its minimum, so it is used beside a region loss with a weight that grows during training
     (``build_loss("dice+0.01*boundary")``, raising the factor each epoch); the paper's code scores the
     foreground classes only (``include_background=False`` with softmax). ``activation``,

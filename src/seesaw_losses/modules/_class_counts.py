@@ -12,6 +12,31 @@ from ..distributed import check_sync_options, sum_over_processes
 from ..functional._validation import fail
 
 
+@torch.library.custom_op("seesaw_losses::state_snapshot", mutates_args=())
+def _state_snapshot(state: Tensor) -> Tensor:
+    return state.clone()
+
+
+@_state_snapshot.register_fake
+def _(state: Tensor) -> Tensor:
+    return torch.empty_like(state)
+
+
+def read_state(state: Tensor) -> Tensor:
+    """A buffer that training updates in place, as a loss's ``forward`` reads it.
+
+    Eager, the buffer itself: autograd saves what the backward needs as new tensors. Under ``torch.compile``, a
+    copy made by an opaque operator: AOTAutograd's partitioner may otherwise recompute in the backward what the
+    forward derived from the buffer, reading it after the in-place update that follows (in the same graph, or
+    in the next forward before a delayed backward): silently wrong gradients. It saves an opaque operator's
+    output rather than recompute it, so the backward reads the values the forward read.
+
+    Shape:
+        - state: any; output: the same.
+    """
+    return _state_snapshot(state) if torch.compiler.is_compiling() else state
+
+
 class SyncedState(nn.Module):
     """Module state summed over the processes of a ``torch.distributed`` job: the ``sync_counts`` and
     ``process_group`` options, the sum, and a deep copy that shares the process group."""

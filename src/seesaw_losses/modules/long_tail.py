@@ -22,7 +22,7 @@ from ..functional.logit_adjusted import (
     _logit_adjusted_unchecked, balanced_softmax_loss, check_prior_tensors, check_tau, logit_adjusted_loss,
 )
 from ..registry import Hyperparameter, LossEntry, register
-from ._class_counts import ClassCountsMixin, SyncedState
+from ._class_counts import ClassCountsMixin, SyncedState, read_state
 from .weighting import DeferredWeights
 
 Counts = Union[Tensor, Sequence[float]]
@@ -55,9 +55,11 @@ class PriorLoss(ClassCountsMixin):
         check_prior_tensors(fn, logits, target, self.ignore_index)
         if logits.shape[1] != self.num_classes:
             fail(fn, "logits", f"of {self.num_classes} channels (dim 1)", logits)
-        if self.counting and self.training:
+        if not self.counting:
+            return self.class_counts
+        if self.training:
             self.accumulate(count_labels(target, self.num_classes, self.ignore_index))
-        return self.class_counts
+        return read_state(self.class_counts)
 
 
 _PRIOR_ARGS = """        class_counts: the training set's labels per class (e.g. :func:`seesaw_losses.class_counts`), fixed;
@@ -263,8 +265,8 @@ class GradientStatistics(SyncedState):
     def _accumulate(self, statistics: Optional[Tensor]) -> None:
         """Add a batch's ``(2, C)`` statistics (None in eval mode), summed over the processes first.
 
-        The buffers are replaced by new tensors, not updated in place: the loss's backward may read them (a
-        compiled backward recomputes the weights from them), and must read the values its forward used."""
+        The buffers are replaced by new tensors, not updated in place: a backward still to come (gradient
+        accumulation, or a compiled backward) must see the values its forward read."""
         if statistics is not None:
             statistics = self._sum_over_processes(statistics.to(self.pos_grad))
             self.pos_grad = self.pos_grad + statistics[0]
@@ -322,9 +324,9 @@ class EQLv2Loss(GradientStatistics):
         fn = "EQLv2Loss.forward"
         check_eqlv2_inputs(fn, logits, target, self.num_classes, self.background_channel, self.ignore_index)
         loss, statistics = _eqlv2_unchecked(
-            logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, mu=self.mu, alpha=self.alpha,
-            background_channel=self.background_channel, ignore_index=self.ignore_index, reduction=self.reduction,
-            need_statistics=self.training)
+            logits, target, read_state(self.pos_grad), read_state(self.neg_grad), gamma=self.gamma, mu=self.mu,
+            alpha=self.alpha, background_channel=self.background_channel, ignore_index=self.ignore_index,
+            reduction=self.reduction, need_statistics=self.training)
         self._accumulate(statistics)
         return loss
 
@@ -383,15 +385,15 @@ class EqualizedFocalLoss(GradientStatistics):
         check_avg_factor(fn, avg_factor, reduction)
         check_efl_inputs(fn, logits, target, self.num_classes, weight, self.ignore_index)
         loss, statistics = _efl_unchecked(
-            logits, target, self.pos_grad, self.neg_grad, gamma=self.gamma, scale=self.scale, alpha=self.alpha,
-            weight=weight, ignore_index=self.ignore_index, reduction=reduction, avg_factor=avg_factor,
+            logits, target, read_state(self.pos_grad), read_state(self.neg_grad), gamma=self.gamma,
+            scale=self.scale, alpha=self.alpha, weight=weight, ignore_index=self.ignore_index, reduction=reduction, avg_factor=avg_factor,
             need_statistics=self.training)
         self._accumulate(statistics)
         return loss
 
 
 _LONG_TAIL = ("multi-class", "long-tailed")
-_COUNTS = dict(target="index", needs_counts=True, counts_argument="class_counts")
+_COUNTS = dict(target="index", needs_counts=True, counts_argument="class_counts", state=("class_counts",))
 
 register(LossEntry(
     name="logit_adjusted", function=logit_adjusted_loss, module=LogitAdjustedLoss, tasks=_LONG_TAIL,
@@ -414,7 +416,7 @@ register(LossEntry(
     name="ldam_drw", function=ldam_loss, module=LDAMDRWLoss, tasks=_LONG_TAIL,
     summary="LDAM-DRW: LDAM with class-balanced weights deferred to a later epoch (set_epoch)",
     reference="Cao et al., NeurIPS 2019 (deferred re-weighting)",
-    **_LDAM_OPTIONS, **_COUNTS))
+    **_LDAM_OPTIONS, **{**_COUNTS, "state": ("epoch", "class_weight")}))
 register(LossEntry(
     name="asymmetric", function=asymmetric_loss, module=AsymmetricLoss, tasks=("multi-label", "binary"),
     summary="asymmetric loss: focal-style weights with gamma_neg > gamma_pos and a probability shift on negatives",
@@ -427,7 +429,7 @@ register(LossEntry(
     summary="EQLv2: one-vs-all sigmoid CE with per-class weights that balance the accumulated positive and "
             "negative gradients",
     reference="Tan et al., Equalization Loss v2: A New Gradient Balance Approach for Long-tailed Object Detection, "
-              "CVPR 2021", target="index",
+              "CVPR 2021", target="index", state=("pos_grad", "neg_grad"),
     defaults={"gamma": 12.0, "mu": 0.8, "alpha": 4.0},
     search_space={"gamma": Hyperparameter(4.0, 16.0), "mu": Hyperparameter(0.5, 1.0),
                   "alpha": Hyperparameter(0.0, 8.0)}))
@@ -436,7 +438,7 @@ register(LossEntry(
     summary="equalized focal loss: sigmoid focal loss whose focusing factor and weight grow for classes whose "
             "accumulated positive gradient is small against their negative one (dense one-stage heads)",
     reference="Li et al., Equalized Focal Loss for Dense Long-Tailed Object Detection, CVPR 2022", target="index",
-    background_label=True,
+    background_label=True, state=("pos_grad", "neg_grad"),
     defaults={"gamma": 2.0, "scale": 8.0, "alpha": 0.25}, aliases=("equalized_focal",),
     search_space={"gamma": Hyperparameter(1.0, 3.0), "scale": Hyperparameter(0.0, 16.0),
                   "alpha": Hyperparameter(0.1, 0.9)}))

@@ -13,7 +13,7 @@ from ..functional.binary_seesaw import (
     check_binary_seesaw_tensors,
 )
 from ..functional.seesaw import _seesaw_loss_unchecked, check_seesaw_options, check_seesaw_tensors, seesaw_loss
-from ._class_counts import ClassCountsMixin
+from ._class_counts import ClassCountsMixin, read_state
 from ..registry import Hyperparameter, LossEntry, register
 
 
@@ -98,8 +98,8 @@ class SeesawLoss(ClassCountsMixin):
                              reduction=self.reduction, avg_factor=avg_factor)
         if self.training:
             self.accumulate(count_labels(target, self.num_classes, self.ignore_index))
-        return _seesaw_loss_unchecked(logits, target, self.class_counts, p=self.p, q=self.q, eps=self.eps,
-                                      class_weight=self.class_weight, weight=weight,
+        return _seesaw_loss_unchecked(logits, target, read_state(self.class_counts), p=self.p, q=self.q,
+                                      eps=self.eps, class_weight=self.class_weight, weight=weight,
                                       ignore_index=self.ignore_index, reduction=self.reduction,
                                       avg_factor=avg_factor, tau=self.tau)
 
@@ -169,8 +169,8 @@ class BinarySeesawLoss(ClassCountsMixin):
         if self.training or not paper:
             batch_counts = self.accumulate(binary_counts(t, self.ignore_index))
         return _binary_seesaw_unchecked(
-            x, t, self.class_counts if paper else None, p=self.p, q=self.q, eps=self.eps, variant=self.variant,
-            temperature=self.temperature, weight=weight, ignore_index=self.ignore_index, reduction=self.reduction,
+            x, t, read_state(self.class_counts) if paper else None, p=self.p, q=self.q, eps=self.eps,
+            variant=self.variant, temperature=self.temperature, weight=weight, ignore_index=self.ignore_index, reduction=self.reduction,
             batch_counts=None if paper else batch_counts)
 
 
@@ -181,9 +181,9 @@ register(LossEntry(
     summary="Seesaw: cross-entropy whose negative gradients on rarer classes are scaled down by count ratios "
             "(p) and up for misclassifications (q)",
     reference="Wang et al., Seesaw Loss for Long-Tailed Instance Segmentation, CVPR 2021", target="index",
-    needs_counts=True, defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))
+    needs_counts=True, state=("class_counts",), defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))
 register(LossEntry(
     name="binary_seesaw", function=binary_seesaw_loss, module=BinarySeesawLoss, tasks=("binary",),
     summary="Binary Seesaw: the two-class Seesaw for sparse foregrounds, with cumulative pixel counts",
     reference="Wang et al., CVPR 2021 (two-class case)", target="binary", needs_counts=True,
-    defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))
+    state=("class_counts",), defaults={"p": 0.8, "q": 2.0}, search_space=_SEESAW_SPACE))
