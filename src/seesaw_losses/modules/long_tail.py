@@ -386,8 +386,8 @@ class EqualizedFocalLoss(GradientStatistics):
         check_efl_inputs(fn, logits, target, self.num_classes, weight, self.ignore_index)
         loss, statistics = _efl_unchecked(
             logits, target, read_state(self.pos_grad), read_state(self.neg_grad), gamma=self.gamma,
-            scale=self.scale, alpha=self.alpha, weight=weight, ignore_index=self.ignore_index, reduction=reduction, avg_factor=avg_factor,
-            need_statistics=self.training)
+            scale=self.scale, alpha=self.alpha, weight=weight, ignore_index=self.ignore_index, reduction=reduction,
+            avg_factor=avg_factor, need_statistics=self.training)
         self._accumulate(statistics)
         return loss
 
