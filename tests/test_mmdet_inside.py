@@ -150,12 +150,10 @@ def side_by_side(name: str, steps: int, images: int) -> float:
     return largest
 
 
-@pytest.mark.slow   # with the two below, about 90 CPU-seconds: CI runs them (scripts/test.sh selects no marker)
 def test_the_seed_config_trains_with_our_loss_as_with_mmdetections():
     side_by_side(SEED_CONFIG, steps=3, images=2)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mask-rcnn_r50_fpn_seesaw-loss-normed-mask_random-ms-2x_lvis-v1.py",
                                   "cascade-mask-rcnn_r101_fpn_seesaw-loss_random-ms-2x_lvis-v1.py"])
 def test_the_normed_mask_and_cascade_variants_train_as_mmdetections(name):
