@@ -394,6 +394,7 @@ class EqualizedFocalLoss(GradientStatistics):
 
 _LONG_TAIL = ("multi-class", "long-tailed")
 _COUNTS = dict(target="index", needs_counts=True, counts_argument="class_counts", state=("class_counts",))
+_GRADIENT_STATISTICS = dict(tasks=("long-tailed", "detection"), target="index", state=("pos_grad", "neg_grad"))
 
 register(LossEntry(
     name="logit_adjusted", function=logit_adjusted_loss, module=LogitAdjustedLoss, tasks=_LONG_TAIL,
@@ -425,20 +426,20 @@ register(LossEntry(
     search_space={"gamma_neg": Hyperparameter(0.0, 6.0), "gamma_pos": Hyperparameter(0.0, 2.0),
                   "clip": Hyperparameter(0.0, 0.2)}))
 register(LossEntry(
-    name="eqlv2", function=eqlv2_loss, module=EQLv2Loss, tasks=("long-tailed", "detection"),
+    name="eqlv2", function=eqlv2_loss, module=EQLv2Loss, **_GRADIENT_STATISTICS,
     summary="EQLv2: one-vs-all sigmoid CE with per-class weights that balance the accumulated positive and "
             "negative gradients",
     reference="Tan et al., Equalization Loss v2: A New Gradient Balance Approach for Long-tailed Object Detection, "
-              "CVPR 2021", target="index", state=("pos_grad", "neg_grad"),
+              "CVPR 2021",
     defaults={"gamma": 12.0, "mu": 0.8, "alpha": 4.0},
     search_space={"gamma": Hyperparameter(4.0, 16.0), "mu": Hyperparameter(0.5, 1.0),
                   "alpha": Hyperparameter(0.0, 8.0)}))
 register(LossEntry(
-    name="efl", function=equalized_focal_loss, module=EqualizedFocalLoss, tasks=("long-tailed", "detection"),
+    name="efl", function=equalized_focal_loss, module=EqualizedFocalLoss, **_GRADIENT_STATISTICS,
+    background_label=True, aliases=("equalized_focal",),
     summary="equalized focal loss: sigmoid focal loss whose focusing factor and weight grow for classes whose "
             "accumulated positive gradient is small against their negative one (dense one-stage heads)",
-    reference="Li et al., Equalized Focal Loss for Dense Long-Tailed Object Detection, CVPR 2022", target="index",
-    background_label=True, state=("pos_grad", "neg_grad"),
-    defaults={"gamma": 2.0, "scale": 8.0, "alpha": 0.25}, aliases=("equalized_focal",),
+    reference="Li et al., Equalized Focal Loss for Dense Long-Tailed Object Detection, CVPR 2022",
+    defaults={"gamma": 2.0, "scale": 8.0, "alpha": 0.25},
     search_space={"gamma": Hyperparameter(1.0, 3.0), "scale": Hyperparameter(0.0, 16.0),
                   "alpha": Hyperparameter(0.1, 0.9)}))
