@@ -15,7 +15,7 @@ import time
 import torch
 
 import seesaw_losses as sl
-from seesaw_losses.bench.runner import peak_tensor_bytes
+from seesaw_losses.memory import peak_tensor_bytes
 from seesaw_losses.transforms import signed_distance_map, tubed_skeleton
 
 WORKLOADS = {"2D binary (16,1,512,512)": (16, 1, 512, 512), "3D binary (2,1,64,128,128)": (2, 1, 64, 128, 128)}

@@ -6,11 +6,11 @@ import itertools
 import pytest
 import torch
 
-from seesaw_losses.bench.runner import peak_tensor_bytes
 from seesaw_losses.functional import _fused, binary_seesaw_loss, seesaw_loss, value_checks
 from seesaw_losses.functional._fused import plain_formula
 from seesaw_losses.functional.binary_seesaw import PaperKernel
 from seesaw_losses.functional.seesaw import SeesawKernel, seesaw_kernel
+from seesaw_losses.memory import peak_tensor_bytes
 
 
 @pytest.fixture

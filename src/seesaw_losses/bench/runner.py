@@ -8,25 +8,22 @@ Bandwidth floor: the time the bytes a loss must move (read the logits and the ta
 at the device's copy bandwidth, measured in the same run; ``x floor`` is how far each implementation is from it.
 
 Peak memory: the most bytes live at once, above what existed before the call, during one forward + backward
-(the gradient included). On CPU it is read from the allocation and free events that ``torch.profiler`` records
-for every tensor allocation (``profile_memory=True``), in a separate, untimed call; on CUDA from
-``torch.cuda.max_memory_allocated``. It counts tensors only, not the process's RSS.
+(the gradient included), by :func:`seesaw_losses.memory.peak_tensor_bytes` in a separate, untimed call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
 import platform
 import statistics
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
 from .._version import __version__
+from ..memory import peak_tensor_bytes
 from .baselines import Candidate, candidates
 from .workloads import WORKLOADS, Workload
 
@@ -96,44 +93,9 @@ def floor_bytes(logits: torch.Tensor, target: torch.Tensor) -> int:
     return 2 * logits.numel() * logits.element_size() + target.numel() * target.element_size()
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: the profiler's C++ side logs a line at every start and stop."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def peak_bytes(candidate: Candidate, inputs, device: str) -> int:
     """Peak bytes of tensors allocated by one forward + backward, above those alive before it."""
     return peak_tensor_bytes(lambda: _step(candidate, *inputs), device)
-
-
-def peak_tensor_bytes(fn: Callable[[], object], device: str = "cpu") -> int:
-    """Peak bytes of tensors allocated while ``fn()`` runs, above those alive before it."""
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    from torch.profiler import ProfilerActivity, profile
-    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == "[memory]")
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
 
 
 def run_workload(workload: Workload, *, quick: bool, repeats: int, device: str, memory: bool, bandwidth: float,

@@ -7,16 +7,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import BINARY
 from ..evaluation.metrics import AT_HALF, PER_CLASS, pooled, precision_recall_curve
+from ..result import Comparison
 from .headers import header
-
-if TYPE_CHECKING:
-    from ..api import Result
 
 DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
 
@@ -65,7 +63,7 @@ def _band(axis, epochs: np.ndarray, curves: np.ndarray, style: Dict[str, object]
                           linewidth=0, zorder=1)
 
 
-def plot_curves(comparison: Result, path: Path) -> Path:
+def plot_curves(comparison: Comparison, path: Path) -> Path:
     """Training loss (relative to its first epoch) and validation score per epoch: the median over seeds, the
     range over the seeds as a light band for the best few losses."""
     plt = _plt()
@@ -103,7 +101,7 @@ class HeldOut:
     binary: bool
 
 
-def held_out(comparison: Result) -> Optional[HeldOut]:
+def held_out(comparison: Comparison) -> Optional[HeldOut]:
     """The :class:`HeldOut` of ``comparison``, or None when its runs kept no held-out images, masks and outputs."""
     artifacts = comparison.ranking[0].runs[0].artifacts
     if not all(key in artifacts for key in ("images", "masks", "outputs")) or not comparison.class_counts:
@@ -112,7 +110,7 @@ def held_out(comparison: Result) -> Optional[HeldOut]:
                    comparison.kind == BINARY)
 
 
-def plot_precision_recall(comparison: Result, data: HeldOut, path: Path) -> Path:
+def plot_precision_recall(comparison: Comparison, data: HeldOut, path: Path) -> Path:
     """Held-out foreground precision-recall curve of every loss for the first seed, pixels pooled over every
     held-out image (each at the size it was scored at), labelled with that run's own AP; dots: the validated
     threshold (filled) and 0.5 (open)."""
@@ -169,7 +167,7 @@ def prediction_grid_size(rows: int, losses: int) -> Tuple[float, float]:
     return 1.7 * (2 + losses), 1.8 * rows + 1.0
 
 
-def plot_predictions(comparison: Result, data: HeldOut, path: Path, rows: int = 4) -> Path:
+def plot_predictions(comparison: Comparison, data: HeldOut, path: Path, rows: int = 4) -> Path:
     """Held-out images, ground truth and every loss's prediction (first seed; binary at the validated threshold,
     errors coloured), each image at the size it was scored at and on one pixel scale, with a colour legend."""
     from matplotlib.patches import Patch
@@ -223,7 +221,7 @@ def per_class_size(classes: int, losses: int) -> Tuple[float, float]:
     return max(7.0, 0.25 * classes * losses), 4.5
 
 
-def plot_per_class(comparison: Result, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
+def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts: Optional[Sequence[int]] = None
                    ) -> Path:
     """Bars of a per-class metric (``"iou"``, ``"accuracy"``): one group per class, one bar per loss, error
     bars the 95 % interval over seeds."""
@@ -251,7 +249,7 @@ def plot_per_class(comparison: Result, metric: str, path: Path, class_counts: Op
 BEST_FEW = 4  #: losses shown in the per-class accuracy against training count plot
 
 
-def plot_classification(comparison: Result, out: Path, name: str) -> List[Path]:
+def plot_classification(comparison: Comparison, out: Path, name: str) -> List[Path]:
     """Per-class held-out accuracy (mean over seeds) against the training count for the best few losses, and the
     winner's confusion matrix (first seed), classes by name, most training images first."""
     from .class_plots import plot_accuracy_by_count, plot_confusion_matrix

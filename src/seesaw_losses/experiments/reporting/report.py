@@ -13,20 +13,17 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
-
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...compose import parse_config
 from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
 from ..evaluation.metrics import AT_HALF, PER_CLASS
 from ..evaluation.topology import METRICS, SURFACE_DICE
 from ..losses import LossSpec, term_prefixes
+from ..result import Comparison, Ranked
 from .headers import header
 from .plots import (held_out, plot_classification, plot_curves, plot_per_class, plot_precision_recall,
                     plot_predictions)
-
-if TYPE_CHECKING:
-    from ..api import Ranked, Result
 
 TABLE_WIDTH = 120  #: the widest a printed table may be: it fits a 120-column terminal without wrapping
 VERDICT = "vs best"  #: the column saying best / equivalent / tied / worse with the p-value
@@ -40,17 +37,17 @@ def _is_topology(key: str) -> bool:
     return key in METRICS or key.startswith(SURFACE_DICE)
 
 
-def _main_keys(comparison: Result) -> List[str]:
+def _main_keys(comparison: Comparison) -> List[str]:
     """The ranking metric first, then every pooled metric (neither topology, nor per class, nor at 0.5)."""
     keys = [k for k in comparison.metric_keys() if not _is_second(k) and not _is_topology(k)]
     return [comparison.metric] + [k for k in keys if k != comparison.metric]
 
 
-def _topology_keys(comparison: Result) -> List[str]:
+def _topology_keys(comparison: Comparison) -> List[str]:
     return [k for k in comparison.metric_keys() if _is_topology(k) and k != comparison.metric]
 
 
-def _second_keys(comparison: Result) -> List[str]:
+def _second_keys(comparison: Comparison) -> List[str]:
     return [k for k in comparison.metric_keys() if _is_second(k) and k != comparison.metric]
 
 
@@ -79,7 +76,7 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
-def _cost_keys(comparison: Result) -> List[str]:
+def _cost_keys(comparison: Comparison) -> List[str]:
     """The cost columns the runs can fill: seconds per epoch (else per run), peak memory when measured."""
     spent = [entry.costs() for entry in comparison.ranking]
     time = "epoch_seconds" if any(not math.isnan(c["epoch_seconds"]) for c in spent) else "run_seconds"
@@ -94,7 +91,7 @@ EPOCH_TIMING = {  #: how the trainers measured ``epoch_seconds`` (``run.artifact
 }
 
 
-def cost_note(comparison: Result) -> str:
+def cost_note(comparison: Comparison) -> str:
     """How the cost columns were measured ("" when there is nothing to say)."""
     if "epoch_seconds" not in _cost_keys(comparison):
         return "s/run: the whole call of train, the first loss's including the process warm-up"
@@ -102,7 +99,7 @@ def cost_note(comparison: Result) -> str:
     return "s/epoch: " + "; or ".join(EPOCH_TIMING[t] for t in sorted(timings, key=str))
 
 
-def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, costs: bool = False
+def _rows(comparison: Comparison, keys: Sequence[str], *, ranked: bool = False, costs: bool = False
           ) -> Tuple[List[str], List[List[str]]]:
     """Header and rows: rank, loss, ``keys`` (means over seeds); ``ranked``: the ranking metric with its
     interval first and the "best in" and verdict columns last; ``costs``: seconds per epoch and peak memory."""
@@ -121,7 +118,7 @@ def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, cost
     return head, rows
 
 
-def _tables(comparison: Result) -> List[Tuple[str, List[str], List[List[str]]]]:
+def _tables(comparison: Comparison) -> List[Tuple[str, List[str], List[List[str]]]]:
     """``(title, header, rows)`` of each table: the ranking with the pooled metrics and the verdicts; topology
     and costs; per class / at threshold 0.5."""
     title = comparison.title
@@ -136,12 +133,12 @@ def _tables(comparison: Result) -> List[Tuple[str, List[str], List[List[str]]]]:
     return tables
 
 
-def _uses_samples(comparison: Result) -> bool:
+def _uses_samples(comparison: Comparison) -> bool:
     """Whether every final run recorded per-sample scores of the ranking metric (the statistics then use them)."""
     return all(comparison.metric in run.samples for entry in comparison.ranking for run in entry.runs)
 
 
-def interval_text(comparison: Result) -> str:
+def interval_text(comparison: Comparison) -> str:
     """What the ± of the ranking column is."""
     seeds = len(comparison.seeds)
     if _uses_samples(comparison):
@@ -152,7 +149,7 @@ def interval_text(comparison: Result) -> str:
     return f"95 % t-interval over {seeds} seeds (seed level only: no per-sample scores)"
 
 
-def ranking_note(comparison: Result) -> str:
+def ranking_note(comparison: Comparison) -> str:
     seeds = len(comparison.seeds)
     note = (f"Held-out split, mean over {seeds} seed(s); ranked by {header(comparison.metric)}, ± the half-width of "
             f"its {interval_text(comparison)}; the other columns are means over the seeds")
@@ -171,7 +168,7 @@ def _names(entries: Sequence[Ranked]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def recommendation(comparison: Result) -> str:
+def recommendation(comparison: Comparison) -> str:
     """The loss to use (the one most often best in the resamples; among equally often best, the simplest) and
     how much the choice matters: which losses are equivalent, tied or worse."""
     from ..statistics import WINNER_TOLERANCE
@@ -206,7 +203,7 @@ def recommendation(comparison: Result) -> str:
     return text + "."
 
 
-def paste_line(comparison: Result) -> str:
+def paste_line(comparison: Comparison) -> str:
     return f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
 
 
@@ -255,7 +252,7 @@ def _second_title(keys: Sequence[str]) -> str:
     return " and ".join(parts)
 
 
-def format_tables(comparison: Result) -> str:
+def format_tables(comparison: Comparison) -> str:
     """The ranking (pooled metrics and verdicts), topology and costs, per-class / threshold-0.5 values, the note
     on what the numbers are and the recommendation, each table at most :data:`TABLE_WIDTH` columns wide."""
     parts = [_rich_table(*table) for table in _tables(comparison)]
@@ -281,7 +278,7 @@ def _summary(result: Ranked, keys: Sequence[str]) -> Dict[str, Dict[str, object]
     return out
 
 
-def write_csv(comparison: Result, path: Path) -> Path:
+def write_csv(comparison: Comparison, path: Path) -> Path:
     """One row per loss: rank, the loss and its built config, every metric's mean and interval, costs."""
     keys = comparison.metric_keys()
     with open(path, "w", newline="") as handle:
@@ -320,7 +317,7 @@ def _per_image(run) -> Dict[str, list]:
     return document
 
 
-def comparison_json(comparison: Result) -> Dict[str, object]:
+def comparison_json(comparison: Comparison) -> Dict[str, object]:
     keys = comparison.metric_keys()
     return _nan_to_none({
         "title": comparison.title, "description": comparison.description, "ranked_by": comparison.metric,
@@ -350,7 +347,7 @@ def hyperparameters(config: str) -> Dict[str, object]:
     return {prefix + k: v for prefix, term in zip(term_prefixes(spec), terms) for k, v in term.items() if k != "type"}
 
 
-def winner_document(comparison: Result) -> Dict[str, object]:
+def winner_document(comparison: Comparison) -> Dict[str, object]:
     winner = comparison.winner_entry
     mean, low, high = winner.summary(comparison.metric)
     return _nan_to_none({"loss": winner.config, "metric": comparison.metric, "mean": mean,
@@ -359,7 +356,7 @@ def winner_document(comparison: Result) -> Dict[str, object]:
                          "hyperparameters": hyperparameters(winner.config)})
 
 
-def write_winner(comparison: Result, out: Path) -> List[Path]:
+def write_winner(comparison: Comparison, out: Path) -> List[Path]:
     """``winner.json``, ``winner.yaml`` (Hydra: ``instantiate(cfg.loss)``) and ``winner_mmengine.py``
     (``build_loss(cfg.loss)``)."""
     document = winner_document(comparison)
@@ -379,7 +376,7 @@ def _trials(result: Ranked) -> str:
     return f"{result.trials} ({result.pruned} pruned)" if result.pruned else str(result.trials)
 
 
-def _markdown(comparison: Result, images: Sequence[Path]) -> str:
+def _markdown(comparison: Comparison, images: Sequence[Path]) -> str:
     lines = [f"## {comparison.title}", "", comparison.description, ""]
     lines += [f"- {note}" for note in comparison.notes] + ([""] if comparison.notes else [])
     for k, (title, head, rows) in enumerate(_tables(comparison)):
@@ -394,14 +391,15 @@ def _markdown(comparison: Result, images: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
-def _has_curves(comparison: Result) -> bool:
+def _has_curves(comparison: Comparison) -> bool:
     """Whether every run kept a training loss and a validation value per epoch, the same number of each."""
     lengths = {len(run.history.get(key, [])) for entry in comparison.ranking for run in entry.runs
                for key in ("train_loss", "validation")}
     return len(lengths) == 1 and 0 not in lengths
 
 
-def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, object], title: str) -> List[Path]:
+def write_report(out: Path, comparisons: Dict[str, Comparison], settings: Dict[str, object], title: str
+                 ) -> List[Path]:
     """Write every plot (those the runs kept what it needs for), ``results.json``, one CSV per comparison, the
     winner of the first and ``report.md`` into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)

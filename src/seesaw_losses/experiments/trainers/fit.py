@@ -87,7 +87,7 @@ def loss_value(model: nn.Module, criterion: nn.Module, xb: Tensor, yb: Tensor, *
 
 def _peak_mb(step: Callable[[], None], device: str) -> float:
     """Peak tensor memory in MB of one training step (forward, backward, gradients)."""
-    from ...bench.runner import peak_tensor_bytes
+    from ...memory import peak_tensor_bytes
 
     return peak_tensor_bytes(step, device) / 2**20
 
