@@ -96,3 +96,33 @@ def test_the_recommendation_is_the_most_often_best_and_among_equals_the_simplest
     minimized = compare(lambda criterion, run: {"error": 1 - dice[run.loss.split(":")[0]][run.seed]}, list(dice),
                         metric="error", direction="minimize", class_counts=[90, 10], progress=False)
     assert [r.loss for r in minimized.ranking] == ["bce+dice", "focal", "bce"]
+
+
+def test_every_key_the_evaluators_produce_is_declared_in_the_catalog():
+    import torch
+
+    from seesaw_losses.experiments.evaluation import catalog, topology
+    from seesaw_losses.experiments.trainers.classification import classification_scores
+
+    rng = np.random.default_rng(0)
+    masks = (rng.random((3, 12, 12)) < 0.3).astype(int)
+    groups = {"many_shot": [0], "medium_shot": [1], "few_shot": [2]}
+    keys = [*metrics.binary_segmentation(rng.random((3, 12, 12)), masks), metrics.IMAGE_DICE, metrics.IMAGE_MEAN_IOU,
+            *metrics.multiclass_segmentation(rng.integers(0, 3, (3, 12, 12)), rng.integers(0, 3, (3, 12, 12)), 3),
+            *metrics.classification(rng.integers(0, 3, 20), rng.integers(0, 3, 20), 3, groups),
+            *classification_scores(torch.randn(20, 3), torch.randint(0, 3, (20,)), ["a", "b", "c"], [150, 40, 8])[0],
+            *topology.topology_metrics(masks.astype(bool), masks.astype(bool))[0]]
+    undeclared = [key for key in keys if catalog.describe(key).metric is None]
+    assert not undeclared
+    tables = {key: catalog.describe(key).table for key in keys}
+    assert tables["iou/2"] == tables["accuracy/c"] == catalog.PER_CLASS and tables["dice@0.5"] == catalog.AT_HALF
+    assert tables["hd95"] == tables["surface_dice@1px"] == catalog.TOPOLOGY
+    assert tables["macro_f1_adjusted"] == catalog.ADJUSTED and tables["macro_f1"] == catalog.POOLED
+
+
+def test_a_key_the_catalog_does_not_declare_is_its_own_header_in_the_ranking_table():
+    from seesaw_losses.experiments.evaluation.catalog import POOLED, describe
+
+    for key in ("f1", "loss/train", "hd95@1px", "iou/"):
+        assert (describe(key).header, describe(key).table, describe(key).metric) == (key, POOLED, None)
+    assert describe("iou/cat").header == "IoU cat" and describe("surface_dice@2px").header == "SDice@2px"

@@ -3,11 +3,13 @@ recommendation's wording about equivalent, tied and worse losses."""
 
 import numpy as np
 import pytest
+import torch
 
 from seesaw_losses import compare
-from seesaw_losses.experiments import BINARY
+from seesaw_losses.experiments import BINARY, CLASSIFICATION
 from seesaw_losses.experiments.losses import DEFAULT_BINARY_LOSSES
 from seesaw_losses.experiments.reporting.report import TABLE_WIDTH, format_tables
+from seesaw_losses.experiments.trainers.classification import classification_scores
 
 BINARY_METRICS = ["dice", "iou", "precision", "recall", "average_precision", "threshold", "dice@0.5", "iou@0.5",
                   "precision@0.5", "recall@0.5", "cldice", "betti0_error", "betti1_error", "hd95",
@@ -139,3 +141,46 @@ def test_epoch_seconds_leave_out_the_first_epoch_which_pays_the_warm_up(monkeypa
     fitting.fit(model, torch.nn.BCEWithLogitsLoss(), x, (x[:, 0] > 0).float(), validate, fitting.Budget(4, 4, 0.01),
                 run, sigmoid=True)
     assert run.artifacts["epoch_seconds"] == pytest.approx(1.0) and run.artifacts["epoch_timing"] == "after_first"
+
+
+class ClassFolders:
+    """A class-folder ``train`` returning what the built-in one returns: the same random logits for every loss."""
+
+    kind, name = CLASSIFICATION, "class_folders"
+    classes, counts = ["cat", "dog", "owl"], [150, 40, 8]
+
+    def __call__(self, criterion, run):
+        generator = torch.Generator().manual_seed(run.seed)
+        logits, labels = torch.randn(60, 3, generator=generator), torch.randint(0, 3, (60,), generator=generator)
+        return classification_scores(logits, labels, self.classes, self.counts)[0]
+
+
+def _table(text, title):
+    """The header line of the table titled ``title``."""
+    lines = text.splitlines()
+    start = lines.index(title)
+    return next(line for line in lines[start:] if line.lstrip().startswith("#   Loss"))
+
+
+def test_a_class_folder_comparison_shows_every_metric_under_a_short_header():
+    result = compare(ClassFolders(), ["ce", "seesaw"], class_counts=ClassFolders.counts, metric="balanced_accuracy",
+                     seeds=2, progress=False)
+    text = str(result)
+    tables = text[:text.index("Held-out split")]
+    assert "_" not in tables.replace("class_folders", "")  # no metric under its key
+    assert _table(text, "Your model (held-out, ranked by Bal. acc)").split()[2:-3] == [
+        "Bal.", "acc", "Accuracy", "Macro", "F1", "Many", "Medium", "Few", "Best"]
+    adjusted = _table(text, "Your model: after post-hoc logit adjustment")
+    assert all(f"{name} adj." in adjusted for name in ("Bal. acc", "Accuracy", "Macro F1", "Many", "Medium", "Few"))
+    assert _table(text, "Your model: per class").split()[2:] == ["Accuracy", "cat", "Accuracy", "dog", "Accuracy",
+                                                                 "owl"]
+
+
+def test_a_metric_the_catalog_does_not_declare_is_shown_in_the_ranking_table_under_its_name():
+    def train(criterion, run):
+        return {"score": 0.5 + 0.01 * run.seed, "loss/train": 0.25, "iou/cat": 0.75, "dice@0.5": 0.5}
+
+    text = str(compare(train, ["bce", "dice"], metric="score", seeds=2, progress=False))
+    assert _table(text, "Your model (held-out, ranked by score)").split()[2:5] == ["score", "loss/train", "Best"]
+    assert _table(text, "Your model: per class").split()[2:] == ["IoU", "cat"]
+    assert _table(text, "Your model: at threshold 0.5").split()[2:] == ["Dice@0.5"]

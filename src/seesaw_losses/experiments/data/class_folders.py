@@ -207,7 +207,7 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
     train, validation = data.subset(kept), data.subset(held)
     if not len(validation):
         raise DataError(f"{root}: no image left for validation ({val_fraction:.0%} of each class, rounded, keeping "
-                        "one for training); add images or raise --val-fraction")
+                        "one for training); add images or raise val_fraction=")
     counts = np.bincount(train.labels, minlength=len(classes))
     unvalidated = np.flatnonzero(np.bincount(validation.labels, minlength=len(classes)) == 0)
     if len(unvalidated):

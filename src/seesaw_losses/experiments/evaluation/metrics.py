@@ -1,8 +1,9 @@
 """Held-out metrics, computed with ``torchmetrics``; every function returns a flat ``{name: float}`` dict.
 
 Segmentation counts are pooled over every pixel of the evaluated set, pixels equal to ``ignore_index`` left out.
-Per-class values are keyed ``"<metric>/<class>"``. A class absent from both the target and the prediction of the
-evaluated set has no IoU or Dice (NaN under its key) and is left out of the means instead of scoring 1.
+Keys are those :mod:`.catalog` declares (per-class values ``"<metric>/<class>"``). A class absent from both the
+target and the prediction of the evaluated set has no IoU or Dice (NaN under its key) and is left out of the means
+instead of scoring 1.
 Precision, recall, Dice and IoU are 0 when their denominator is 0.
 """
 
@@ -16,8 +17,7 @@ from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-PER_CLASS = "/"  #: separates a metric from its class in per-class keys: ``"iou/3"``
-AT_HALF = "@0.5"  #: suffix of the binary metrics at threshold 0.5 (the plain names use the validated threshold)
+from .catalog import at_half_key, group_accuracy_key, per_class_key
 
 
 @contextmanager
@@ -68,18 +68,19 @@ def binary_segmentation(probability: np.ndarray, mask: np.ndarray, *, threshold:
     from torchmetrics.functional import classification as tm
 
     preds, target = _flat(probability, mask)
-    result: Dict[str, float] = {}
-    for suffix, cut in (("", threshold), (AT_HALF, 0.5)):
+
+    def at(cut: float) -> Dict[str, float]:
         options = dict(threshold=cut, ignore_index=ignore_index)
-        result[f"dice{suffix}"] = float(tm.binary_f1_score(preds, target, **options))
-        result[f"iou{suffix}"] = float(tm.binary_jaccard_index(preds, target, **options))
-        result[f"precision{suffix}"] = float(tm.binary_precision(preds, target, **options))
-        result[f"recall{suffix}"] = float(tm.binary_recall(preds, target, **options))
-        if suffix == "":
-            with _quiet():
-                result["average_precision"] = float(tm.binary_average_precision(preds, target,
-                                                                                  ignore_index=ignore_index))
-            result["threshold"] = float(threshold)
+        return {"dice": float(tm.binary_f1_score(preds, target, **options)),
+                "iou": float(tm.binary_jaccard_index(preds, target, **options)),
+                "precision": float(tm.binary_precision(preds, target, **options)),
+                "recall": float(tm.binary_recall(preds, target, **options))}
+
+    result = at(threshold)
+    with _quiet():
+        result["average_precision"] = float(tm.binary_average_precision(preds, target, ignore_index=ignore_index))
+    result["threshold"] = float(threshold)
+    result.update({at_half_key(key): value for key, value in at(0.5).items()})
     return result
 
 
@@ -106,8 +107,8 @@ def multiclass_segmentation(predicted: np.ndarray, mask: np.ndarray, num_classes
         "pixel_accuracy": float(tm.multiclass_accuracy(preds, target, num_classes, average="micro",
                                                         ignore_index=ignore_index)),
     }
-    result.update({f"iou{PER_CLASS}{c}": float(v) for c, v in enumerate(iou)})
-    result.update({f"dice{PER_CLASS}{c}": float(v) for c, v in enumerate(dice)})
+    result.update({per_class_key("iou", c): float(v) for c, v in enumerate(iou)})
+    result.update({per_class_key("dice", c): float(v) for c, v in enumerate(dice)})
     return result
 
 
@@ -195,8 +196,8 @@ def image_scores(outputs: Sequence[np.ndarray], masks: Sequence[np.ndarray], num
 
 def absent_classes(metrics: Mapping[str, float]) -> list:
     """The classes whose per-class IoU is NaN: absent from both target and prediction, left out of the means."""
-    return [int(key.split(PER_CLASS)[1]) for key, value in metrics.items()
-            if key.startswith(f"iou{PER_CLASS}") and math.isnan(value)]
+    prefix = per_class_key("iou", "")
+    return [int(key[len(prefix):]) for key, value in metrics.items() if key.startswith(prefix) and math.isnan(value)]
 
 
 def classification(predicted: np.ndarray, labels: np.ndarray, num_classes: int, groups: Dict[str, Sequence[int]],
@@ -219,7 +220,7 @@ def classification(predicted: np.ndarray, labels: np.ndarray, num_classes: int, 
         "accuracy": float(multiclass_accuracy(preds, target, num_classes, average="micro")),
     }
     for name, members in groups.items():
-        result[f"{name}_accuracy"] = float(per_class[list(members)].nanmean()) if members else math.nan
+        result[group_accuracy_key(name)] = float(per_class[list(members)].nanmean()) if members else math.nan
     names = classes if classes is not None else range(num_classes)
-    result.update({f"accuracy{PER_CLASS}{name}": float(v) for name, v in zip(names, per_class)})
+    result.update({per_class_key("accuracy", name): float(v) for name, v in zip(names, per_class)})
     return result

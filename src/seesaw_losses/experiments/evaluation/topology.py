@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Dict, List, Sequence, Tuple
 
 from ...transforms import np, optional_module
+from .catalog import tolerance_key
 
-METRICS = ("cldice", "betti0_error", "betti1_error", "hd95")
-SURFACE_DICE = "surface_dice@"  #: prefix of the surface Dice keys, followed by the tolerance: ``"surface_dice@1px"``
+METRICS = ("cldice", "betti0_error", "betti1_error", "hd95")  #: computed per image (surface Dice besides)
 
 
 def cldice_score(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -55,7 +55,7 @@ def betti_numbers(mask: np.ndarray) -> List[int]:
 
 def surface_dice_key(tolerance: float) -> str:
     """The metric name of surface Dice at ``tolerance`` pixels: ``"surface_dice@1px"``."""
-    return f"{SURFACE_DICE}{tolerance:g}px"
+    return tolerance_key("surface_dice", tolerance)
 
 
 def boundary_distances(predicted: np.ndarray, truth: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -118,5 +118,5 @@ def topology_metrics(predicted: np.ndarray, truth: np.ndarray, *, tolerances: Se
     return means, per_image
 
 
-__all__ = ["METRICS", "SURFACE_DICE", "betti_numbers", "boundary_distances", "cldice_score", "hd95", "surface_dice", "surface_dice_key",
+__all__ = ["METRICS", "betti_numbers", "boundary_distances", "cldice_score", "hd95", "surface_dice", "surface_dice_key",
            "topology_metrics"]

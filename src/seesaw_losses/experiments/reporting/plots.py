@@ -12,9 +12,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import BINARY
-from ..evaluation.metrics import AT_HALF, PER_CLASS, pooled, precision_recall_curve
+from ..evaluation.catalog import PER_CLASS, at_half_key, describe, per_class_key
+from ..evaluation.metrics import pooled, precision_recall_curve
 from ..result import Comparison
-from .headers import header
 
 DPI = 100  #: PNG pixels per figure inch: a figure of (w, h) inches is a w*100 x h*100 image
 
@@ -78,7 +78,7 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
     seeds = len(comparison.seeds)
     spread = f"; band: range over {seeds} seeds" if seeds > 1 else ""
     left.set(xlabel="epoch", ylabel="training loss / first epoch's", yscale="log", title="Training loss")
-    right.set(xlabel="epoch", ylabel=f"validation {header(comparison.metric)}", ylim=(0, 1),
+    right.set(xlabel="epoch", ylabel=f"validation {describe(comparison.metric).header}", ylim=(0, 1),
               title=f"Validation score (line: median{spread})")
     right.legend(fontsize=7, loc="lower right", ncol=2 if len(comparison.ranking) > 5 else 1)
     for axis in (left, right):
@@ -127,7 +127,7 @@ def plot_precision_recall(comparison: Comparison, data: HeldOut, path: Path) -> 
                   **style)
         marker = {"color": style["color"], "alpha": style["alpha"], "zorder": style["zorder"]}
         axis.plot(run.metrics["recall"], run.metrics["precision"], "o", **marker)
-        axis.plot(run.metrics["recall" + AT_HALF], run.metrics["precision" + AT_HALF], "o", mfc="none", **marker)
+        axis.plot(run.metrics[at_half_key("recall")], run.metrics[at_half_key("precision")], "o", mfc="none", **marker)
     labelled = masks[masks != data.ignore_index] if data.ignore_index is not None else masks
     prevalence = float(labelled.mean())
     axis.axhline(prevalence, color="gray", linestyle=":", label=f"chance ({prevalence:.3f})")
@@ -226,7 +226,9 @@ def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts
     """Bars of a per-class metric (``"iou"``, ``"accuracy"``): one group per class, one bar per loss, error
     bars the 95 % interval over seeds."""
     plt = _plt()
-    keys = [k for k in comparison.metric_keys() if k.startswith(metric + PER_CLASS)]
+    columns = [column for column in map(describe, comparison.metric_keys())
+               if column.table == PER_CLASS and column.metric.key == metric]
+    keys = [column.key for column in columns]
     fig, axis = plt.subplots(figsize=per_class_size(len(keys), len(comparison.ranking)), layout="constrained")
     width = 0.8 / len(comparison.ranking)
     for k, (result, color) in enumerate(zip(comparison.ranking, _colors(len(comparison.ranking)))):
@@ -234,13 +236,13 @@ def plot_per_class(comparison: Comparison, metric: str, path: Path, class_counts
         error = np.nan_to_num(np.abs(stats[:, 1:] - stats[:, :1]).T)
         axis.bar(np.arange(len(keys)) + (k - (len(comparison.ranking) - 1) / 2) * width, np.nan_to_num(stats[:, 0]),
                  width, yerr=error, color=color, label=result.loss, capsize=2)
-    names = [key.split(PER_CLASS)[1] for key in keys]
+    names = [column.part for column in columns]
     if class_counts is not None:
         names = [f"{name}\n({class_counts[int(name)]})" for name in names]
     axis.set_xticks(np.arange(len(keys)), names, fontsize=8)
     axis.set(xlabel="class" + (" (training samples)" if class_counts is not None else ""),
-             ylabel=f"held-out {header(metric)}", ylim=(0, 1.02),
-             title=f"Per-class {header(metric)} (mean over seeds, 95% interval)")
+             ylabel=f"held-out {describe(metric).header}", ylim=(0, 1.02),
+             title=f"Per-class {describe(metric).header} (mean over seeds, 95% interval)")
     axis.legend(fontsize=8, ncol=2)
     axis.grid(alpha=0.3, axis="y")
     return _save(fig, path)
@@ -255,7 +257,7 @@ def plot_classification(comparison: Comparison, out: Path, name: str) -> List[Pa
     from .class_plots import plot_accuracy_by_count, plot_confusion_matrix
 
     classes, counts = comparison.winner_entry.runs[0].artifacts["classes"], comparison.class_counts
-    accuracies = {entry.loss: [entry.metrics.get(f"accuracy{PER_CLASS}{c}", math.nan) for c in classes]
+    accuracies = {entry.loss: [entry.metrics.get(per_class_key("accuracy", c), math.nan) for c in classes]
                   for entry in comparison.ranking[:BEST_FEW]}
     winner = comparison.winner_entry
     order = np.argsort(-np.asarray(counts), kind="stable")

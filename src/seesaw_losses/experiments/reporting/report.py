@@ -3,7 +3,9 @@ Agg, from :mod:`.plots`), ``results.json``, one CSV per task, and the winner as 
 mmengine config.
 
 Metrics travel as ``{name: value}`` dicts from the runs to every table and file: a metric a run reports appears
-in the table, the CSV and ``results.json`` without being named here (``HEADERS`` only gives short headers).
+in the table, the CSV and ``results.json`` without being named here: its declaration in
+:mod:`..evaluation.catalog` gives its short header and its table, and a metric declared nowhere (the user's own)
+is shown under its name in the ranking table.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...compose import parse_config
 from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
-from ..evaluation.metrics import AT_HALF, PER_CLASS
-from ..evaluation.topology import METRICS, SURFACE_DICE
+from ..evaluation.catalog import ADJUSTED, AT_HALF, PER_CLASS, POOLED, TOPOLOGY, describe
 from ..losses import LossSpec, term_prefixes
 from ..result import Comparison, Ranked
-from .headers import header
 from .plots import (held_out, plot_classification, plot_curves, plot_per_class, plot_precision_recall,
                     plot_predictions)
 
@@ -29,26 +29,18 @@ TABLE_WIDTH = 120  #: the widest a printed table may be: it fits a 120-column te
 VERDICT = "vs best"  #: the column saying best / equivalent / tied / worse with the p-value
 
 
-def _is_second(key: str) -> bool:
-    return PER_CLASS in key or key.endswith(AT_HALF)
+TITLES = {ADJUSTED: "after post-hoc logit adjustment", AT_HALF: "at threshold 0.5", PER_CLASS: "per class"}
+"""The tables after the ranking and the topology-and-costs one, in the order they print."""
 
 
-def _is_topology(key: str) -> bool:
-    return key in METRICS or key.startswith(SURFACE_DICE)
+def header(key: str) -> str:
+    return describe(key).header
 
 
-def _main_keys(comparison: Comparison) -> List[str]:
-    """The ranking metric first, then every pooled metric (neither topology, nor per class, nor at 0.5)."""
-    keys = [k for k in comparison.metric_keys() if not _is_second(k) and not _is_topology(k)]
-    return [comparison.metric] + [k for k in keys if k != comparison.metric]
-
-
-def _topology_keys(comparison: Comparison) -> List[str]:
-    return [k for k in comparison.metric_keys() if _is_topology(k) and k != comparison.metric]
-
-
-def _second_keys(comparison: Comparison) -> List[str]:
-    return [k for k in comparison.metric_keys() if _is_second(k) and k != comparison.metric]
+def _keys(comparison: Comparison, table: str) -> List[str]:
+    """The metrics of ``table``; the ranking metric leads the pooled table and is in no other."""
+    keys = [k for k in comparison.metric_keys() if k != comparison.metric and describe(k).table == table]
+    return [comparison.metric] + keys if table == POOLED else keys
 
 
 def _number(value: float, digits: int = 3) -> str:
@@ -120,16 +112,17 @@ def _rows(comparison: Comparison, keys: Sequence[str], *, ranked: bool = False, 
 
 def _tables(comparison: Comparison) -> List[Tuple[str, List[str], List[List[str]]]]:
     """``(title, header, rows)`` of each table: the ranking with the pooled metrics and the verdicts; topology
-    and costs; per class / at threshold 0.5."""
+    and costs; then those of :data:`TITLES` that have metrics."""
     title = comparison.title
     tables = [(f"{title} (held-out, ranked by {header(comparison.metric)})",
-               *_rows(comparison, _main_keys(comparison), ranked=True))]
-    topology = _topology_keys(comparison)
+               *_rows(comparison, _keys(comparison, POOLED), ranked=True))]
+    topology = _keys(comparison, TOPOLOGY)
     tables.append((f"{title}: {'topology and costs' if topology else 'costs'}",
                    *_rows(comparison, topology, costs=True)))
-    second = _second_keys(comparison)
-    if second:
-        tables.append((f"{title}: {_second_title(second)}", *_rows(comparison, second)))
+    for table, caption in TITLES.items():
+        keys = _keys(comparison, table)
+        if keys:
+            tables.append((f"{title}: {caption}", *_rows(comparison, keys)))
     return tables
 
 
@@ -185,7 +178,7 @@ def recommendation(comparison: Comparison) -> str:
     if winner is not best and best not in rivals:
         text += f"; {best.loss} has the best mean, but is best in fewer resamples"
     if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
-        return text + "; with one seed and no per-sample scores nothing is tested: run --seeds 3 or more."
+        return text + "; with one seed and no per-sample scores nothing is tested: train 3 or more seeds."
     equivalent = [e for e in entries if e.equivalent]
     open_ = [e for e in entries if e is not best and e.tied and not e.equivalent]
     margin = comparison.margin
@@ -199,7 +192,7 @@ def recommendation(comparison: Comparison) -> str:
     if len(entries) > 1 and all(not e.tied for e in entries if e is not best):
         text += "; every other loss is significantly worse"
     if len(comparison.seeds) < 2:
-        text += "; one seed: the interval and the test leave out the seed-to-seed variation (run --seeds 3 or more)"
+        text += "; one seed: the interval and the test leave out the seed-to-seed variation (train 3 or more seeds)"
     return text + "."
 
 
@@ -213,7 +206,7 @@ def _render(title: str, head: List[str], rows: List[List[str]]) -> str:
 
     from rich import box
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # the title above it: rich would wrap it to the table's width
     for k, name in enumerate(head):
         table.add_column(name, justify="left" if k < 2 or name == VERDICT else "right", no_wrap=True)
     for row in rows:
@@ -221,7 +214,7 @@ def _render(title: str, head: List[str], rows: List[List[str]]) -> str:
     buffer = io.StringIO()
     # As wide as the table needs: a wrapped loss name or a cell split over two lines is hard to read and to copy.
     Console(file=buffer, width=1000, force_terminal=False, color_system=None).print(table)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines())
+    return "\n".join([title] + [line.rstrip() for line in buffer.getvalue().rstrip().splitlines()])
 
 
 def _rich_table(title: str, head: List[str], rows: List[List[str]]) -> str:
@@ -244,12 +237,6 @@ def _columns(head: List[str], rows: List[List[str]], start: int, stop: int) -> T
 
 def _width(text: str) -> int:
     return max(len(line) for line in text.splitlines())
-
-
-def _second_title(keys: Sequence[str]) -> str:
-    parts = (["per class"] if any(PER_CLASS in k for k in keys) else []) \
-        + (["at threshold 0.5"] if any(k.endswith(AT_HALF) for k in keys) else [])
-    return " and ".join(parts)
 
 
 def format_tables(comparison: Comparison) -> str:

@@ -18,26 +18,25 @@ from ..evaluation import metrics
 from ..data.class_folders import ClassFolderData, ClassFolderDataset, LabelledImages
 from ..data.groups import shot_groups
 from ..run import SOFTMAX, Run
-from ..evaluation.metrics import PER_CLASS
+from ..evaluation.catalog import adjusted_key, per_class_key
 from ..defaults import BATCH_SIZE, EPOCHS, LR, WIDTH
 from ..models.cnn import SmallCNN
 from .fit import Budget, check_budget, default_loader_workers, fit_batches
 
 RANK_METRIC = "balanced_accuracy"
-ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
 
 
 def _summary(predicted: Tensor, labels: Tensor, classes: Sequence[str], groups: Dict[str, List[int]],
-             suffix: str) -> Tuple[Dict[str, float], np.ndarray]:
-    """:func:`~seesaw_losses.experiments.evaluation.metrics.classification` and macro-F1, keys ending in ``suffix``, and
-    the per-class accuracy apart."""
+             adjusted: bool) -> Tuple[Dict[str, float], np.ndarray]:
+    """:func:`~seesaw_losses.experiments.evaluation.metrics.classification` and macro-F1 (``adjusted``: keyed as
+    after logit adjustment), and the per-class accuracy apart."""
     from torchmetrics.functional.classification import multiclass_f1_score
 
     scores = metrics.classification(predicted.numpy(), labels.numpy(), len(classes), groups, classes)
-    per_class = np.array([scores.pop(f"accuracy{PER_CLASS}{name}") for name in classes])
+    per_class = np.array([scores.pop(per_class_key("accuracy", name)) for name in classes])
     ordered = {"balanced_accuracy": scores.pop("balanced_accuracy"), "accuracy": scores.pop("accuracy"),
                "macro_f1": float(multiclass_f1_score(predicted, labels, len(classes), average="macro")), **scores}
-    return {key + suffix: value for key, value in ordered.items()}, per_class
+    return {adjusted_key(key) if adjusted else key: value for key, value in ordered.items()}, per_class
 
 
 def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str], class_counts: Sequence[int]
@@ -60,10 +59,10 @@ def classification_scores(logits: Tensor, labels: Tensor, classes: Sequence[str]
     groups = shot_groups(class_counts)
     predicted = logits.argmax(1)
     adjusted = adjust_logits(logits, torch.as_tensor(class_counts)).argmax(1)
-    result, per_class = _summary(predicted, labels, classes, groups, "")
-    more, per_class_adjusted = _summary(adjusted, labels, classes, groups, ADJUSTED)
+    result, per_class = _summary(predicted, labels, classes, groups, False)
+    more, per_class_adjusted = _summary(adjusted, labels, classes, groups, True)
     result.update(more)
-    result.update({f"accuracy{PER_CLASS}{name}": float(value) for name, value in zip(classes, per_class)})
+    result.update({per_class_key("accuracy", name): float(value) for name, value in zip(classes, per_class)})
     arrays = {
         "correct": (predicted == labels).double().numpy(),
         "correct_adjusted": (adjusted == labels).double().numpy(),
@@ -148,7 +147,7 @@ class ClassificationTrainer:
         scores, arrays = classification_scores(logits, labels, data.classes, counts)
         groups = labels.numpy()
         run.record_samples(RANK_METRIC, arrays["correct"], groups)
-        run.record_samples(RANK_METRIC + ADJUSTED, arrays["correct_adjusted"], groups)
+        run.record_samples(adjusted_key(RANK_METRIC), arrays["correct_adjusted"], groups)
         run.artifacts.update({
             "outputs": torch.softmax(logits, 1).numpy(), "labels": groups, "classes": list(data.classes),
             "class_counts": counts, "confusion": arrays["confusion"],
