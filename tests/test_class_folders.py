@@ -10,8 +10,9 @@ from PIL import Image
 
 from seesaw_losses import adjust_logits
 from seesaw_losses.experiments import DataError
-from seesaw_losses.experiments.data.class_folders import ClassFolderDataset, load_class_folders, stratified_split
+from seesaw_losses.experiments.data.class_folders import ClassFolderDataset, load_class_folders
 from seesaw_losses.experiments.data.groups import shot_groups
+from seesaw_losses.experiments.data.splits import stratified_split
 from seesaw_losses.experiments.reporting.class_plots import plot_accuracy_by_count, plot_confusion_matrix
 from seesaw_losses.experiments.losses import build, parse_loss
 from seesaw_losses.experiments.trainers import Budget

@@ -69,3 +69,33 @@ def test_long_tail_is_imbalanced_with_a_balanced_test_set():
     assert all(groups[name] for name in ("many_shot", "medium_shot", "few_shot"))
     again = long_tail(seed=0)
     np.testing.assert_array_equal(data.train_x, again.train_x)
+
+
+def test_every_layout_splits_by_class_and_standardises_images_through_one_function(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from seesaw_losses.experiments.data import generated, pairs, splits
+
+    calls = []
+
+    def counted(function):
+        def call(*args, **kwargs):
+            calls.append(function.__name__)
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(generated, "stratified_split", counted(splits.stratified_split))
+    data = long_tail(num_classes=4, largest=40, imbalance=10, test_per_class=5)
+    assert calls == ["stratified_split"]
+    held = np.bincount(data.val_y, minlength=4)
+    assert (held == np.round(0.2 * (data.class_counts + held))).all()  # round(val_fraction * n) of each class
+
+    rng = np.random.default_rng(0)
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for k in range(4):
+        Image.fromarray(rng.integers(0, 255, (20, 24), dtype=np.uint8)).save(tmp_path / "images" / f"{k}.png")
+        Image.fromarray((rng.random((20, 24)) < 0.3).astype(np.uint8) * 255).save(tmp_path / "masks" / f"{k}.png")
+    monkeypatch.setattr(pairs, "standardised", counted(pairs.standardised))
+    pairs.load_user_data(tmp_path / "images", tmp_path / "masks", size=16, test_fraction=0.25)
+    assert calls[1:] == ["standardised"] * 4

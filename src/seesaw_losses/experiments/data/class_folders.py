@@ -18,12 +18,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .. import DataError
 from .groups import shot_groups
-from .pairs import EXTENSIONS, image_channels_first, is_hidden, read_array
+from .pairs import EXTENSIONS, image_channels_first, is_hidden, read_array, standardised
+from .splits import stratified_split
 from ..statistics import SMALL_GROUP
 
 @dataclass
@@ -154,21 +154,6 @@ def check_files(check: Callable[[Any], Any], items: Sequence[Any], workers: int 
     return results
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int, minimum: int = 0
-                     ) -> Tuple[np.ndarray, np.ndarray]:
-    """A seeded split ``(kept, held out)`` of the indices of ``labels``, sorted: ``round(fraction * n)`` of each
-    class's ``n`` samples held out, at least ``minimum`` where that leaves the class half its samples, and never
-    its last one (every class keeps a sample)."""
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        wanted = max(int(round(fraction * len(members))), min(minimum, len(members) // 2))
-        take = min(wanted, len(members) - 1)
-        held[rng.choice(members, take, replace=False)] = True
-    return np.flatnonzero(~held), np.flatnonzero(held)
-
-
 def _labelled(classes: Dict[str, List[Path]], index: Dict[str, int]) -> LabelledImages:
     paths = [path for name in classes for path in classes[name]]
     labels = np.array([index[name] for name in classes for _ in classes[name]], dtype=np.int64)
@@ -221,15 +206,6 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
                    f"{len(test)} held-out images, training counts {counts.max()}..{counts.min()}, read at "
                    f"{image_size}x{image_size}")
     return ClassFolderData(classes, train, validation, test, channels, image_size, description, notes)
-
-
-def standardised(image: np.ndarray, channels: int, size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-    """A ``(c, H, W)`` image as ``(channels, *size)`` (grey repeated to colour; resized bilinear with
-    antialiasing when ``size`` is given), zero mean and unit variance over the image."""
-    x = torch.from_numpy(np.repeat(image, channels // image.shape[0], axis=0))
-    if size is not None and tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
-    return (x - x.mean()) / x.std().clamp(min=1e-6)
 
 
 class ClassFolderDataset(Dataset):

@@ -8,13 +8,14 @@ structures on a textured, noisy background, and a classifier whose training set 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .groups import shot_groups
+from .splits import split_indices, stratified_split
 
 FOREGROUND_RANGE = (0.01, 0.05)
 
@@ -32,13 +33,6 @@ class SegmentationSplit:
 
     def subset(self, index: np.ndarray) -> "SegmentationSplit":
         return SegmentationSplit(self.images[index], self.masks[index], [self.names[i] for i in index])
-
-
-def split_indices(count: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """A seeded random split of ``range(count)`` into ``(kept, held out)``, sorted, each at least one long."""
-    order = np.random.default_rng(seed).permutation(count)
-    held = min(max(1, int(round(fraction * count))), count - 1)
-    return np.sort(order[held:]), np.sort(order[:held])
 
 
 @dataclass
@@ -290,15 +284,11 @@ def long_tail(*, num_classes: int = 10, largest: int = 500, imbalance: float = 1
 
     train_x, train_y = draw(counts)
     test_x, test_y = draw(np.full(num_classes, test_per_class))
-    held = np.zeros(len(train_y), dtype=bool)
-    for c in range(num_classes):
-        members = np.flatnonzero(train_y == c)
-        take = min(int(round(val_fraction * len(members))), len(members) - 1)
-        held[rng.choice(members, take, replace=False)] = True
-    counts = np.bincount(train_y[~held], minlength=num_classes)
+    kept, held = stratified_split(train_y, val_fraction, rng)
+    counts = np.bincount(train_y[kept], minlength=num_classes)
     groups = shot_groups(counts)
     description = (f"built-in long-tailed task: {num_classes} classes, {dim}-d features, train counts "
-                   f"{counts[0]}..{counts[-1]} (imbalance {counts[0] / counts[-1]:.0f}), {int(held.sum())} "
+                   f"{counts[0]}..{counts[-1]} (imbalance {counts[0] / counts[-1]:.0f}), {len(held)} "
                    f"validation samples, balanced test set of {test_per_class} per class, seed {seed}")
-    return LongTailData(train_x[~held], train_y[~held], train_x[held], train_y[held], test_x, test_y, counts, groups,
+    return LongTailData(train_x[kept], train_y[kept], train_x[held], train_y[held], test_x, test_y, counts, groups,
                         description)

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import DataError
-from .generated import SegmentationData, SegmentationSplit, split_indices
+from .generated import SegmentationData, SegmentationSplit
+from .splits import split_indices
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_CLASSES = 64
@@ -192,6 +193,15 @@ def _size_text(shape: Tuple[int, int]) -> str:
     return f"{shape[0]}x{shape[1]}"
 
 
+def standardised(image: np.ndarray, channels: int, size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    """A ``(c, H, W)`` image as ``(channels, *size)`` (grey repeated to colour; resized bilinear with
+    antialiasing when ``size`` is given), zero mean and unit variance over the image."""
+    x = torch.from_numpy(np.repeat(image, channels // image.shape[0], axis=0))
+    if size is not None and tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+    return (x - x.mean()) / x.std().clamp(min=1e-6)
+
+
 def _fit_size(images: List[np.ndarray], masks: List[np.ndarray], size: Optional[Tuple[int, int]]
               ) -> Tuple[np.ndarray, np.ndarray]:
     """Stack the pairs at ``size`` (None: as they are, all one size): images bilinear (antialiased) and
@@ -201,13 +211,10 @@ def _fit_size(images: List[np.ndarray], masks: List[np.ndarray], size: Optional[
     out_images = np.empty((len(images), channels, height, width), dtype=np.float32)
     out_masks = np.empty((len(masks), height, width), dtype=np.int64)
     for k, (image, mask) in enumerate(zip(images, masks)):
-        x = torch.from_numpy(np.repeat(image, channels // image.shape[0], axis=0))[None]
+        out_images[k] = standardised(image, channels, (height, width)).numpy()
         y = torch.from_numpy(mask)[None, None]
-        if x.shape[-2:] != (height, width):
-            x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+        if y.shape[-2:] != (height, width):
             y = F.interpolate(y.float(), size=(height, width), mode="nearest").long()
-        x = (x - x.mean()) / x.std().clamp(min=1e-6)
-        out_images[k] = x[0].numpy()
         out_masks[k] = y[0, 0].numpy()
     return out_images, out_masks
 

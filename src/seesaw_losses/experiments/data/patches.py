@@ -25,9 +25,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .. import DataError
-from .class_folders import check_files, standardised
-from .generated import split_indices
-from .pairs import MaskReading, image_channels_first, mask_indices, pair_files, read_array
+from .class_folders import check_files
+from .pairs import MaskReading, image_channels_first, mask_indices, pair_files, read_array, standardised
+from .splits import split_indices
 
 FOREGROUND_SHARE = 1 / 3  #: the share of training patches centred on a foreground pixel (nnU-Net's 0.33)
 
