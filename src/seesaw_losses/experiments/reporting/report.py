@@ -34,6 +34,7 @@ TITLES = {ADJUSTED: "after post-hoc logit adjustment", AT_HALF: "at threshold 0.
 
 
 def header(key: str) -> str:
+    """The short column header of metric ``key``."""
     return describe(key).header
 
 
