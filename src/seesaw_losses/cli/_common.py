@@ -69,7 +69,7 @@ def add_run_options(parser: argparse.ArgumentParser, default_out: str,
     parser.add_argument("--out", type=Path, default=Path(default_out),
                         help=f"report folder (default: {default_out}); must be empty or new unless --force")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
-    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--seed", type=whole_number(0), default=0, help=seed_help)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")
     parser.add_argument("--threads", type=positive_int, default=None,
@@ -158,11 +158,16 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
 
     if tune and args.workers > 1:
         print(f"  tuning: {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
-    result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage, resume=args.resume,
-                     fresh=args.force and not args.resume, workers=args.workers, pruner=args.pruner, seed=args.seed,
-                     progress=args.progress, device=device, title=title, notes=notes, description=description,
-                     out=out,
-                     **({"margin": args.margin} if args.margin is not None else {}), **options)
+    try:
+        result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage,
+                         resume=args.resume, fresh=args.force and not args.resume, workers=args.workers,
+                         pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
+                         notes=notes, description=description, out=out,
+                         **({"margin": args.margin} if args.margin is not None else {}), **options)
+    except (TypeError, ValueError) as error:  # the API's own messages ("compare: ..."): said as flags
+        if not str(error).startswith("compare: "):
+            raise
+        raise InputError(in_flags(str(error))) from None
     for note in result.notes[len(notes):]:
         print(f"  {in_flags(note)}")
     return result

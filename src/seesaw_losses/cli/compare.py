@@ -22,12 +22,15 @@ from .errors import InputError
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "compare", help="train with each loss on your images and masks, or your own model, and rank them",
-        description="Train a small U-Net with each loss on your images and masks (paired by file name; PNG, JPEG, "
-                    "TIFF or NPY; binary 0/1 or 0/255 masks, or class-index masks) over several seeds, under the "
-                    "same budget, optionally after tuning each loss's hyperparameters, and rank the losses on a "
-                    "held-out split with confidence intervals. The data are checked before any training. With "
-                    "--train FILE.py:FUNCTION your own function train(criterion, run) -> {metric: value} trains "
-                    "instead (see seesaw_losses.compare).")
+        description="Train with each loss over several seeds, under the same budget, optionally after tuning "
+                    "each loss's hyperparameters, and rank the losses on a held-out split with confidence "
+                    "intervals. Three modes: (1) --images and --masks: a small U-Net on your images and masks "
+                    "(paired by file name; PNG, JPEG, TIFF or NPY; binary 0/1 or 0/255 masks, or class-index "
+                    "masks), on whole resized images or, with --patch-size, on patches at native resolution; "
+                    "(2) --images alone: a small CNN on class folders (torchvision's ImageFolder layout, one "
+                    "subfolder per class; classes numbered in the folders' sorted order); (3) --train "
+                    "FILE.py:FUNCTION: your own function train(criterion, run) -> {metric: value} (see "
+                    "seesaw_losses.compare). The data are checked before any training.")
     parser.add_argument("--images", type=Path, help="folder of images")
     parser.add_argument("--masks", type=Path, help="folder of masks, same file names as the images")
     parser.add_argument("--train", metavar="FILE.py:FUNCTION",
@@ -96,7 +99,7 @@ def add_parser(subparsers) -> None:
                              "(the loss in float32)")
     parser.add_argument("--tolerance", action="append", type=positive_float, metavar="PIXELS",
                         help="binary masks: tolerance of surface Dice in pixels, repeatable (default: 1 and 2)")
-    parser.add_argument("--split-seed", type=int, default=0,
+    parser.add_argument("--split-seed", type=whole_number(0), default=0,
                         help="seed of the random held-out and validation splits (default 0); --seed does not move "
                              "them, so runs that differ only in --seed train and score on the same images")
     add_comparison_options(parser, seeds=3)

@@ -154,8 +154,11 @@ def interval_text(comparison: Result) -> str:
 
 def ranking_note(comparison: Result) -> str:
     seeds = len(comparison.seeds)
-    note = (f"Held-out split, mean over {seeds} seed(s); ranked by {header(comparison.metric)}, ± the half-width of "
-            f"its {interval_text(comparison)}; the other columns are means over the seeds")
+    interval = interval_text(comparison)
+    measured = (f"no interval ({interval.removeprefix('no interval (')}" if interval.startswith("no interval")
+                else f"± the half-width of its {interval}")
+    note = (f"Held-out split, mean over {seeds} seed(s); ranked by {header(comparison.metric)}, {measured}; the "
+            "other columns are means over the seeds")
     if comparison.kind == BINARY:
         note += (" (Thr: the threshold of the best F1 on the validation split, applied to the held-out split; "
                  "the @0.5 columns use 0.5; SDice@t: surface Dice at a tolerance of t pixels)")
@@ -180,6 +183,9 @@ def recommendation(comparison: Result) -> str:
     best, winner = entries[0], comparison.winner_entry
     mean, low, high = winner.mean, *winner.ci95
     shown = f"{header(comparison.metric)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+    if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
+        return (f"Recommendation: {winner.loss} ({shown}){', the best mean' if winner is best else ''}; with one "
+                "seed and no per-sample scores nothing is resampled or tested: run --seeds 3 or more.")
     text = f"Recommendation: {winner.loss} ({shown}), best in {_percent(winner.best_fraction)} of resamples"
     rivals = [e for e in entries if e is not winner and e.best_fraction >= winner.best_fraction - WINNER_TOLERANCE]
     if rivals:
@@ -187,8 +193,6 @@ def recommendation(comparison: Result) -> str:
                  "hyperparameters)")
     if winner is not best and best not in rivals:
         text += f"; {best.loss} has the best mean, but is best in fewer resamples"
-    if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
-        return text + "; with one seed and no per-sample scores nothing is tested: run --seeds 3 or more."
     equivalent = [e for e in entries if e.equivalent]
     open_ = [e for e in entries if e is not best and e.tied and not e.equivalent]
     margin = comparison.margin
@@ -213,14 +217,17 @@ def paste_line(comparison: Result) -> str:
 def _render(title: str, head: List[str], rows: List[List[str]]) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from rich import box
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # Text, not str: the user's names (paths, classes, functions such as my_mnist.py:train) stay literal, never
+    # read as rich markup ("[red]") or emoji codes (":train:").
+    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for k, name in enumerate(head):
-        table.add_column(name, justify="left" if k < 2 or name == VERDICT else "right", no_wrap=True)
+        table.add_column(Text(name), justify="left" if k < 2 or name == VERDICT else "right", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     buffer = io.StringIO()
     # As wide as the table needs: a wrapped loss name or a cell split over two lines is hard to read and to copy.
     Console(file=buffer, width=1000, force_terminal=False, color_system=None).print(table)

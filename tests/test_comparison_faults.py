@@ -1,0 +1,107 @@
+"""A comparison under faults and mistakes: every value ``train`` returns checked where it arrives, one line and
+exit status 2 for every mistake of the command, the user's names printed literally."""
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seesaw_losses import compare
+
+QUIET = {"progress": False}
+TESTS = Path(__file__).parent
+
+
+def seesaw_compare(*argv, cwd=None):
+    """``seesaw compare ARGV`` in a new process (the tests folder importable): ``(exit status, stdout, stderr)``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "seesaw_losses.cli", "compare", *map(str, argv)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=env)
+    return done.returncode, done.stdout, done.stderr
+
+
+def assert_one_line_error(code, stderr, message):
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    assert message in stderr, stderr
+
+
+def scores_with(value, *, tuning):
+    """A ``train`` returning ``value`` as its score in tuning trials (``tuning=True``) or in the final run of seed
+    1, and 0.5 otherwise."""
+
+    def train(criterion, run):
+        hit = run.tuning if tuning else (not run.tuning and run.seed == 1)
+        return {"score": value if hit else 0.5}
+
+    return train
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("tuning, where", [(True, "for loss 'focal', tuning trial 1"),
+                                           (False, "for loss 'focal', seed 1")])
+def test_a_metric_that_is_not_finite_is_refused_where_it_arrives(value, tuning, where):
+    with pytest.raises(ValueError) as raised:
+        compare(scores_with(value, tuning=tuning), ["focal"], metric="score", seeds=2, tune=2 if tuning else 0,
+                **QUIET)
+    shown = "NaN" if math.isnan(value) else str(value)
+    assert str(raised.value) == (f"compare: metric 'score' is {shown} in what train returned (keys: score) {where}; "
+                                 "return a finite number for every run, or pass metric= one of these")
+
+
+def test_a_negative_seed_is_refused_before_any_training():
+    with pytest.raises(ValueError, match=r"^compare: seed must be a whole number >= 0, got -1$"):
+        compare(scores_with(0.5, tuning=False), ["focal"], metric="score", seed=-1, **QUIET)
+
+
+@pytest.mark.parametrize("losses, message", [
+    (["focal:gamma=2", "focal:gamma=2.0"], "losses='focal:gamma=2.0' is the loss 'focal:gamma=2' again (both are "
+                                           "'focal:gamma=2'); give each loss once"),
+    (["focal", "sigmoid_focal"], "losses='sigmoid_focal' is the loss 'focal' again (both are 'focal')"),
+    (["focal:gamma=2,alpha=0.25", "focal:alpha=0.25,gamma=2.0"], "(both are 'focal:alpha=0.25,gamma=2')"),
+])
+def test_one_loss_spelled_twice_is_refused(losses, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compare(scores_with(0.5, tuning=False), losses, metric="score", **QUIET)
+
+
+def test_a_wrong_metric_with_train_is_one_line(tmp_path):
+    code, _, stderr = seesaw_compare("--train", "compare_functions:seeded_scores", "--metric", "dice", "--loss",
+                                     "bce", "--seeds", "1", "--no-progress", "--out", tmp_path / "out")
+    assert_one_line_error(code, stderr, "seesaw compare: error: metric 'dice' is missing in what train returned "
+                                        "(keys: score, loss_name) for loss 'bce', seed 0; return a finite number "
+                                        "for every run, or pass --metric one of these")
+
+
+@pytest.mark.parametrize("option", ["--seed", "--split-seed"])
+def test_a_negative_seed_on_the_command_is_refused(tmp_path, option):
+    code, _, stderr = seesaw_compare("--train", "compare_functions:seeded_scores", "--metric", "score", "--loss",
+                                     "bce", option, "-1", "--out", tmp_path / "out")
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert f"argument {option}: expected a number >= 0, got -1" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_tuning_says_interrupted_and_nothing_else(tmp_path):
+    code, _, stderr = seesaw_compare("--train", "compare_functions:interrupted", "--metric", "score", "--loss",
+                                     "focal", "--tune", "2", "--no-progress", "--out", tmp_path / "out")
+    assert (code, stderr) == (130, "seesaw compare: interrupted\n")
+
+
+def test_names_are_printed_literally_never_as_markup_or_emoji(tmp_path):
+    folder = tmp_path / "[red]x[" / "]"
+    folder.mkdir(parents=True)
+    (folder / "a:train:b.py").write_text("def train(criterion, run):\n    return {'score': 0.5}\n")
+    function = f"{folder / 'a:train:b.py'}:train"
+    code, stdout, stderr = seesaw_compare("--train", function, "--metric", "score", "--loss", "bce", "--seeds",
+                                          "1", "--no-progress", "--out", tmp_path / "out")
+    assert code == 0, stderr
+    def bare(text):  # a title wider than its table wraps
+        return re.sub(r"\s", "", text)
+
+    assert bare(f"{function}: costs") in bare(stdout) and "🚋" not in stdout
+    assert bare(f"{function} (held-out, ranked by score)") in bare(stdout)
