@@ -1,6 +1,8 @@
 """A comparison under faults and mistakes: every value ``train`` returns checked where it arrives, one line and
 exit status 2 for every mistake of the command, the user's names printed literally."""
 
+import errno
+import json
 import math
 import os
 import re
@@ -105,3 +107,101 @@ def test_names_are_printed_literally_never_as_markup_or_emoji(tmp_path):
 
     assert bare(f"{function}: costs") in bare(stdout) and "🚋" not in stdout
     assert bare(f"{function} (held-out, ranked by score)") in bare(stdout)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """An empty folder this process cannot write into (as root, whom permissions do not stop: a read-only mount)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], check=True)
+        yield folder
+        subprocess.run(["umount", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+def unusable_folders(tmp_path, read_only):
+    """``(out, what the refusal says after out='...')`` for each way an output folder cannot hold a report."""
+    (tmp_path / "notes.txt").write_text("a file")
+    return [(read_only, "is not writable (read-only, or not yours); choose another out= folder"),
+            (read_only / "report", f"would be made in {str(read_only)!r}, which is not writable"),
+            (tmp_path / "notes.txt" / "report", f"is under {str(tmp_path / 'notes.txt')!r}, a file")]
+
+
+def test_an_unusable_output_folder_is_refused_before_any_training(tmp_path, read_only):
+    calls = []
+
+    def train(criterion, run):
+        calls.append(run.seed)
+        return {"score": 0.5}
+
+    for out, message in unusable_folders(tmp_path, read_only):
+        with pytest.raises(ValueError, match=re.escape(f"compare: out={str(out)!r} {message}")):
+            compare(train, ["focal"], metric="score", out=out, **QUIET)
+    assert calls == []
+
+
+def test_an_output_folder_on_a_full_disk_is_refused_before_any_training(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from seesaw_losses.experiments.reporting import report
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(report.shutil, "disk_usage", lambda path: usage(2**30, 2**30 - 2**20, 2**20))
+    with pytest.raises(ValueError, match=re.escape(f"out={str(tmp_path / 'out')!r} is on a disk with 1.0 MB free; "
+                                                   "the report needs about 32 MB")):
+        compare(scores_with(0.5, tuning=False), ["focal"], metric="score", out=tmp_path / "out", **QUIET)
+
+
+def test_the_command_refuses_an_unusable_output_folder_in_one_line(tmp_path, read_only):
+    for out, message in unusable_folders(tmp_path, read_only):
+        code, stdout, stderr = seesaw_compare("--train", "compare_functions:seeded_scores", "--metric", "score",
+                                              "--loss", "bce", "--seeds", "1", "--no-progress", "--out", out)
+        assert_one_line_error(code, stderr, f"seesaw compare: error: --out {str(out)!r} "
+                                            + message.replace("out= folder", "--out folder"))
+        assert stdout == ""
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_while_writing_the_report_keeps_every_result(tmp_path, monkeypatch):
+    from seesaw_losses.experiments.reporting import report
+
+    monkeypatch.setattr(report, "write_csv", no_space)  # the disk fills after results.json
+    out = tmp_path / "out"
+    with pytest.raises(report.ReportError) as raised:
+        compare(scores_with(0.5, tuning=False), ["focal", "bce"], metric="score", seeds=2, out=out, **QUIET)
+    assert str(raised.value) == (
+        f"compare: the comparison finished, but writing the report into out={str(out)!r} failed (OSError: No space "
+        f"left on device); the results are kept in {out / 'results.json'}; free space (or choose another folder) "
+        "and write the report again with error.result.save(folder)")
+    saved = json.loads((out / "results.json").read_text())["comparison"]
+    assert sorted(entry["loss"] for entry in saved["results"]) == ["bce", "focal"]
+    assert [run["metrics"]["score"] for entry in saved["results"] for run in entry["runs"]] == [0.5] * 4
+    assert not list(out.glob(".results.json.*"))  # no temporary file left beside it
+    monkeypatch.undo()
+    written = raised.value.result.save(tmp_path / "again")
+    assert {path.name for path in written} >= {"results.json", "report.md", "comparison.csv"}
+
+
+def test_the_command_prints_the_tables_when_the_report_cannot_be_written(tmp_path, monkeypatch, capsys):
+    from seesaw_losses.cli import main
+    from seesaw_losses.experiments.reporting import report
+
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setattr(report, "write_csv", no_space)
+    out = tmp_path / "out"
+    code = main(["compare", "--train", "compare_functions:seeded_scores", "--metric", "score", "--loss", "bce",
+                 "--loss", "focal", "--seeds", "2", "--no-progress", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, (
+        f"seesaw compare: error: the comparison finished, but writing the report into --out {str(out)!r} failed "
+        f"(OSError: No space left on device); the results are kept in {out / 'results.json'} and printed above; "
+        "free space (or choose another --out) and run the command again"))
+    assert "(held-out, ranked by score)" in captured.out and (out / "results.json").is_file()

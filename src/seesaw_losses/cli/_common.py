@@ -78,9 +78,13 @@ def add_run_options(parser: argparse.ArgumentParser, default_out: str,
 
 
 def prepare_output(out: Path, force: bool) -> None:
-    """Refuse a non-empty output folder without ``--force``; create it otherwise."""
+    """Refuse a non-empty output folder without ``--force``, and one that cannot hold a report; create it
+    otherwise."""
+    from ..experiments.reporting.report import check_report_folder
+
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} exists and is not a folder")
+    check_report_folder(out)
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"output folder {str(out)!r} is not empty; pass --force to overwrite its report files, "
                          "or choose another --out")
@@ -155,6 +159,7 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
     for note in notes:
         print(f"  {note}")
     from ..experiments.api import compare
+    from ..experiments.reporting.report import ReportError
 
     if tune and args.workers > 1:
         print(f"  tuning: {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
@@ -164,6 +169,10 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
                          pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
                          notes=notes, description=description, out=out,
                          **({"margin": args.margin} if args.margin is not None else {}), **options)
+    except ReportError as error:  # every run trained: show the tables, say where the numbers are
+        print("\n" + str(error.result))
+        raise InputError(in_flags(f"the comparison finished, but {error.failure} and printed above; free space "
+                                  "(or choose another --out) and run the command again")) from None
     except (TypeError, ValueError) as error:  # the API's own messages ("compare: ..."): said as flags
         if not str(error).startswith("compare: "):
             raise

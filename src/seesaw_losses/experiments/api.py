@@ -24,6 +24,7 @@ import torch
 from . import CUSTOM, DataError, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
+from .reporting.report import check_report_folder, save_report
 from .run import SIGMOID, SOFTMAX, Run, Trainer, checked_metrics
 from .statistics import MARGIN, LossSummary, SampleScores, Summary, mean_ci, summarize
 
@@ -318,6 +319,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
     _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh, seed)
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
+    check_report_folder(out)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None)
     tunable = [spec for spec in specs if tune and search_space(spec)]
@@ -350,7 +352,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
     result.settings, result.description = dict(settings or {}), description
     if out is not None:
-        result.files = result.save(out)
+        result.files = save_report(result, out)
     return result
 
 

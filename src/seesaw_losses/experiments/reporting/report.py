@@ -12,12 +12,15 @@ import csv
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 
 from ...compose import parse_config
-from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
+from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS, DataError
 from ..evaluation.metrics import AT_HALF, PER_CLASS
 from ..evaluation.topology import METRICS, SURFACE_DICE
 from ..losses import LossSpec, term_prefixes
@@ -28,6 +31,7 @@ from .plots import (held_out, plot_classification, plot_curves, plot_per_class, 
 if TYPE_CHECKING:
     from ..api import Ranked, Result
 
+REPORT_SPACE_MB = 32  #: free space asked of the report folder's disk: room for its plots, CSVs and results.json
 TABLE_WIDTH = 120  #: the widest a printed table may be: it fits a 120-column terminal without wrapping
 VERDICT = "vs best"  #: the column saying best / equivalent / tied / worse with the p-value
 
@@ -410,8 +414,15 @@ def _has_curves(comparison: Result) -> bool:
 
 def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, object], title: str) -> List[Path]:
     """Write every plot (those the runs kept what it needs for), ``results.json``, one CSV per comparison, the
-    winner of the first and ``report.md`` into ``out``; return the paths written."""
+    winner of the first and ``report.md`` into ``out``; return the paths written. ``results.json`` comes first,
+    whole or not at all (a temporary file renamed), so that a failure writing the rest keeps every number."""
     out.mkdir(parents=True, exist_ok=True)
+    from ... import __version__
+
+    document = {"seesaw_losses_version": __version__, "settings": settings,
+                **{name: comparison_json(comparison) for name, comparison in comparisons.items()}}
+    results = out / "results.json"
+    write_atomically(results, json.dumps(document, indent=2))
     written: List[Path] = []
     sections = []
     for name, comparison in comparisons.items():
@@ -432,14 +443,64 @@ def write_report(out: Path, comparisons: Dict[str, Result], settings: Dict[str, 
         sections.append(_markdown(comparison, images))
     first = next(iter(comparisons.values()))
     written += write_winner(first, out)
-    from ... import __version__
 
-    document = {"seesaw_losses_version": __version__, "settings": settings,
-                **{name: comparison_json(comparison) for name, comparison in comparisons.items()}}
-    results = out / "results.json"
-    results.write_text(json.dumps(document, indent=2))
     report = out / "report.md"
     report.write_text(f"# {title}\n\n" + "\n".join(sections)
                       + f"\nThe winner of {first.title.lower()} as a config: `winner.json`, `winner.yaml` (Hydra), "
                         "`winner_mmengine.py`. All numbers: `results.json` and the CSV files.\n")
     return written + [results, report]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``path`` holds ``text`` whole, or keeps what it held: written to a temporary file beside it, then renamed."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def check_report_folder(out: Optional[Path]) -> None:
+    """Before any training: ``out`` (None: no report) is a folder or can be made one, this process may write
+    there, and its disk has :data:`REPORT_SPACE_MB` free; a :class:`DataError` naming ``out=`` otherwise."""
+    if out is None:
+        return
+    out = Path(out)
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        where = "exists and is not a folder" if existing == out else f"is under {str(existing)!r}, a file"
+        raise DataError(f"compare: out={str(out)!r} {where}; choose another out= folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "is" if existing == out else f"would be made in {str(existing)!r}, which is"
+        raise DataError(f"compare: out={str(out)!r} {where} not writable (read-only, or not yours); choose another out= "
+                        "folder")
+    free = shutil.disk_usage(existing).free / 2**20
+    if free < REPORT_SPACE_MB:
+        raise DataError(f"compare: out={str(out)!r} is on a disk with {free:.1f} MB free; the report needs about "
+                        f"{REPORT_SPACE_MB} MB: free some space or choose another out= folder")
+
+
+class ReportError(DataError):
+    """The comparison finished but its report could not be written whole; ``result`` holds every number, and
+    ``results.json`` in the folder too when it was written."""
+
+    def __init__(self, result: Result, out: Path, error: OSError) -> None:
+        self.result = result
+        self.failure = (f"writing the report into out={str(out)!r} failed ({type(error).__name__}: "
+                        f"{error.strerror or error}); " + (f"the results are kept in {out / 'results.json'}"
+                                                          if (out / "results.json").is_file() else
+                                                          "no file could be written"))
+        super().__init__(f"compare: the comparison finished, but {self.failure}; free space (or choose another "
+                         "folder) and write the report again with error.result.save(folder)")
+
+
+def save_report(result: Result, out: Path) -> List[Path]:
+    """``result.save(out)``; an ``OSError`` on the way (a full disk) is a :class:`ReportError` carrying
+    ``result``."""
+    try:
+        return result.save(out)
+    except OSError as error:
+        raise ReportError(result, out, error) from error
