@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,59 @@ def test_the_command_prints_the_tables_when_the_report_cannot_be_written(tmp_pat
         f"(OSError: No space left on device); the results are kept in {out / 'results.json'} and printed above; "
         "free space (or choose another --out) and run the command again"))
     assert "(held-out, ranked by score)" in captured.out and (out / "results.json").is_file()
+
+
+def write_photos(root, counts, suffix=".jpg"):
+    """Noise images with a class-specific stripe, ``counts[name]`` in class folder ``name``, 48x48 colour."""
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for label, (name, count) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True)
+        for k in range(count):
+            pixels = rng.integers(0, 255, (48, 48, 3)).astype(np.uint8)
+            pixels[:, 4 * label:4 * label + 4] = 230
+            Image.fromarray(pixels).save(root / name / f"{k:03d}{suffix}")
+    return root
+
+
+def truncate(path):
+    """Cut the last quarter of ``path``: the header stays readable, the pixel data ends early."""
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 3 // 4])
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_truncated_image_is_refused_up_front_by_name(tmp_path, suffix):
+    root = write_photos(tmp_path / "classes", {"cat": 8, "dog": 8}, suffix)
+    truncate(root / "dog" / f"003{suffix}")
+    code, stdout, stderr = seesaw_compare("--images", root, "--loss", "ce", "--epochs", "1", "--seeds", "1",
+                                          "--no-progress", "--loader-workers", "1", "--out", tmp_path / "out")
+    assert_one_line_error(code, stderr, f"seesaw compare: error: cannot read {root / 'dog' / f'003{suffix}'}: "
+                                        "OSError: image file is truncated")
+    assert stdout == "" and not (tmp_path / "out").exists()
+
+
+def test_a_read_error_while_tuning_is_a_data_error_that_spends_no_trial(tmp_path):
+    from seesaw_losses.experiments import DataError
+    from seesaw_losses.experiments.data.class_folders import load_class_folders
+    from seesaw_losses.experiments.trainers import Budget, ClassificationTrainer
+
+    root = write_photos(tmp_path / "classes", {"cat": 8, "dog": 8})
+    data = load_class_folders(root, image_size=16)
+    trainer = ClassificationTrainer(data, Budget(1, 8, 3e-3), width=4, loader_workers=1)
+    broken = data.train.paths[0]
+    intact = broken.read_bytes()
+    truncate(broken)  # damaged after the up-front check: read by a loader worker process during a trial
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as raised:
+        compare(trainer, ["ce"], seeds=1, tune=2, out=out, **QUIET)
+    assert str(raised.value).startswith(f"cannot read {broken}: OSError: image file is truncated")
+    assert "\n" not in str(raised.value)
+    with sqlite3.connect(out / "study.db") as db:
+        states = [state for (state,) in db.execute("SELECT state FROM trials")]
+    assert states == ["FAIL"]  # not pruned as a divergence: the budget is untouched
+    broken.write_bytes(intact)
+    result = compare(trainer, ["ce"], seeds=1, tune=2, out=out, resume=True, **QUIET)
+    assert (result.ranking[0].trials, result.ranking[0].pruned) == (2, 0)

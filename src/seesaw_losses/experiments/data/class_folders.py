@@ -3,8 +3,9 @@
 ``ROOT/cat/1.png``, ``ROOT/dog/7.jpg``, ... (files in nested folders of a class count for that class; hidden files
 and folders skipped as for segmentation). The held-out set is a second root in the same layout, or a stratified
 fraction of the first; validation is a stratified fraction of the training images that keeps at least one training
-image of every class. Every file's header is checked up front (cheap: no pixels are decoded), the pixels are read
-on demand by :class:`ClassFolderDataset`, so a dataset larger than memory can be compared.
+image of every class. Every file is decoded once up front (a truncated or corrupt file is refused by name before
+any training), then read again on demand by :class:`ClassFolderDataset`, so a dataset larger than memory can be
+compared.
 
 Class groups follow ImageNet-LT (Liu et al., CVPR 2019) on the training counts: many-shot (> 100 images),
 medium-shot (20-100) and few-shot (< 20).
@@ -112,17 +113,17 @@ def _channels_of_shape(shape: Tuple[int, ...]) -> int:
 
 
 def probe_image(path: Path) -> int:
-    """The channels (1 or 3) an image is read with, from its header; a file that cannot be read is a
-    :class:`DataError`. PIL's ``verify`` checks the file's structure without decoding the pixels."""
+    """The channels (1 or 3) an image is read with; a file that cannot be read whole is a :class:`DataError`.
+    The pixels are decoded (PIL's ``verify`` would pass a truncated JPEG, whose data it does not decode), then
+    dropped."""
     try:
         if path.suffix.lower() == ".npy":
             return _channels_of_shape(np.load(path, mmap_mode="r", allow_pickle=False).shape)
         from PIL import Image
 
         with Image.open(path) as image:
-            mode = image.mode
-            image.verify()
-        return 1 if mode in ("L", "I", "I;16", "F") else 3
+            image.load()
+            return 1 if image.mode in ("L", "I", "I;16", "F") else 3
     except Exception as error:  # PIL and numpy raise many types for a corrupt file
         raise DataError(f"cannot read {path}: {type(error).__name__}: {error}") from None
 

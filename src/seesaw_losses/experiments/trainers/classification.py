@@ -21,7 +21,7 @@ from ..run import SOFTMAX, Run
 from ..evaluation.metrics import PER_CLASS
 from ..defaults import BATCH_SIZE, EPOCHS, LR, WIDTH
 from ..models.cnn import SmallCNN
-from .fit import Budget, check_budget, default_loader_workers, fit_batches
+from .fit import Budget, check_budget, default_loader_workers, fit_batches, read_in_one_line
 
 RANK_METRIC = "balanced_accuracy"
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
@@ -121,7 +121,7 @@ class ClassificationTrainer:
     def _logits(self, model: nn.Module, loader: DataLoader, device: str) -> Tuple[Tensor, Tensor]:
         model.eval()
         with torch.no_grad():
-            pairs = [(model(x.to(device)).float().cpu(), y) for x, y in loader]
+            pairs = [(model(x.to(device)).float().cpu(), y) for x, y in read_in_one_line(loader)]
         model.train()
         return torch.cat([logits for logits, _ in pairs]), torch.cat([labels for _, labels in pairs])
 

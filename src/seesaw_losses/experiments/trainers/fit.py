@@ -9,7 +9,7 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Tuple, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,7 @@ from ..run import Diverged, Run
 
 Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
 Batches = Callable[[int], Iterable[Tuple[Tensor, Tensor]]]  #: epoch -> that epoch's ``(x, y)`` batches
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -46,6 +47,18 @@ def default_loader_workers() -> int:
     if multiprocessing.current_process().daemon:
         return 0
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def read_in_one_line(batches: Iterable[Item]) -> Iterator[Item]:
+    """``batches`` (a ``DataLoader``), a :class:`DataError` raised in one of its worker processes re-raised with
+    its own one-line message: the ``DataLoader`` wraps it in the worker's traceback."""
+    try:
+        yield from batches
+    except DataError as error:
+        lines = str(error).strip().splitlines()
+        if len(lines) < 2:
+            raise
+        raise DataError(lines[-1].partition(": ")[2]) from None  # "...DataError: cannot read ..."
 
 
 def predict(model: nn.Module, x: Tensor, device: str, batch_size: int = 32) -> Tensor:
@@ -141,7 +154,7 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
         start = time.perf_counter()
         _set_epoch(criterion, epoch)
         running, seen, first = 0.0, 0, None
-        for xb, yb in batches(epoch):
+        for xb, yb in read_in_one_line(batches(epoch)):
             first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):

@@ -17,7 +17,7 @@ from ..defaults import BATCH_SIZE, DEPTH, EPOCHS, LR, OVERLAP, PATCH_SIZE, PATCH
 from ..models.sliding_window import BLENDS, sliding_window
 from ..models.unet import UNet
 from ..run import Run
-from .fit import Budget, check_budget, default_loader_workers, fit_batches
+from .fit import Budget, check_budget, default_loader_workers, fit_batches, read_in_one_line
 from .segmentation import SegmentationKind
 
 
@@ -82,8 +82,8 @@ class PatchSegmentationTrainer(SegmentationKind):
                 ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
         """Per image at its own size: the foreground probability (binary) or predicted classes, and the mask."""
         outputs, masks = [], []
-        for image, mask in whole_image_loader(WholeImages(pairs, self.data.channels, self.data.reading),
-                                              self.workers):
+        for image, mask in read_in_one_line(whole_image_loader(WholeImages(pairs, self.data.channels,
+                                                                           self.data.reading), self.workers)):
             logits = sliding_window(model, image.to(device), size=self.patch_size, overlap=self.overlap,
                                     blend=self.blend, batch_size=self.budget.batch_size).cpu()
             if not self.data.binary:
