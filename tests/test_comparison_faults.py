@@ -262,3 +262,96 @@ def test_a_read_error_while_tuning_is_a_data_error_that_spends_no_trial(tmp_path
     broken.write_bytes(intact)
     result = compare(trainer, ["ce"], seeds=1, tune=2, out=out, resume=True, **QUIET)
     assert (result.ranking[0].trials, result.ranking[0].pruned) == (2, 0)
+
+
+def test_class_counts_of_a_short_list_shows_no_progress_bar(capsys):
+    import torch
+
+    from seesaw_losses import class_counts
+
+    assert class_counts([torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([2])], 3).tolist() == [1, 2, 1]
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_counts_runs_when_train_has_no_epochs(capsys):
+    compare(scores_with(0.5, tuning=False), ["bce", "focal"], metric="score", seeds=1, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.rsplit("[", 1)[1] for line in lines] == ["1/2 runs]", "2/2 runs]"]
+
+
+def test_with_one_seed_the_notes_say_what_was_computed():
+    from seesaw_losses.experiments.reporting.report import format_tables
+
+    def train(criterion, run):
+        return {"score": 0.7 if run.loss == "bce" else 0.5}
+
+    text = format_tables(compare(train, ["bce", "focal"], metric="score", seeds=1, **QUIET))
+    assert "ranked by score, no interval (one seed, no per-sample scores);" in text
+    assert "half-width of its no interval" not in text and "of resamples" not in text
+    assert ("Recommendation: bce (score 0.700), the best mean; with one seed and no per-sample scores nothing is "
+            "resampled or tested: run --seeds 3 or more.") in text
+
+
+def test_compare_help_names_the_three_modes():
+    done = subprocess.run([sys.executable, "-m", "seesaw_losses.cli", "compare", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0
+    assert "Three modes: (1) --images and --masks: a small U-Net" in text
+    assert "(2) --images alone: a small CNN on class folders" in text
+    assert "(3) --train FILE.py:FUNCTION: your own function" in text
+
+
+def test_integer_class_folders_in_text_order_are_noted(tmp_path):
+    from seesaw_losses.experiments.data.class_folders import load_class_folders
+
+    root = write_photos(tmp_path / "digits", {"1": 10, "2": 10, "10": 10}, ".png")
+    notes = load_class_folders(root, image_size=16).notes
+    assert ("the class folders are numbered in the order of their sorted names, as torchvision's ImageFolder "
+            "numbers them, not by the numbers they name: 0: 1, 1: 10, 2: 2; name them with leading zeros (01, 02, "
+            "..., 10) to make both orders agree") in notes
+    padded = write_photos(tmp_path / "padded", {"01": 10, "02": 10, "10": 10}, ".png")
+    assert not any("leading zeros" in note for note in load_class_folders(padded, image_size=16).notes)
+
+
+def test_class_folders_paste_line_names_the_classes_and_augment_reaches_the_trainer(tmp_path, monkeypatch, capsys):
+    from seesaw_losses.cli import main
+    from seesaw_losses.experiments.reporting import report
+    from seesaw_losses.experiments.trainers import ClassificationTrainer
+
+    seen = []
+
+    def train(self, criterion, run):  # what the CLI built, without training
+        seen.append(self.augment)
+        return {"balanced_accuracy": 0.5 + 0.1 * (run.loss == "ce")}
+
+    monkeypatch.setattr(ClassificationTrainer, "__call__", train)
+    monkeypatch.setattr(report, "plot_classification", lambda comparison, out, name: [])  # no artifacts to draw
+    root = write_photos(tmp_path / "classes", {"zero": 6, "one": 6, "two": 6}, ".png")
+    code = main(["compare", "--images", str(root), "--loss", "ce", "--loss", "softmax_focal", "--seeds", "1",
+                 "--augment", "none", "--no-progress", "--threads", "1", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and set(seen) == {"none"}
+    paste = out[out.index("Paste into training code"):].splitlines()
+    assert paste[1] == ("    # class indices as torchvision's ImageFolder numbers the folders (sorted names): "
+                        "0: one, 1: two, 2: zero")
+    assert paste[2].startswith('    criterion = seesaw_losses.build_loss("ce')
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "0: one, 1: two, 2: zero" in report
+
+
+def test_flip_none_keeps_the_class_folder_images_and_patches_as_read(monkeypatch):
+    import numpy as np
+    import torch
+
+    from seesaw_losses.experiments.data.patches import sample_patches
+    from seesaw_losses.experiments.trainers import classification
+
+    image = torch.arange(64 * 64, dtype=torch.float32).reshape(1, 64, 64)  # increases along rows and columns
+    mask = torch.zeros(64, 64, dtype=torch.int64)
+    for augment in (False, True):
+        patches, _, _ = sample_patches(image, mask, size=16, count=16, rng=np.random.default_rng(0), augment=augment)
+        as_read = [bool((p[..., 1:] > p[..., :-1]).all() and (p[..., 1:, :] > p[..., :-1, :]).all()) for p in patches]
+        assert all(as_read) if not augment else not all(as_read)
+    with pytest.raises(ValueError, match=r"ClassificationTrainer: augment must be one of 'flip', 'none', got 'turn'"):
+        classification.ClassificationTrainer(None, augment="turn")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Sequence
@@ -215,4 +216,4 @@ def print_files(out: Path, paths: List[Path], comparisons=()) -> None:
     for path in paths:
         print(f"  {path.name}")
     for comparison in comparisons:
-        print(f"\nPaste into training code ({comparison.title}):\n    {paste_line(comparison)}")
+        print(f"\nPaste into training code ({comparison.title}):\n{textwrap.indent(paste_line(comparison), '    ')}")

@@ -97,6 +97,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
                              "(the loss in float32)")
+    parser.add_argument("--augment", choices=("flip", "none"), default="flip",
+                        help="the built-in models' training augmentation: flip (default) mirrors class-folder "
+                             "images left-right at random, and flips and turns segmentation images (patches) with "
+                             "their masks by quarter turns; none trains on the images as read (for data whose "
+                             "orientation carries meaning: digits, text)")
     parser.add_argument("--tolerance", action="append", type=positive_float, metavar="PIXELS",
                         help="binary masks: tolerance of surface Dice in pixels, repeatable (default: 1 and 2)")
     parser.add_argument("--split-seed", type=whole_number(0), default=0,
@@ -111,6 +116,7 @@ def add_parser(subparsers) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     if args.train is not None:
         given = [f"--{name}" for name in ("images", "masks") if getattr(args, name) is not None]
+        given += ["--augment"] if args.augment != "flip" else []
         if given:
             raise InputError(f"--train trains your own model: leave out {' and '.join(given)} (your function reads "
                              "its own data)")
@@ -214,7 +220,8 @@ def _classification(args: argparse.Namespace, budget, width: int):
     data = load_class_folders(args.images, test_root=args.test_images, test_fraction=args.test_fraction,
                               val_fraction=args.val_fraction, seed=args.split_seed, image_size=size,
                               workers=_loader_workers(args))
-    trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers)
+    trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers,
+                                    augment=args.augment)
     return trainer, f"CNN width {width} ({len(data.classes)} classes)", {
         "images": str(args.images), "test_images": None if args.test_images is None else str(args.test_images),
         "image_size": size, "classes": list(data.classes), "class_counts": trainer.class_counts()}
@@ -237,7 +244,7 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
                                  test_images=args.test_images, test_masks=args.test_masks,
                                  test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.split_seed,
                                  reading=reading, multiple=2**DEPTH)
-        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, **surface)
+        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, augment=args.augment, **surface)
         return trainer, f"U-Net width {width}, depth {DEPTH}", {**settings, "image_size": size if args.resize else None}
     from ..experiments.data.patches import load_patch_data
     from ..experiments.trainers import PatchSegmentationTrainer
@@ -248,7 +255,8 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
                            workers=_loader_workers(args))
     trainer = PatchSegmentationTrainer(data, budget, patch_size=args.patch_size,
                                        patches_per_image=args.patches_per_image, width=width, depth=DEPTH,
-                                       overlap=args.overlap, loader_workers=args.loader_workers, **surface)
+                                       overlap=args.overlap, loader_workers=args.loader_workers,
+                                       augment=args.augment, **surface)
     return trainer, (f"U-Net width {width}, depth {DEPTH}, {args.patches_per_image} patches of "
                      f"{args.patch_size}x{args.patch_size} per image and epoch, sliding window (overlap "
                      f"{args.overlap:g})"), {**settings, "image_size": None, "patch_size": args.patch_size,
@@ -275,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
     device = configure_torch(args)
     settings.update({"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
                      "split_seed": args.split_seed, "device": device, "width": width, "amp": args.amp,
+                     "augment": args.augment,
                      "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
                      "margin": MARGIN if args.margin is None else args.margin,
                      **({} if mode == "classification" else {"depth": DEPTH, "tolerances": list(trainer.tolerances)})})

@@ -176,9 +176,15 @@ def _labelled(classes: Dict[str, List[Path]], index: Dict[str, int]) -> Labelled
     return LabelledImages(paths, labels)
 
 
-def _names(classes: Sequence[str], members: Sequence[int]) -> str:
-    shown = [classes[c] for c in members]
+def _names(classes: Sequence[str], members: Sequence[int], *, indexed: bool = False) -> str:
+    shown = [f"{c}: {classes[c]}" if indexed else classes[c] for c in members]
     return ", ".join(shown[:8]) + (f", ... ({len(shown)} in all)" if len(shown) > 8 else "")
+
+
+def numeric_order_kept(classes: Sequence[str]) -> bool:
+    """False when every class name is a whole number and their sorted order is not their numeric order
+    (``"10"`` before ``"2"``): class ``k`` is then not the folder named ``k``."""
+    return not all(name.isdigit() for name in classes) or list(classes) == sorted(classes, key=int)
 
 
 def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fraction: float = 0.2,
@@ -190,7 +196,10 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
     classes = sorted(found)
     index = {name: k for k, name in enumerate(classes)}
     data = _labelled(found, index)
-    notes: List[str] = []
+    notes: List[str] = [] if numeric_order_kept(classes) else [
+        "the class folders are numbered in the order of their sorted names, as torchvision's ImageFolder numbers "
+        f"them, not by the numbers they name: {_names(classes, range(len(classes)), indexed=True)}; name them "
+        "with leading zeros (01, 02, ..., 10) to make both orders agree"]
     if test_root is not None:
         held_found = list_class_folders(Path(test_root), "test_root=", min_classes=1)
         unknown = sorted(set(held_found) - set(found))

@@ -215,7 +215,14 @@ def recommendation(comparison: Result) -> str:
 
 
 def paste_line(comparison: Result) -> str:
-    return f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
+    """The line that builds the winner; for class folders, preceded by a comment with the class names in the
+    order of the class indices (the counts in the string follow it)."""
+    line = f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
+    classes = comparison.settings.get("classes")
+    if not classes:
+        return line
+    return (f"# class indices as torchvision's ImageFolder numbers the folders (sorted names): "
+            f"{', '.join(f'{k}: {name}' for k, name in enumerate(classes))}\n{line}")
 
 
 def _render(title: str, head: List[str], rows: List[List[str]]) -> str:

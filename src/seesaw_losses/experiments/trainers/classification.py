@@ -21,7 +21,7 @@ from ..run import SOFTMAX, Run
 from ..evaluation.metrics import PER_CLASS
 from ..defaults import BATCH_SIZE, EPOCHS, LR, WIDTH
 from ..models.cnn import SmallCNN
-from .fit import Budget, check_budget, default_loader_workers, fit_batches, read_in_one_line
+from .fit import Budget, check_augment, check_budget, default_loader_workers, fit_batches, read_in_one_line
 
 RANK_METRIC = "balanced_accuracy"
 ADJUSTED = "_adjusted"  #: suffix of the metrics after post-hoc logit adjustment
@@ -84,7 +84,8 @@ def _flip_half(x: Tensor, generator: torch.Generator) -> Tensor:
 class ClassificationTrainer:
     """``train(criterion, run)`` for class-folder data: a fresh :class:`SmallCNN` seeded by ``run.seed`` trained
     under ``budget`` (:func:`~seesaw_losses.experiments.trainers.fit.fit_batches`), images read on demand by
-    ``loader_workers`` processes (None: the cores this process may use, or 0 in a daemonic process). Scores the
+    ``loader_workers`` processes (None: the cores this process may use, or 0 in a daemonic process), each
+    training image mirrored left-right at random with ``augment="flip"`` (``"none"``: as read). Scores the
     validation split every epoch (``run.report``) and returns the metrics of :func:`classification_scores` on the
     validation split (tuning trials) or the held-out split (final runs, which also record per-sample correctness
     grouped by true class and keep the confusion matrix and per-class accuracy in ``run.artifacts``)."""
@@ -93,6 +94,7 @@ class ClassificationTrainer:
     budget: Budget = field(default_factory=lambda: Budget(EPOCHS, BATCH_SIZE["classification"], LR))
     width: int = WIDTH["classification"]
     loader_workers: Optional[int] = None
+    augment: str = "flip"
     name: str = CLASSIFICATION
     kind: str = CLASSIFICATION
     metric: str = RANK_METRIC
@@ -102,6 +104,7 @@ class ClassificationTrainer:
     def __post_init__(self) -> None:
         check_budget("ClassificationTrainer", epochs=self.budget.epochs, batch_size=self.budget.batch_size,
                      width=self.width)
+        check_augment("ClassificationTrainer", self.augment)
 
     @property
     def epochs(self) -> int:
@@ -134,6 +137,8 @@ class ClassificationTrainer:
         last: Dict[str, float] = {}
 
         def batches(epoch: int):
+            if self.augment == "none":
+                return train_loader
             return ((_flip_half(x, generator), y) for x, y in train_loader)
 
         def validate(model: nn.Module) -> float:

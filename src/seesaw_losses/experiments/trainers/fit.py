@@ -32,6 +32,15 @@ class Budget:
     amp: bool = False
 
 
+AUGMENTS = ("flip", "none")  #: a built-in trainer's ``augment``: random flips (the default), or none
+
+
+def check_augment(owner: str, augment: str) -> None:
+    """``augment`` must be one of :data:`AUGMENTS`."""
+    if augment not in AUGMENTS:
+        raise DataError(f"{owner}: augment must be one of {', '.join(map(repr, AUGMENTS))}, got {augment!r}")
+
+
 def check_budget(owner: str, **sizes: int) -> None:
     """Each of ``sizes`` (epochs, batch size, widths, ...) must be a positive integer."""
     for name, value in sizes.items():
