@@ -355,3 +355,18 @@ def test_flip_none_keeps_the_class_folder_images_and_patches_as_read(monkeypatch
         assert all(as_read) if not augment else not all(as_read)
     with pytest.raises(ValueError, match=r"ClassificationTrainer: augment must be one of 'flip', 'none', got 'turn'"):
         classification.ClassificationTrainer(None, augment="turn")
+
+
+def test_busy_cores_are_counted_from_the_processes_running_now():
+    from seesaw_losses.experiments.trainers import fit
+
+    cores = fit.usable_cores()
+    spinning = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        assert fit.running_elsewhere() >= 2  # never sleeping: runnable at every reading
+        assert 1 <= fit.idle_cores() <= max(1, cores - 2)
+    finally:
+        for process in spinning:
+            process.kill()
+            process.wait()
+    assert fit.default_loader_workers(1) == 0 and fit.default_loader_workers(8) == 4

@@ -74,7 +74,8 @@ def add_run_options(parser: argparse.ArgumentParser, default_out: str,
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for torch (default: the cores this process may use)")
+                        help="CPU threads for torch (default: the cores this process may use that no other process "
+                             "keeps busy, less the loader processes)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
 
@@ -183,13 +184,17 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
     return result
 
 
-def configure_torch(args: argparse.Namespace) -> str:
-    """Set the thread count (``--threads``, default: the cores this process may use) and return the device to
-    train on."""
+def configure_torch(args: argparse.Namespace, loader_workers: int = 0) -> str:
+    """Set the thread count (``--threads``, default: the usable cores no other process keeps busy, less the
+    ``loader_workers`` processes, at least one) and return the device to train on. Processes started from here
+    on (tuning workers) wait for work without spinning (``OMP_WAIT_POLICY=PASSIVE`` unless set), so that they
+    leave the cores to the processes that have work."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(args.threads or cores)
+    from ..experiments.trainers.fit import idle_cores
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch.set_num_threads(args.threads or max(1, idle_cores() - loader_workers))
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
     if args.device == "auto":

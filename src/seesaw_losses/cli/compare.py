@@ -79,7 +79,8 @@ def add_parser(subparsers) -> None:
                         help=f"with --patch-size: overlap of the sliding windows, in [0, 1) (default {OVERLAP:g})")
     parser.add_argument("--loader-workers", type=whole_number(0), default=None, metavar="N",
                         help="with --patch-size or class folders: processes reading images on demand (default: "
-                             "the cores this process may use; 0: read in this process)")
+                             "half the cores this process may use that no other process keeps busy; 0: read in "
+                             "this process)")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
                         help=f"epochs per training run (default {EPOCHS})")
     parser.add_argument("--image-size", type=positive_int, default=None,
@@ -206,9 +207,10 @@ def _mode(args: argparse.Namespace) -> str:
 
 
 def _loader_workers(args: argparse.Namespace) -> int:
-    from ..experiments.trainers.fit import default_loader_workers
+    """``--loader-workers``, else half the cores that no other process keeps busy."""
+    from ..experiments.trainers.fit import default_loader_workers, idle_cores
 
-    return default_loader_workers() if args.loader_workers is None else args.loader_workers
+    return default_loader_workers(idle_cores()) if args.loader_workers is None else args.loader_workers
 
 
 def _classification(args: argparse.Namespace, budget, width: int):
@@ -219,7 +221,7 @@ def _classification(args: argparse.Namespace, budget, width: int):
     size = args.image_size or IMAGE_SIZE["classification"]
     data = load_class_folders(args.images, test_root=args.test_images, test_fraction=args.test_fraction,
                               val_fraction=args.val_fraction, seed=args.split_seed, image_size=size,
-                              workers=_loader_workers(args))
+                              workers=args.loader_workers)
     trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers,
                                     augment=args.augment)
     return trainer, f"CNN width {width} ({len(data.classes)} classes)", {
@@ -252,7 +254,7 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
     data = load_patch_data(args.images, args.masks, patch_size=args.patch_size, test_images=args.test_images,
                            test_masks=args.test_masks, test_fraction=args.test_fraction,
                            val_fraction=args.val_fraction, seed=args.split_seed, reading=reading,
-                           workers=_loader_workers(args))
+                           workers=args.loader_workers)
     trainer = PatchSegmentationTrainer(data, budget, patch_size=args.patch_size,
                                        patches_per_image=args.patches_per_image, width=width, depth=DEPTH,
                                        overlap=args.overlap, loader_workers=args.loader_workers,
@@ -272,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.trainers import Budget
 
     mode = _mode(args)
+    args.loader_workers = 0 if mode == "segmentation" else _loader_workers(args)  # read once: threads share the cores
     width, batch_size = args.width or WIDTH[mode], args.batch_size or BATCH_SIZE[mode]
     budget = Budget(args.epochs, batch_size, args.lr, args.amp)
     build = _classification if mode == "classification" else _segmentation
@@ -280,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     binary = getattr(data, "binary", False)
     specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if binary else DEFAULT_MULTICLASS_LOSSES), counts,
                          ignore_index=trainer.ignore_index, epochs=trainer.epochs, families=trainer.families)
-    device = configure_torch(args)
+    device = configure_torch(args, args.loader_workers)
     settings.update({"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
                      "split_seed": args.split_seed, "device": device, "width": width, "amp": args.amp,
                      "augment": args.augment,

@@ -48,14 +48,41 @@ def check_budget(owner: str, **sizes: int) -> None:
             raise DataError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
-def default_loader_workers() -> int:
-    """The cores this process may run on (its CPU affinity); 0 (read in this process) in a daemonic process,
-    which may not start worker processes."""
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def running_elsewhere(readings: int = 5) -> int:
+    """Threads of other processes running right now: the kernel's count of runnable threads
+    (``/proc/loadavg``) less this one, the least of ``readings`` a few milliseconds apart (a short-lived process
+    is not a busy one); 0 where the count is unknown."""
+    counts = []
+    for reading in range(readings):
+        try:
+            with open("/proc/loadavg") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return 0
+        if reading + 1 < readings:
+            time.sleep(0.005)
+    return max(0, min(counts))
+
+
+def idle_cores() -> int:
+    """The usable cores that no other process keeps busy right now (at least 1): what this process's threads
+    and loader processes may take without waiting on each other for a core."""
+    return max(1, usable_cores() - running_elsewhere())
+
+
+def default_loader_workers(cores: Optional[int] = None) -> int:
+    """Half of ``cores`` (None: :func:`usable_cores`), the torch threads taking the other half; 0 (read in this
+    process) in a daemonic process, which may not start worker processes, and with a single core."""
     import multiprocessing
 
     if multiprocessing.current_process().daemon:
         return 0
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (usable_cores() if cores is None else cores) // 2
 
 
 def read_in_one_line(batches: Iterable[Item]) -> Iterator[Item]:
