@@ -323,21 +323,23 @@ def test_class_folders_paste_line_names_the_classes_and_augment_reaches_the_trai
 
     def train(self, criterion, run):  # what the CLI built, without training
         seen.append(self.augment)
-        return {"balanced_accuracy": 0.5 + 0.1 * (run.loss == "ce")}
+        return {"balanced_accuracy": 0.5 + 0.1 * (run.loss == "ce"),
+                **{f"accuracy/{name}": 0.5 for name in self.data.classes}}
 
     monkeypatch.setattr(ClassificationTrainer, "__call__", train)
     monkeypatch.setattr(report, "plot_classification", lambda comparison, out, name: [])  # no artifacts to draw
-    root = write_photos(tmp_path / "classes", {"zero": 6, "one": 6, "two": 6}, ".png")
+    root = write_photos(tmp_path / "classes", {"zero": 6, "[bold]": 6, "two": 6}, ".png")
     code = main(["compare", "--images", str(root), "--loss", "ce", "--loss", "softmax_focal", "--seeds", "1",
                  "--augment", "none", "--no-progress", "--threads", "1", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0 and set(seen) == {"none"}
     paste = out[out.index("Paste into training code"):].splitlines()
     assert paste[1] == ("    # class indices as torchvision's ImageFolder numbers the folders (sorted names): "
-                        "0: one, 1: two, 2: zero")
+                        "0: [bold], 1: two, 2: zero")
     assert paste[2].startswith('    criterion = seesaw_losses.build_loss("ce')
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "0: one, 1: two, 2: zero" in report
+    assert "0: [bold], 1: two, 2: zero" in report
+    assert "[bold]" in out[:out.index("Paste into training code")]  # a class name in the tables, as it is
 
 
 def test_flip_none_keeps_the_class_folder_images_and_patches_as_read(monkeypatch):
