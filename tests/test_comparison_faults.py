@@ -287,7 +287,7 @@ def test_with_one_seed_the_notes_say_what_was_computed():
 
     text = format_tables(compare(train, ["bce", "focal"], metric="score", seeds=1, **QUIET))
     assert "ranked by score, no interval (one seed, no per-sample scores);" in text
-    assert "half-width of its no interval" not in text and "of resamples" not in text
+    assert "half-width of its no interval" not in text and "of resamples" not in text and "100 %" not in text
     assert ("Recommendation: bce (score 0.700), the best mean; with one seed and no per-sample scores nothing is "
             "resampled or tested: run --seeds 3 or more.") in text
 

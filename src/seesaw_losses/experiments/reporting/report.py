@@ -83,6 +83,14 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
+def _resampled(comparison: Result) -> bool:
+    """Whether the statistics resampled anything (an interval, a test): not with one seed and no per-sample
+    scores, where "best in" and the verdicts say nothing."""
+    best = comparison.ranking[0]
+    return not (math.isnan(comparison.winner_entry.ci95[0])
+                and all(math.isnan(e.p_value) for e in comparison.ranking if e is not best))
+
+
 def _cost_keys(comparison: Result) -> List[str]:
     """The cost columns the runs can fill: seconds per epoch (else per run), peak memory when measured."""
     spent = [entry.costs() for entry in comparison.ranking]
@@ -110,7 +118,7 @@ def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, cost
           ) -> Tuple[List[str], List[List[str]]]:
     """Header and rows: rank, loss, ``keys`` (means over seeds); ``ranked``: the ranking metric with its
     interval first and the "best in" and verdict columns last; ``costs``: seconds per epoch and peak memory."""
-    entries = comparison.ranking
+    entries, resampled = comparison.ranking, _resampled(comparison)
     cost_keys = _cost_keys(comparison) if costs else []
     head = ["#", "Loss"] + [header(k) for k in keys] + [COST_HEADERS[k] for k in cost_keys] \
         + (["Best in", VERDICT] if ranked else [])
@@ -120,7 +128,8 @@ def _rows(comparison: Result, keys: Sequence[str], *, ranked: bool = False, cost
                                           else _number(result.summary(k)[0]) for k in keys]
         spent = result.costs()
         row += [_number(spent[k], 2 if k != "peak_mb" else 1) for k in cost_keys]
-        row += [_percent(result.best_fraction), _verdict(result, entries[0])] if ranked else []
+        row += [_percent(result.best_fraction) if resampled else "n/a", _verdict(result, entries[0])] if ranked \
+            else []
         rows.append(row)
     return head, rows
 
@@ -187,7 +196,7 @@ def recommendation(comparison: Result) -> str:
     best, winner = entries[0], comparison.winner_entry
     mean, low, high = winner.mean, *winner.ci95
     shown = f"{header(comparison.metric)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
-    if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
+    if not _resampled(comparison):
         return (f"Recommendation: {winner.loss} ({shown}){', the best mean' if winner is best else ''}; with one "
                 "seed and no per-sample scores nothing is resampled or tested: run --seeds 3 or more.")
     text = f"Recommendation: {winner.loss} ({shown}), best in {_percent(winner.best_fraction)} of resamples"
