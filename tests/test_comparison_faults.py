@@ -62,10 +62,12 @@ def test_a_negative_seed_is_refused_before_any_training():
 
 
 @pytest.mark.parametrize("losses, message", [
-    (["focal:gamma=2", "focal:gamma=2.0"], "losses='focal:gamma=2.0' is the loss 'focal:gamma=2' again (both are "
-                                           "'focal:gamma=2'); give each loss once"),
-    (["focal", "sigmoid_focal"], "losses='sigmoid_focal' is the loss 'focal' again (both are 'focal')"),
-    (["focal:gamma=2,alpha=0.25", "focal:alpha=0.25,gamma=2.0"], "(both are 'focal:alpha=0.25,gamma=2')"),
+    (["focal:gamma=3", "focal:gamma=3.0"], "losses='focal:gamma=3.0' is the loss 'focal:gamma=3' again (both are "
+                                           "'focal:alpha=0.25,gamma=3'); give each loss once"),
+    (["focal", "sigmoid_focal"], "losses='sigmoid_focal' is the loss 'focal' again (both are "
+                                 "'focal:alpha=0.25,gamma=2')"),
+    (["focal:gamma=3,alpha=0.5", "focal:alpha=0.5,gamma=3.0"], "(both are 'focal:alpha=0.5,gamma=3')"),
+    (["focal", "focal:gamma=2"], "losses='focal:gamma=2' is the loss 'focal' again"),  # gamma=2: the default
 ])
 def test_one_loss_spelled_twice_is_refused(losses, message):
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -99,11 +99,15 @@ def parse_loss(text: str) -> LossSpec:
 
 
 def canonical_text(spec: LossSpec) -> str:
-    """One spelling per loss: registry names for aliases (``sigmoid_focal`` -> ``focal``), each term's options
-    sorted, numbers as :func:`~seesaw_losses.compose.config_text` writes them (``gamma=2`` and ``gamma=2.0``
-    alike)."""
-    return config_text([{"type": get_loss(term["type"]).name, **{key: term[key] for key in sorted(term)
-                                                                 if key != "type"}} for term in spec.terms])
+    """One spelling per loss: registry names for aliases (``sigmoid_focal`` -> ``focal``), the registry's
+    defaults written out (``focal`` is ``focal:gamma=2``), each term's options sorted, numbers as
+    :func:`~seesaw_losses.compose.config_text` writes them (``gamma=2`` and ``gamma=2.0`` alike)."""
+    terms = []
+    for term in spec.terms:
+        entry = get_loss(term["type"])
+        options = {**entry.defaults, **{key: value for key, value in term.items() if key != "type"}}
+        terms.append({"type": entry.name, **{key: options[key] for key in sorted(options)}})
+    return config_text(terms)
 
 
 def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
