@@ -491,8 +491,8 @@ def check_report_folder(out: Optional[Path]) -> None:
         raise DataError(f"compare: out={str(out)!r} {where}; choose another out= folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         where = "is" if existing == out else f"would be made in {str(existing)!r}, which is"
-        raise DataError(f"compare: out={str(out)!r} {where} not writable (read-only, or not yours); choose another out= "
-                        "folder")
+        raise DataError(f"compare: out={str(out)!r} {where} not writable (read-only, or not yours); choose "
+                        "another out= folder")
     free = shutil.disk_usage(existing).free / 2**20
     if free < REPORT_SPACE_MB:
         raise DataError(f"compare: out={str(out)!r} is on a disk with {free:.1f} MB free; the report needs about "
