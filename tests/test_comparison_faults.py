@@ -205,8 +205,8 @@ def test_the_command_prints_the_tables_when_the_report_cannot_be_written(tmp_pat
     captured = capsys.readouterr()
     assert_one_line_error(code, captured.err, (
         f"seesaw compare: error: the comparison finished, but writing the report into --out {str(out)!r} failed "
-        f"(OSError: No space left on device); the results are kept in {out / 'results.json'} and printed above; "
-        "free space (or choose another --out) and run the command again"))
+        f"(OSError: No space left on device); the results are kept in {out / 'results.json'}; the tables are "
+        "above; free space (or choose another --out) and run the command again"))
     assert "(held-out, ranked by score)" in captured.out and (out / "results.json").is_file()
 
 

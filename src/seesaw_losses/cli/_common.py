@@ -173,8 +173,8 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
                          **({"margin": args.margin} if args.margin is not None else {}), **options)
     except ReportError as error:  # every run trained: show the tables, say where the numbers are
         print("\n" + str(error.result))
-        raise InputError(in_flags(f"the comparison finished, but {error.failure} and printed above; free space "
-                                  "(or choose another --out) and run the command again")) from None
+        raise InputError(in_flags(f"the comparison finished, but {error.failure}; the tables are above; free "
+                                  "space (or choose another --out) and run the command again")) from None
     except (TypeError, ValueError) as error:  # the API's own messages ("compare: ..."): said as flags
         if not str(error).startswith("compare: "):
             raise
