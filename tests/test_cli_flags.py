@@ -81,7 +81,7 @@ def test_no_string_of_the_experiments_names_a_flag():
 def test_the_one_seed_recommendation_asks_for_seeds_in_words_both_the_api_and_the_command_read():
     result = compare(lambda criterion, run: {"score": 0.5}, ["bce", "dice"], metric="score", seeds=1, progress=False)
     recommendation = str(result).splitlines()[-1]
-    assert recommendation.endswith("nothing is tested: train 3 or more seeds.") and "--" not in recommendation
+    assert recommendation.endswith("nothing is resampled or tested: train 3 or more seeds.") and "--" not in recommendation
 
 
 def test_too_few_images_to_validate_names_val_fraction_said_as_its_flag_by_the_command(tmp_path):

@@ -22,11 +22,20 @@ def threads():
     torch.set_num_threads(before)
 
 
-def test_threads_default_to_the_usable_cores_and_the_header_says_so(threads):
+def test_threads_default_to_the_idle_usable_cores_and_the_header_says_so(threads, monkeypatch):
+    from seesaw_losses.experiments.trainers import fit
+
     cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(fit, "running_elsewhere", lambda: 0)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)  # set by configure_torch: restored afterwards
     assert configure_torch(argparse.Namespace(threads=None, device="cpu")) == "cpu"
     assert torch.get_num_threads() == cores
     assert device_text("cpu") == f"on cpu, {cores} thread{'s' if cores != 1 else ''}"
+    configure_torch(argparse.Namespace(threads=None, device="cpu"), loader_workers=cores)
+    assert torch.get_num_threads() == 1  # threads and loader processes share the cores, one thread at least
+    monkeypatch.setattr(fit, "running_elsewhere", lambda: cores)  # every core busy elsewhere
+    configure_torch(argparse.Namespace(threads=None, device="cpu"))
+    assert torch.get_num_threads() == 1 and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     configure_torch(argparse.Namespace(threads=1, device="auto"))
     assert torch.get_num_threads() == 1 and device_text("cpu") == "on cpu, 1 thread"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Sequence
@@ -69,18 +70,23 @@ def add_run_options(parser: argparse.ArgumentParser, default_out: str,
     parser.add_argument("--out", type=Path, default=Path(default_out),
                         help=f"report folder (default: {default_out}); must be empty or new unless --force")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
-    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--seed", type=whole_number(0), default=0, help=seed_help)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for torch (default: the cores this process may use)")
+                        help="CPU threads for torch (default: the cores this process may use that no other process "
+                             "keeps busy, less the loader processes)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
 
 def prepare_output(out: Path, force: bool) -> None:
-    """Refuse a non-empty output folder without ``--force``; create it otherwise."""
+    """Refuse a non-empty output folder without ``--force``, and one that cannot hold a report; create it
+    otherwise."""
+    from ..experiments.reporting.report import check_report_folder
+
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} exists and is not a folder")
+    check_report_folder(out)
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"output folder {str(out)!r} is not empty; pass --force to overwrite its report files, "
                          "or choose another --out")
@@ -155,26 +161,40 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
     for note in notes:
         print(f"  {note}")
     from ..experiments.api import compare
+    from ..experiments.reporting.report import ReportError
 
     if tune and args.workers > 1:
         print(f"  tuning: {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
-    result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage, resume=args.resume,
-                     fresh=args.force and not args.resume, workers=args.workers, pruner=args.pruner, seed=args.seed,
-                     progress=args.progress, device=device, title=title, notes=notes, description=description,
-                     out=out,
-                     **({"margin": args.margin} if args.margin is not None else {}), **options)
+    try:
+        result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage,
+                         resume=args.resume, fresh=args.force and not args.resume, workers=args.workers,
+                         pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
+                         notes=notes, description=description, out=out,
+                         **({"margin": args.margin} if args.margin is not None else {}), **options)
+    except ReportError as error:  # every run trained: show the tables, say where the numbers are
+        print("\n" + str(error.result))
+        raise InputError(in_flags(f"the comparison finished, but {error.failure}; the tables are above; free "
+                                  "space (or choose another --out) and run the command again")) from None
+    except (TypeError, ValueError) as error:  # the API's own messages ("compare: ..."): said as flags
+        if not str(error).startswith("compare: "):
+            raise
+        raise InputError(in_flags(str(error))) from None
     for note in result.notes[len(notes):]:
         print(f"  {in_flags(note)}")
     return result
 
 
-def configure_torch(args: argparse.Namespace) -> str:
-    """Set the thread count (``--threads``, default: the cores this process may use) and return the device to
-    train on."""
+def configure_torch(args: argparse.Namespace, loader_workers: int = 0) -> str:
+    """Set the thread count (``--threads``, default: the usable cores no other process keeps busy, less the
+    ``loader_workers`` processes, at least one) and return the device to train on. Processes started from here
+    on (tuning workers) wait for work without spinning (``OMP_WAIT_POLICY=PASSIVE`` unless set), so that they
+    leave the cores to the processes that have work."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(args.threads or cores)
+    from ..experiments.trainers.fit import idle_cores
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch.set_num_threads(args.threads or max(1, idle_cores() - loader_workers))
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
     if args.device == "auto":
@@ -201,4 +221,4 @@ def print_files(out: Path, paths: List[Path], comparisons=()) -> None:
     for path in paths:
         print(f"  {path.name}")
     for comparison in comparisons:
-        print(f"\nPaste into training code ({comparison.title}):\n    {paste_line(comparison)}")
+        print(f"\nPaste into training code ({comparison.title}):\n{textwrap.indent(paste_line(comparison), '    ')}")

@@ -22,12 +22,15 @@ from .errors import InputError
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "compare", help="train with each loss on your images and masks, or your own model, and rank them",
-        description="Train a small U-Net with each loss on your images and masks (paired by file name; PNG, JPEG, "
-                    "TIFF or NPY; binary 0/1 or 0/255 masks, or class-index masks) over several seeds, under the "
-                    "same budget, optionally after tuning each loss's hyperparameters, and rank the losses on a "
-                    "held-out split with confidence intervals. The data are checked before any training. With "
-                    "--train FILE.py:FUNCTION your own function train(criterion, run) -> {metric: value} trains "
-                    "instead (see seesaw_losses.compare).")
+        description="Train with each loss over several seeds, under the same budget, optionally after tuning "
+                    "each loss's hyperparameters, and rank the losses on a held-out split with confidence "
+                    "intervals. Three modes: (1) --images and --masks: a small U-Net on your images and masks "
+                    "(paired by file name; PNG, JPEG, TIFF or NPY; binary 0/1 or 0/255 masks, or class-index "
+                    "masks), on whole resized images or, with --patch-size, on patches at native resolution; "
+                    "(2) --images alone: a small CNN on class folders (torchvision's ImageFolder layout, one "
+                    "subfolder per class; classes numbered in the folders' sorted order); (3) --train "
+                    "FILE.py:FUNCTION: your own function train(criterion, run) -> {metric: value} (see "
+                    "seesaw_losses.compare). The data are checked before any training.")
     parser.add_argument("--images", type=Path, help="folder of images")
     parser.add_argument("--masks", type=Path, help="folder of masks, same file names as the images")
     parser.add_argument("--train", metavar="FILE.py:FUNCTION",
@@ -76,7 +79,8 @@ def add_parser(subparsers) -> None:
                         help=f"with --patch-size: overlap of the sliding windows, in [0, 1) (default {OVERLAP:g})")
     parser.add_argument("--loader-workers", type=whole_number(0), default=None, metavar="N",
                         help="with --patch-size or class folders: processes reading images on demand (default: "
-                             "the cores this process may use; 0: read in this process)")
+                             "half the cores this process may use that no other process keeps busy; 0: read in "
+                             "this process)")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
                         help=f"epochs per training run (default {EPOCHS})")
     parser.add_argument("--image-size", type=positive_int, default=None,
@@ -94,9 +98,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: bfloat16 autocast on the CPU, float16 with gradient scaling on CUDA "
                              "(the loss in float32)")
+    parser.add_argument("--augment", choices=("flip", "none"), default="flip",
+                        help="the built-in models' training augmentation: flip (default) mirrors class-folder "
+                             "images left-right at random, and flips and turns segmentation images (patches) with "
+                             "their masks by quarter turns; none trains on the images as read (for data whose "
+                             "orientation carries meaning: digits, text)")
     parser.add_argument("--tolerance", action="append", type=positive_float, metavar="PIXELS",
                         help="binary masks: tolerance of surface Dice in pixels, repeatable (default: 1 and 2)")
-    parser.add_argument("--split-seed", type=int, default=0,
+    parser.add_argument("--split-seed", type=whole_number(0), default=0,
                         help="seed of the random held-out and validation splits (default 0); --seed does not move "
                              "them, so runs that differ only in --seed train and score on the same images")
     add_comparison_options(parser, seeds=3)
@@ -108,6 +117,7 @@ def add_parser(subparsers) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     if args.train is not None:
         given = [f"--{name}" for name in ("images", "masks") if getattr(args, name) is not None]
+        given += ["--augment"] if args.augment != "flip" else []
         if given:
             raise InputError(f"--train trains your own model: leave out {' and '.join(given)} (your function reads "
                              "its own data)")
@@ -197,9 +207,10 @@ def _mode(args: argparse.Namespace) -> str:
 
 
 def _loader_workers(args: argparse.Namespace) -> int:
-    from ..experiments.trainers.fit import default_loader_workers
+    """``--loader-workers``, else half the cores that no other process keeps busy."""
+    from ..experiments.trainers.fit import default_loader_workers, idle_cores
 
-    return default_loader_workers() if args.loader_workers is None else args.loader_workers
+    return default_loader_workers(idle_cores()) if args.loader_workers is None else args.loader_workers
 
 
 def _classification(args: argparse.Namespace, budget, width: int):
@@ -210,8 +221,9 @@ def _classification(args: argparse.Namespace, budget, width: int):
     size = args.image_size or IMAGE_SIZE["classification"]
     data = load_class_folders(args.images, test_root=args.test_images, test_fraction=args.test_fraction,
                               val_fraction=args.val_fraction, seed=args.split_seed, image_size=size,
-                              workers=_loader_workers(args))
-    trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers)
+                              workers=args.loader_workers)
+    trainer = ClassificationTrainer(data, budget, width=width, loader_workers=args.loader_workers,
+                                    augment=args.augment)
     return trainer, f"CNN width {width} ({len(data.classes)} classes)", {
         "images": str(args.images), "test_images": None if args.test_images is None else str(args.test_images),
         "image_size": size, "classes": list(data.classes), "class_counts": trainer.class_counts()}
@@ -234,7 +246,7 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
                                  test_images=args.test_images, test_masks=args.test_masks,
                                  test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.split_seed,
                                  reading=reading, multiple=2**DEPTH)
-        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, **surface)
+        trainer = SegmentationTrainer(data, budget, width=width, depth=DEPTH, augment=args.augment, **surface)
         return trainer, f"U-Net width {width}, depth {DEPTH}", {**settings, "image_size": size if args.resize else None}
     from ..experiments.data.patches import load_patch_data
     from ..experiments.trainers import PatchSegmentationTrainer
@@ -242,10 +254,11 @@ def _segmentation(args: argparse.Namespace, budget, width: int):
     data = load_patch_data(args.images, args.masks, patch_size=args.patch_size, test_images=args.test_images,
                            test_masks=args.test_masks, test_fraction=args.test_fraction,
                            val_fraction=args.val_fraction, seed=args.split_seed, reading=reading,
-                           workers=_loader_workers(args))
+                           workers=args.loader_workers)
     trainer = PatchSegmentationTrainer(data, budget, patch_size=args.patch_size,
                                        patches_per_image=args.patches_per_image, width=width, depth=DEPTH,
-                                       overlap=args.overlap, loader_workers=args.loader_workers, **surface)
+                                       overlap=args.overlap, loader_workers=args.loader_workers,
+                                       augment=args.augment, **surface)
     return trainer, (f"U-Net width {width}, depth {DEPTH}, {args.patches_per_image} patches of "
                      f"{args.patch_size}x{args.patch_size} per image and epoch, sliding window (overlap "
                      f"{args.overlap:g})"), {**settings, "image_size": None, "patch_size": args.patch_size,
@@ -261,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.trainers import Budget
 
     mode = _mode(args)
+    args.loader_workers = 0 if mode == "segmentation" else _loader_workers(args)  # read once: threads share the cores
     width, batch_size = args.width or WIDTH[mode], args.batch_size or BATCH_SIZE[mode]
     budget = Budget(args.epochs, batch_size, args.lr, args.amp)
     build = _classification if mode == "classification" else _segmentation
@@ -269,9 +283,10 @@ def run(args: argparse.Namespace) -> int:
     binary = getattr(data, "binary", False)
     specs = check_losses(args.loss or (DEFAULT_BINARY_LOSSES if binary else DEFAULT_MULTICLASS_LOSSES), counts,
                          ignore_index=trainer.ignore_index, epochs=trainer.epochs, families=trainer.families)
-    device = configure_torch(args)
+    device = configure_torch(args, args.loader_workers)
     settings.update({"epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
                      "split_seed": args.split_seed, "device": device, "width": width, "amp": args.amp,
+                     "augment": args.augment,
                      "seeds": args.seeds, "tune": args.tune, "pruner": args.pruner,
                      "margin": MARGIN if args.margin is None else args.margin,
                      **({} if mode == "classification" else {"depth": DEPTH, "tolerances": list(trainer.tolerances)})})

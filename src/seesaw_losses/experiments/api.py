@@ -24,8 +24,9 @@ import torch
 from . import CUSTOM, DataError, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
+from .reporting.report import check_report_folder, save_report
 from .result import Comparison, Ranked
-from .run import SIGMOID, SOFTMAX, Run, Trainer
+from .run import SIGMOID, SOFTMAX, Run, Trainer, checked_metrics
 from .statistics import MARGIN, SampleScores, Summary, summarize
 
 DIRECTIONS = ("maximize", "minimize")
@@ -43,11 +44,9 @@ class Result(Comparison):
 
     def save(self, folder: Union[str, Path]) -> List[Path]:
         """Write ``report.md``, ``results.json``, ``winner.json``/``.yaml``/``_mmengine.py``, the CSV and the plots
-        the runs kept artifacts for into ``folder``; return the paths written."""
-        from .reporting.report import write_report
-
-        return write_report(Path(folder), {self.name: self}, {self.name: self.settings},
-                            f"{self.title}: losses compared")
+        the runs kept artifacts for into ``folder``; return the paths written (a full disk: a ``ReportError``
+        that keeps this result)."""
+        return save_report(self, Path(folder))
 
 
 def simplicity(spec: LossSpec) -> Tuple[int, int]:
@@ -55,21 +54,6 @@ def simplicity(spec: LossSpec) -> Tuple[int, int]:
     from ..registry import get_loss
 
     return len(spec.terms), sum(len(get_loss(name).search_space) for name in spec.names)
-
-
-def _returned_metrics(returned: Any, metric: str) -> Dict[str, float]:
-    if not isinstance(returned, Mapping):
-        raise TypeError(f"compare: train must return a mapping {{metric name: value}}, got {type(returned).__name__}")
-    try:
-        values = {str(key): float(value) for key, value in returned.items()}
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"compare: train must return numbers as metric values, got {dict(returned)!r} ({error})"
-                        ) from None
-    if metric not in values or math.isnan(values[metric]):
-        found = "missing" if metric not in values else "NaN"
-        raise ValueError(f"compare: metric {metric!r} is {found} in what train returned (keys: "
-                         f"{', '.join(values) or 'none'}); return it for every run, or pass metric= one of these")
-    return values
 
 
 @dataclass
@@ -117,7 +101,8 @@ class _Job:
                 while done[0] < self.units:
                     step("")
             run.seconds = time.perf_counter() - start
-            run.metrics = _returned_metrics(returned, self.metric)
+            run.metrics = checked_metrics(returned, self.metric, spec.text, seed=seed,
+                                          trial=None if trial is None else trial.number + 1)
             advance.result = f"{self.metric} {run.metrics[self.metric]:.4f}"  # the run's log line: what it scored
         if self.epochs:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
@@ -137,8 +122,8 @@ class _Job:
         return {spec.text: self.tune(spec, device, worker) for spec in specs}
 
 
-def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh
-           ) -> None:
+def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh,
+           seed) -> None:
     if not callable(train):
         raise TypeError(f"compare: train must be a function train(criterion, run) -> {{metric: value}}, got "
                         f"{type(train).__name__}")
@@ -146,8 +131,8 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
         raise TypeError(f"compare: metric must be the name of a metric train returns, got {metric!r}")
     if direction not in DIRECTIONS:
         raise ValueError(f"compare: direction must be 'maximize' or 'minimize', got {direction!r}")
-    for name, value, low in (("seeds", seeds, 1), ("tune", tune, 0), ("workers", workers, 1)):
-        if not isinstance(value, int) or value < low:
+    for name, value, low in (("seeds", seeds, 1), ("tune", tune, 0), ("workers", workers, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"compare: {name} must be a whole number >= {low}, got {value!r}")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
         raise ValueError(f"compare: margin must be a number >= 0 (on the scale of the metric), got {margin!r}")
@@ -259,8 +244,9 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
         ignore_index = train.ignore_index if ignore_index is None else ignore_index
         epochs = train.epochs if epochs is None else epochs
     families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
-    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh)
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh, seed)
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
+    check_report_folder(out)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None)
     tunable = [spec for spec in specs if tune and search_space(spec)]
@@ -276,7 +262,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             tuning.delete_studies([s.text for s in tunable], job.plan)
         missing = tuning.missing_trials([s.text for s in tunable], job.plan) if tunable else 0
         total = job.units * (missing + seeds * len(specs))
-        with Tracker(total, enabled=progress, title=title) as tracker:
+        with Tracker(total, enabled=progress, title=title, unit="epochs" if epochs else "runs") as tracker:
             job.tracker = tracker
             if tunable and workers > 1:
                 def poll() -> None:  # the workers' finished trials advance the progress display
@@ -293,7 +279,7 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
     result.settings, result.description = dict(settings or {}), description
     if out is not None:
-        result.files = result.save(out)
+        result.files = save_report(result, out)
     return result
 
 

@@ -98,12 +98,30 @@ def parse_loss(text: str) -> LossSpec:
     return LossSpec(text, terms)
 
 
+def canonical_text(spec: LossSpec) -> str:
+    """One spelling per loss: registry names for aliases (``sigmoid_focal`` -> ``focal``), the registry's
+    defaults written out (``focal`` is ``focal:gamma=2``), each term's options sorted, numbers as
+    :func:`~seesaw_losses.compose.config_text` writes them (``gamma=2`` and ``gamma=2.0`` alike)."""
+    terms = []
+    for term in spec.terms:
+        entry = get_loss(term["type"])
+        options = {**entry.defaults, **{key: value for key, value in term.items() if key != "type"}}
+        terms.append({"type": entry.name, **{key: options[key] for key in sorted(options)}})
+    return config_text(terms)
+
+
 def parse_losses(texts: Sequence[str]) -> List[LossSpec]:
+    """Parse every ``--loss`` string; two that spell the same loss (an alias, another number format or option
+    order) are a :class:`LossSpecError`: the loss would be trained and ranked twice."""
     specs = [parse_loss(text) for text in texts]
-    texts_seen = [spec.text for spec in specs]
-    for text in texts_seen:
-        if texts_seen.count(text) > 1:
-            raise LossSpecError(f"losses={text!r} is given twice")
+    seen: Dict[str, str] = {}
+    for spec in specs:
+        canonical = canonical_text(spec)
+        if canonical in seen:
+            same = "is given twice" if seen[canonical] == spec.text else \
+                f"is the loss {seen[canonical]!r} again (both are {canonical!r})"
+            raise LossSpecError(f"losses={spec.text!r} {same}; give each loss once")
+        seen[canonical] = spec.text
     return specs
 
 

@@ -23,7 +23,8 @@ class RunProgress:
 
 
 class Tracker:
-    """Counts epochs against the plan's total; ``enabled=False`` shows nothing.
+    """Counts steps (``unit``: epochs, or whole runs when the epochs of a run are unknown) against the plan's
+    total; ``enabled=False`` shows nothing.
 
     ``with tracker.run("focal seed 1", epochs) as advance:`` follows one training run; ``advance(text)`` marks an
     epoch done with ``text`` (the epoch's loss and validation score). On a terminal the run has its own bar with
@@ -31,8 +32,10 @@ class Tracker:
     ``focal seed 1: loss 0.3121, val_dice 0.512; 12.3 s [36/108 epochs]``.
     """
 
-    def __init__(self, total_epochs: int, *, enabled: bool = True, title: str = "comparison") -> None:
+    def __init__(self, total_epochs: int, *, enabled: bool = True, title: str = "comparison",
+                 unit: str = "epochs") -> None:
         self.enabled = enabled and total_epochs > 0
+        self.unit = unit
         self._progress = None
         self._total_epochs, self._done = total_epochs, 0
         if self.enabled:
@@ -44,10 +47,11 @@ class Tracker:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
 
-            self._progress = Progress(TextColumn("{task.description:<34.34}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                      TextColumn("{task.fields[status]}"), console=console,
-                                      transient=False)
+            # markup=False: loss strings and titles (the user's file and function names) are shown literally
+            self._progress = Progress(TextColumn("{task.description:<34.34}", markup=False), BarColumn(),
+                                      MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                      TimeRemainingColumn(), TextColumn("{task.fields[status]}", markup=False),
+                                      console=console, transient=False)
             self._total = self._progress.add_task(title, total=total_epochs, status="")
 
     def __enter__(self) -> "Tracker":
@@ -67,7 +71,7 @@ class Tracker:
         if self._progress is not None:
             self._progress.update(self._total, advance=epochs)
         else:
-            self._log(f"{epochs} epochs trained by the worker processes")
+            self._log(f"{epochs} {self.unit} trained by the worker processes")
 
     @contextmanager
     def run(self, description: str, epochs: int) -> Iterator[RunProgress]:
@@ -95,7 +99,7 @@ class Tracker:
             self._progress.remove_task(task)
 
     def _log(self, text: str) -> None:
-        print(f"{text} [{self._done}/{self._total_epochs} epochs]", file=sys.stderr, flush=True)
+        print(f"{text} [{self._done}/{self._total_epochs} {self.unit}]", file=sys.stderr, flush=True)
 
 
 QUIET = Tracker(0, enabled=False)

@@ -11,9 +11,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Seque
 import numpy as np
 from torch import nn
 
-from . import Diverged
+from . import DataError, Diverged
 
-__all__ = ["Diverged", "Run", "SIGMOID", "SOFTMAX", "Trainer"]
+__all__ = ["Diverged", "Run", "SIGMOID", "SOFTMAX", "Trainer", "checked_metrics"]
 
 SIGMOID, SOFTMAX = "sigmoid", "softmax"  #: a loss's target family: one logit per pixel, or one logit per class
 
@@ -111,3 +111,26 @@ class Trainer(Protocol):
 
     def __call__(self, criterion: nn.Module, run: Run) -> Mapping[str, float]:
         """Train with ``criterion`` and return ``{metric name: value}``."""
+
+
+def checked_metrics(returned: Any, metric: str, loss: str, *, seed: Optional[int] = None,
+                    trial: Optional[int] = None) -> Dict[str, float]:
+    """What one call of ``train`` returned as ``{name: float}``, refused unless it is a mapping of numbers whose
+    ``metric`` is finite: a :class:`DataError` (a ``ValueError``) for a missing, NaN or infinite ``metric``, a
+    ``TypeError`` for anything else, each naming the ``loss`` and the final run's ``seed`` or the tuning
+    ``trial`` (numbered from 1). The other metrics may be NaN (undefined, e.g. an empty group)."""
+    where = f"loss {loss!r}, " + (f"tuning trial {trial}" if trial is not None else f"seed {seed}")
+    if not isinstance(returned, Mapping):
+        raise TypeError(f"compare: train must return a mapping {{metric name: value}}, got "
+                        f"{type(returned).__name__} ({where})")
+    try:
+        values = {str(key): float(value) for key, value in returned.items()}
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"compare: train must return numbers as metric values, got {dict(returned)!r} ({error}; "
+                        f"{where})") from None
+    if metric not in values or not math.isfinite(values[metric]):
+        found = "missing" if metric not in values else "NaN" if math.isnan(values[metric]) else f"{values[metric]}"
+        raise DataError(f"compare: metric {metric!r} is {found} in what train returned (keys: "
+                        f"{', '.join(values) or 'none'}) for {where}; return a finite number for every run, or "
+                        "pass metric= one of these")
+    return values

@@ -69,10 +69,11 @@ def suggest(trial, space: Dict[str, Hyperparameter]) -> Dict[str, Any]:
 
 
 def _quiet(optuna) -> None:
-    """No per-trial log lines, no warnings about the heartbeat API being experimental."""
+    """No per-trial log lines, no warnings about the heartbeat API being experimental, no traceback of a failed
+    trial (its exception reaches the caller, which explains it)."""
     import warnings
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 

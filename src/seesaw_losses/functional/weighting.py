@@ -207,6 +207,9 @@ def _default_target(item: Any) -> Any:
     return item
 
 
+PROGRESS_DELAY = 1.0  #: seconds :func:`class_counts` counts before it shows a progress bar
+
+
 def _progress(iterable: Iterable, enabled: bool, total: Optional[int]) -> Iterable:
     if not enabled:
         return iterable
@@ -214,7 +217,8 @@ def _progress(iterable: Iterable, enabled: bool, total: Optional[int]) -> Iterab
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, total=total, desc="counting classes", unit="item", leave=False)
+    # Shown only once counting has taken PROGRESS_DELAY seconds: a short list gets no bar flashing by.
+    return tqdm(iterable, total=total, desc="counting classes", unit="item", leave=False, delay=PROGRESS_DELAY)
 
 
 def class_counts(
@@ -230,8 +234,8 @@ def class_counts(
     Each item (a dataset sample or a loader batch) is a target tensor, an ``(input, target, ...)`` pair, or a
     dict with a ``"target"``/``"mask"``/``"label"``/``"labels"`` key; ``get_target`` overrides that. Targets
     hold class indices (a binary mask counts as ``num_classes=2``: ``[background, foreground]``); float
-    targets must hold whole numbers. Shows a ``tqdm`` progress bar when tqdm is installed (the ``cli`` extra)
-    and ``progress`` is true.
+    targets must hold whole numbers. Shows a ``tqdm`` progress bar when tqdm is installed (the ``cli`` extra),
+    ``progress`` is true and counting takes longer than :data:`PROGRESS_DELAY` seconds.
 
     Args:
         data: an iterable (``Dataset`` with ``__len__``/``__getitem__``, ``DataLoader``, list, generator).

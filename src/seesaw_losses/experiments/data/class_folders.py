@@ -3,8 +3,9 @@
 ``ROOT/cat/1.png``, ``ROOT/dog/7.jpg``, ... (files in nested folders of a class count for that class; hidden files
 and folders skipped as for segmentation). The held-out set is a second root in the same layout, or a stratified
 fraction of the first; validation is a stratified fraction of the training images that keeps at least one training
-image of every class. Every file's header is checked up front (cheap: no pixels are decoded), the pixels are read
-on demand by :class:`ClassFolderDataset`, so a dataset larger than memory can be compared.
+image of every class. Every file is decoded once up front (a truncated or corrupt file is refused by name before
+any training), then read again on demand by :class:`ClassFolderDataset`, so a dataset larger than memory can be
+compared.
 
 Class groups follow ImageNet-LT (Liu et al., CVPR 2019) on the training counts: many-shot (> 100 images),
 medium-shot (20-100) and few-shot (< 20).
@@ -112,17 +113,17 @@ def _channels_of_shape(shape: Tuple[int, ...]) -> int:
 
 
 def probe_image(path: Path) -> int:
-    """The channels (1 or 3) an image is read with, from its header; a file that cannot be read is a
-    :class:`DataError`. PIL's ``verify`` checks the file's structure without decoding the pixels."""
+    """The channels (1 or 3) an image is read with; a file that cannot be read whole is a :class:`DataError`.
+    The pixels are decoded (PIL's ``verify`` would pass a truncated JPEG, whose data it does not decode), then
+    dropped."""
     try:
         if path.suffix.lower() == ".npy":
             return _channels_of_shape(np.load(path, mmap_mode="r", allow_pickle=False).shape)
         from PIL import Image
 
         with Image.open(path) as image:
-            mode = image.mode
-            image.verify()
-        return 1 if mode in ("L", "I", "I;16", "F") else 3
+            image.load()
+            return 1 if image.mode in ("L", "I", "I;16", "F") else 3
     except Exception as error:  # PIL and numpy raise many types for a corrupt file
         raise DataError(f"cannot read {path}: {type(error).__name__}: {error}") from None
 
@@ -160,9 +161,15 @@ def _labelled(classes: Dict[str, List[Path]], index: Dict[str, int]) -> Labelled
     return LabelledImages(paths, labels)
 
 
-def _names(classes: Sequence[str], members: Sequence[int]) -> str:
-    shown = [classes[c] for c in members]
+def _names(classes: Sequence[str], members: Sequence[int], *, indexed: bool = False) -> str:
+    shown = [f"{c}: {classes[c]}" if indexed else classes[c] for c in members]
     return ", ".join(shown[:8]) + (f", ... ({len(shown)} in all)" if len(shown) > 8 else "")
+
+
+def numeric_order_kept(classes: Sequence[str]) -> bool:
+    """False when every class name is a whole number and their sorted order is not their numeric order
+    (``"10"`` before ``"2"``): class ``k`` is then not the folder named ``k``."""
+    return not all(name.isdigit() for name in classes) or list(classes) == sorted(classes, key=int)
 
 
 def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fraction: float = 0.2,
@@ -174,7 +181,10 @@ def load_class_folders(root: Path, *, test_root: Optional[Path] = None, test_fra
     classes = sorted(found)
     index = {name: k for k, name in enumerate(classes)}
     data = _labelled(found, index)
-    notes: List[str] = []
+    notes: List[str] = [] if numeric_order_kept(classes) else [
+        "the class folders are numbered in the order of their sorted names, as torchvision's ImageFolder numbers "
+        f"them, not by the numbers they name: {_names(classes, range(len(classes)), indexed=True)}; name them "
+        "with leading zeros (01, 02, ..., 10) to make both orders agree"]
     if test_root is not None:
         held_found = list_class_folders(Path(test_root), "test_root=", min_classes=1)
         unknown = sorted(set(held_found) - set(found))

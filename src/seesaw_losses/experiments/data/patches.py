@@ -173,8 +173,9 @@ def foreground_patches(count: int, rng: np.random.Generator) -> int:
 
 
 def sample_patches(image: Tensor, mask: Tensor, *, size: int, count: int, rng: np.random.Generator,
-                   ignore_index: Optional[int] = None) -> Tuple[Tensor, Tensor, List[bool]]:
-    """``count`` random ``size x size`` patches of one image and its mask, each flipped and turned at random.
+                   ignore_index: Optional[int] = None, augment: bool = True) -> Tuple[Tensor, Tensor, List[bool]]:
+    """``count`` random ``size x size`` patches of one image and its mask, each flipped and turned at random
+    when ``augment`` (the same patches otherwise, as they lie in the image).
 
     The first :func:`foreground_patches` of them are centred on a random foreground pixel (when the mask has
     any); the others lie anywhere the image covers the patch (a smaller image anywhere inside it).
@@ -198,6 +199,7 @@ def sample_patches(image: Tensor, mask: Tensor, *, size: int, count: int, rng: n
             top = int(rng.integers(min(0, height - size), max(0, height - size) + 1))
             left = int(rng.integers(min(0, width - size), max(0, width - size) + 1))
         turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+        turns, flip = (turns, flip) if augment else (0, False)
         patch = [crop(image, top, left, size, 0.0), crop(mask, top, left, size, fill)]
         patch = [p.flip(-1) if flip else p for p in patch]
         images.append(patch[0].rot90(turns, (-2, -1)))
@@ -234,9 +236,9 @@ class PatchDataset(Dataset):
     """
 
     def __init__(self, pairs: Sequence[ImagePair], *, patch_size: int, patches_per_image: int, channels: int,
-                 reading: MaskReading = MaskReading(), seed: int = 0) -> None:
+                 reading: MaskReading = MaskReading(), seed: int = 0, augment: bool = True) -> None:
         self.pairs, self.patch_size, self.patches_per_image = pairs, patch_size, patches_per_image
-        self.channels, self.reading, self.seed = channels, reading, seed
+        self.channels, self.reading, self.seed, self.augment = channels, reading, seed, augment
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -246,7 +248,7 @@ class PatchDataset(Dataset):
         image, mask = read_pair(self.pairs[k], self.reading, self.channels)
         rng = np.random.default_rng([self.seed, epoch, k])
         patches, masks, _ = sample_patches(image, mask, size=self.patch_size, count=self.patches_per_image,
-                                           rng=rng, ignore_index=self.reading.ignore_index)
+                                           rng=rng, ignore_index=self.reading.ignore_index, augment=self.augment)
         return patches, masks
 
 

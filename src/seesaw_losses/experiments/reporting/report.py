@@ -14,17 +14,21 @@ import csv
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...compose import parse_config
-from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS
+from .. import BINARY, CLASSIFICATION, LONG_TAIL, MULTICLASS, DataError
 from ..evaluation.catalog import ADJUSTED, AT_HALF, PER_CLASS, POOLED, TOPOLOGY, describe
 from ..losses import LossSpec, term_prefixes
 from ..result import Comparison, Ranked
 from .plots import (held_out, plot_classification, plot_curves, plot_per_class, plot_precision_recall,
                     plot_predictions)
 
+REPORT_SPACE_MB = 32  #: free space asked of the report folder's disk: room for its plots, CSVs and results.json
 TABLE_WIDTH = 120  #: the widest a printed table may be: it fits a 120-column terminal without wrapping
 VERDICT = "vs best"  #: the column saying best / equivalent / tied / worse with the p-value
 
@@ -69,6 +73,14 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
+def _resampled(comparison: Comparison) -> bool:
+    """Whether the statistics resampled anything (an interval, a test): not with one seed and no per-sample
+    scores, where "best in" and the verdicts say nothing."""
+    best = comparison.ranking[0]
+    return not (math.isnan(comparison.winner_entry.ci95[0])
+                and all(math.isnan(e.p_value) for e in comparison.ranking if e is not best))
+
+
 def _cost_keys(comparison: Comparison) -> List[str]:
     """The cost columns the runs can fill: seconds per epoch (else per run), peak memory when measured."""
     spent = [entry.costs() for entry in comparison.ranking]
@@ -96,7 +108,7 @@ def _rows(comparison: Comparison, keys: Sequence[str], *, ranked: bool = False, 
           ) -> Tuple[List[str], List[List[str]]]:
     """Header and rows: rank, loss, ``keys`` (means over seeds); ``ranked``: the ranking metric with its
     interval first and the "best in" and verdict columns last; ``costs``: seconds per epoch and peak memory."""
-    entries = comparison.ranking
+    entries, resampled = comparison.ranking, _resampled(comparison)
     cost_keys = _cost_keys(comparison) if costs else []
     head = ["#", "Loss"] + [header(k) for k in keys] + [COST_HEADERS[k] for k in cost_keys] \
         + (["Best in", VERDICT] if ranked else [])
@@ -106,7 +118,8 @@ def _rows(comparison: Comparison, keys: Sequence[str], *, ranked: bool = False, 
                                           else _number(result.summary(k)[0]) for k in keys]
         spent = result.costs()
         row += [_number(spent[k], 2 if k != "peak_mb" else 1) for k in cost_keys]
-        row += [_percent(result.best_fraction), _verdict(result, entries[0])] if ranked else []
+        row += [_percent(result.best_fraction) if resampled else "n/a", _verdict(result, entries[0])] if ranked \
+            else []
         rows.append(row)
     return head, rows
 
@@ -145,8 +158,11 @@ def interval_text(comparison: Comparison) -> str:
 
 def ranking_note(comparison: Comparison) -> str:
     seeds = len(comparison.seeds)
-    note = (f"Held-out split, mean over {seeds} seed(s); ranked by {header(comparison.metric)}, ± the half-width of "
-            f"its {interval_text(comparison)}; the other columns are means over the seeds")
+    interval = interval_text(comparison)
+    measured = (f"no interval ({interval.removeprefix('no interval (')}" if interval.startswith("no interval")
+                else f"± the half-width of its {interval}")
+    note = (f"Held-out split, mean over {seeds} seed(s); ranked by {header(comparison.metric)}, {measured}; the "
+            "other columns are means over the seeds")
     if comparison.kind == BINARY:
         note += (" (Thr: the threshold of the best F1 on the validation split, applied to the held-out split; "
                  "the @0.5 columns use 0.5; SDice@t: surface Dice at a tolerance of t pixels)")
@@ -171,6 +187,9 @@ def recommendation(comparison: Comparison) -> str:
     best, winner = entries[0], comparison.winner_entry
     mean, low, high = winner.mean, *winner.ci95
     shown = f"{header(comparison.metric)} {mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+    if not _resampled(comparison):
+        return (f"Recommendation: {winner.loss} ({shown}){', the best mean' if winner is best else ''}; with one "
+                "seed and no per-sample scores nothing is resampled or tested: train 3 or more seeds.")
     text = f"Recommendation: {winner.loss} ({shown}), best in {_percent(winner.best_fraction)} of resamples"
     rivals = [e for e in entries if e is not winner and e.best_fraction >= winner.best_fraction - WINNER_TOLERANCE]
     if rivals:
@@ -178,8 +197,6 @@ def recommendation(comparison: Comparison) -> str:
                  "hyperparameters)")
     if winner is not best and best not in rivals:
         text += f"; {best.loss} has the best mean, but is best in fewer resamples"
-    if math.isnan(low) and all(math.isnan(e.p_value) for e in entries if e is not best):
-        return text + "; with one seed and no per-sample scores nothing is tested: train 3 or more seeds."
     equivalent = [e for e in entries if e.equivalent]
     open_ = [e for e in entries if e is not best and e.tied and not e.equivalent]
     margin = comparison.margin
@@ -198,20 +215,31 @@ def recommendation(comparison: Comparison) -> str:
 
 
 def paste_line(comparison: Comparison) -> str:
-    return f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
+    """The line that builds the winner; for class folders, preceded by a comment with the class names in the
+    order of the class indices (the counts in the string follow it)."""
+    line = f'criterion = seesaw_losses.build_loss("{comparison.winner}")'
+    classes = comparison.settings.get("classes")
+    if not classes:
+        return line
+    return (f"# class indices as torchvision's ImageFolder numbers the folders (sorted names): "
+            f"{', '.join(f'{k}: {name}' for k, name in enumerate(classes))}\n{line}")
 
 
 def _render(title: str, head: List[str], rows: List[List[str]]) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from rich import box
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # the title above it: rich would wrap it to the table's width
+    # Text, not str: the user's names (paths, classes, functions such as my_mnist.py:train) stay literal, never
+    # read as rich markup ("[red]") or emoji codes (":train:"). The title goes above it: rich would wrap it to the
+    # table's width.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for k, name in enumerate(head):
-        table.add_column(name, justify="left" if k < 2 or name == VERDICT else "right", no_wrap=True)
+        table.add_column(Text(name), justify="left" if k < 2 or name == VERDICT else "right", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     buffer = io.StringIO()
     # As wide as the table needs: a wrapped loss name or a cell split over two lines is hard to read and to copy.
     Console(file=buffer, width=1000, force_terminal=False, color_system=None).print(table)
@@ -389,8 +417,15 @@ def _has_curves(comparison: Comparison) -> bool:
 def write_report(out: Path, comparisons: Dict[str, Comparison], settings: Dict[str, object], title: str
                  ) -> List[Path]:
     """Write every plot (those the runs kept what it needs for), ``results.json``, one CSV per comparison, the
-    winner of the first and ``report.md`` into ``out``; return the paths written."""
+    winner of the first and ``report.md`` into ``out``; return the paths written. ``results.json`` comes first,
+    whole or not at all (a temporary file renamed), so that a failure writing the rest keeps every number."""
     out.mkdir(parents=True, exist_ok=True)
+    from ... import __version__
+
+    document = {"seesaw_losses_version": __version__, "settings": settings,
+                **{name: comparison_json(comparison) for name, comparison in comparisons.items()}}
+    results = out / "results.json"
+    write_atomically(results, json.dumps(document, indent=2))
     written: List[Path] = []
     sections = []
     for name, comparison in comparisons.items():
@@ -411,14 +446,65 @@ def write_report(out: Path, comparisons: Dict[str, Comparison], settings: Dict[s
         sections.append(_markdown(comparison, images))
     first = next(iter(comparisons.values()))
     written += write_winner(first, out)
-    from ... import __version__
 
-    document = {"seesaw_losses_version": __version__, "settings": settings,
-                **{name: comparison_json(comparison) for name, comparison in comparisons.items()}}
-    results = out / "results.json"
-    results.write_text(json.dumps(document, indent=2))
     report = out / "report.md"
     report.write_text(f"# {title}\n\n" + "\n".join(sections)
                       + f"\nThe winner of {first.title.lower()} as a config: `winner.json`, `winner.yaml` (Hydra), "
                         "`winner_mmengine.py`. All numbers: `results.json` and the CSV files.\n")
     return written + [results, report]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``path`` holds ``text`` whole, or keeps what it held: written to a temporary file beside it, then renamed."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def check_report_folder(out: Optional[Path]) -> None:
+    """Before any training: ``out`` (None: no report) is a folder or can be made one, this process may write
+    there, and its disk has :data:`REPORT_SPACE_MB` free; a :class:`DataError` naming ``out=`` otherwise."""
+    if out is None:
+        return
+    out = Path(out)
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        where = "exists and is not a folder" if existing == out else f"is under {str(existing)!r}, a file"
+        raise DataError(f"compare: out={str(out)!r} {where}; choose another out= folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "is" if existing == out else f"would be made in {str(existing)!r}, which is"
+        raise DataError(f"compare: out={str(out)!r} {where} not writable (read-only, or not yours); choose "
+                        "another out= folder")
+    free = shutil.disk_usage(existing).free / 2**20
+    if free < REPORT_SPACE_MB:
+        raise DataError(f"compare: out={str(out)!r} is on a disk with {free:.1f} MB free; the report needs about "
+                        f"{REPORT_SPACE_MB} MB: free some space or choose another out= folder")
+
+
+class ReportError(DataError):
+    """The comparison finished but its report could not be written whole; ``result`` holds every number, and
+    ``results.json`` in the folder too when it was written."""
+
+    def __init__(self, result: Comparison, out: Path, error: OSError) -> None:
+        self.result = result
+        self.failure = (f"writing the report into out={str(out)!r} failed ({type(error).__name__}: "
+                        f"{error.strerror or error}); " + (f"the results are kept in {out / 'results.json'}"
+                                                          if (out / "results.json").is_file() else
+                                                          "no file could be written"))
+        super().__init__(f"compare: the comparison finished, but {self.failure}; free space (or choose another "
+                         "folder) and write the report again with error.result.save(folder)")
+
+
+def save_report(result: Comparison, out: Path) -> List[Path]:
+    """Write the report of one comparison into ``out``; an ``OSError`` on the way (a full disk) is a
+    :class:`ReportError` carrying ``result``."""
+    try:
+        return write_report(out, {result.name: result}, {result.name: result.settings},
+                            f"{result.title}: losses compared")
+    except OSError as error:
+        raise ReportError(result, out, error) from error

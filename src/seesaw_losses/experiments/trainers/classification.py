@@ -21,7 +21,7 @@ from ..run import SOFTMAX, Run
 from ..evaluation.catalog import adjusted_key, per_class_key
 from ..defaults import BATCH_SIZE, EPOCHS, LR, WIDTH
 from ..models.cnn import SmallCNN
-from .fit import Budget, check_budget, default_loader_workers, fit_batches
+from .fit import Budget, check_augment, check_budget, default_loader_workers, fit_batches, read_in_one_line
 
 RANK_METRIC = "balanced_accuracy"
 
@@ -83,7 +83,8 @@ def _flip_half(x: Tensor, generator: torch.Generator) -> Tensor:
 class ClassificationTrainer:
     """``train(criterion, run)`` for class-folder data: a fresh :class:`SmallCNN` seeded by ``run.seed`` trained
     under ``budget`` (:func:`~seesaw_losses.experiments.trainers.fit.fit_batches`), images read on demand by
-    ``loader_workers`` processes (None: the cores this process may use, or 0 in a daemonic process). Scores the
+    ``loader_workers`` processes (None: the cores this process may use, or 0 in a daemonic process), each
+    training image mirrored left-right at random with ``augment="flip"`` (``"none"``: as read). Scores the
     validation split every epoch (``run.report``) and returns the metrics of :func:`classification_scores` on the
     validation split (tuning trials) or the held-out split (final runs, which also record per-sample correctness
     grouped by true class and keep the confusion matrix and per-class accuracy in ``run.artifacts``)."""
@@ -92,6 +93,7 @@ class ClassificationTrainer:
     budget: Budget = field(default_factory=lambda: Budget(EPOCHS, BATCH_SIZE["classification"], LR))
     width: int = WIDTH["classification"]
     loader_workers: Optional[int] = None
+    augment: str = "flip"
     name: str = CLASSIFICATION
     kind: str = CLASSIFICATION
     metric: str = RANK_METRIC
@@ -101,6 +103,7 @@ class ClassificationTrainer:
     def __post_init__(self) -> None:
         check_budget("ClassificationTrainer", epochs=self.budget.epochs, batch_size=self.budget.batch_size,
                      width=self.width)
+        check_augment("ClassificationTrainer", self.augment)
 
     @property
     def epochs(self) -> int:
@@ -120,7 +123,7 @@ class ClassificationTrainer:
     def _logits(self, model: nn.Module, loader: DataLoader, device: str) -> Tuple[Tensor, Tensor]:
         model.eval()
         with torch.no_grad():
-            pairs = [(model(x.to(device)).float().cpu(), y) for x, y in loader]
+            pairs = [(model(x.to(device)).float().cpu(), y) for x, y in read_in_one_line(loader)]
         model.train()
         return torch.cat([logits for logits, _ in pairs]), torch.cat([labels for _, labels in pairs])
 
@@ -133,6 +136,8 @@ class ClassificationTrainer:
         last: Dict[str, float] = {}
 
         def batches(epoch: int):
+            if self.augment == "none":
+                return train_loader
             return ((_flip_half(x, generator), y) for x, y in train_loader)
 
         def validate(model: nn.Module) -> float:

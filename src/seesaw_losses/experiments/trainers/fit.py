@@ -9,7 +9,7 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Tuple, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,7 @@ from ..run import Diverged, Run
 
 Augment = Callable[[Tensor, Tensor, torch.Generator], Tuple[Tensor, Tensor]]
 Batches = Callable[[int], Iterable[Tuple[Tensor, Tensor]]]  #: epoch -> that epoch's ``(x, y)`` batches
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -31,6 +32,15 @@ class Budget:
     amp: bool = False
 
 
+AUGMENTS = ("flip", "none")  #: a built-in trainer's ``augment``: random flips (the default), or none
+
+
+def check_augment(owner: str, augment: str) -> None:
+    """``augment`` must be one of :data:`AUGMENTS`."""
+    if augment not in AUGMENTS:
+        raise DataError(f"{owner}: augment must be one of {', '.join(map(repr, AUGMENTS))}, got {augment!r}")
+
+
 def check_budget(owner: str, **sizes: int) -> None:
     """Each of ``sizes`` (epochs, batch size, widths, ...) must be a positive integer."""
     for name, value in sizes.items():
@@ -38,14 +48,53 @@ def check_budget(owner: str, **sizes: int) -> None:
             raise DataError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
-def default_loader_workers() -> int:
-    """The cores this process may run on (its CPU affinity); 0 (read in this process) in a daemonic process,
-    which may not start worker processes."""
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def running_elsewhere(readings: int = 5) -> int:
+    """Threads of other processes running right now: the kernel's count of runnable threads
+    (``/proc/loadavg``) less this one, the least of ``readings`` a few milliseconds apart (a short-lived process
+    is not a busy one); 0 where the count is unknown."""
+    counts = []
+    for reading in range(readings):
+        try:
+            with open("/proc/loadavg") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return 0
+        if reading + 1 < readings:
+            time.sleep(0.005)
+    return max(0, min(counts))
+
+
+def idle_cores() -> int:
+    """The usable cores that no other process keeps busy right now (at least 1): what this process's threads
+    and loader processes may take without waiting on each other for a core."""
+    return max(1, usable_cores() - running_elsewhere())
+
+
+def default_loader_workers(cores: Optional[int] = None) -> int:
+    """Half of ``cores`` (None: :func:`usable_cores`), the torch threads taking the other half; 0 (read in this
+    process) in a daemonic process, which may not start worker processes, and with a single core."""
     import multiprocessing
 
     if multiprocessing.current_process().daemon:
         return 0
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (usable_cores() if cores is None else cores) // 2
+
+
+def read_in_one_line(batches: Iterable[Item]) -> Iterator[Item]:
+    """``batches`` (a ``DataLoader``), a :class:`DataError` raised in one of its worker processes re-raised with
+    its own one-line message: the ``DataLoader`` wraps it in the worker's traceback."""
+    try:
+        yield from batches
+    except DataError as error:
+        lines = str(error).strip().splitlines()
+        if len(lines) < 2:
+            raise
+        raise DataError(lines[-1].partition(": ")[2]) from None  # "...DataError: cannot read ..."
 
 
 def predict(model: nn.Module, x: Tensor, device: str, batch_size: int = 32) -> Tensor:
@@ -141,7 +190,7 @@ def fit_batches(model: nn.Module, criterion: nn.Module, batches: Batches, steps_
         start = time.perf_counter()
         _set_epoch(criterion, epoch)
         running, seen, first = 0.0, 0, None
-        for xb, yb in batches(epoch):
+        for xb, yb in read_in_one_line(batches(epoch)):
             first = first or (xb, yb)
             value = loss_value(model, criterion, xb.to(device), yb.to(device), sigmoid=sigmoid, amp=budget.amp)
             if not torch.isfinite(value):

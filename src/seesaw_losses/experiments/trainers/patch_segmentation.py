@@ -17,7 +17,7 @@ from ..defaults import BATCH_SIZE, DEPTH, EPOCHS, LR, OVERLAP, PATCH_SIZE, PATCH
 from ..models.sliding_window import BLENDS, sliding_window
 from ..models.unet import UNet
 from ..run import Run
-from .fit import Budget, check_budget, default_loader_workers, fit_batches
+from .fit import Budget, check_augment, check_budget, default_loader_workers, fit_batches, read_in_one_line
 from .segmentation import SegmentationKind
 
 
@@ -50,11 +50,13 @@ class PatchSegmentationTrainer(SegmentationKind):
     loader_workers: Optional[int] = None
     tolerances: Tuple[float, ...] = (1, 2)
     name: str = "segmentation"
+    augment: str = "flip"  #: "flip": each patch flipped and turned by quarter turns at random; "none": as read
 
     def __post_init__(self) -> None:
         check_budget("PatchSegmentationTrainer", patches_per_image=self.patches_per_image, epochs=self.budget.epochs,
                      batch_size=self.budget.batch_size, width=self.width)
         self.check_windows(self.patch_size, self.depth, self.overlap, self.blend)
+        check_augment("PatchSegmentationTrainer", self.augment)
 
     @staticmethod
     def check_windows(patch_size: int, depth: int = DEPTH, overlap: float = OVERLAP, blend: str = "gaussian"
@@ -82,8 +84,8 @@ class PatchSegmentationTrainer(SegmentationKind):
                 ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
         """Per image at its own size: the foreground probability (binary) or predicted classes, and the mask."""
         outputs, masks = [], []
-        for image, mask in whole_image_loader(WholeImages(pairs, self.data.channels, self.data.reading),
-                                              self.workers):
+        for image, mask in read_in_one_line(whole_image_loader(WholeImages(pairs, self.data.channels,
+                                                                           self.data.reading), self.workers)):
             logits = sliding_window(model, image.to(device), size=self.patch_size, overlap=self.overlap,
                                     blend=self.blend, batch_size=self.budget.batch_size).cpu()
             if not self.data.binary:
@@ -101,7 +103,8 @@ class PatchSegmentationTrainer(SegmentationKind):
         model = UNet(data.channels, 1 if sigmoid else data.num_classes, width=self.width, depth=self.depth)
         sampler = EpochSampler(len(data.train), run.seed)
         dataset = PatchDataset(data.train, patch_size=self.patch_size, patches_per_image=self.patches_per_image,
-                               channels=data.channels, reading=data.reading, seed=run.seed)
+                               channels=data.channels, reading=data.reading, seed=run.seed,
+                               augment=self.augment == "flip")
         loader = patch_loader(dataset, sampler, max(1, self.budget.batch_size // self.patches_per_image),
                               self.workers)
         validated: Dict[str, List[np.ndarray]] = {}

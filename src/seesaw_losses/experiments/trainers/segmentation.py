@@ -16,7 +16,7 @@ from .. import BINARY, MULTICLASS
 from ..run import SIGMOID, SOFTMAX, Run
 from ..data.generated import SegmentationData, SegmentationSplit
 from ..models.unet import UNet
-from .fit import Budget, fit, predict
+from .fit import Budget, check_augment, fit, predict
 
 
 def augment(x: Tensor, y: Tensor, generator: torch.Generator) -> Tuple[Tensor, Tensor]:
@@ -80,6 +80,10 @@ class SegmentationTrainer(SegmentationKind):
     depth: int = DEPTH
     name: str = "segmentation"
     tolerances: Tuple[float, ...] = (1, 2)
+    augment: str = "flip"  #: "flip": each batch flipped and turned by quarter turns at random; "none": as read
+
+    def __post_init__(self) -> None:
+        check_augment("SegmentationTrainer", self.augment)
 
     def class_counts(self) -> list:
         """Training pixels per class (background first)."""
@@ -101,7 +105,7 @@ class SegmentationTrainer(SegmentationKind):
             return evaluator.score(self._outputs(model, data.validation, device), data.validation.masks)
 
         fit(model, criterion, torch.from_numpy(data.train.images), torch.from_numpy(data.train.masks), validate,
-            self.budget, run, sigmoid=run.sigmoid, augment=augment)
+            self.budget, run, sigmoid=run.sigmoid, augment=augment if self.augment == "flip" else None)
         found = self._outputs(model, data.validation, device)
         threshold = evaluator.threshold(found, data.validation.masks)
         if run.tuning:
