@@ -1,7 +1,8 @@
 """How often the labels of a comparison are wrong, on scores drawn from a model whose truth is known
 (``tests/verdict_truth.py``): no training, only the statistics of ``seesaw_losses.experiments.statistics``.
 
-    PYTHONPATH=src python scripts/simulate_verdicts.py [--replicates 400] [--seed 0]
+    PYTHONPATH=src python scripts/simulate_verdicts.py [--replicates 400] [--seed 0] [--structures seed ...]
+        [--losses 2 5 9 12] [--seeds N]
 
 Prints, per structure and number of losses, the share of simulated comparisons in which
 
@@ -23,6 +24,7 @@ measure that one on the same draws (the table in docs/compare.md has both).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -92,18 +94,22 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--losses", type=int, nargs="+", default=[2, 5, 9, 12])
-    parser.add_argument("--structures", nargs="+", default=["seed", "sample", "grouped"], choices=sorted(STRUCTURES))
+    parser.add_argument("--structures", nargs="*", default=["seed", "sample", "grouped"], choices=sorted(STRUCTURES))
+    parser.add_argument("--seeds", type=int, help="seeds per loss instead of each structure's (3)")
     args = parser.parse_args()
     start = time.perf_counter()
     print(f"{'structure':<44} {'K':>3} {'any worse':>10} {'covered':>8} {'first':>6} {'found':>6} {'ceiling':>8}")
+    structures = {key: dataclasses.replace(value, seeds=args.seeds or value.seeds)
+                  for key, value in STRUCTURES.items()}
     for key in args.structures:
+        name = structures[key].name + (f", {args.seeds} seeds" if args.seeds else "")
         for losses in args.losses:
-            worse, covered, first, found, ceiling = rates(STRUCTURES[key], losses, args.replicates, args.seed)
-            print(f"{STRUCTURES[key].name:<44} {losses:>3} {100 * worse:>9.1f}% {100 * covered:>7.1f}% "
+            worse, covered, first, found, ceiling = rates(structures[key], losses, args.replicates, args.seed)
+            print(f"{name:<44} {losses:>3} {100 * worse:>9.1f}% {100 * covered:>7.1f}% "
                   f"{100 * first:>5.1f}% {100 * found:>5.1f}% {100 * ceiling:>7.1f}%", flush=True)
     for key in ("noisy-seeds", "seed", "sample"):
-        rate = equivalent_rate(STRUCTURES[key], args.replicates, args.seed)
-        print(f"worse by 8x the margin called equivalent ({STRUCTURES[key].name}): {100 * rate:.1f}%")
+        rate = equivalent_rate(structures[key], args.replicates, args.seed)
+        print(f"worse by 8x the margin called equivalent ({structures[key].name}): {100 * rate:.1f}%")
     print(f"({args.replicates} replicates each, {time.perf_counter() - start:.0f} s)")
 
 

@@ -33,10 +33,11 @@ the closed test of "these losses are all among the truly best": whatever the tru
 best, the chance that any truly best loss is labelled worse stays below ``alpha``, and it finds more than a test of
 every pair (Bonferroni or Tukey) because only the last loss pays for all K. The p-value shown is the step-down
 adjusted p-value (``worse`` iff ``p < alpha``). A loss is *equivalent* when its upper bound on the deficit to the
-truly best of the other losses is within ``margin``: ``max(0, deficit + c_1 se)``, ``c_1`` the one-sided Dunnett
-value of K - 1 comparisons, simultaneous over the losses (Hsu's multiple comparisons with the best; for the best
-itself, how far it could be below the best of the others): the interval form of two one-sided tests. The laws are
-drawn by a seeded Monte Carlo. A loss neither worse nor equivalent is *tied*: the data do not tell;
+best is within ``margin``: ``max(0, deficit + c_1 se)``, ``c_1`` the one-sided Dunnett value of K - 1
+comparisons, simultaneous over the losses (Hsu's multiple comparisons with the best): the interval form of two
+one-sided tests. The best is equivalent when, in the same way, it is shown within the margin of those losses (so
+that a loss picked as best by luck does not make "the choice does not matter" true). The laws are drawn by a
+seeded Monte Carlo. A loss neither worse nor equivalent is *tied*: the data do not tell;
 :attr:`LossSummary.settle` says how many seeds or held-out samples would, from the estimated components.
 
 **Intervals** are 95 % t-intervals of each loss's statistic; the best and the recommended loss, picked for looking
@@ -59,6 +60,7 @@ paired t over seeds), seeds resampled for "best in N %". With one seed and no pe
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -96,8 +98,8 @@ class LossSummary:
     """One loss's line: the mean of its values, the 95 % interval, the adjusted p-value of "worse than the best"
     (NaN for the best and when nothing can be tested), ``tied`` (not shown worse), ``equivalent`` (shown within
     the margin of the best), the share of resamples in which it is best, the simultaneous upper bound on its
-    deficit to the truly best of the other losses (on the metric's scale), and for a loss the data leave open
-    what would settle it."""
+    deficit to the best (for the best: to the losses equivalent to it; on the metric's scale), and for a loss the
+    data leave open what would settle it."""
 
     mean: float
     ci95: Tuple[float, float]
@@ -188,18 +190,16 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
     pair_variance, pair_df = moments.pair_variance()
     better = sign * moments.statistic
     deficit = better[best] - better  # how much better the best is than each loss
-    pair_se = np.sqrt(pair_variance[best])
-    p_values, worse_critical, bound_critical = _with_the_best(deficit, pair_se, pair_df[best], best, alpha)
-    reach = np.where(pair_se == 0, 0.0, bound_critical * pair_se)  # NaN where the pair cannot be tested
-    bounds = np.maximum(deficit + reach, 0.0)
-    if losses > 1:  # the best's deficit to the best of the others
-        bounds[best] = max(float(np.max(np.delete(reach - deficit, best))), 0.0)
+    p_values, worse_critical = _with_the_best(deficit, np.sqrt(pair_variance[best]), pair_df[best], best, alpha)
+    bound_critical = _bound_critical(pair_df[best], losses, alpha)
+    bounds = _deficit_bounds(deficit, np.sqrt(pair_variance[best]), bound_critical, best, margin)
     best_fraction = _best_fraction(sign * _bootstrap(scores, codes, np.random.default_rng(seed), resamples))
     top = best_fraction.max()
     candidates = [k for k in order if best_fraction[k] >= top - WINNER_TOLERANCE]
     winner = min(candidates, key=lambda k: (tuple(simplicity.get(names[k], ())), -sign * means[k]))
     low, high = _intervals(means, *moments.single_variance(), picked=[best, winner])
-    footnote = _footnote(moments, samples, missing, alpha, worse_critical, bound_critical, margin, resamples)
+    footnote = _footnote(moments, samples, missing, alpha, worse_critical, np.delete(bound_critical, best),
+                         margin, resamples)
     if codes is not None:
         footnote += f"; statistic: mean of the {codes.max() + 1} per-group means"
     summaries = {}
@@ -390,8 +390,8 @@ class _Moments:
 
 def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: int, alpha: float
                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The comparisons with the best: ``(adjusted p-value of "worse", critical t of "worse", critical t of the
-    deficit bound)`` of each loss (NaN where nothing can be tested, and for the best).
+    """The comparisons with the best: ``(adjusted p-value of "worse", its critical t)`` of each loss (NaN where
+    nothing can be tested, and for the best).
 
     With ``t_i = deficit_i / se_i`` the losses other than the best are ordered by ``t``, the best first (place
     1). The loss at place ``r`` is worse when every loss at a place ``s >= r`` has ``t`` above ``c_s``, the
@@ -399,18 +399,16 @@ def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: in
     deviations over ``sqrt(chi2_df / df)`` (its own pair's df): the closed test of the hypotheses "these losses are
     all among the truly best", which bounds the chance that any truly best loss is labelled worse by ``alpha``
     whatever the other losses are and whichever loss the data make best. ``c_2`` is two-sided t for two losses,
-    ``c_K`` the studentised range. The bound critical value is ``c_1``, the one-sided Dunnett value of K - 1
-    comparisons: ``deficit + c_1 se`` bounds every loss's deficit to the truly best of the others at once, and
-    ``max(c_1 se - deficit)`` over the others the best's (Hsu's comparisons with the best). The laws are drawn by a seeded Monte Carlo (:data:`LAW_DRAWS`).
+    ``c_K`` the studentised range. The laws are drawn by a seeded Monte Carlo (:data:`LAW_DRAWS`).
 
     Shape:
         - deficit, se, df: ``(losses,)``; outputs: ``(losses,)``.
     """
     losses = deficit.size
-    p_values, worse_critical, bound_critical = (np.full(losses, math.nan) for _ in range(3))
+    p_values, worse_critical = np.full(losses, math.nan), np.full(losses, math.nan)
     others = [k for k in range(losses) if k != best and (se[k] == 0 or np.isfinite(df[k]))]
     if not others:
-        return p_values, worse_critical, bound_critical
+        return p_values, worse_critical
     rng = np.random.default_rng(LAW_SEED)
     deviations = rng.standard_normal((LAW_DRAWS, losses))
     spread = (deviations.max(axis=1, keepdims=True) - np.minimum.accumulate(deviations, axis=1)) / math.sqrt(2)
@@ -424,10 +422,59 @@ def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: in
         law = spread[:, place - 1] / scale
         raw[k] = np.mean(law > t[k])
         worse_critical[k] = np.quantile(law, 1 - alpha)
-        bound_critical[k] = np.quantile(spread[:, 0] / scale, 1 - alpha)
     # step-down: a loss is worse only when every loss further down is; its p-value is the largest from it down
     p_values[order] = np.maximum.accumulate(raw[order][::-1])[::-1]
-    return p_values, worse_critical, bound_critical
+    return p_values, worse_critical
+
+
+def _deficit_bounds(deficit: np.ndarray, se: np.ndarray, critical: np.ndarray, best: int, margin: float
+                    ) -> np.ndarray:
+    """Simultaneous upper bounds on the deficits (Hsu's comparisons with the best, ``c_1`` the one-sided Dunnett
+    value): of each loss to the best, ``max(0, deficit + c_1 se)``; of the best to the losses whose bound is within
+    ``margin`` (to every other loss when none is), ``max(0, max of c_1 se - deficit)``, so that the best too is
+    equivalent only when it is shown within the margin of them. NaN where a pair cannot be tested.
+
+    Shape:
+        - deficit, se, critical: ``(losses,)``, the best's pairs; output: ``(losses,)``.
+    """
+    reach = np.where(se == 0, 0.0, critical * se)
+    bounds = np.maximum(deficit + reach, 0.0)
+    others = np.arange(deficit.size) != best
+    if not others.any():
+        return np.full(deficit.size, math.nan)
+    close = others & (bounds <= margin)
+    against = close if close.any() else others
+    bounds[best] = max(float(np.max((reach - deficit)[against])), 0.0)
+    return bounds
+
+
+_DF_GRID = np.array([1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 14, 20, 30, 50, 100, 300, math.inf])
+
+
+@functools.lru_cache(maxsize=64)
+def _dunnett_on_grid(losses: int, alpha: float) -> np.ndarray:
+    """The one-sided Dunnett value of ``losses - 1`` comparisons with equal correlation 1/2, ``c_1``, at the df of
+    :data:`_DF_GRID`: the ``1 - alpha`` quantile of ``(max of K - the first of K) / sqrt(2)`` standard normal
+    deviations over ``sqrt(chi2_df / df)``, by a seeded Monte Carlo (:data:`LAW_DRAWS`)."""
+    rng = np.random.default_rng(LAW_SEED)
+    deviations = rng.standard_normal((LAW_DRAWS, losses))
+    lead = (deviations.max(axis=1) - deviations[:, 0]) / math.sqrt(2)
+    scales = [np.sqrt(rng.standard_gamma(df / 2, LAW_DRAWS) / (df / 2)) if math.isfinite(df) else 1.0
+              for df in _DF_GRID]
+    return np.array([np.quantile(lead / scale, 1 - alpha) for scale in scales])
+
+
+def _bound_critical(df: np.ndarray, losses: int, alpha: float) -> np.ndarray:
+    """``c_1`` (see :func:`_dunnett_on_grid`) at each pair's df, interpolated in ``1 / df`` (NaN where the df
+    is NaN; a df below 1 counts as 1).
+
+    Shape:
+        - df: any; output: the same.
+    """
+    grid = _dunnett_on_grid(losses, alpha)
+    inverse = 1 / np.clip(np.nan_to_num(df, nan=1.0), 1.0, None)
+    critical = np.interp(inverse, (1 / _DF_GRID)[::-1], grid[::-1])
+    return np.where(np.isnan(df), math.nan, critical)
 
 
 def _intervals(means: np.ndarray, variance: np.ndarray, df: np.ndarray, picked: Sequence[int]
