@@ -187,6 +187,16 @@ def test_step_down_comparisons_with_the_best_and_the_adjusted_p_value():
     assert "step-down comparisons with the best" in summary.footnote
 
 
+def test_the_equivalence_bound_uses_the_one_sided_dunnett_value():
+    # c_1 of K losses: one-sided t for two losses; for five with infinite df, Dunnett's tabulated 2.16 (four
+    # comparisons with a control, one-sided, 5 %). Drawn by Monte Carlo (20,000 draws) and interpolated in 1 / df.
+    from seesaw_losses.experiments.statistics import _bound_critical
+
+    assert _bound_critical(np.array([10.0, 3.0]), 2, 0.05) == pytest.approx(stats.t.ppf(0.95, [10, 3]), abs=0.04)
+    assert _bound_critical(np.array([math.inf]), 5, 0.05)[0] == pytest.approx(2.16, abs=0.03)
+    assert math.isnan(_bound_critical(np.array([math.nan]), 5, 0.05)[0])
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"values": {}}, "at least one loss"),
     ({"values": {"a": [1.0, 2.0], "b": [1.0]}}, "same number"),

@@ -389,7 +389,7 @@ class _Moments:
 
 
 def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: int, alpha: float
-                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   ) -> Tuple[np.ndarray, np.ndarray]:
     """The comparisons with the best: ``(adjusted p-value of "worse", its critical t)`` of each loss (NaN where
     nothing can be tested, and for the best).
 
