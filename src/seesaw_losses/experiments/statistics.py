@@ -409,9 +409,8 @@ def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: in
     others = [k for k in range(losses) if k != best and (se[k] == 0 or np.isfinite(df[k]))]
     if not others:
         return p_values, worse_critical
-    rng = np.random.default_rng(LAW_SEED)
-    deviations = rng.standard_normal((LAW_DRAWS, losses))
-    spread = (deviations.max(axis=1, keepdims=True) - np.minimum.accumulate(deviations, axis=1)) / math.sqrt(2)
+    spread = _spread(losses)
+    rng = np.random.default_rng(LAW_SEED + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(se == 0, np.where(deficit > 0, math.inf, -math.inf), deficit / se)
     order = sorted(others, key=lambda k: t[k])
@@ -425,6 +424,20 @@ def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: in
     # step-down: a loss is worse only when every loss further down is; its p-value is the largest from it down
     p_values[order] = np.maximum.accumulate(raw[order][::-1])[::-1]
     return p_values, worse_critical
+
+
+@functools.lru_cache(maxsize=16)
+def _spread(losses: int) -> np.ndarray:
+    """``(max of K - min of the first s of K) / sqrt(2)`` of K independent standard normal deviations, column
+    ``s - 1``, in :data:`LAW_DRAWS` seeded draws (read-only).
+
+    Shape:
+        - output: ``(LAW_DRAWS, losses)``.
+    """
+    deviations = np.random.default_rng(LAW_SEED).standard_normal((LAW_DRAWS, losses))
+    spread = (deviations.max(axis=1, keepdims=True) - np.minimum.accumulate(deviations, axis=1)) / math.sqrt(2)
+    spread.flags.writeable = False
+    return spread
 
 
 def _deficit_bounds(deficit: np.ndarray, se: np.ndarray, critical: np.ndarray, best: int, margin: float
@@ -455,10 +468,9 @@ _DF_GRID = np.array([1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 14, 20,
 def _dunnett_on_grid(losses: int, alpha: float) -> np.ndarray:
     """The one-sided Dunnett value of ``losses - 1`` comparisons with equal correlation 1/2, ``c_1``, at the df of
     :data:`_DF_GRID`: the ``1 - alpha`` quantile of ``(max of K - the first of K) / sqrt(2)`` standard normal
-    deviations over ``sqrt(chi2_df / df)``, by a seeded Monte Carlo (:data:`LAW_DRAWS`)."""
-    rng = np.random.default_rng(LAW_SEED)
-    deviations = rng.standard_normal((LAW_DRAWS, losses))
-    lead = (deviations.max(axis=1) - deviations[:, 0]) / math.sqrt(2)
+    deviations (:func:`_spread`'s first column) over ``sqrt(chi2_df / df)``, by a seeded Monte Carlo."""
+    lead = _spread(losses)[:, 0]
+    rng = np.random.default_rng(LAW_SEED + 1)
     scales = [np.sqrt(rng.standard_gamma(df / 2, LAW_DRAWS) / (df / 2)) if math.isfinite(df) else 1.0
               for df in _DF_GRID]
     return np.array([np.quantile(lead / scale, 1 - alpha) for scale in scales])
