@@ -544,9 +544,9 @@ def _footnote(moments: _Moments, samples, missing: List[str], alpha: float, wors
                  f"best, the loss with the r-th smallest t against the best needs t above the {1 - alpha:g} "
                  f"quantile of the studentised spread of r of {losses} losses{_span(worse_critical)}, and every "
                  f"loss further down shown worse (any equal loss labelled worse with chance <= {alpha:g}), p "
-                 f"adjusted alike; equivalent: the upper bound on the deficit to the best (for the best: to the "
-                 f"losses within the margin of it), simultaneous over the losses (Hsu's comparisons with the best, "
-                 f"one-sided Dunnett{_span(bound_critical)}), is within {margin:g}; tied: neither")
+                 f"adjusted alike; equivalent (Hsu's comparisons with the best, one-sided Dunnett"
+                 f"{_span(bound_critical)}, simultaneous over the losses; for the best, to the losses within the "
+                 f"margin of it): the upper bound on the deficit to the best is within {margin:g}; tied: neither")
     resampled = "seeds, and samples within their group" if samples and not missing else "seeds"
     return text + f"; best in N %: share of {resamples} bootstrap resamples ({resampled}) in which the loss is best"
 
