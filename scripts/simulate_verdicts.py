@@ -8,12 +8,13 @@ Prints, per structure and number of losses, the share of simulated comparisons i
 
 - ``any worse``: some loss is labelled significantly worse although every loss is equal;
 - ``covered``: the best loss's 95 % interval covers its true statistic (equal losses; the best is chosen from the
-  data, so its estimate leans high), and ``first``: the same for the first loss (no choice);
+  data, so its estimate leans high, and its interval is simultaneous over the K losses), and ``first``: the same
+  for the first loss (no choice; its interval is the simultaneous one when it is picked);
 - ``found``: a loss better than every other by one noise sd (on every sample and seed) is ranked first and every
   other loss is labelled worse; ``ceiling``: the same found by an oracle that knows the standard deviation of a
   difference of two losses' statistics and labels a loss worse when its deficit exceeds 1.645 of them, the
-  one-sided z-test of each pair with nothing for the multiple comparisons: no test of a pair at level 5 % finds
-  more, so where the ceiling is below 80 % no valid procedure reaches 80 % either;
+  one-sided z-test of each pair with nothing for the multiple comparisons, the most powerful level-5 % test of
+  a pair when the variance is known: where the ceiling is below 80 %, no valid procedure reaches 80 % either;
 - ``equivalent``: a loss worse by 8x the margin is labelled equivalent to the best (two losses).
 
 The simulation error of a rate p over R replicates is sqrt(p (1 - p) / R): 1.1 points at p = 5 % and R = 400.
