@@ -149,9 +149,10 @@ def test_scores_missing_for_some_losses_fall_back_to_seed_level_and_say_so():
     samples = {"a": SampleScores(np.full((3, 4), 0.6))}
     summary = summarize({"a": [0.6, 0.7, 0.65], "b": [0.5, 0.55, 0.6]}, samples=samples)
     assert summary.footnote.startswith("seed level only (no per-sample scores for b)")
-    # two losses, one pair: the paired t-test over the seeds, two-sided (the best is chosen from the data)
+    # two losses, one pair: the paired t-test over the seeds, two-sided (the best is chosen from the data); its
+    # law is drawn by Monte Carlo (20,000 draws: a standard error of 0.002 at p = 0.07)
     paired = stats.ttest_rel([0.6, 0.7, 0.65], [0.5, 0.55, 0.6]).pvalue
-    assert summary.losses["b"].p_value == pytest.approx(paired)
+    assert summary.losses["b"].p_value == pytest.approx(paired, abs=0.006)
 
 
 def test_mean_ci_is_the_t_interval_and_the_seed_level_interval_is_it_too():
@@ -159,24 +160,41 @@ def test_mean_ci_is_the_t_interval_and_the_seed_level_interval_is_it_too():
     assert mean == 2.0 and high - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
     assert math.isnan(mean_ci([1.0])[1]) and mean_ci([0.5, math.nan, 0.7])[0] == pytest.approx(0.6)
     summary = summarize({"a": [1.0, 2.0, 3.0], "b": [0.5, 1.0, 2.0]})
-    assert summary.losses["a"].ci95 == pytest.approx(mean_ci([1.0, 2.0, 3.0])[1:])
+    assert summary.losses["b"].ci95 == pytest.approx(mean_ci([0.5, 1.0, 2.0])[1:])
+    # the best (and recommended) loss, picked from two: t(0.975 ** (1 / 2)) on either side
+    half = stats.t.ppf(0.975 ** 0.5, 2) * np.std([1.0, 2.0, 3.0], ddof=1) / math.sqrt(3)
+    assert summary.losses["a"].ci95 == pytest.approx((2.0 - half, 2.0 + half))
 
 
-def test_bonferroni_over_the_pairs_and_the_adjusted_p_value():
-    # Five losses: ten pairs. The seed mean square of a difference is pooled over the losses (the loss x seed
-    # interaction, 4 x 3 df); the adjusted p-value is ten times the two-sided p-value (at most 1), and "worse" is
-    # adjusted p < alpha.
-    values = {"best": [0.70, 0.72, 0.69, 0.71], "clear": [0.60, 0.63, 0.58, 0.62], "close": [0.71, 0.70, 0.70, 0.70],
-              "c": [0.40, 0.41, 0.39, 0.40], "d": [0.30, 0.31, 0.30, 0.29]}
+def test_step_down_comparisons_with_the_best_and_the_adjusted_p_value():
+    # Five losses over four seeds. The seed mean square of a difference is pooled over the losses (the loss x seed
+    # interaction, 4 x 3 df). The worst loss needs the studentised range of five losses; the others, further up,
+    # smaller critical values, so that "third" and "fourth" are shown worse where Bonferroni over the ten pairs
+    # (twenty times the one-sided p-value) would not.
+    values = {"best": [0.70, 0.72, 0.69, 0.71], "second": [0.69, 0.70, 0.70, 0.69], "third": [0.68, 0.71, 0.67, 0.69],
+              "fourth": [0.68, 0.70, 0.68, 0.69], "last": [0.67, 0.71, 0.67, 0.68]}
     table = np.array(list(values.values()))
     interaction = table - table.mean(axis=1, keepdims=True) - table.mean(axis=0) + table.mean()
     se = math.sqrt(2 * (interaction ** 2).sum() / 12 / 4)
-    deficit = table[0].mean() - table[1].mean()
+    t = (table[0].mean() - table.mean(axis=1)) / se
     summary = summarize(values)
-    assert summary.losses["clear"].p_value == pytest.approx(20 * stats.t.sf(deficit / se, 12))
-    assert summary.losses["clear"].p_value < 0.05 and not summary.losses["clear"].tied
-    assert summary.losses["close"].tied and summary.losses["close"].p_value == 1.0
-    assert "Bonferroni over the 10 pair(s)" in summary.footnote
+    p = [summary.losses[name].p_value for name in values]
+    assert math.isnan(p[0]) and p[1] >= p[2] >= p[3] >= p[4]  # step-down: never smaller than further down
+    # the last loss's p-value is the studentised range's (its law is drawn by Monte Carlo: 20,000 draws)
+    assert p[4] == pytest.approx(stats.studentized_range.sf(t[4] * math.sqrt(2), 5, 12), abs=0.003)
+    assert [summary.losses[name].tied for name in values] == [True, True, False, False, False]
+    assert 20 * stats.t.sf(t[2], 12) > 0.05
+    assert "step-down comparisons with the best" in summary.footnote
+
+
+def test_the_equivalence_bound_uses_the_one_sided_dunnett_value():
+    # c_1 of K losses: one-sided t for two losses; for five with infinite df, Dunnett's tabulated 2.16 (four
+    # comparisons with a control, one-sided, 5 %). Drawn by Monte Carlo (20,000 draws) and interpolated in 1 / df.
+    from seesaw_losses.experiments.statistics import _bound_critical
+
+    assert _bound_critical(np.array([10.0, 3.0]), 2, 0.05) == pytest.approx(stats.t.ppf(0.95, [10, 3]), abs=0.04)
+    assert _bound_critical(np.array([math.inf]), 5, 0.05)[0] == pytest.approx(2.16, abs=0.03)
+    assert math.isnan(_bound_critical(np.array([math.nan]), 5, 0.05)[0])
 
 
 @pytest.mark.parametrize("kwargs, match", [

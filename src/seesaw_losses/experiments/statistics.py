@@ -24,16 +24,26 @@ are Satterthwaite's. The same estimate serves a loss's statistic (its interval) 
 over the losses (the loss x seed interaction, ``(K - 1)(S - 1)`` df; with three seeds a pair alone has two): it
 assumes the losses vary alike from seed to seed.
 
-**Labels.** The best is the loss with the best mean of its returned values, chosen from the data; a loss is
-*worse* when its deficit to the best exceeds ``c`` standard errors, ``c = t(1 - alpha / (2 m))`` with ``m =
-K (K - 1) / 2`` the pairs of the K losses (Bonferroni over every pair, both directions): whichever loss the data
-make best, the chance that any truly equal loss is labelled worse stays below ``alpha``. The p-value shown is that
-test's adjusted p-value (``worse`` iff ``p < alpha``). A loss is *equivalent* when its upper bound on the deficit
-to the best, ``max(0, stat_best - stat_i + c se)``, simultaneous with every other label, is within ``margin``:
-the interval form of two one-sided tests. A loss neither worse nor equivalent is
-*tied*: the data do not tell; :attr:`LossSummary.settle` says how many seeds or held-out samples would, from the
-estimated components. Seeded simulations with known truth (``scripts/simulate_verdicts.py``, ``docs/compare.md``)
-measure these guarantees.
+**Labels.** The best is the loss with the best mean of its returned values, chosen from the data. With ``t`` the
+deficit of a loss to the best over the standard error of the difference, the losses are ordered by ``t``, the best
+first; the loss at place ``r`` is *worse* when it and every loss further down have ``t`` above their critical
+values, the loss at place ``s`` needing the ``1 - alpha`` quantile of the studentised spread between the maximum of
+K and the minimum of ``s`` of K equal losses (two-sided t for ``s = 2``, the studentised range for ``s = K``). It is
+the closed test of "these losses are all among the truly best": whatever the truth and whichever loss the data make
+best, the chance that any truly best loss is labelled worse stays below ``alpha``, and it finds more than a test of
+every pair (Bonferroni or Tukey) because only the last loss pays for all K. The p-value shown is the step-down
+adjusted p-value (``worse`` iff ``p < alpha``). A loss is *equivalent* when its upper bound on the deficit to the
+best is within ``margin``: ``max(0, deficit + c_1 se)``, ``c_1`` the one-sided Dunnett value of K - 1
+comparisons, simultaneous over the losses (Hsu's multiple comparisons with the best): the interval form of two
+one-sided tests. The best is equivalent when, in the same way, it is shown within the margin of those losses (so
+that a loss picked as best by luck does not make "the choice does not matter" true). The laws are drawn by a
+seeded Monte Carlo. A loss neither worse nor equivalent is *tied*: the data do not tell;
+:attr:`LossSummary.settle` says how many seeds or held-out samples would, from the estimated components.
+
+**Intervals** are 95 % t-intervals of each loss's statistic; the best and the recommended loss, picked for looking
+best, lean high, so theirs use ``t(0.975^(1/K))``, which covers all K statistics at once on either side.
+Seeded simulations with known truth (``scripts/simulate_verdicts.py``, ``docs/compare.md``) measure these
+guarantees.
 
 **Best in N %** is the share of resamples in which a loss has the best statistic: seeds are resampled with
 replacement, and samples with replacement *within their group* (a resample keeps every class at its size), the
@@ -50,6 +60,7 @@ paired t over seeds), seeds resampled for "best in N %". With one seed and no pe
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -63,6 +74,8 @@ SMALL_GROUP = 5  #: held-out samples a group (class) needs before a loss can be 
 EXACT_DRAWS = 8_000_000  #: resamples x samples drawn one by one at most; larger groups go by the normal law
 NORMAL_GROUP = 30  #: the smallest group whose resampled mean may be drawn from its normal law
 SAMPLE_POOLING = 0.25  #: the sample component counts when its F ratio is significant at this level
+LAW_DRAWS = 20_000  #: Monte Carlo draws of the laws of the comparisons with the best
+LAW_SEED = 0  #: their seed: the labels depend on the data only
 _BLOCK_ELEMENTS = 2_000_000  #: array elements computed at once (bounds the memory)
 
 
@@ -85,7 +98,8 @@ class LossSummary:
     """One loss's line: the mean of its values, the 95 % interval, the adjusted p-value of "worse than the best"
     (NaN for the best and when nothing can be tested), ``tied`` (not shown worse), ``equivalent`` (shown within
     the margin of the best), the share of resamples in which it is best, the simultaneous upper bound on its
-    deficit to the best (on the metric's scale), and for a loss the data leave open what would settle it."""
+    deficit to the best (for the best: to the losses equivalent to it; on the metric's scale), and for a loss the
+    data leave open what would settle it."""
 
     mean: float
     ci95: Tuple[float, float]
@@ -173,19 +187,19 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
     else:
         scores, codes = table[:, :, None], None
     moments = _Moments.of(scores, codes)
-    pairs = losses * (losses - 1) // 2
     pair_variance, pair_df = moments.pair_variance()
-    critical = _critical(pair_df, alpha, pairs)
     better = sign * moments.statistic
-    deficit = better[:, None] - better[None, :]  # [j, i]: how much better j is than i
-    pair_se = np.sqrt(pair_variance)
-    reach = np.where(pair_se == 0, 0.0, critical * pair_se)  # NaN where nothing can be tested
-    p_values = _adjusted_p(deficit[best], pair_se[best], pair_df[best], pairs)
-    p_values[best] = math.nan
-    bounds = np.maximum(deficit[best] + reach[best], 0.0)  # NaN where the pair cannot be tested
-    low, high = _intervals(means, *moments.single_variance())
+    deficit = better[best] - better  # how much better the best is than each loss
+    p_values, worse_critical = _with_the_best(deficit, np.sqrt(pair_variance[best]), pair_df[best], best, alpha)
+    bound_critical = _bound_critical(pair_df[best], losses, alpha)
+    bounds = _deficit_bounds(deficit, np.sqrt(pair_variance[best]), bound_critical, best, margin)
     best_fraction = _best_fraction(sign * _bootstrap(scores, codes, np.random.default_rng(seed), resamples))
-    footnote = _footnote(moments, samples, missing, alpha, pairs, critical, margin, resamples)
+    top = best_fraction.max()
+    candidates = [k for k in order if best_fraction[k] >= top - WINNER_TOLERANCE]
+    winner = min(candidates, key=lambda k: (tuple(simplicity.get(names[k], ())), -sign * means[k]))
+    low, high = _intervals(means, *moments.single_variance(), picked=[best, winner])
+    footnote = _footnote(moments, samples, missing, alpha, worse_critical, np.delete(bound_critical, best),
+                         margin, resamples)
     if codes is not None:
         footnote += f"; statistic: mean of the {codes.max() + 1} per-group means"
     summaries = {}
@@ -194,14 +208,11 @@ def summarize(values: Mapping[str, Sequence[float]], *, direction: str = "maximi
         tied = k == best or bool(p_values[k] >= alpha)
         equivalent = testable and losses > 1 and bool(bounds[k] <= margin)
         settle = "" if k == best or equivalent or not tied or not testable else _settle(
-            moments, k, best, float(deficit[best, k]), float(critical[best, k]), margin)
+            moments, k, best, float(deficit[k]), float(worse_critical[k]), float(bound_critical[k]), margin)
         summaries[name] = LossSummary(mean=float(means[k]), ci95=(float(low[k]), float(high[k])),
                                       p_value=float(p_values[k]), tied=tied, equivalent=equivalent,
                                       best_fraction=float(best_fraction[k]), deficit_bound=float(bounds[k]),
                                       settle=settle)
-    top = best_fraction.max()
-    candidates = [k for k in order if best_fraction[k] >= top - WINNER_TOLERANCE]
-    winner = min(candidates, key=lambda k: (tuple(simplicity.get(names[k], ())), -sign * means[k]))
     return Summary([names[k] for k in order], summaries, names[winner], footnote, notes)
 
 
@@ -377,38 +388,133 @@ class _Moments:
         return np.broadcast_to(variance, shape), np.broadcast_to(df, shape)
 
 
-def _critical(df: np.ndarray, alpha: float, pairs: int) -> np.ndarray:
-    """``t(1 - alpha / (2 pairs), df)`` of every pair (NaN where nothing can be tested)."""
-    from scipy import stats
+def _with_the_best(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, best: int, alpha: float
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """The comparisons with the best: ``(adjusted p-value of "worse", its critical t)`` of each loss (NaN where
+    nothing can be tested, and for the best).
 
-    return stats.t.ppf(1 - alpha / (2 * max(pairs, 1)), df)
+    With ``t_i = deficit_i / se_i`` the losses other than the best are ordered by ``t``, the best first (place
+    1). The loss at place ``r`` is worse when every loss at a place ``s >= r`` has ``t`` above ``c_s``, the
+    ``1 - alpha`` quantile of ``(max of K - min of the first s of K) / sqrt(2)`` independent standard normal
+    deviations over ``sqrt(chi2_df / df)`` (its own pair's df): the closed test of the hypotheses "these losses are
+    all among the truly best", which bounds the chance that any truly best loss is labelled worse by ``alpha``
+    whatever the other losses are and whichever loss the data make best. ``c_2`` is two-sided t for two losses,
+    ``c_K`` the studentised range. The laws are drawn by a seeded Monte Carlo (:data:`LAW_DRAWS`).
 
-
-def _adjusted_p(deficit: np.ndarray, se: np.ndarray, df: np.ndarray, pairs: int) -> np.ndarray:
-    """Bonferroni-adjusted p-value of "the best is better" for each loss: ``min(1, 2 pairs P(T_df > deficit /
-    se))``; exact (0 or 1) where the difference has no spread, NaN where nothing can be tested."""
-    from scipy import stats
-
+    Shape:
+        - deficit, se, df: ``(losses,)``; outputs: ``(losses,)``.
+    """
+    losses = deficit.size
+    p_values, worse_critical = np.full(losses, math.nan), np.full(losses, math.nan)
+    others = [k for k in range(losses) if k != best and (se[k] == 0 or np.isfinite(df[k]))]
+    if not others:
+        return p_values, worse_critical
+    spread = _spread(losses)
+    rng = np.random.default_rng(LAW_SEED + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.minimum(1.0, 2 * max(pairs, 1) * stats.t.sf(deficit / se, df))
-    return np.where(se == 0, np.where(deficit > 0, 0.0, 1.0), p)
+        t = np.where(se == 0, np.where(deficit > 0, math.inf, -math.inf), deficit / se)
+    order = sorted(others, key=lambda k: t[k])
+    raw = np.empty(losses)
+    for place, k in enumerate(order, start=2):
+        freedom = df[k] if np.isfinite(df[k]) else math.inf
+        scale = np.sqrt(rng.standard_gamma(freedom / 2, LAW_DRAWS) / (freedom / 2)) if freedom < 1e7 else 1.0
+        law = spread[:, place - 1] / scale
+        raw[k] = np.mean(law > t[k])
+        worse_critical[k] = np.quantile(law, 1 - alpha)
+    # step-down: a loss is worse only when every loss further down is; its p-value is the largest from it down
+    p_values[order] = np.maximum.accumulate(raw[order][::-1])[::-1]
+    return p_values, worse_critical
 
 
-def _intervals(means: np.ndarray, variance: np.ndarray, df: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """95 % t-intervals centred on the mean of the returned values (NaN where nothing is estimable)."""
+@functools.lru_cache(maxsize=16)
+def _spread(losses: int) -> np.ndarray:
+    """``(max of K - min of the first s of K) / sqrt(2)`` of K independent standard normal deviations, column
+    ``s - 1``, in :data:`LAW_DRAWS` seeded draws (read-only).
+
+    Shape:
+        - output: ``(LAW_DRAWS, losses)``.
+    """
+    deviations = np.random.default_rng(LAW_SEED).standard_normal((LAW_DRAWS, losses))
+    spread = (deviations.max(axis=1, keepdims=True) - np.minimum.accumulate(deviations, axis=1)) / math.sqrt(2)
+    spread.flags.writeable = False
+    return spread
+
+
+def _deficit_bounds(deficit: np.ndarray, se: np.ndarray, critical: np.ndarray, best: int, margin: float
+                    ) -> np.ndarray:
+    """Simultaneous upper bounds on the deficits (Hsu's comparisons with the best, ``c_1`` the one-sided Dunnett
+    value): of each loss to the best, ``max(0, deficit + c_1 se)``; of the best to the losses whose bound is within
+    ``margin`` (to every other loss when none is), ``max(0, max of c_1 se - deficit)``, so that the best too is
+    equivalent only when it is shown within the margin of them. NaN where a pair cannot be tested.
+
+    Shape:
+        - deficit, se, critical: ``(losses,)``, the best's pairs; output: ``(losses,)``.
+    """
+    reach = np.where(se == 0, 0.0, critical * se)
+    bounds = np.maximum(deficit + reach, 0.0)
+    others = np.arange(deficit.size) != best
+    if not others.any():
+        return np.full(deficit.size, math.nan)
+    close = others & (bounds <= margin)
+    against = close if close.any() else others
+    bounds[best] = max(float(np.max((reach - deficit)[against])), 0.0)
+    return bounds
+
+
+_DF_GRID = np.array([1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 14, 20, 30, 50, 100, 300, math.inf])
+
+
+@functools.lru_cache(maxsize=64)
+def _dunnett_on_grid(losses: int, alpha: float) -> np.ndarray:
+    """The one-sided Dunnett value of ``losses - 1`` comparisons with equal correlation 1/2, ``c_1``, at the df of
+    :data:`_DF_GRID`: the ``1 - alpha`` quantile of ``(max of K - the first of K) / sqrt(2)`` standard normal
+    deviations (:func:`_spread`'s first column) over ``sqrt(chi2_df / df)``, by a seeded Monte Carlo."""
+    lead = _spread(losses)[:, 0]
+    rng = np.random.default_rng(LAW_SEED + 1)
+    scales = [np.sqrt(rng.standard_gamma(df / 2, LAW_DRAWS) / (df / 2)) if math.isfinite(df) else 1.0
+              for df in _DF_GRID]
+    return np.array([np.quantile(lead / scale, 1 - alpha) for scale in scales])
+
+
+def _bound_critical(df: np.ndarray, losses: int, alpha: float) -> np.ndarray:
+    """``c_1`` (see :func:`_dunnett_on_grid`) at each pair's df, interpolated in ``1 / df`` (NaN where the df
+    is NaN; a df below 1 counts as 1).
+
+    Shape:
+        - df: any; output: the same.
+    """
+    grid = _dunnett_on_grid(losses, alpha)
+    inverse = 1 / np.clip(np.nan_to_num(df, nan=1.0), 1.0, None)
+    critical = np.interp(inverse, (1 / _DF_GRID)[::-1], grid[::-1])
+    return np.where(np.isnan(df), math.nan, critical)
+
+
+def _intervals(means: np.ndarray, variance: np.ndarray, df: np.ndarray, picked: Sequence[int]
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """95 % t-intervals centred on the mean of the returned values (NaN where nothing is estimable); the losses
+    ``picked`` from the data (the best, the recommended) get ``t(0.975^(1/K))``, simultaneous over the K losses
+    on either side, so that picking the best-looking loss does not leave its interval too low.
+
+    Shape:
+        - means, variance, df: ``(losses,)``; outputs: ``(losses,)``.
+    """
     from scipy import stats
 
+    level = np.full(means.size, 0.975)
+    level[list(picked)] = 0.975 ** (1 / means.size)
     with np.errstate(invalid="ignore"):
-        half = np.where(variance == 0, 0.0, stats.t.ppf(0.975, df) * np.sqrt(variance))
+        half = np.where(variance == 0, 0.0, stats.t.ppf(level, df) * np.sqrt(variance))
     return means - half, means + half
 
 
-def _settle(moments: _Moments, loss: int, best: int, deficit: float, critical: float, margin: float) -> str:
+def _settle(moments: _Moments, loss: int, best: int, deficit: float, worse_critical: float,
+            bound_critical: float, margin: float) -> str:
     """What would settle an open comparison: the seeds (or held-out samples) at which the deficit would be shown
     worse, or shown within the margin, whichever needs fewer, from the estimated variance components."""
     seed_part, sample_part = moments.pair_parts(best, loss)
-    goals = [d / critical for d in (deficit, margin - deficit) if d > 0]  # standard errors that would tell
-    target = max(goals) ** 2 if goals and math.isfinite(critical) else 0.0
+    goals = [d / c for d, c in ((deficit, worse_critical), (margin - deficit, bound_critical))
+             if d > 0 and c > 0 and math.isfinite(c)]  # standard errors that would tell
+    target = max(goals) ** 2 if goals else 0.0
     options = [(part / (target - other), what, now) for part, other, what, now in
                ((seed_part, sample_part, "seeds", moments.seeds),
                 (sample_part, seed_part, "held-out samples", moments.samples)) if part > 0 and target > other]
@@ -420,8 +526,8 @@ def _settle(moments: _Moments, loss: int, best: int, deficit: float, critical: f
     return f"about {math.ceil(factor * now)} {what} (now {now}) would tell"
 
 
-def _footnote(moments: _Moments, samples, missing: List[str], alpha: float, pairs: int, critical: np.ndarray,
-              margin: float, resamples: int) -> str:
+def _footnote(moments: _Moments, samples, missing: List[str], alpha: float, worse_critical: np.ndarray,
+              bound_critical: np.ndarray, margin: float, resamples: int) -> str:
     seeds, count = moments.seeds, moments.samples
     if samples and not missing:
         text = (f"95 % interval: t-interval over {count} held-out samples x {seeds} seed(s), variance from the "
@@ -431,16 +537,26 @@ def _footnote(moments: _Moments, samples, missing: List[str], alpha: float, pair
         if seeds < 2:
             return f"one seed and {absent}: no interval and no test; only the best is tied"
         text = f"seed level only ({absent}): 95 % t-interval over {seeds} seeds"
-    if pairs:
-        finite = critical[np.isfinite(critical)]
-        shown = f" ({finite.min():.2f} to {finite.max():.2f})" if finite.size and finite.max() - finite.min() > 0.005 \
-            else f" ({finite.min():.2f})" if finite.size else ""
-        text += (f"; worse: the deficit to the best exceeds t(1 - {alpha:g}/{2 * pairs}){shown} standard errors "
-                 f"(Bonferroni over the {pairs} pair(s) of losses: any equal loss is labelled worse with chance "
-                 f"< {alpha:g}), p adjusted alike; equivalent: the simultaneous upper bound on the deficit to the "
-                 f"best is within {margin:g}; tied: neither")
+    losses = moments.statistic.size
+    if losses > 1:
+        text += (f", for the best and the recommended loss simultaneous over the {losses} losses (t(0.975^(1/"
+                 f"{losses}))): picked for looking best, they lean high; worse: step-down comparisons with the "
+                 f"best, the loss with the r-th smallest t against the best needs t above the {1 - alpha:g} "
+                 f"quantile of the studentised spread of r of {losses} losses{_span(worse_critical)}, and every "
+                 f"loss further down shown worse (any equal loss labelled worse with chance <= {alpha:g}), p "
+                 f"adjusted alike; equivalent (Hsu's comparisons with the best, one-sided Dunnett"
+                 f"{_span(bound_critical)}, simultaneous over the losses; for the best, to the losses within the "
+                 f"margin of it): the upper bound on the deficit to the best is within {margin:g}; tied: neither")
     resampled = "seeds, and samples within their group" if samples and not missing else "seeds"
     return text + f"; best in N %: share of {resamples} bootstrap resamples ({resampled}) in which the loss is best"
+
+
+def _span(critical: np.ndarray) -> str:
+    """The range of the positive finite critical values, for the footnote."""
+    finite = critical[np.isfinite(critical) & (critical > 0)]
+    if not finite.size:
+        return ""
+    return f" {finite.min():.2f}" + (f" to {finite.max():.2f}" if finite.max() - finite.min() > 0.005 else "")
 
 
 def _bootstrap(scores: np.ndarray, codes: Optional[np.ndarray], rng: np.random.Generator,
