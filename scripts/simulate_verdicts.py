@@ -15,6 +15,10 @@ Prints, per structure and number of losses, the share of simulated comparisons i
   difference of two losses' statistics and labels a loss worse when its deficit exceeds 1.645 of them, the
   one-sided z-test of each pair with nothing for the multiple comparisons, the most powerful level-5 % test of
   a pair when the variance is known: where the ceiling is below 80 %, no valid procedure reaches 80 % either;
+- ``recommended``: the same better loss is the recommended loss (the winner, most often best in the bootstrap);
+  ``winner``: it is recommended and ranked first, so the report labels it neither tied nor worse (what a user
+  who takes the recommendation acts on; the other losses may stay tied); ``top``: the better loss has the best
+  statistic on the data, the ceiling of a recommendation made from them;
 - ``equivalent``: a loss worse by 8x the margin is labelled equivalent to the best (two losses).
 
 The simulation error of a rate p over R replicates is sqrt(p (1 - p) / R): 1.1 points at p = 5 % and R = 400.
@@ -58,11 +62,11 @@ def difference_sd(structure, seed, draws=4000):
 
 
 def rates(structure, losses, replicates, seed, resamples=200):
-    """``(any worse, covered, first covered, found, ceiling)`` shares over ``replicates`` simulated
-    comparisons."""
+    """``(any worse, covered, first covered, found, ceiling, recommended, winner, top)`` shares over ``replicates``
+    simulated comparisons."""
     rng = np.random.default_rng(seed)
     oracle = 1.645 * difference_sd(structure, seed + 1)
-    any_worse = covered = first = found = ceiling = 0
+    any_worse = covered = first = found = ceiling = recommended = winner = top = 0
     better = [structure.noise_sd] + [0.0] * (losses - 1)
     for r in range(replicates):
         scores, groups, truth = draw(structure, [0.0] * losses, rng)
@@ -75,9 +79,13 @@ def rates(structure, losses, replicates, seed, resamples=200):
         scores, groups, truth = draw(structure, better, rng)
         names, summary = summary_of(scores, groups, resamples, r)
         found += summary.order[0] == names[0] and not any(summary.losses[n].tied for n in names[1:])
+        recommended += summary.winner == names[0]
+        winner += summary.winner == names[0] == summary.order[0]
         statistic = statistic_per_seed(scores, groups).mean(axis=1)
         ceiling += bool(np.all(statistic[0] - statistic[1:] > oracle))
-    return tuple(count / replicates for count in (any_worse, covered, first, found, ceiling))
+        top += bool(np.all(statistic[0] > statistic[1:]))
+    counts = (any_worse, covered, first, found, ceiling, recommended, winner, top)
+    return tuple(count / replicates for count in counts)
 
 
 def equivalent_rate(structure, replicates, seed, resamples=200):
@@ -99,15 +107,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, help="seeds per loss instead of each structure's (3)")
     args = parser.parse_args()
     start = time.perf_counter()
-    print(f"{'structure':<44} {'K':>3} {'any worse':>10} {'covered':>8} {'first':>6} {'found':>6} {'ceiling':>8}")
+    print(f"{'structure':<44} {'K':>3} {'any worse':>10} {'covered':>8} {'first':>6} {'found':>6} {'ceiling':>8} "
+          f"{'recommended':>12} {'winner':>7} {'top':>6}")
     structures = {key: dataclasses.replace(value, seeds=args.seeds or value.seeds)
                   for key, value in STRUCTURES.items()}
     for key in args.structures:
         name = structures[key].name + (f", {args.seeds} seeds" if args.seeds else "")
         for losses in args.losses:
-            worse, covered, first, found, ceiling = rates(structures[key], losses, args.replicates, args.seed)
+            worse, covered, first, found, ceiling, recommended, winner, top = rates(
+                structures[key], losses, args.replicates, args.seed)
             print(f"{name:<44} {losses:>3} {100 * worse:>9.1f}% {100 * covered:>7.1f}% "
-                  f"{100 * first:>5.1f}% {100 * found:>5.1f}% {100 * ceiling:>7.1f}%", flush=True)
+                  f"{100 * first:>5.1f}% {100 * found:>5.1f}% {100 * ceiling:>7.1f}% {100 * recommended:>11.1f}% "
+                  f"{100 * winner:>6.1f}% {100 * top:>5.1f}%", flush=True)
     for key in ("noisy-seeds", "seed", "sample"):
         rate = equivalent_rate(structures[key], args.replicates, args.seed)
         print(f"worse by 8x the margin called equivalent ({structures[key].name}): {100 * rate:.1f}%")
