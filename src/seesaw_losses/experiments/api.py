@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import torch
 
-from . import CUSTOM, DataError, tuning
+from . import CUSTOM, DataError, Diverged, jobs, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
 from .run import SIGMOID, SOFTMAX, Run, Trainer
@@ -145,7 +145,8 @@ def _returned_metrics(returned: Any, metric: str) -> Dict[str, float]:
 
 @dataclass
 class _Job:
-    """Everything a tuning worker needs (picklable when ``train`` is): how to build a loss and call ``train``."""
+    """Everything a worker process needs (picklable when ``train`` is): how to build a loss and call ``train``
+    for a tuning trial or a final run (:class:`~.jobs.Runner`)."""
 
     train: Callable[[Any, Run], Mapping[str, float]]
     metric: str
@@ -153,6 +154,7 @@ class _Job:
     ignore_index: Optional[int]
     epochs: Optional[int]
     plan: Optional[tuning.StudyPlan]
+    specs: Dict[str, LossSpec] = field(default_factory=dict)
     tracker: Tracker = field(default=QUIET, repr=False)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -169,7 +171,8 @@ class _Job:
 
     def call(self, spec: LossSpec, values: Mapping[str, Any], *, seed: int, trial: Any, device: str,
              description: str) -> Run:
-        """Build the loss with ``values`` and call ``train`` once: a tuning trial when ``trial`` is given."""
+        """Build the loss with ``values`` and call ``train`` once: a tuning trial when ``trial`` is given. An
+        exception of ``train`` propagates with a note naming the loss and the seed or trial."""
         built = self.build(spec, values)
         run = Run(seed, trial is not None, built.config, dict(values), trial, device, spec.family)
         with self.tracker.run(description, self.units) as advance:
@@ -184,6 +187,10 @@ class _Job:
             start = time.perf_counter()
             try:
                 returned = self.train(built.module, run)
+            except Exception as error:
+                error.add_note(f"compare: raised by train for loss {spec.text!r}, "
+                               + (f"tuning trial {trial.number}" if trial is not None else f"seed {seed}"))
+                raise
             finally:
                 while done[0] < self.units:
                     step("")
@@ -194,22 +201,39 @@ class _Job:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
         return run
 
-    def tune(self, spec: LossSpec, device: str = "cpu", worker: int = 0) -> tuning.Tuned:
-        plan = self.plan
+    def tuning_trial(self, loss: str, trial: Any, device: str) -> float:
+        """One tuning trial of ``loss``: its hyperparameters from ``trial``; a diverged run is pruned."""
+        import optuna
 
-        def objective(trial, values: Dict[str, Any]) -> float:
-            run = self.call(spec, values, seed=plan.seed, trial=trial, device=device,
-                            description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
-            return run.metrics[self.metric]
+        spec = self.specs[loss]
+        values = tuning.suggest(trial, search_space(spec))
+        trial.set_user_attr("hyperparameters", values)
+        try:
+            run = self.call(spec, values, seed=self.plan.seed, trial=trial, device=device,
+                            description=f"{loss} · trial {trial.number + 1}/{self.plan.trials}")
+        except Diverged as error:  # these hyperparameters diverge: pruned, and the search goes on
+            trial.set_user_attr("diverged", str(error))
+            raise optuna.TrialPruned(str(error)) from None
+        return run.metrics[self.metric]
 
-        return tuning.tune(spec.text, search_space(spec), plan, objective, worker)
+    def final_run(self, loss: str, hyperparameters: Dict[str, Any], seed: int, device: str) -> Run:
+        """One final run of ``loss`` with seed ``seed``; held-out outputs, masks and images (what the report
+        plots) kept for the first seed only."""
+        seeds = self.plan.seeds
+        run = self.call(self.specs[loss], hyperparameters, seed=seed, trial=None, device=device,
+                        description=f"{loss} · seed {seeds.index(seed) + 1}/{len(seeds)}")
+        for key in HELD_OUT if seed != seeds[0] else ():
+            run.artifacts.pop(key, None)
+        return run
 
-    def tune_all(self, specs: Sequence[LossSpec], device: str = "cpu", worker: int = 0) -> Dict[str, tuning.Tuned]:
-        return {spec.text: self.tune(spec, device, worker) for spec in specs}
+
+def _work(job: _Job, device: str) -> None:
+    """A worker process: train the comparison's jobs until it is complete."""
+    jobs.Comparison(job.plan).work(job, device)
 
 
-def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh
-           ) -> None:
+def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh,
+           artifacts) -> None:
     if not callable(train):
         raise TypeError(f"compare: train must be a function train(criterion, run) -> {{metric: value}}, got "
                         f"{type(train).__name__}")
@@ -224,8 +248,9 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
         raise ValueError(f"compare: margin must be a number >= 0 (on the scale of the metric), got {margin!r}")
     if pruner not in (None,) + tuning.PRUNERS:
         raise ValueError(f"compare: pruner must be None, 'median' or 'hyperband', got {pruner!r}")
-    if (resume or storage or workers > 1) and not tune:
-        raise DataError("compare: resume=, storage= and workers= act on the tuning study; give tune=TRIALS")
+    if storage is not None and tuning.default_artifacts(storage) is None and artifacts is None:
+        raise DataError(f"compare: storage={storage!r} is not a SQLite file, so the final runs' scores and plot "
+                        "inputs need artifacts=FOLDER, a folder every process of the comparison can reach")
     if resume and storage is None and (out is None or not (Path(out) / tuning.STUDY_FILE).exists()):
         raise DataError(f"compare: resume=True but there is no study to continue ({tuning.STUDY_FILE} is missing "
                         f"in out={str(out) if out is not None else None!r}); run without resume=True")
@@ -305,16 +330,21 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             seed: int = 0, progress: bool = True, margin: float = MARGIN, device: str = "cpu",
             title: str = "Your model", description: str = "", ignore_index: Optional[int] = None,
             epochs: Optional[int] = None, notes: Sequence[str] = (), settings: Optional[Mapping[str, Any]] = None,
-            fresh: bool = False) -> Result:
+            fresh: bool = False, artifacts: Optional[Union[str, Path]] = None) -> Result:
     """Rank ``losses`` by ``metric`` as returned by ``train(criterion, run)``.
 
     Per loss: ``tune`` Optuna TPE trials (seeded) over its registry search space (none for a loss with nothing
     to tune; ``pruner`` ``"median"`` or ``"hyperband"`` stops trials early from ``run.report``; pruned trials
     count in the budget), then ``seeds`` final runs of the best configuration with seeds ``seed, seed + 1, ...``,
     the same for every loss. ``class_counts`` (training samples per class; binary: background and foreground
-    pixels) feed the losses that need them. The study lives in ``storage`` (an Optuna URL), else
-    ``out/study.db``; ``resume`` continues it; ``workers`` processes share it (``train`` must then be picklable;
-    with ``device="cuda"`` they go round robin over the visible GPUs). With ``out`` the report is saved there.
+    pixels) feed the losses that need them. Every tuning trial and final run is a job in the study, in
+    ``storage`` (an Optuna URL), else ``out/study.db``: every process running the same comparison on one storage
+    claims jobs from it, each job is trained once, and each process returns the same result, built from the study
+    once every job is done (a finished study trains nothing). The final runs' scores and plot inputs go to
+    ``artifacts`` (a folder every process reaches; default: beside a SQLite file). ``resume`` continues the study
+    (jobs that failed are trained again); a study made with other settings is refused; ``workers`` local
+    processes claim the jobs (``train`` must then be picklable; with ``device="cuda"`` they go round robin over
+    the visible GPUs). With ``out`` the report is saved there.
     ``epochs`` only sets where a deferred re-weighting starts (LDAM-DRW) and the progress steps. A built-in
     trainer (:class:`~seesaw_losses.experiments.run.Trainer`) supplies ``metric``, ``class_counts``,
     ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``title``,
@@ -322,7 +352,8 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     this comparison's studies in the storage (a previous run's, e.g. in ``out/study.db``).
 
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
-    finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
+    finite ``metric``; an exception of ``train`` propagates with a note naming the loss and the seed or trial
+    (finished runs stay in the study: ``resume=True`` trains only what is missing).
     """
     if isinstance(train, Trainer):
         metric = train.metric if metric is None else metric
@@ -330,10 +361,11 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
         ignore_index = train.ignore_index if ignore_index is None else ignore_index
         epochs = train.epochs if epochs is None else epochs
     families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
-    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh)
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh,
+           artifacts)
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
     counts = None if class_counts is None else [int(c) for c in class_counts]
-    job = _Job(train, metric, counts, ignore_index, epochs, None)
+    job = _Job(train, metric, counts, ignore_index, epochs, None, {spec.text: spec for spec in specs})
     tunable = [spec for spec in specs if tune and search_space(spec)]
     seed_list = list(range(seed, seed + seeds))
     out = None if out is None else Path(out)
@@ -342,23 +374,28 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
         notes.append("no tunable hyperparameters (defaults trained): "
                      + ", ".join(spec.text for spec in specs if spec not in tunable))
     with _storage_url(storage, out) as url:
-        job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}")
-        if fresh and tunable:
-            tuning.delete_studies([s.text for s in tunable], job.plan)
-        missing = tuning.missing_trials([s.text for s in tunable], job.plan) if tunable else 0
-        total = job.units * (missing + seeds * len(specs))
-        with Tracker(total, enabled=progress, title=title) as tracker:
+        job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}", metric,
+                                    tuple(spec.text for spec in specs), tuple(spec.text for spec in tunable),
+                                    tuple(seed_list), str(artifacts or tuning.default_artifacts(url)))
+        comparison = jobs.Comparison(job.plan)
+        comparison.open(resume=resume, fresh=fresh or not (tune or resume or storage))
+        left = comparison.remaining()
+        with Tracker(job.units * left, enabled=progress, title=title) as tracker:
             job.tracker = tracker
-            if tunable and workers > 1:
-                def poll() -> None:  # the workers' finished trials advance the progress display
-                    nonlocal missing
-                    now = tuning.missing_trials([s.text for s in tunable], job.plan)
-                    tracker.advance_plan(job.units * (missing - now))
-                    missing = now
+            if workers > 1:
+                def poll() -> None:  # the workers' finished jobs advance the progress display
+                    nonlocal left
+                    now = comparison.remaining()
+                    tracker.advance_plan(job.units * (left - now))
+                    left = now
 
-                tuning.run_workers(job.tune_all, (tunable,), workers, device, torch.get_num_threads(), poll)
-            tuned = job.tune_all(tunable, device)
-            finals = {spec.text: _finals(job, spec, tuned.get(spec.text), seed_list, device) for spec in specs}
+                killed = tuning.run_workers(_work, (job,), workers, device, torch.get_num_threads(), poll)
+                if killed:
+                    notes.append(f"{killed} worker process(es) were killed; their jobs were trained again")
+            comparison.work(job, device)
+        tuned = {spec.text: comparison.tuned(spec.text) for spec in tunable}
+        finals = {spec.text: _runs(job, spec, tuned.get(spec.text, tuning.Tuned({})), comparison.finals(spec.text))
+                  for spec in specs}
     result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
     result.ignore_index = ignore_index
     result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
@@ -368,19 +405,12 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     return result
 
 
-def _finals(job: _Job, spec: LossSpec, tuned: Optional[tuning.Tuned], seeds: Sequence[int], device: str
-            ) -> List[Run]:
-    """``seeds`` final runs of ``spec`` with its tuned hyperparameters; held-out outputs, masks and images (what
-    the report plots) kept for the first only."""
-    values = tuned.hyperparameters if tuned is not None else {}
-    runs = []
-    for k, seed in enumerate(seeds):
-        run = job.call(spec, values, seed=seed, trial=None, device=device,
-                       description=f"{spec.text} · seed {k + 1}/{len(seeds)}")
-        for key in HELD_OUT if k else ():
-            run.artifacts.pop(key, None)
-        runs.append(run)
-    return runs
+def _runs(job: _Job, spec: LossSpec, tuned: tuning.Tuned, records: Sequence[jobs.FinalRecord]) -> List[Run]:
+    """The final runs of ``spec`` as the study recorded them, one per seed."""
+    config = job.build(spec, tuned.hyperparameters).config
+    return [Run(record.seed, False, config, dict(tuned.hyperparameters), None, record.outcome["device"],
+                spec.family, record.outcome["history"], record.outcome["artifacts"], record.outcome["samples"],
+                record.metrics, record.outcome["seconds"]) for record in records]
 
 
 def _sample_scores(runs: Sequence[Run], metric: str) -> Optional[SampleScores]:
