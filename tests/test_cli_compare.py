@@ -223,9 +223,10 @@ def test_compare_options_and_folders(folders, tmp_path, capsys):
         (["--images", images, "--masks", masks, "--image-size", "30"], "--image-size must be a multiple of 8"),
         (["--images", images, "--masks", masks, "--test-fraction", "1.5"], "--test-fraction must be between"),
         (["--images", images, "--masks", masks, "--loss", "focal:gamma=-1"], "gamma"),
-        (["--images", images, "--masks", masks, "--workers", "2"], "give --tune TRIALS"),
+        (["--images", images, "--masks", masks, "--storage", "postgresql://db/x"], "need --artifacts FOLDER"),
         (["--images", images, "--masks", masks, "--tune", "2", "--resume"], "no study to continue"),
-        (["--images", images, "--masks", masks, "--tune", "1", "--storage", "nosuchdb://x"], "cannot be opened"),
+        (["--images", images, "--masks", masks, "--tune", "1", "--storage", "nosuchdb://x", "--artifacts",
+          tmp_path / "a"], "cannot be opened"),
     ]
     for argv, message in cases:
         code, _, err = run(capsys, "--out", tmp_path / "r", *FAST, *argv)

@@ -373,12 +373,15 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     if tune and len(tunable) < len(specs):
         notes.append("no tunable hyperparameters (defaults trained): "
                      + ", ".join(spec.text for spec in specs if spec not in tunable))
+    report = {"class_counts": counts, "ignore_index": ignore_index, "epochs": epochs, "margin": margin,
+              "title": title, "description": description, "notes": notes, "settings": dict(settings or {}),
+              "name": getattr(train, "name", "comparison"), "kind": getattr(train, "kind", CUSTOM)}
     with _storage_url(storage, out) as url:
         job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}", metric,
                                     tuple(spec.text for spec in specs), tuple(spec.text for spec in tunable),
                                     tuple(seed_list), str(artifacts or tuning.default_artifacts(url)))
         comparison = jobs.Comparison(job.plan)
-        comparison.open(resume=resume, fresh=fresh or not (tune or resume or storage))
+        comparison.open(resume=resume, fresh=fresh or not (tune or resume or storage), report=report)
         left = comparison.remaining()
         with Tracker(job.units * left, enabled=progress, title=title) as tracker:
             job.tracker = tracker
@@ -393,15 +396,65 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
                 if killed:
                     notes.append(f"{killed} worker process(es) were killed; their jobs were trained again")
             comparison.work(job, device)
-        tuned = {spec.text: comparison.tuned(spec.text) for spec in tunable}
-        finals = {spec.text: _runs(job, spec, tuned.get(spec.text, tuning.Tuned({})), comparison.finals(spec.text))
-                  for spec in specs}
-    result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
-    result.ignore_index = ignore_index
-    result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
-    result.settings, result.description = dict(settings or {}), description
+        result = _study_result(comparison, job, report)
     if out is not None:
         result.files = result.save(out)
+    return result
+
+
+def report(storage: str, *, metric: Optional[str] = None, artifacts: Optional[Union[str, Path]] = None,
+           out: Optional[Union[str, Path]] = None) -> Result:
+    """The result of the comparison in ``storage`` (an Optuna URL), built from the study alone, as every process
+    of that comparison returns it; nothing is trained. ``metric`` picks the comparison when the storage holds
+    several; ``artifacts`` is the folder of the final runs' outcomes (default: beside a SQLite file). With
+    ``out`` the report is saved there. Raises :class:`DataError` when the storage holds no finished
+    comparison."""
+    import optuna
+
+    tuning._quiet(optuna)
+    names = [name for name in optuna.get_all_study_names(tuning.open_storage(storage))
+             if name.startswith("seesaw-compare:") and name.endswith("/settings")
+             and (metric is None or name == f"seesaw-compare:{metric}/settings")]
+    if len(names) != 1:
+        raise DataError(f"report: storage={storage!r} holds {len(names)} comparisons"
+                        + (f" ranked by metric={metric!r}" if metric else "")
+                        + ("; pass metric= to pick one" if len(names) > 1 else ""))
+    metric = names[0][len("seesaw-compare:"):-len("/settings")]
+    artifacts = artifacts or tuning.default_artifacts(storage)
+    if artifacts is None:
+        raise DataError(f"report: storage={storage!r} is not a SQLite file; pass artifacts=FOLDER, the folder of "
+                        "the comparison's final runs")
+    stored, report_info = jobs.Comparison.stored(storage, names[0])
+    specs = parse_losses(stored["losses"])
+    seed_list = list(range(stored["seed"], stored["seed"] + stored["seeds"]))
+    job = _Job(None, metric, report_info["class_counts"], report_info["ignore_index"], report_info["epochs"],
+               None, {spec.text: spec for spec in specs})
+    job.plan = tuning.StudyPlan(storage, stored["tune"], stored["seed"], stored["direction"], stored["pruner"],
+                                f"seesaw-compare:{metric}", metric, tuple(stored["losses"]),
+                                tuple(spec.text for spec in specs if stored["tune"] and search_space(spec)),
+                                tuple(seed_list), str(artifacts))
+    comparison = jobs.Comparison(job.plan)
+    if not comparison.complete():
+        raise DataError(f"report: the comparison in storage={storage!r} has {comparison.remaining()} job(s) left; "
+                        "run it to the end (compare with resume=True) first")
+    result = _study_result(comparison, job, report_info)
+    if out is not None:
+        result.files = result.save(out)
+    return result
+
+
+def _study_result(comparison: jobs.Comparison, job: _Job, report: Mapping[str, Any]) -> Result:
+    """The comparison's result from what its study holds."""
+    plan = comparison.plan
+    specs = [job.specs[text] for text in plan.losses]
+    tuned = {text: comparison.tuned(text) for text in plan.tunable}
+    finals = {spec.text: _runs(job, spec, tuned.get(spec.text, tuning.Tuned({})), comparison.finals(spec.text))
+              for spec in specs}
+    result = _result(job, specs, finals, tuned, list(plan.seeds), plan.direction, report["margin"],
+                     report["title"], list(report["notes"]))
+    result.ignore_index = report["ignore_index"]
+    result.name, result.kind = report["name"], report["kind"]
+    result.settings, result.description = dict(report["settings"]), report["description"]
     return result
 
 

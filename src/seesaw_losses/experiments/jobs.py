@@ -90,9 +90,11 @@ class Comparison:
 
     # -- set-up ------------------------------------------------------------------------------------------------
 
-    def open(self, *, resume: bool = False, fresh: bool = False) -> None:
+    def open(self, *, resume: bool = False, fresh: bool = False, report: Optional[Dict[str, Any]] = None) -> None:
         """Create the comparison in the storage, or join the one there (its settings must equal the plan's;
-        ``resume`` enqueues again the jobs that failed without a retry left); ``fresh`` deletes it first."""
+        ``resume`` enqueues again the jobs that failed without a retry left); ``fresh`` deletes it first.
+        ``report`` (what the report needs beyond the runs: titles, class counts, ...) is kept with the settings
+        by the process that creates the comparison."""
         import optuna
 
         if fresh:
@@ -106,6 +108,7 @@ class Comparison:
                 self._enqueue_missing()
             return
         settings.set_user_attr("settings", self.plan.settings())
+        settings.set_user_attr("report", report or {})
         for loss in self.plan.tunable:
             study = optuna.create_study(study_name=self.plan.study_name(loss), storage=self.storage,
                                         direction=self.plan.direction)
@@ -115,6 +118,15 @@ class Comparison:
             if loss not in self.plan.tunable:
                 self._open_finals(loss, {})
         settings.set_user_attr("ready", True)
+
+    @staticmethod
+    def stored(storage: str, settings_name: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """The settings and the report's details kept in the settings study ``settings_name`` of ``storage``."""
+        import optuna
+
+        _quiet(optuna)
+        attrs = optuna.load_study(study_name=settings_name, storage=open_storage(storage)).user_attrs
+        return attrs["settings"], attrs["report"]
 
     def delete(self) -> None:
         """Remove every study of this comparison from the storage (those that exist)."""
@@ -224,10 +236,12 @@ class Comparison:
         optuna.storages.fail_stale_trials(study)
 
     def _pop(self, study) -> Optional[Tuple[int, int]]:
-        """Claim a waiting trial of ``study``: ``(trial id, number)``, or None when none is left."""
+        """Claim a waiting trial of ``study``, a retried one first (so that the trials after it see the history
+        they would have seen): ``(trial id, number)``, or None when none is left."""
         from optuna.trial import TrialState
 
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        for trial in sorted(waiting, key=lambda t: ("failed_trial" not in t.system_attrs, t.number)):
             if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
                 return trial._trial_id, trial.number
         return None
