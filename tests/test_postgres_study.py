@@ -1,12 +1,12 @@
 """``seesaw compare --tune --storage postgresql://...`` on a real PostgreSQL server, as several machines share a
-study: two processes on one study at once, then a third that resumes it.
+study: two commands (one with local workers) on one study at once, then the same command and ``seesaw report`` on
+the finished study; processes opening a new storage at once.
 
 The server is a throwaway cluster made with ``initdb`` in a temporary folder, on a free loopback port, run as the
 ``postgres`` user when the test runs as root (PostgreSQL refuses root), and stopped and removed at the end: the
 machine's own clusters are left as they were.
 """
 
-import json
 import os
 import shutil
 import socket
@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("psycopg", reason="the PostgreSQL driver needs the extra: pip install 'seesaw-losses[postgres]'")
 pytest.importorskip("optuna", reason="tuning needs the cli extra: pip install 'seesaw-losses[cli]'")
 
-from test_cli_compare_tune import compare, compare_command, folders  # noqa: E402,F401  (folders: a fixture)
+from study_jobs import two_commands_and_workers_train_every_job_once  # noqa: E402
 
 USER, PASSWORD, DATABASE = "seesaw", "seesaw-pw", "studies"
 EMPTY_DATABASE = "untouched"  #: a second database no other test opens: its tables do not exist yet
@@ -73,40 +73,10 @@ def postgres_url():
         shutil.rmtree(root)
 
 
-def _trials(url):
-    """``{state name: [trial numbers]}`` of the one study in the database, read through Optuna."""
-    import optuna
-
-    from seesaw_losses.experiments.tuning import _quiet, open_storage
-
-    _quiet(optuna)
-    storage = open_storage(url)
-    (summary,) = optuna.get_all_study_summaries(storage)
-    found = {}
-    for trial in optuna.load_study(study_name=summary.study_name, storage=storage).get_trials(deepcopy=False):
-        found.setdefault(trial.state.name, []).append(trial.number)
-    return summary.study_name, found
-
-
-def test_two_processes_share_a_postgres_study_and_a_third_resumes_it(folders, postgres_url, tmp_path):
-    argv = ["--seeds", "1", "--loss", "focal", "--storage", postgres_url]
-    # Started together, then both waited for: how the trials fall between them is up to the scheduler.
-    processes = [subprocess.Popen(compare_command(folders, tmp_path / name, "--tune", "3", *argv),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in "ab"]
-    outputs = [process.communicate(timeout=240) for process in processes]
-    assert [p.returncode for p in processes] == [0, 0], "".join(err for _, err in outputs)
-    name, states = _trials(postgres_url)
-    assert name.endswith(":focal")
-    assert len(states["COMPLETE"]) == 3  # every trial counted once; a claim beyond the budget ends pruned
-    assert set(states) <= {"COMPLETE", "PRUNED"}
-    winners = [json.loads((tmp_path / name / "winner.json").read_text())["loss"] for name in "ab"]
-    assert winners[0] == winners[1]
-    assert not (tmp_path / "a" / "study.db").exists()
-
-    resumed = compare(folders, tmp_path / "a", "--tune", "4", "--resume", *argv)
-    assert resumed.returncode == 0, resumed.stderr
-    _, after = _trials(postgres_url)
-    assert len(after["COMPLETE"]) == 4 and set(states["COMPLETE"]) < set(after["COMPLETE"])  # one more, none redone
+@pytest.mark.slow  # a minute; test_study_jobs runs the same on SQLite in the default suite
+def test_two_commands_and_workers_on_one_postgres_study_train_every_job_once(postgres_url, tmp_path):
+    # How the jobs fall between the processes is up to the scheduler; that each is trained once is not.
+    two_commands_and_workers_train_every_job_once(postgres_url, tmp_path / "artifacts", tmp_path)
 
 
 def _open_storage_after(barrier, url, results):

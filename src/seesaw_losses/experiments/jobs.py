@@ -156,9 +156,9 @@ class Comparison:
             if stored.get(name) != value:
                 if name == "losses":
                     got = ", ".join(stored.get(name) or [])
-                    raise ValueError(f"compare: the study in storage holds a comparison of other losses ({got}); "
+                    raise DataError(f"compare: the study in storage holds a comparison of other losses ({got}); "
                                      "pass the same losses=, fresh=True to replace it, or another storage")
-                raise ValueError(f"compare: the study in storage was made with {name}={stored.get(name)!r}, not "
+                raise DataError(f"compare: the study in storage was made with {name}={stored.get(name)!r}, not "
                                  f"{name}={value!r}; pass the same {name}=, fresh=True to replace it, or another "
                                  "storage")
 
