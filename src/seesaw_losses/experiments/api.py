@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -155,6 +155,7 @@ class _Job:
     epochs: Optional[int]
     plan: Optional[tuning.StudyPlan]
     specs: Dict[str, LossSpec] = field(default_factory=dict)
+    leads: bool = False  #: rank 0 of a ``torchrun`` launch: each job is sent to the other ranks first
     tracker: Tracker = field(default=QUIET, repr=False)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -208,6 +209,8 @@ class _Job:
         spec = self.specs[loss]
         values = tuning.suggest(trial, search_space(spec))
         trial.set_user_attr("hyperparameters", values)
+        if self.leads:
+            _send(("job", loss, values, self.plan.seed, trial.number))
         try:
             run = self.call(spec, values, seed=self.plan.seed, trial=trial, device=device,
                             description=f"{loss} · trial {trial.number + 1}/{self.plan.trials}")
@@ -220,11 +223,65 @@ class _Job:
         """One final run of ``loss`` with seed ``seed``; held-out outputs, masks and images (what the report
         plots) kept for the first seed only."""
         seeds = self.plan.seeds
+        if self.leads:
+            _send(("job", loss, hyperparameters, seed, None))
         run = self.call(self.specs[loss], hyperparameters, seed=seed, trial=None, device=device,
                         description=f"{loss} · seed {seeds.index(seed) + 1}/{len(seeds)}")
         for key in HELD_OUT if seed != seeds[0] else ():
             run.artifacts.pop(key, None)
         return run
+
+
+class _FollowedTrial:
+    """What ``run.trial`` is on a rank other than 0 of a ``torchrun`` launch: the number of rank 0's tuning
+    trial; its reports stay on rank 0, which alone asks the pruner (refused with several ranks)."""
+
+    def __init__(self, number: int):
+        self.number = number
+
+    def report(self, value: float, step: int) -> None:
+        pass
+
+    def should_prune(self) -> bool:
+        return False
+
+
+def _ranks() -> Tuple[int, int]:
+    """``(rank, world size)`` of an initialised ``torch.distributed`` process group, else ``(0, 1)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _send(message: Any) -> None:
+    import torch.distributed as dist
+
+    dist.broadcast_object_list([message], src=0)
+
+
+def _receive() -> Any:
+    import torch.distributed as dist
+
+    box = [None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _follow(job: _Job, device: str) -> Result:
+    """A rank other than 0: train each job rank 0 sends, with the same loss, hyperparameters and seed, until it
+    sends the result (or its error)."""
+    while True:
+        message = _receive()
+        if message[0] == "end":
+            _, result, error = message
+            if error is not None:
+                raise RuntimeError(f"compare: rank 0 failed: {error}")
+            return result
+        _, loss, values, seed, number = message
+        job.call(job.specs[loss], values, seed=seed, trial=None if number is None else _FollowedTrial(number),
+                 device=device, description=loss)
 
 
 def _work(job: _Job, device: str) -> None:
@@ -344,7 +401,10 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     ``artifacts`` (a folder every process reaches; default: beside a SQLite file). ``resume`` continues the study
     (jobs that failed are trained again); a study made with other settings is refused; ``workers`` local
     processes claim the jobs (``train`` must then be picklable; with ``device="cuda"`` they go round robin over
-    the visible GPUs). With ``out`` the report is saved there.
+    the visible GPUs). With ``out`` the report is saved there. Under ``torchrun`` (an initialised
+    ``torch.distributed`` group) every rank calls ``compare`` alike: rank 0 claims each job and sends it to the
+    others, every rank calls ``train`` with the same loss, hyperparameters and seed, rank 0 records the outcome
+    and writes the report, and every rank returns the result.
     ``epochs`` only sets where a deferred re-weighting starts (LDAM-DRW) and the progress steps. A built-in
     trainer (:class:`~seesaw_losses.experiments.run.Trainer`) supplies ``metric``, ``class_counts``,
     ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``title``,
@@ -361,8 +421,13 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
         ignore_index = train.ignore_index if ignore_index is None else ignore_index
         epochs = train.epochs if epochs is None else epochs
     families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
-    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh,
-           artifacts)
+    rank, world = _ranks()  # under torchrun only rank 0 touches the study and the report folder
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume and not rank, storage,
+           None if rank else out, margin, fresh, artifacts)
+    if world > 1 and (workers > 1 or pruner is not None):
+        raise ValueError(f"compare: under torchrun ({world} ranks) every rank trains each job together: leave "
+                         f"{'workers=1' if workers > 1 else 'pruner=None'} (each job's ranks stop together only "
+                         "without a pruner)")
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
     counts = None if class_counts is None else [int(c) for c in class_counts]
     job = _Job(train, metric, counts, ignore_index, epochs, None, {spec.text: spec for spec in specs})
@@ -376,14 +441,35 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     report = {"class_counts": counts, "ignore_index": ignore_index, "epochs": epochs, "margin": margin,
               "title": title, "description": description, "notes": notes, "settings": dict(settings or {}),
               "name": getattr(train, "name", "comparison"), "kind": getattr(train, "kind", CUSTOM)}
+    if rank > 0:
+        return _follow(job, device)
+    job.leads = world > 1
+    job.plan = tuning.StudyPlan("", tune, seed, direction, pruner, f"seesaw-compare:{metric}", metric,
+                                tuple(spec.text for spec in specs), tuple(spec.text for spec in tunable),
+                                tuple(seed_list))
+    try:
+        result = _in_study(job, report, storage=storage, out=out, artifacts=artifacts, resume=resume, fresh=fresh,
+                           workers=workers, device=device, progress=progress)
+    except BaseException as error:
+        if job.leads:
+            _send(("end", None, f"{type(error).__name__}: {error}"))
+        raise
+    if job.leads:
+        _send(("end", result, None))
+    return result
+
+
+def _in_study(job: _Job, report: Dict[str, Any], *, storage: Optional[str], out: Optional[Path],
+              artifacts: Optional[Union[str, Path]], resume: bool, fresh: bool, workers: int, device: str,
+              progress: bool) -> Result:
+    """The comparison's jobs trained by this process and its ``workers``, then its result from the study."""
+    notes = report["notes"]
     with _storage_url(storage, out) as url:
-        job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}", metric,
-                                    tuple(spec.text for spec in specs), tuple(spec.text for spec in tunable),
-                                    tuple(seed_list), str(artifacts or tuning.default_artifacts(url)))
+        job.plan = replace(job.plan, storage=url, artifacts=str(artifacts or tuning.default_artifacts(url)))
         comparison = jobs.Comparison(job.plan)
-        comparison.open(resume=resume, fresh=fresh or not (tune or resume or storage), report=report)
+        comparison.open(resume=resume, fresh=fresh or not (job.plan.trials or resume or storage), report=report)
         left = comparison.remaining()
-        with Tracker(job.units * left, enabled=progress, title=title) as tracker:
+        with Tracker(job.units * left, enabled=progress, title=report["title"]) as tracker:
             job.tracker = tracker
             if workers > 1:
                 def poll() -> None:  # the workers' finished jobs advance the progress display

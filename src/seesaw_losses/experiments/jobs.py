@@ -39,10 +39,11 @@ READY_TIMEOUT = 120.0  #: how long a process waits for the comparison's creator 
 TUNING, FINAL = "tuning", "final"
 
 
-def sampler_seed(seed: int, trial: int) -> int:
-    """The TPE sampler's seed for trial number ``trial`` of a comparison seeded with ``seed``: a hash of both in
-    ``[0, 2**32)``, so any ``seed`` works, concurrent trials draw differently and one process is reproducible."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{trial}".encode()).digest()[:4], "little")
+def sampler_seed(seed: int, loss: str, trial: int) -> int:
+    """The TPE sampler's seed for trial number ``trial`` of ``loss`` in a comparison seeded with ``seed``: a hash
+    of the three in ``[0, 2**32)``, so any ``seed`` works, concurrent trials (and losses) draw differently and
+    one process is reproducible."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{loss}:{trial}".encode()).digest()[:4], "little")
 
 
 class Runner(Protocol):
@@ -300,7 +301,7 @@ class Comparison:
 
         self.storage.set_trial_user_attr(job.trial_id, "process", [socket.gethostname(), os.getpid(), job.number])
         if job.kind == TUNING:
-            sampler = optuna.samplers.TPESampler(seed=sampler_seed(self.plan.seed, job.number), constant_liar=True,
+            sampler = optuna.samplers.TPESampler(seed=sampler_seed(self.plan.seed, job.loss, job.number), constant_liar=True,
                                                  n_startup_trials=max(1, min(10, self.plan.trials // 2)))
             study = optuna.load_study(study_name=job.study_name, storage=self.storage, sampler=sampler,
                                       pruner=_pruner(self.plan.pruner))
