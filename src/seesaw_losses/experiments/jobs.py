@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 from . import DataError
 from .tuning import HEARTBEAT_SECONDS, StudyPlan, Tuned, _alive, _pruner, _quiet, open_storage
 
-WAIT_SECONDS = 1.0  #: between two looks at the storage while the only jobs left run elsewhere
+WAIT_SECONDS = 0.5  #: between two looks at the storage while the only jobs left run elsewhere
 READY_TIMEOUT = 120.0  #: how long a process waits for the comparison's creator to enqueue the first jobs
 TUNING, FINAL = "tuning", "final"
 
