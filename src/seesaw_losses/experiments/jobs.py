@@ -274,21 +274,28 @@ class Comparison:
     # -- claiming and running ------------------------------------------------------------------------------------
 
     def claim(self) -> Optional[Job]:
-        """The next job, claimed: a tuning trial while any waits, else a final run; None when none waits."""
+        """The next job, claimed: a tuning trial while any waits, else a final run; None when none waits, even
+        after the jobs of dead processes were failed and enqueued again."""
+        return self._claim(check_dead=False) or self._claim(check_dead=True)
+
+    def _claim(self, check_dead: bool) -> Optional[Job]:
         for loss in self.plan.tunable:
             name = self.plan.study_name(loss)
             study = self._study(name)
-            self._fail_dead(study)
+            if check_dead:
+                self._fail_dead(study)
             popped = self._pop(study)
             if popped is not None:
                 return Job(TUNING, loss, name, *popped)
         for loss in self.plan.losses:
-            if loss in self.plan.tunable and self._tuning_done(loss):
-                self._open_finals(loss, self.tuned(loss).hyperparameters)  # after a process died in between
             study = self._study(self.plan.finals_name(loss), missing_ok=True)
+            if study is None and check_dead and self._tuning_done(loss):
+                self._open_finals(loss, self.tuned(loss).hyperparameters)  # its creator died before making it
+                study = self._study(self.plan.finals_name(loss))
             if study is None:
                 continue
-            self._fail_dead(study)
+            if check_dead:
+                self._fail_dead(study)
             popped = self._pop(study)
             if popped is not None:
                 return Job(FINAL, loss, self.plan.finals_name(loss), *popped)
@@ -301,7 +308,8 @@ class Comparison:
 
         self.storage.set_trial_user_attr(job.trial_id, "process", [socket.gethostname(), os.getpid(), job.number])
         if job.kind == TUNING:
-            sampler = optuna.samplers.TPESampler(seed=sampler_seed(self.plan.seed, job.loss, job.number), constant_liar=True,
+            sampler = optuna.samplers.TPESampler(seed=sampler_seed(self.plan.seed, job.loss, job.number),
+                                                 constant_liar=True,
                                                  n_startup_trials=max(1, min(10, self.plan.trials // 2)))
             study = optuna.load_study(study_name=job.study_name, storage=self.storage, sampler=sampler,
                                       pruner=_pruner(self.plan.pruner))
@@ -313,11 +321,9 @@ class Comparison:
                     trial = optuna.Trial(study, job.trial_id)
                     sampler.before_trial(study, self.storage.get_trial(job.trial_id))
                     try:
-                        value = runner.tuning_trial(job.loss, trial, device)
+                        study.tell(job.number, runner.tuning_trial(job.loss, trial, device))
                     except optuna.TrialPruned:
                         study.tell(job.number, state=TrialState.PRUNED)
-                        return
-                    study.tell(job.number, value)
                 else:
                     frozen = self.storage.get_trial(job.trial_id)
                     seed = frozen.user_attrs["seed"]
@@ -366,10 +372,9 @@ class Comparison:
         self.storage.set_trial_user_attr(trial._trial_id, "metrics", run.metrics)
         self.storage.set_trial_user_attr(trial._trial_id, "artifact", artifact)
 
-    def work(self, runner: Runner, device: str, until_complete: bool = True) -> int:
-        """Claim and train jobs until none waits; with ``until_complete`` then wait for the jobs running elsewhere
-        (and train those they unlock or that are retried) until the comparison is complete. Returns the jobs
-        trained here. Raises :class:`DataError` when jobs failed and nothing is left to finish them."""
+    def work(self, runner: Runner, device: str) -> int:
+        """Claim and train jobs until none waits, then wait for the jobs running elsewhere (and train those they
+        unlock or that are retried) until the comparison is complete. Returns the jobs trained here. Raises :class:`DataError` when jobs failed and nothing is left to finish them."""
         trained = 0
         while True:
             job = self.claim()
@@ -377,20 +382,31 @@ class Comparison:
                 self.run(job, runner, device)
                 trained += 1
                 continue
-            if not until_complete or self.complete():
+            running = self._running()  # before complete(): a job that ends in between is then counted complete
+            if self.complete():
                 return trained
-            if not self._running():
+            if not running:
                 raise DataError(f"compare: {self._failed_text()}; pass resume=True to train them again")
             time.sleep(WAIT_SECONDS)
 
     def _running(self) -> bool:
+        """Whether a job waits or runs anywhere, or final runs are about to be enqueued: a loss's tuning is done
+        and its finals study is missing (the next claim makes it) or not ready (its creator is enqueueing)."""
         from optuna.trial import TrialState
 
         names = [self.plan.study_name(loss) for loss in self.plan.tunable] + \
                 [self.plan.finals_name(loss) for loss in self.plan.losses]
         studies = [study for study in (self._study(name, missing_ok=True) for name in names) if study is not None]
-        return any(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-                   for study in studies)
+        if any(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+               for study in studies):
+            return True
+        for loss in self.plan.losses:
+            finals = self._study(self.plan.finals_name(loss), missing_ok=True)
+            if finals is None and loss in self.plan.tunable and self._tuning_done(loss):
+                return True
+            if finals is not None and not self.storage.get_study_user_attrs(finals._study_id).get("ready"):
+                return True
+        return False
 
     def _failed_text(self) -> str:
         from optuna.trial import TrialState
