@@ -5,12 +5,14 @@
     PYTHONPATH=src python scripts/bench_study_scale.py --workers 8 --sleep 2 --kills 0
 
 The same comparison at every worker count: 4 losses, each with ``T`` tuning trials and ``T`` final runs, where
-``4 T`` is ``--rounds`` times the largest worker count (each phase a whole number of rounds at every count). Every process imports torch and
-Optuna first and waits at a barrier; the clock starts when the barrier opens and stops when the last job
-completes (``jobs_s``; ``first_job_s``: when the first job started, the comparison set up in the study;
-``returned_s``: when the last process's ``compare`` returned, its result built from the study). The ideal is ``jobs x sleep / workers``; the throughput is the ideal over ``jobs_s``, and the
-orchestration overhead per job is the idle worker time per job, ``(jobs_s x workers - jobs x sleep) / jobs``. With ``--kills K`` (on the largest worker count) K workers are
-killed with SIGKILL at random moments; the study must then hold every job complete once, and only the jobs
+``4 T`` is ``--rounds`` times the largest worker count (each phase a whole number of rounds at every count).
+Every process imports torch and Optuna and runs a small warm-up comparison first, then waits at a barrier; the
+clock starts when the barrier opens and stops when the last job completes (``jobs_s``; ``first_job_s``: when
+the first job started, the comparison set up in the study; ``returned_s``: when the last process's ``compare``
+returned, its result built from the study). The ideal is ``jobs x sleep / workers``; the throughput is the
+ideal over ``jobs_s``, and the orchestration overhead per job is the idle worker time per job,
+``(jobs_s x workers - jobs x sleep) / jobs``. With ``--kills K`` (on the largest worker count) K workers are
+killed with SIGKILL at random moments once the first job runs; the study must then hold every job complete once, and only the jobs
 running in a killed process may have been trained twice.
 
 Needs PostgreSQL's binaries (a throwaway cluster like the tests') and the ``postgres`` extra.
@@ -116,9 +118,12 @@ def measure(url: str, workers: int, tune: int, seeds: int, sleep: float, kills: 
     ideal = jobs * sleep / workers
     killed = []
     if kills:
+        while not log.exists():  # the comparison is set up and a job runs: from then on the kills
+            time.sleep(0.05)
+        first = time.perf_counter()
         rng = random.Random(seed)
         for moment in sorted(rng.uniform(0.2, 0.9) * ideal for _ in range(kills)):
-            time.sleep(max(0.0, start + moment - time.perf_counter()))
+            time.sleep(max(0.0, first + moment - time.perf_counter()))
             victim = rng.choice([p for p in processes if p.is_alive() and p not in killed])
             os.kill(victim.pid, signal.SIGKILL)
             killed.append(victim)
@@ -136,7 +141,8 @@ def measure(url: str, workers: int, tune: int, seeds: int, sleep: float, kills: 
             "ideal_s": round(ideal, 2), "throughput_of_ideal": round(ideal / wall, 3),
             "overhead_ms_per_job": round(1000 * (wall * workers - jobs * sleep) / jobs, 1),
             "first_job_s": round(first - started_at, 2),
-            "throughput_after_first_job": round(ideal / (last - first), 3), "returned_s": round(returned, 2), "killed": len(killed),
+            "throughput_after_first_job": round(ideal / (last - first), 3), "returned_s": round(returned, 2),
+            "killed": len(killed),
             "trained_twice": sum(n - 1 for n in calls.values() if n > 1), "calls_missing": jobs - len(calls),
             "study_complete_once": once}
 

@@ -20,6 +20,7 @@ failed and enqueued once more by Optuna's retry callback, once.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import pickle
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from . import DataError
-from .tuning import HEARTBEAT_SECONDS, StudyPlan, Tuned, _alive, _pruner, _quiet, open_storage
+from .tuning import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyPlan, Tuned, _alive, _pruner, _quiet, open_storage
 
 WAIT_SECONDS = 0.5  #: between two looks at the storage while the only jobs left run elsewhere
 READY_TIMEOUT = 120.0  #: how long a process waits for the comparison's creator to enqueue the first jobs
@@ -100,13 +101,25 @@ class Comparison:
 
         if fresh:
             self.delete()
+        names = set(optuna.get_all_study_names(self.storage))
+        if self.plan.settings_name not in names and names & {self.plan.study_name(loss) for loss in self.plan.losses}:
+            raise DataError(f"compare: storage={self.plan.storage!r} holds tuning studies of this comparison without "
+                            "its settings (made by an earlier version); pass fresh=True to start it again")
         try:
             settings = optuna.create_study(study_name=self.plan.settings_name, storage=self.storage)
         except optuna.exceptions.DuplicatedStudyError:
             settings = optuna.load_study(study_name=self.plan.settings_name, storage=self.storage)
-            self._check_settings(self._wait_ready(settings))
-            if resume:
-                self._enqueue_missing()
+            if not resume:
+                self._check_settings(self._wait_ready(settings))
+                return
+            attrs = self.storage.get_study_user_attrs(settings._study_id)
+            if "settings" in attrs:
+                self._check_settings(attrs["settings"])
+            else:  # its creator stopped before it wrote them
+                settings.set_user_attr("settings", self.plan.settings())
+                settings.set_user_attr("report", report or {})
+            self._enqueue_missing()
+            settings.set_user_attr("ready", True)
             return
         settings.set_user_attr("settings", self.plan.settings())
         settings.set_user_attr("report", report or {})
@@ -147,8 +160,9 @@ class Comparison:
             if attrs.get("ready"):
                 return attrs["settings"]
             if time.monotonic() > deadline:
-                raise DataError(f"storage={self.plan.storage!r} holds a comparison that was never set up (the process "
-                                "that created it stopped); pass fresh=True to replace it")
+                raise DataError(f"compare: storage={self.plan.storage!r} holds a comparison that was never set up (the "
+                                "process that created it stopped); pass resume=True in one process to finish it, or "
+                                "fresh=True to replace it")
             time.sleep(0.1)  # the creator is enqueueing the first jobs: a moment
 
     def _check_settings(self, stored: Dict[str, Any]) -> None:
@@ -165,11 +179,15 @@ class Comparison:
 
     def _enqueue_missing(self) -> None:
         """Enqueue the jobs that have no trial waiting, running or finished (their trials failed without a
-        retry): tuning trials up to the budget, final runs for the seeds without one."""
+        retry, or the comparison's creator stopped before it enqueued them): tuning trials up to the budget,
+        final runs for the seeds without one."""
         from optuna.trial import TrialState
 
+        import optuna
+
         for loss in self.plan.tunable:
-            study = self._study(self.plan.study_name(loss))
+            study = optuna.create_study(study_name=self.plan.study_name(loss), storage=self.storage,
+                                        direction=self.plan.direction, load_if_exists=True)
             self._fail_dead(study)
             alive = study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING,
                                                             TrialState.COMPLETE, TrialState.PRUNED))
@@ -193,6 +211,7 @@ class Comparison:
                                         direction=self.plan.direction)
         except optuna.exceptions.DuplicatedStudyError:
             return
+        study.set_user_attr("creator", [socket.gethostname(), os.getpid(), time.time()])
         study.set_user_attr("hyperparameters", hyperparameters)
         self._enqueue_finals(study, list(self.plan.seeds))
 
@@ -200,6 +219,21 @@ class Comparison:
         for seed in seeds:
             study.enqueue_trial({}, user_attrs={"seed": seed}, skip_if_exists=False)
         study.set_user_attr("ready", True)
+
+    def _finish_stalled_finals(self, study) -> None:
+        """A finals study whose creator died before it enqueued every seed (on this machine: its process is
+        gone; elsewhere: the grace period passed): enqueue the seeds it has no trial for."""
+        from optuna.trial import TrialState
+
+        attrs = self.storage.get_study_user_attrs(study._study_id)
+        if attrs.get("ready") or "hyperparameters" not in attrs:
+            return
+        host, pid, created = attrs["creator"]
+        if (host == socket.gethostname() and _alive(pid)) or (host != socket.gethostname()
+                                                              and time.time() - created < GRACE_SECONDS):
+            return
+        taken = {t.user_attrs.get("seed") for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
+        self._enqueue_finals(study, [seed for seed in self.plan.seeds if seed not in taken])
 
     # -- the storage ---------------------------------------------------------------------------------------------
 
@@ -221,13 +255,17 @@ class Comparison:
         import optuna
         from optuna.trial import TrialState
 
-        host = socket.gethostname()
+        host, now = socket.gethostname(), datetime.datetime.now()
         retry = (self.storage.get_heartbeat_stale_trial_callback()
                  if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback")
                  else self.storage.get_failed_trial_callback())
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             process = trial.user_attrs.get("process")
-            if process and process[0] == host and process[2] == trial.number and not _alive(process[1]):
+            if process and process[2] == trial.number:
+                dead = process[0] == host and not _alive(process[1])
+            else:  # killed between its claim and its first record (a retried trial's copied record is not its own)
+                dead = (now - (trial.datetime_start or now)).total_seconds() > GRACE_SECONDS
+            if dead:
                 try:
                     failed = self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
                 except optuna.exceptions.UpdateFinishedTrialError:
@@ -295,6 +333,7 @@ class Comparison:
             if study is None:
                 continue
             if check_dead:
+                self._finish_stalled_finals(study)
                 self._fail_dead(study)
             popped = self._pop(study)
             if popped is not None:
@@ -374,7 +413,8 @@ class Comparison:
 
     def work(self, runner: Runner, device: str) -> int:
         """Claim and train jobs until none waits, then wait for the jobs running elsewhere (and train those they
-        unlock or that are retried) until the comparison is complete. Returns the jobs trained here. Raises :class:`DataError` when jobs failed and nothing is left to finish them."""
+        unlock or that are retried) until the comparison is complete. Returns the jobs trained here. Raises
+        :class:`DataError` when jobs failed and nothing is left to finish them."""
         trained = 0
         while True:
             job = self.claim()
