@@ -161,12 +161,18 @@ def test_a_job_whose_process_is_gone_is_retried_once(tmp_path):
                      artifacts=str(tmp_path / "artifacts"))
     comparison = Comparison(plan)
     comparison.open()
-    for attempt in range(2):  # the claimed job's process ends without finishing it, twice
-        job = comparison.claim()
-        assert job.kind == "final" and (attempt == 0 or job.number == 2)  # the retried seed-0 run comes first
-        comparison.storage.set_trial_user_attr(job.trial_id, "process", [socket.gethostname(),
-                                                                        int(gone.stdout), job.number])
     study = comparison._study(plan.finals_name("bce"))
+
+    def claim_and_lose():  # the claimed job's process ends without finishing it
+        job = comparison.claim()
+        comparison.storage.set_trial_user_attr(job.trial_id, "process", [socket.gethostname(), int(gone.stdout),
+                                                                        job.number])
+        return job.number
+
+    assert [claim_and_lose(), claim_and_lose()] == [0, 1]
+    comparison._fail_dead(study)  # both failed, each enqueued once more
+    assert claim_and_lose() == 2  # a retried job goes first
     comparison._fail_dead(study)
     states = [(t.number, t.state, t.user_attrs["seed"]) for t in study.get_trials()]
-    assert states == [(0, TrialState.FAIL, 0), (1, TrialState.WAITING, 1), (2, TrialState.FAIL, 0)]  # no 2nd retry
+    assert states == [(0, TrialState.FAIL, 0), (1, TrialState.FAIL, 1), (2, TrialState.FAIL, 0),
+                      (3, TrialState.WAITING, 1)]  # no second retry of seed 0
