@@ -75,6 +75,7 @@ def main() -> None:
                          out=args.out, progress=False)
         if dist.get_rank() == 0:
             print(result)
+        dist.barrier()  # every rank done with the group before it is torn down
     finally:
         dist.destroy_process_group()
 
