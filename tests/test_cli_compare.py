@@ -241,7 +241,7 @@ def test_compare_options_and_folders(folders, tmp_path, capsys):
     assert code == 2 and "has no image files" in err
 
 
-def test_a_failed_run_leaves_no_report_folder(folders, tmp_path, capsys, monkeypatch):
+def test_a_failed_run_leaves_no_report_only_its_study(folders, tmp_path, capsys, monkeypatch):
     from seesaw_losses.experiments import DataError
     from seesaw_losses.experiments.trainers import SegmentationTrainer
 
@@ -252,7 +252,9 @@ def test_a_failed_run_leaves_no_report_folder(folders, tmp_path, capsys, monkeyp
     images, masks = folders
     code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", "--loss", "bce",
                        *FAST)
-    assert code == 2 and "the loss became nan" in err and not (tmp_path / "r").exists()
+    assert code == 2 and "the loss became nan" in err
+    # the study stays, so that --resume trains only what is missing; no report is written
+    assert {path.name for path in (tmp_path / "r").iterdir()} <= {"study.db", "study-artifacts"}
 
 
 def test_compare_refuses_a_non_empty_output_without_force(folders, tmp_path, capsys):
