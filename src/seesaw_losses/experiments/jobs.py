@@ -277,12 +277,16 @@ class Comparison:
     def _pop(self, study) -> Optional[Tuple[int, int]]:
         """Claim a waiting trial of ``study``, a retried one first (so that the trials after it see the history
         they would have seen): ``(trial id, number)``, or None when none is left."""
+        import optuna
         from optuna.trial import TrialState
 
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         for trial in sorted(waiting, key=lambda t: ("failed_trial" not in t.system_attrs, t.number)):
-            if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-                return trial._trial_id, trial.number
+            try:
+                if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                    return trial._trial_id, trial.number
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # claimed and finished by another process since the list was read
         return None
 
     def _tuning_done(self, loss: str) -> bool:
