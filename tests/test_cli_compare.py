@@ -223,9 +223,10 @@ def test_compare_options_and_folders(folders, tmp_path, capsys):
         (["--images", images, "--masks", masks, "--image-size", "30"], "--image-size must be a multiple of 8"),
         (["--images", images, "--masks", masks, "--test-fraction", "1.5"], "--test-fraction must be between"),
         (["--images", images, "--masks", masks, "--loss", "focal:gamma=-1"], "gamma"),
-        (["--images", images, "--masks", masks, "--workers", "2"], "give --tune TRIALS"),
+        (["--images", images, "--masks", masks, "--storage", "postgresql://db/x"], "need --artifacts FOLDER"),
         (["--images", images, "--masks", masks, "--tune", "2", "--resume"], "no study to continue"),
-        (["--images", images, "--masks", masks, "--tune", "1", "--storage", "nosuchdb://x"], "cannot be opened"),
+        (["--images", images, "--masks", masks, "--tune", "1", "--storage", "nosuchdb://x", "--artifacts",
+          tmp_path / "a"], "cannot be opened"),
     ]
     for argv, message in cases:
         code, _, err = run(capsys, "--out", tmp_path / "r", *FAST, *argv)
@@ -240,7 +241,7 @@ def test_compare_options_and_folders(folders, tmp_path, capsys):
     assert code == 2 and "has no image files" in err
 
 
-def test_a_failed_run_leaves_no_report_folder(folders, tmp_path, capsys, monkeypatch):
+def test_a_failed_run_leaves_no_report_only_its_study(folders, tmp_path, capsys, monkeypatch):
     from seesaw_losses.experiments import DataError
     from seesaw_losses.experiments.trainers import SegmentationTrainer
 
@@ -251,7 +252,9 @@ def test_a_failed_run_leaves_no_report_folder(folders, tmp_path, capsys, monkeyp
     images, masks = folders
     code, _, err = run(capsys, "--images", images, "--masks", masks, "--out", tmp_path / "r", "--loss", "bce",
                        *FAST)
-    assert code == 2 and "the loss became nan" in err and not (tmp_path / "r").exists()
+    assert code == 2 and "the loss became nan" in err
+    # the study stays, so that --resume trains only what is missing; no report is written
+    assert {path.name for path in (tmp_path / "r").iterdir()} <= {"study.db", "study-artifacts"}
 
 
 def test_compare_refuses_a_non_empty_output_without_force(folders, tmp_path, capsys):

@@ -22,14 +22,14 @@ TESTS = Path(__file__).parent
 
 
 def studies(folder, state=None):
-    """Per loss: ``[(trial number, state, hyperparameters)]`` read from ``folder/study.db``."""
+    """Per loss: ``[(trial number, state, hyperparameters)]`` of its tuning study, read from ``folder/study.db``."""
     with sqlite3.connect(folder / "study.db") as db:
         rows = db.execute("SELECT s.study_name, t.number, t.state, a.value_json FROM trials t "
                           "JOIN studies s USING (study_id) LEFT JOIN trial_user_attributes a "
                           "ON a.trial_id = t.trial_id AND a.key = 'hyperparameters' ORDER BY t.number").fetchall()
     found = {}
     for name, number, trial_state, value in rows:
-        if state is None or trial_state == state:
+        if "/" not in name and (state is None or trial_state == state):  # not the settings or a finals study
             found.setdefault(name.split(":")[-1], []).append((number, trial_state, json.loads(value or "null")))
     return found
 
@@ -158,7 +158,9 @@ def test_resume_after_an_interrupted_run_finishes_the_budget_without_redoing_tri
     with pytest.raises(Interrupted, match="the machine went away") as raised:
         compare(breaks_at_third_trial, ["focal"], metric="f1", seeds=1, tune=4, out=tmp_path, **QUIET)
     assert raised.traceback[-1].name == "breaks_at_third_trial"  # the user's own frame raised it
-    assert [(n, s) for n, s, _ in studies(tmp_path)["focal"]] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL")]
+    assert raised.value.__notes__ == ["compare: raised by train for loss 'focal', tuning trial 2"]
+    assert [(n, s) for n, s, _ in studies(tmp_path)["focal"]] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL"),
+                                                                  (3, "WAITING")]  # its last job, not yet trained
     with pytest.raises(ValueError, match="already holds a study; pass resume=True"):
         compare(linear_model, ["focal"], metric="f1", tune=4, out=tmp_path, **QUIET)
     recorder = Recorder(linear_model)
@@ -166,9 +168,13 @@ def test_resume_after_an_interrupted_run_finishes_the_budget_without_redoing_tri
     assert len([call for call in recorder.calls if call[2]]) == 2  # the two missing trials, nothing redone
     complete = studies(tmp_path, "COMPLETE")["focal"]
     assert [n for n, _, _ in complete] == [0, 1, 3, 4] and result.ranking[0].trials == 4
-    reference = tmp_path / "whole"
-    compare(linear_model, ["focal"], metric="f1", seeds=1, tune=4, out=reference, **QUIET)
-    assert [v for _, _, v in complete] == [v for _, _, v in studies(reference)["focal"]]  # same proposals
+
+
+def test_one_process_with_a_given_seed_proposes_the_same_trials_and_any_seed_works(tmp_path):
+    for name, seed in (("a", 2**32 + 5), ("b", 2**32 + 5), ("c", 7)):
+        compare(linear_model, ["focal"], metric="f1", seeds=1, tune=4, seed=seed, out=tmp_path / name, **QUIET)
+    proposals = {name: [values for _, _, values in studies(tmp_path / name)["focal"]] for name in "abc"}
+    assert proposals["a"] == proposals["b"] != proposals["c"]
 
 
 def test_bad_arguments_fail_before_any_training(tmp_path):
@@ -183,7 +189,6 @@ def test_bad_arguments_fail_before_any_training(tmp_path):
         (dict(losses="focal"), TypeError, r"did you mean \['focal'\]"),
         (dict(direction="up"), ValueError, "direction must be 'maximize' or 'minimize', got 'up'"),
         (dict(pruner="mean"), ValueError, "pruner must be None, 'median' or 'hyperband'"),
-        (dict(workers=2), ValueError, "give tune=TRIALS"),
         (dict(workers=2, tune=1), TypeError, "must be picklable"),
         (dict(resume=True, tune=1, out=tmp_path / "r"), ValueError, "no study to continue"),
         (dict(seeds=0), ValueError, "seeds must be a whole number >= 1, got 0"),
@@ -207,7 +212,7 @@ def test_a_missing_or_nan_metric_is_a_clear_error(returned, message):
 def test_two_workers_count_every_trial_once(tmp_path):
     result = compare(seeded_scores, ["focal", "tversky"], metric="score", seeds=1, tune=3, workers=2,
                      out=tmp_path, **QUIET)
-    complete = studies(tmp_path, "COMPLETE")  # a claim beyond the budget (a race between workers) ends pruned
+    complete = studies(tmp_path, "COMPLETE")
     assert {loss: len(trials) for loss, trials in complete.items()} == {"focal": 3, "tversky": 3}
     assert [entry.trials for entry in result.ranking] == [3, 3]
     for loss, trials in complete.items():  # three distinct proposals, each inside the loss's search space
@@ -278,7 +283,10 @@ def test_the_cli_runs_the_users_function_and_writes_a_winner_that_builds(tmp_pat
     assert_builds(winner["loss"])
     document = json.loads((out / "results.json").read_text())
     assert {r["loss"] for r in document["comparison"]["results"]} == {"focal", "bce", "weighted_bce"}
-    assert "pos_weight=9" in next(r["config"] for r in document["comparison"]["results"] if r["loss"] == "weighted_bce")
+    config = next(r["config"] for r in document["comparison"]["results"] if r["loss"] == "weighted_bce")
+    options = dict(option.split("=") for option in config.split(":")[1].split(","))
+    # the counts give 270 / 30 = 9, capped by the tuned max_weight
+    assert float(options["pos_weight"]) == pytest.approx(min(9.0, float(options.get("max_weight", 9))), rel=1e-3)
     assert (out / "comparison_curves.png").exists() and winner["loss"] in result.stdout
     module_form = run_cli("--train", "compare_functions:seeded_scores", "--metric", "score", "--loss", "bce",
                           "--seeds", "1", "--out", tmp_path / "m", "--no-progress", cwd=tmp_path)

@@ -198,16 +198,33 @@ def test_the_command_prints_the_tables_when_the_report_cannot_be_written(tmp_pat
     from seesaw_losses.experiments.reporting import report
 
     monkeypatch.syspath_prepend(str(TESTS))
+    import compare_functions
+
+    calls = []
+
+    def counted(criterion, run):
+        calls.append((run.loss, run.seed))
+        return compare_functions.seeded_scores(criterion, run)
+
+    monkeypatch.setattr(compare_functions, "counted_scores", counted, raising=False)
     monkeypatch.setattr(report, "write_csv", no_space)
     out = tmp_path / "out"
-    code = main(["compare", "--train", "compare_functions:seeded_scores", "--metric", "score", "--loss", "bce",
-                 "--loss", "focal", "--seeds", "2", "--no-progress", "--out", str(out)])
+    command = ["compare", "--train", "compare_functions:counted_scores", "--metric", "score", "--loss", "bce",
+               "--loss", "focal", "--seeds", "2", "--no-progress", "--out", str(out)]
+    code = main(command)
     captured = capsys.readouterr()
     assert_one_line_error(code, captured.err, (
         f"seesaw compare: error: the comparison finished, but writing the report into --out {str(out)!r} failed "
         f"(OSError: No space left on device); the results are kept in {out / 'results.json'}; the tables are "
-        "above; free space (or choose another --out) and run the command again"))
+        "above; free space (or choose another --out) and run the same command with --resume: it trains nothing "
+        "and writes the report"))
     assert "(held-out, ranked by score)" in captured.out and (out / "results.json").is_file()
+    assert len(calls) == 4
+    monkeypatch.undo()  # the disk has room again: what the message says writes the report from the study
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setattr(compare_functions, "counted_scores", counted, raising=False)
+    assert main(command + ["--resume"]) == 0
+    assert len(calls) == 4 and (out / "report.md").is_file()
 
 
 def write_photos(root, counts, suffix=".jpg"):
@@ -260,7 +277,7 @@ def test_a_read_error_while_tuning_is_a_data_error_that_spends_no_trial(tmp_path
     assert "\n" not in str(raised.value)
     with sqlite3.connect(out / "study.db") as db:
         states = [state for (state,) in db.execute("SELECT state FROM trials")]
-    assert states == ["FAIL"]  # not pruned as a divergence: the budget is untouched
+    assert sorted(states) == ["FAIL", "WAITING"]  # not pruned as a divergence: the budget is untouched
     broken.write_bytes(intact)
     result = compare(trainer, ["ce"], seeds=1, tune=2, out=out, resume=True, **QUIET)
     assert (result.ranking[0].trials, result.ranking[0].pruned) == (2, 0)

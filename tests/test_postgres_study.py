@@ -1,112 +1,37 @@
 """``seesaw compare --tune --storage postgresql://...`` on a real PostgreSQL server, as several machines share a
-study: two processes on one study at once, then a third that resumes it.
+study: two commands (one with local workers) on one study at once, then the same command and ``seesaw report`` on
+the finished study; processes opening a new storage at once.
 
 The server is a throwaway cluster made with ``initdb`` in a temporary folder, on a free loopback port, run as the
 ``postgres`` user when the test runs as root (PostgreSQL refuses root), and stopped and removed at the end: the
 machine's own clusters are left as they were.
 """
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("psycopg", reason="the PostgreSQL driver needs the extra: pip install 'seesaw-losses[postgres]'")
 pytest.importorskip("optuna", reason="tuning needs the cli extra: pip install 'seesaw-losses[cli]'")
 
-from test_cli_compare_tune import compare, compare_command, folders  # noqa: E402,F401  (folders: a fixture)
+from postgres_cluster import postgres_binaries, throwaway_cluster  # noqa: E402
+from study_jobs import two_commands_and_workers_train_every_job_once  # noqa: E402
 
-USER, PASSWORD, DATABASE = "seesaw", "seesaw-pw", "studies"
-EMPTY_DATABASE = "untouched"  #: a second database no other test opens: its tables do not exist yet
-BINARIES = ("initdb", "pg_ctl", "psql")
-
-
-def _binaries():
-    """The folder holding initdb, pg_ctl and psql: that of ``pg_ctl`` on PATH, else Debian's
-    ``/usr/lib/postgresql/<version>/bin`` (newest first); None when PostgreSQL is not installed."""
-    on_path = shutil.which("pg_ctl")
-    folders_ = [Path(on_path).resolve().parent] if on_path else []
-    folders_ += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    return next((f for f in folders_ if all((f / name).exists() for name in BINARIES)), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+DATABASE, EMPTY_DATABASE = "studies", "untouched"  #: the second: a database no other test opens
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
     """A ``postgresql://`` URL to an empty database on a cluster of its own, stopped and removed afterwards."""
-    binaries = _binaries()
-    if binaries is None:
+    if postgres_binaries() is None:
         pytest.skip("PostgreSQL's binaries (initdb, pg_ctl, psql) are not installed: apt-get install postgresql")
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="seesaw-postgres-"))
-    if as_postgres:
-        shutil.chown(root, "postgres")
-    data, port = root / "data", _free_port()
-
-    def run(name, *argv):
-        subprocess.run([*as_postgres, str(binaries / name), *argv], check=True, capture_output=True, text=True,
-                       timeout=120)
-
-    try:
-        run("initdb", "-D", str(data), "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
-            "--no-sync")
-        # -w: pg_ctl returns once the server accepts connections
-        run("pg_ctl", "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off", "start")
-        run("psql", "-h", str(root), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1",
-            "-c", f"CREATE USER {USER} PASSWORD '{PASSWORD}'", "-c", f"CREATE DATABASE {DATABASE} OWNER {USER}",
-            "-c", f"CREATE DATABASE {EMPTY_DATABASE} OWNER {USER}")
-        yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
-    finally:
-        if (data / "postmaster.pid").exists():
-            run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(root)
+    with throwaway_cluster(DATABASE, EMPTY_DATABASE) as urls:
+        yield urls[DATABASE]
 
 
-def _trials(url):
-    """``{state name: [trial numbers]}`` of the one study in the database, read through Optuna."""
-    import optuna
-
-    from seesaw_losses.experiments.tuning import _quiet, open_storage
-
-    _quiet(optuna)
-    storage = open_storage(url)
-    (summary,) = optuna.get_all_study_summaries(storage)
-    found = {}
-    for trial in optuna.load_study(study_name=summary.study_name, storage=storage).get_trials(deepcopy=False):
-        found.setdefault(trial.state.name, []).append(trial.number)
-    return summary.study_name, found
-
-
-def test_two_processes_share_a_postgres_study_and_a_third_resumes_it(folders, postgres_url, tmp_path):
-    argv = ["--seeds", "1", "--loss", "focal", "--storage", postgres_url]
-    # Started together, then both waited for: how the trials fall between them is up to the scheduler.
-    processes = [subprocess.Popen(compare_command(folders, tmp_path / name, "--tune", "3", *argv),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in "ab"]
-    outputs = [process.communicate(timeout=240) for process in processes]
-    assert [p.returncode for p in processes] == [0, 0], "".join(err for _, err in outputs)
-    name, states = _trials(postgres_url)
-    assert name.endswith(":focal")
-    assert len(states["COMPLETE"]) == 3  # every trial counted once; a claim beyond the budget ends pruned
-    assert set(states) <= {"COMPLETE", "PRUNED"}
-    winners = [json.loads((tmp_path / name / "winner.json").read_text())["loss"] for name in "ab"]
-    assert winners[0] == winners[1]
-    assert not (tmp_path / "a" / "study.db").exists()
-
-    resumed = compare(folders, tmp_path / "a", "--tune", "4", "--resume", *argv)
-    assert resumed.returncode == 0, resumed.stderr
-    _, after = _trials(postgres_url)
-    assert len(after["COMPLETE"]) == 4 and set(states["COMPLETE"]) < set(after["COMPLETE"])  # one more, none redone
+@pytest.mark.slow  # a minute; test_study_jobs runs the same on SQLite in the default suite
+def test_two_commands_and_workers_on_one_postgres_study_train_every_job_once(postgres_url, tmp_path):
+    # How the jobs fall between the processes is up to the scheduler; that each is trained once is not.
+    two_commands_and_workers_train_every_job_once(postgres_url, tmp_path / "artifacts", tmp_path)
 
 
 def _open_storage_after(barrier, url, results):

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from .._version import __version__
 
 #: Subcommand modules of this package, in the order ``seesaw --help`` lists them.
-SUBCOMMANDS = ("demo", "compare", "losses", "plot", "bench")
+SUBCOMMANDS = ("demo", "compare", "report", "losses", "plot", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -131,13 +131,18 @@ def add_comparison_options(parser: argparse.ArgumentParser, seeds: int) -> None:
                         help="continue the study of an interrupted run in --out (or --storage)")
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna database URL for the study (e.g. postgresql://...), shared by every machine "
-                             "that runs the same command; default: study.db (SQLite) in --out")
+                             "that runs the same command: each tuning trial and final run is trained once, by "
+                             "whichever process claims it; default: study.db (SQLite) in --out")
+    parser.add_argument("--artifacts", type=Path, default=None, metavar="DIR",
+                        help="folder every process of the comparison reaches, for the final runs' per-sample "
+                             "scores and plot inputs (needed with a --storage that is not SQLite; default: beside "
+                             "the SQLite file)")
     parser.add_argument("--margin", type=non_negative_float, default=None,
                         help="practical-equivalence margin on the ranking metric: a loss whose 95 %% upper bound "
                              "on its deficit to the best is within it is 'equivalent' to the best (default 0.005)")
     parser.add_argument("--workers", type=positive_int, default=1,
-                        help="local worker processes on the study, spread over the visible GPUs with --device "
-                             "cuda (default 1)")
+                        help="local worker processes that train the comparison's jobs (tuning trials and final "
+                             "runs), spread over the visible GPUs with --device cuda (default 1)")
 
 
 def check_losses(losses, class_counts, **options):
@@ -163,18 +168,19 @@ def run_comparison(train, losses, args: argparse.Namespace, *, seeds: int, tune:
     from ..experiments.api import compare
     from ..experiments.reporting.report import ReportError
 
-    if tune and args.workers > 1:
-        print(f"  tuning: {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
+    if args.workers > 1:
+        print(f"  {args.workers} worker processes on the study {args.storage or args.out / 'study.db'}")
     try:
         result = compare(train, losses, seeds=seeds, tune=tune, storage=storage or args.storage,
-                         resume=args.resume, fresh=args.force and not args.resume, workers=args.workers,
-                         pruner=args.pruner, seed=args.seed, progress=args.progress, device=device, title=title,
-                         notes=notes, description=description, out=out,
+                         resume=args.resume, artifacts=args.artifacts, fresh=args.force and not args.resume,
+                         workers=args.workers, pruner=args.pruner, seed=args.seed, progress=args.progress,
+                         device=device, title=title, notes=notes, description=description, out=out,
                          **({"margin": args.margin} if args.margin is not None else {}), **options)
-    except ReportError as error:  # every run trained: show the tables, say where the numbers are
+    except ReportError as error:  # every run trained and is kept in the study: show the tables, say what next
         print("\n" + str(error.result))
         raise InputError(in_flags(f"the comparison finished, but {error.failure}; the tables are above; free "
-                                  "space (or choose another --out) and run the command again")) from None
+                                  "space (or choose another --out) and run the same command with --resume: "
+                                  "it trains nothing and writes the report")) from None
     except (TypeError, ValueError) as error:  # the API's own messages ("compare: ..."): said as flags
         if not str(error).startswith("compare: "):
             raise

@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tune", type=int, default=None, metavar="TRIALS",
                         help=f"Optuna trials per long-tail loss (default {BUDGETS['default'].cls_trials}; 0: none)")
     add_run_options(parser, "seesaw-report")
-    parser.set_defaults(func=run, storage=None, resume=False, workers=1, pruner=None, margin=None)
+    parser.set_defaults(func=run, storage=None, artifacts=None, resume=False, workers=1, pruner=None, margin=None)
 
 
 def run(args: argparse.Namespace) -> int:

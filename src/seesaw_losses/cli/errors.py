@@ -18,6 +18,7 @@ class InputError(Exception):
 FLAGS = {
     "losses": "--loss", "metric": "--metric", "direction": "--direction", "seeds": "--seeds", "tune": "--tune",
     "pruner": "--pruner", "resume": "--resume", "storage": "--storage", "workers": "--workers", "out": "--out",
+    "artifacts": "--artifacts", "seed": "--seed",
     "fresh": "--force", "margin": "--margin", "class_counts": "--class-counts", "lr": "--lr", "epochs": "--epochs",
     "images": "--images", "masks": "--masks", "root": "--images", "test_images": "--test-images",
     "test_root": "--test-images", "test_masks": "--test-masks", "test_fraction": "--test-fraction",

@@ -14,14 +14,14 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-from . import CUSTOM, DataError, tuning
+from . import CUSTOM, DataError, Diverged, jobs, tuning
 from .losses import BuiltLoss, LossSpec, build, parse_losses, search_space, with_hyperparameters
 from .progress import QUIET, Tracker
 from .reporting.report import check_report_folder, save_report
@@ -58,7 +58,8 @@ def simplicity(spec: LossSpec) -> Tuple[int, int]:
 
 @dataclass
 class _Job:
-    """Everything a tuning worker needs (picklable when ``train`` is): how to build a loss and call ``train``."""
+    """Everything a worker process needs (picklable when ``train`` is): how to build a loss and call ``train``
+    for a tuning trial or a final run (:class:`~.jobs.Runner`)."""
 
     train: Callable[[Any, Run], Mapping[str, float]]
     metric: str
@@ -66,6 +67,8 @@ class _Job:
     ignore_index: Optional[int]
     epochs: Optional[int]
     plan: Optional[tuning.StudyPlan]
+    specs: Dict[str, LossSpec] = field(default_factory=dict)
+    leads: bool = False  #: rank 0 of a ``torchrun`` launch: each job is sent to the other ranks first
     tracker: Tracker = field(default=QUIET, repr=False)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -82,7 +85,8 @@ class _Job:
 
     def call(self, spec: LossSpec, values: Mapping[str, Any], *, seed: int, trial: Any, device: str,
              description: str) -> Run:
-        """Build the loss with ``values`` and call ``train`` once: a tuning trial when ``trial`` is given."""
+        """Build the loss with ``values`` and call ``train`` once: a tuning trial when ``trial`` is given. An
+        exception of ``train`` propagates with a note naming the loss and the seed or trial."""
         built = self.build(spec, values)
         run = Run(seed, trial is not None, built.config, dict(values), trial, device, spec.family)
         with self.tracker.run(description, self.units) as advance:
@@ -97,6 +101,10 @@ class _Job:
             start = time.perf_counter()
             try:
                 returned = self.train(built.module, run)
+            except Exception as error:
+                error.add_note(f"compare: raised by train for loss {spec.text!r}, "
+                               + (f"tuning trial {trial.number}" if trial is not None else f"seed {seed}"))
+                raise
             finally:
                 while done[0] < self.units:
                     step("")
@@ -108,22 +116,95 @@ class _Job:
             run.artifacts.setdefault("epoch_seconds", run.seconds / self.epochs)
         return run
 
-    def tune(self, spec: LossSpec, device: str = "cpu", worker: int = 0) -> tuning.Tuned:
-        plan = self.plan
+    def tuning_trial(self, loss: str, trial: Any, device: str) -> float:
+        """One tuning trial of ``loss``: its hyperparameters from ``trial``; a diverged run is pruned."""
+        import optuna
 
-        def objective(trial, values: Dict[str, Any]) -> float:
-            run = self.call(spec, values, seed=plan.seed, trial=trial, device=device,
-                            description=f"{spec.text} · trial {trial.number + 1}/{plan.trials}")
-            return run.metrics[self.metric]
+        spec = self.specs[loss]
+        values = tuning.suggest(trial, search_space(spec))
+        trial.set_user_attr("hyperparameters", values)
+        if self.leads:
+            _send(("job", loss, values, self.plan.seed, trial.number))
+        try:
+            run = self.call(spec, values, seed=self.plan.seed, trial=trial, device=device,
+                            description=f"{loss} · trial {trial.number + 1}/{self.plan.trials}")
+        except Diverged as error:  # these hyperparameters diverge: pruned, and the search goes on
+            trial.set_user_attr("diverged", str(error))
+            raise optuna.TrialPruned(str(error)) from None
+        return run.metrics[self.metric]
 
-        return tuning.tune(spec.text, search_space(spec), plan, objective, worker)
+    def final_run(self, loss: str, hyperparameters: Dict[str, Any], seed: int, device: str) -> Run:
+        """One final run of ``loss`` with seed ``seed``; held-out outputs, masks and images (what the report
+        plots) kept for the first seed only."""
+        seeds = self.plan.seeds
+        if self.leads:
+            _send(("job", loss, hyperparameters, seed, None))
+        run = self.call(self.specs[loss], hyperparameters, seed=seed, trial=None, device=device,
+                        description=f"{loss} · seed {seeds.index(seed) + 1}/{len(seeds)}")
+        for key in HELD_OUT if seed != seeds[0] else ():
+            run.artifacts.pop(key, None)
+        return run
 
-    def tune_all(self, specs: Sequence[LossSpec], device: str = "cpu", worker: int = 0) -> Dict[str, tuning.Tuned]:
-        return {spec.text: self.tune(spec, device, worker) for spec in specs}
+
+class _FollowedTrial:
+    """What ``run.trial`` is on a rank other than 0 of a ``torchrun`` launch: the number of rank 0's tuning
+    trial; its reports stay on rank 0, which alone asks the pruner (refused with several ranks)."""
+
+    def __init__(self, number: int):
+        self.number = number
+
+    def report(self, value: float, step: int) -> None:
+        pass
+
+    def should_prune(self) -> bool:
+        return False
+
+
+def _ranks() -> Tuple[int, int]:
+    """``(rank, world size)`` of an initialised ``torch.distributed`` process group, else ``(0, 1)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _send(message: Any) -> None:
+    import torch.distributed as dist
+
+    dist.broadcast_object_list([message], src=0)
+
+
+def _receive() -> Any:
+    import torch.distributed as dist
+
+    box = [None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _follow(job: _Job, device: str) -> Result:
+    """A rank other than 0: train each job rank 0 sends, with the same loss, hyperparameters and seed, until it
+    sends the result (or its error)."""
+    while True:
+        message = _receive()
+        if message[0] == "end":
+            _, result, error = message
+            if error is not None:
+                raise RuntimeError(f"compare: rank 0 failed: {error}")
+            return result
+        _, loss, values, seed, number = message
+        job.call(job.specs[loss], values, seed=seed, trial=None if number is None else _FollowedTrial(number),
+                 device=device, description=loss)
+
+
+def _work(job: _Job, device: str) -> None:
+    """A worker process: train the comparison's jobs until it is complete."""
+    jobs.Comparison(job.plan).work(job, device)
 
 
 def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh,
-           seed) -> None:
+           seed, artifacts) -> None:
     if not callable(train):
         raise TypeError(f"compare: train must be a function train(criterion, run) -> {{metric: value}}, got "
                         f"{type(train).__name__}")
@@ -138,8 +219,9 @@ def _check(train, losses, metric, direction, seeds, tune, workers, pruner, resum
         raise ValueError(f"compare: margin must be a number >= 0 (on the scale of the metric), got {margin!r}")
     if pruner not in (None,) + tuning.PRUNERS:
         raise ValueError(f"compare: pruner must be None, 'median' or 'hyperband', got {pruner!r}")
-    if (resume or storage or workers > 1) and not tune:
-        raise DataError("compare: resume=, storage= and workers= act on the tuning study; give tune=TRIALS")
+    if storage is not None and tuning.default_artifacts(storage) is None and artifacts is None:
+        raise DataError(f"compare: storage={storage!r} is not a SQLite file, so the final runs' scores and plot "
+                        "inputs need artifacts=FOLDER, a folder every process of the comparison can reach")
     if resume and storage is None and (out is None or not (Path(out) / tuning.STUDY_FILE).exists()):
         raise DataError(f"compare: resume=True but there is no study to continue ({tuning.STUDY_FILE} is missing "
                         f"in out={str(out) if out is not None else None!r}); run without resume=True")
@@ -219,16 +301,24 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
             seed: int = 0, progress: bool = True, margin: float = MARGIN, device: str = "cpu",
             title: str = "Your model", description: str = "", ignore_index: Optional[int] = None,
             epochs: Optional[int] = None, notes: Sequence[str] = (), settings: Optional[Mapping[str, Any]] = None,
-            fresh: bool = False) -> Result:
+            fresh: bool = False, artifacts: Optional[Union[str, Path]] = None) -> Result:
     """Rank ``losses`` by ``metric`` as returned by ``train(criterion, run)``.
 
     Per loss: ``tune`` Optuna TPE trials (seeded) over its registry search space (none for a loss with nothing
     to tune; ``pruner`` ``"median"`` or ``"hyperband"`` stops trials early from ``run.report``; pruned trials
     count in the budget), then ``seeds`` final runs of the best configuration with seeds ``seed, seed + 1, ...``,
     the same for every loss. ``class_counts`` (training samples per class; binary: background and foreground
-    pixels) feed the losses that need them. The study lives in ``storage`` (an Optuna URL), else
-    ``out/study.db``; ``resume`` continues it; ``workers`` processes share it (``train`` must then be picklable;
-    with ``device="cuda"`` they go round robin over the visible GPUs). With ``out`` the report is saved there.
+    pixels) feed the losses that need them. Every tuning trial and final run is a job in the study, in
+    ``storage`` (an Optuna URL), else ``out/study.db``: every process running the same comparison on one storage
+    claims jobs from it, each job is trained once, and each process returns the same result, built from the study
+    once every job is done (a finished study trains nothing). The final runs' scores and plot inputs go to
+    ``artifacts`` (a folder every process reaches; default: beside a SQLite file). ``resume`` continues the study
+    (jobs that failed are trained again); a study made with other settings is refused; ``workers`` local
+    processes claim the jobs (``train`` must then be picklable; with ``device="cuda"`` they go round robin over
+    the visible GPUs). With ``out`` the report is saved there. Under ``torchrun`` (an initialised
+    ``torch.distributed`` group) every rank calls ``compare`` alike: rank 0 claims each job and sends it to the
+    others, every rank calls ``train`` with the same loss, hyperparameters and seed, rank 0 records the outcome
+    and writes the report, and every rank returns the result.
     ``epochs`` only sets where a deferred re-weighting starts (LDAM-DRW) and the progress steps. A built-in
     trainer (:class:`~seesaw_losses.experiments.run.Trainer`) supplies ``metric``, ``class_counts``,
     ``ignore_index`` and ``epochs`` when they are left out, and the loss families it can train. ``title``,
@@ -236,7 +326,8 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     this comparison's studies in the storage (a previous run's, e.g. in ``out/study.db``).
 
     Raises ``ValueError``/``TypeError`` for bad arguments before any training, and when ``train`` returns no
-    finite ``metric``; an exception of ``train`` propagates as raised (finished trials stay in the study).
+    finite ``metric``; an exception of ``train`` propagates with a note naming the loss and the seed or trial
+    (finished runs stay in the study: ``resume=True`` trains only what is missing).
     """
     if isinstance(train, Trainer):
         metric = train.metric if metric is None else metric
@@ -244,11 +335,17 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
         ignore_index = train.ignore_index if ignore_index is None else ignore_index
         epochs = train.epochs if epochs is None else epochs
     families = train.families if isinstance(train, Trainer) else (SIGMOID, SOFTMAX)
-    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume, storage, out, margin, fresh, seed)
+    rank, world = _ranks()  # under torchrun only rank 0 touches the study and the report folder
+    _check(train, losses, metric, direction, seeds, tune, workers, pruner, resume and not rank, storage,
+           None if rank else out, margin, fresh, seed, artifacts)
+    if world > 1 and (workers > 1 or pruner is not None):
+        raise ValueError(f"compare: under torchrun ({world} ranks) every rank trains each job together: leave "
+                         f"{'workers=1' if workers > 1 else 'pruner=None'} (each job's ranks stop together only "
+                         "without a pruner)")
     specs = check_losses(losses, class_counts, ignore_index=ignore_index, epochs=epochs, families=families)
     check_report_folder(out)
     counts = None if class_counts is None else [int(c) for c in class_counts]
-    job = _Job(train, metric, counts, ignore_index, epochs, None)
+    job = _Job(train, metric, counts, ignore_index, epochs, None, {spec.text: spec for spec in specs})
     tunable = [spec for spec in specs if tune and search_space(spec)]
     seed_list = list(range(seed, seed + seeds))
     out = None if out is None else Path(out)
@@ -256,46 +353,119 @@ def compare(train: Callable[[Any, Run], Mapping[str, float]], losses: Sequence[U
     if tune and len(tunable) < len(specs):
         notes.append("no tunable hyperparameters (defaults trained): "
                      + ", ".join(spec.text for spec in specs if spec not in tunable))
-    with _storage_url(storage, out) as url:
-        job.plan = tuning.StudyPlan(url, tune, seed, direction, pruner, f"seesaw-compare:{metric}")
-        if fresh and tunable:
-            tuning.delete_studies([s.text for s in tunable], job.plan)
-        missing = tuning.missing_trials([s.text for s in tunable], job.plan) if tunable else 0
-        total = job.units * (missing + seeds * len(specs))
-        with Tracker(total, enabled=progress, title=title, unit="epochs" if epochs else "runs") as tracker:
-            job.tracker = tracker
-            if tunable and workers > 1:
-                def poll() -> None:  # the workers' finished trials advance the progress display
-                    nonlocal missing
-                    now = tuning.missing_trials([s.text for s in tunable], job.plan)
-                    tracker.advance_plan(job.units * (missing - now))
-                    missing = now
+    report = {"class_counts": counts, "ignore_index": ignore_index, "epochs": epochs, "margin": margin,
+              "title": title, "description": description, "notes": notes, "settings": dict(settings or {}),
+              "name": getattr(train, "name", "comparison"), "kind": getattr(train, "kind", CUSTOM)}
+    if rank > 0:
+        return _follow(job, device)
+    job.leads = world > 1
+    job.plan = tuning.StudyPlan("", tune, seed, direction, pruner, f"seesaw-compare:{metric}", metric,
+                                tuple(spec.text for spec in specs), tuple(spec.text for spec in tunable),
+                                tuple(seed_list))
+    try:
+        result = _in_study(job, report, storage=storage, out=out, artifacts=artifacts, resume=resume, fresh=fresh,
+                           workers=workers, device=device, progress=progress)
+    except BaseException as error:
+        if job.leads:
+            _send(("end", None, f"{type(error).__name__}: {error}"))
+        raise
+    if job.leads:
+        _send(("end", result, None))
+    return result
 
-                tuning.run_workers(job.tune_all, (tunable,), workers, device, torch.get_num_threads(), poll)
-            tuned = job.tune_all(tunable, device)
-            finals = {spec.text: _finals(job, spec, tuned.get(spec.text), seed_list, device) for spec in specs}
-    result = _result(job, specs, finals, tuned, seed_list, direction, margin, title, notes)
-    result.ignore_index = ignore_index
-    result.name, result.kind = getattr(train, "name", "comparison"), getattr(train, "kind", CUSTOM)
-    result.settings, result.description = dict(settings or {}), description
+
+def _in_study(job: _Job, report: Dict[str, Any], *, storage: Optional[str], out: Optional[Path],
+              artifacts: Optional[Union[str, Path]], resume: bool, fresh: bool, workers: int, device: str,
+              progress: bool) -> Result:
+    """The comparison's jobs trained by this process and its ``workers``, then its result from the study."""
+    notes = report["notes"]
+    with _storage_url(storage, out) as url:
+        job.plan = replace(job.plan, storage=url, artifacts=str(artifacts or tuning.default_artifacts(url)))
+        comparison = jobs.Comparison(job.plan)
+        comparison.open(resume=resume, fresh=fresh or not (job.plan.trials or resume or storage), report=report)
+        left = comparison.remaining()
+        unit = "epochs" if job.epochs else "runs"
+        with Tracker(job.units * left, enabled=progress, title=report["title"], unit=unit) as tracker:
+            job.tracker = tracker
+            if workers > 1:
+                def poll() -> None:  # the workers' finished jobs advance the progress display
+                    nonlocal left
+                    now = comparison.remaining()
+                    tracker.advance_plan(job.units * (left - now))
+                    left = now
+
+                killed = tuning.run_workers(_work, (job,), workers, device, torch.get_num_threads(), poll)
+                if killed:
+                    notes.append(f"{killed} worker process(es) were killed; their jobs were trained again")
+            comparison.work(job, device)
+        result = _study_result(comparison, job, report)
     if out is not None:
         result.files = save_report(result, out)
     return result
 
 
-def _finals(job: _Job, spec: LossSpec, tuned: Optional[tuning.Tuned], seeds: Sequence[int], device: str
-            ) -> List[Run]:
-    """``seeds`` final runs of ``spec`` with its tuned hyperparameters; held-out outputs, masks and images (what
-    the report plots) kept for the first only."""
-    values = tuned.hyperparameters if tuned is not None else {}
-    runs = []
-    for k, seed in enumerate(seeds):
-        run = job.call(spec, values, seed=seed, trial=None, device=device,
-                       description=f"{spec.text} · seed {k + 1}/{len(seeds)}")
-        for key in HELD_OUT if k else ():
-            run.artifacts.pop(key, None)
-        runs.append(run)
-    return runs
+def report(storage: str, *, metric: Optional[str] = None, artifacts: Optional[Union[str, Path]] = None,
+           out: Optional[Union[str, Path]] = None) -> Result:
+    """The result of the comparison in ``storage`` (an Optuna URL), built from the study alone, as every process
+    of that comparison returns it; nothing is trained. ``metric`` picks the comparison when the storage holds
+    several; ``artifacts`` is the folder of the final runs' outcomes (default: beside a SQLite file). With
+    ``out`` the report is saved there. Raises :class:`DataError` when the storage holds no finished
+    comparison."""
+    import optuna
+
+    tuning._quiet(optuna)
+    names = [name for name in optuna.get_all_study_names(tuning.open_storage(storage))
+             if name.startswith("seesaw-compare:") and name.endswith("/settings")
+             and (metric is None or name == f"seesaw-compare:{metric}/settings")]
+    if len(names) != 1:
+        raise DataError(f"report: storage={storage!r} holds {len(names)} comparisons"
+                        + (f" ranked by metric={metric!r}" if metric else "")
+                        + ("; pass metric= to pick one" if len(names) > 1 else ""))
+    metric = names[0][len("seesaw-compare:"):-len("/settings")]
+    artifacts = artifacts or tuning.default_artifacts(storage)
+    if artifacts is None:
+        raise DataError(f"report: storage={storage!r} is not a SQLite file; pass artifacts=FOLDER, the folder of "
+                        "the comparison's final runs")
+    stored, report_info = jobs.Comparison.stored(storage, names[0])
+    specs = parse_losses(stored["losses"])
+    seed_list = list(range(stored["seed"], stored["seed"] + stored["seeds"]))
+    job = _Job(None, metric, report_info["class_counts"], report_info["ignore_index"], report_info["epochs"],
+               None, {spec.text: spec for spec in specs})
+    job.plan = tuning.StudyPlan(storage, stored["tune"], stored["seed"], stored["direction"], stored["pruner"],
+                                f"seesaw-compare:{metric}", metric, tuple(stored["losses"]),
+                                tuple(spec.text for spec in specs if stored["tune"] and search_space(spec)),
+                                tuple(seed_list), str(artifacts))
+    comparison = jobs.Comparison(job.plan)
+    if not comparison.complete():
+        raise DataError(f"report: the comparison in storage={storage!r} has {comparison.remaining()} job(s) left; "
+                        "run it to the end (compare with resume=True) first")
+    result = _study_result(comparison, job, report_info)
+    if out is not None:
+        result.files = result.save(out)
+    return result
+
+
+def _study_result(comparison: jobs.Comparison, job: _Job, report: Mapping[str, Any]) -> Result:
+    """The comparison's result from what its study holds."""
+    plan = comparison.plan
+    specs = [job.specs[text] for text in plan.losses]
+    tuned = {text: comparison.tuned(text) for text in plan.tunable}
+    finals = {spec.text: _runs(job, spec, tuned.get(spec.text, tuning.Tuned({})), comparison.finals(spec.text))
+              for spec in specs}
+    result = _result(job, specs, finals, tuned, list(plan.seeds), plan.direction, report["margin"],
+                     report["title"], list(report["notes"]))
+    result.ignore_index = report["ignore_index"]
+    result.name, result.kind = report["name"], report["kind"]
+    result.settings, result.description = dict(report["settings"]), report["description"]
+    return result
+
+
+def _runs(job: _Job, spec: LossSpec, tuned: tuning.Tuned, records: Sequence[jobs.FinalRecord]) -> List[Run]:
+    """The final runs of ``spec`` as the study recorded them, one per seed."""
+    config = job.build(spec, tuned.hyperparameters).config
+    return [Run(record.seed, False, config, dict(tuned.hyperparameters), None, record.outcome["device"],
+                spec.family, record.outcome["history"], record.outcome["artifacts"], record.outcome["samples"],
+                record.metrics, record.outcome["seconds"]) for record in records]
 
 
 def _sample_scores(runs: Sequence[Run], metric: str) -> Optional[SampleScores]:

@@ -53,6 +53,13 @@ class Run:
     seconds: float = math.nan
     on_progress: Callable[[str], None] = field(default=lambda text: None, repr=False)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """Picklable (sent to the other ranks under ``torchrun``): without the progress callback."""
+        return {**self.__dict__, "on_progress": None, "trial": None}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state, on_progress=lambda text: None)
+
     @property
     def sigmoid(self) -> bool:
         """Whether ``criterion`` takes one logit per pixel (a one-channel model output)."""

@@ -1,30 +1,22 @@
-"""Hyperparameter search per loss with Optuna, on a study that survives a killed run and serves several workers.
+"""The study behind a comparison: where it lives (:class:`StudyPlan`), how a trial proposes hyperparameters,
+how the storage is opened, and the local worker processes that share it. The jobs themselves (tuning trials and
+final runs) are in :mod:`.jobs`.
 
-Each loss has its own study (``seesaw-compare:<metric>:<loss>``) in one storage (by default a SQLite file in the
-report folder). A trial is scored on the user's validation split, never the held-out set. Every loss gets exactly
-``trials`` finished trials, completed or pruned:
-
-- The TPE sampler of trial ``k`` (``k`` trials finished before it) is seeded with ``seed`` and ``k``, so a run
-  that is killed and resumed proposes the same hyperparameters as one that was not.
-- A trial claims a slot when it starts; a claim beyond the budget (two workers starting the last slot at once) ends
-  as *pruned* without training, marked ``surplus`` and not counted, so every finished trial counts once.
-- A trial pruned by the pruner (``run.report``) or whose loss diverges (:class:`Diverged`) ends as *pruned*.
-- Trials left running by a dead process are marked failed before new ones start: at once when the process ran on
-  this machine (its pid is recorded), after Optuna's heartbeat grace period otherwise.
+Each loss has its own tuning study (``seesaw-compare:<metric>:<loss>``) in one storage (by default a SQLite file
+in the report folder). A trial is scored on the user's validation split, never the held-out set; a trial pruned
+by the pruner (``run.report``) or whose loss diverges (:class:`Diverged`) ends as *pruned* and counts in the
+budget.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..registry import Hyperparameter
-from . import DataError, Diverged
+from . import DataError
 
 HEARTBEAT_SECONDS, GRACE_SECONDS = 5, 20
 STUDY_FILE = "study.db"
@@ -33,7 +25,9 @@ PRUNERS = ("median", "hyperband")
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """Where the studies live, how many finished trials each loss gets, in which direction, with which pruner."""
+    """One comparison in a storage: its losses (those with something to tune in ``tunable``), ``trials`` finished
+    tuning trials per tunable loss, the final runs' ``seeds``, the metric and its direction, the pruner, and the
+    folder of the final runs' artifacts."""
 
     storage: str
     trials: int
@@ -41,13 +35,37 @@ class StudyPlan:
     direction: str = "maximize"
     pruner: Optional[str] = None
     prefix: str = "seesaw-compare"
+    metric: str = "score"
+    losses: Tuple[str, ...] = ()
+    tunable: Tuple[str, ...] = ()
+    seeds: Tuple[int, ...] = (0,)
+    artifacts: str = ""
 
     def study_name(self, loss: str) -> str:
         return f"{self.prefix}:{loss}"
 
+    def finals_name(self, loss: str) -> str:
+        return f"{self.prefix}:{loss}/finals"
+
+    @property
+    def settings_name(self) -> str:
+        return f"{self.prefix}/settings"
+
+    def settings(self) -> Dict[str, Any]:
+        """What a process joining the comparison must agree on, by ``compare``'s parameter names."""
+        return {"direction": self.direction, "tune": self.trials, "losses": list(self.losses),
+                "seeds": len(self.seeds), "seed": self.seed, "pruner": self.pruner}
+
 
 def sqlite_url(folder: Path) -> str:
     return f"sqlite:///{(folder / STUDY_FILE).resolve()}"
+
+
+def default_artifacts(url: str) -> Optional[str]:
+    """The artifact folder of a SQLite storage: ``<file>-artifacts`` beside its file; None for other storages."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return str(Path(url[len("sqlite:///"):]).with_suffix("")) + "-artifacts"
 
 
 def _round(value: float) -> float:
@@ -77,8 +95,9 @@ def _quiet(optuna) -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def open_storage(url: str):
-    """The Optuna storage at ``url`` with heartbeats; :class:`DataError` when it cannot be opened."""
+def open_storage(url: str, retries: int = 0):
+    """The Optuna storage at ``url`` with heartbeats; a trial whose heartbeat stopped is enqueued again up to
+    ``retries`` times (Optuna's retry callback); :class:`DataError` when it cannot be opened."""
     import importlib.util
 
     import optuna
@@ -89,10 +108,14 @@ def open_storage(url: str):
             and importlib.util.find_spec("psycopg") is not None:
         engine_url = "postgresql+psycopg://" + url[len("postgresql://"):]
     options = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # its name since Optuna 4.9
+        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(retries)}
+    else:
+        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(retries)}
     for attempt in range(3):
         try:
-            return optuna.storages.RDBStorage(engine_url, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=GRACE_SECONDS, engine_kwargs=options)
+            storage = optuna.storages.RDBStorage(engine_url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                                 grace_period=GRACE_SECONDS, engine_kwargs=options, **retry)
         except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable database
             # Processes creating the tables of an empty database at once: the loser's error (IntegrityError on a
             # catalogue row, or "table/relation ... already exists") comes once the winner has committed them, so
@@ -101,6 +124,20 @@ def open_storage(url: str):
                 continue
             raise DataError(f"storage={url!r} cannot be opened as an Optuna database: {type(error).__name__}: "
                             f"{str(error).splitlines()[0]}") from None
+        if storage.engine.name == "sqlite":
+            _immediate_transactions(storage.engine)
+        return storage
+
+
+def _immediate_transactions(engine) -> None:
+    """SQLite: every transaction takes the write lock when it begins (``BEGIN IMMEDIATE``), so that reading a
+    waiting trial and marking it running is one step that no other process interleaves (Python's ``sqlite3``
+    otherwise begins a transaction only at its first write, after the read)."""
+    from sqlalchemy import event
+
+    event.listen(engine, "connect", lambda connection, record: setattr(connection, "isolation_level", None))
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+    engine.dispose()  # connections opened while the tables were made begin the old way
 
 
 def _pruner(name: Optional[str]):
@@ -123,32 +160,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fail_dead_trials(study) -> None:
-    """Mark failed the trials still running for a process of this machine that no longer exists, and those whose
-    heartbeat stopped longer than the grace period ago."""
-    import optuna
-    from optuna.trial import TrialState
-
-    host, now = socket.gethostname(), datetime.datetime.now()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if "pid" in trial.user_attrs:
-            dead = trial.user_attrs.get("host") == host and not _alive(int(trial.user_attrs["pid"]))
-        else:  # killed before it recorded its process (and maybe before its first heartbeat)
-            started = trial.datetime_start or now
-            dead = (now - started).total_seconds() > GRACE_SECONDS
-        if dead:
-            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    optuna.storages.fail_stale_trials(study)
-
-
-def finished(study) -> list:
-    """The trials that count in the budget: completed and pruned (surplus claims left out)."""
-    from optuna.trial import TrialState
-
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-            if not t.user_attrs.get("surplus")]
-
-
 @dataclass
 class Tuned:
     """The outcome of one loss's study: the best completed trial's hyperparameters (``{}`` when none completed),
@@ -157,95 +168,6 @@ class Tuned:
     hyperparameters: Dict[str, Any]
     trials: int = 0
     pruned: int = 0
-
-
-Objective = Callable[[Any, Dict[str, Any]], float]
-"""``objective(trial, hyperparameters) -> validation value``; raises ``optuna.TrialPruned`` to prune."""
-
-
-WORKER_SEED_STEP = 7_919  #: between the sampler seeds of two workers: more than any study's trials
-
-
-def tune(loss: str, space: Dict[str, Hyperparameter], plan: StudyPlan, objective: Objective, worker: int = 0
-         ) -> Tuned:
-    """Run trials of ``loss`` over ``space`` until its study has ``plan.trials`` finished ones; return the best
-    completed trial's hyperparameters (the earliest among equals). Each sampler is seeded by the plan, the trials
-    finished and ``worker`` (0 in the comparing process, 1, 2, ... in worker processes), so that workers that
-    start a trial at the same moment propose different hyperparameters, and one process stays reproducible."""
-    import optuna
-    from optuna.trial import TrialState
-
-    _quiet(optuna)
-    storage = open_storage(plan.storage)
-    name = plan.study_name(loss)
-    study = optuna.create_study(study_name=name, storage=storage, direction=plan.direction, load_if_exists=True)
-    while space:
-        _fail_dead_trials(study)
-        done = len(finished(study))
-        if done >= plan.trials:
-            break
-        if done + len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) >= plan.trials:
-            time.sleep(1.0)  # the remaining trials are running elsewhere: wait for them (or for them to die)
-            continue
-        sampler = optuna.samplers.TPESampler(seed=plan.seed * 1_000_003 + done + WORKER_SEED_STEP * worker,
-                                             n_startup_trials=max(1, min(10, plan.trials // 2)))
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(plan.pruner))
-
-        def counted(trial) -> float:
-            trial.set_user_attr("host", socket.gethostname())
-            trial.set_user_attr("pid", os.getpid())
-            claimed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                                            TrialState.RUNNING))
-                       if t.number <= trial.number and not t.user_attrs.get("surplus")]
-            if len(claimed) > plan.trials:
-                trial.set_user_attr("surplus", True)
-                raise optuna.TrialPruned("the study already has its trials")
-            values = suggest(trial, space)
-            trial.set_user_attr("hyperparameters", values)
-            try:
-                return objective(trial, values)
-            except Diverged as error:  # these hyperparameters diverge: pruned, and the search goes on
-                trial.set_user_attr("diverged", str(error))
-                raise optuna.TrialPruned(str(error)) from None
-
-        study.optimize(counted, n_trials=1)
-    trials = finished(study)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    pruned = len(trials) - len(complete)
-    if not complete:
-        return Tuned({}, len(trials), pruned)
-    sign = 1 if plan.direction == "maximize" else -1
-    best = max(complete, key=lambda t: (sign * t.value, -t.number))
-    return Tuned(dict(best.user_attrs["hyperparameters"]), len(trials), pruned)
-
-
-def delete_studies(losses: Sequence[str], plan: StudyPlan) -> None:
-    """Remove the studies of ``losses`` under ``plan`` from its storage (those that exist): a fresh start."""
-    import optuna
-
-    _quiet(optuna)
-    storage = open_storage(plan.storage)
-    for loss in losses:
-        try:
-            optuna.delete_study(study_name=plan.study_name(loss), storage=storage)
-        except KeyError:
-            pass
-
-
-def missing_trials(losses: Sequence[str], plan: StudyPlan) -> int:
-    """How many trials the studies of ``losses`` (those with something to tune) still need."""
-    import optuna
-
-    _quiet(optuna)
-    storage = open_storage(plan.storage)
-    missing = 0
-    for loss in losses:
-        try:
-            study = optuna.load_study(study_name=plan.study_name(loss), storage=storage)
-            missing += max(0, plan.trials - len(finished(study)))
-        except KeyError:
-            missing += plan.trials
-    return missing
 
 
 def assign_devices(workers: int, device: str, visible: Sequence[str]) -> List[str]:
@@ -272,34 +194,38 @@ def visible_gpus() -> List[str]:
 
 
 def run_workers(target: Callable[..., None], args: tuple, workers: int, device: str, threads: int,
-                poll: Callable[[], None]) -> None:
-    """Run ``target(*args, device, worker)`` in ``workers`` spawned processes (``worker`` = 1, 2, ...), each on its own device from
-    :func:`assign_devices` and with ``threads // workers`` torch threads; call ``poll()`` every second until all
-    have ended. Raises ``RuntimeError`` when one fails."""
+                poll: Callable[[], None]) -> int:
+    """Run ``target(*args, device)`` in ``workers`` spawned processes, each on its own device from
+    :func:`assign_devices` and with ``threads // workers`` torch threads; call ``poll()`` whenever one ends and
+    at least every second until all have ended. Returns how many were killed by a signal (their jobs are
+    retried by whoever claims next); raises ``RuntimeError`` when one failed."""
     import multiprocessing
+    from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
     devices = assign_devices(workers, device, visible_gpus() if device == "cuda" else [])
-    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier,
-                                                       k + 1)) for k, device_k in enumerate(devices)]
+    processes = [context.Process(target=_worker, args=(target, args, device_k, max(1, threads // workers), barrier))
+                 for device_k in devices]
     for process in processes:
         process.start()
-    while any(process.is_alive() for process in processes):
-        time.sleep(1.0)
+    running = {process.sentinel: process for process in processes}
+    while running:
+        for sentinel in wait(list(running), timeout=1.0):
+            running.pop(sentinel).join()
         poll()
-    for process in processes:
-        process.join()
-    failed = [p.exitcode for p in processes if p.exitcode]
+    failed = [p.exitcode for p in processes if p.exitcode and p.exitcode > 0]
     if failed:
-        raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit status {failed[0]}); see their output above")
+        raise RuntimeError(f"{len(failed)} worker process(es) failed (exit status {failed[0]}); see their output "
+                           "above")
+    return sum(1 for p in processes if p.exitcode and p.exitcode < 0)
 
 
-def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier, worker: int) -> None:
+def _worker(target: Callable[..., None], args: tuple, device: str, threads: int, barrier) -> None:
     import torch
 
     torch.set_num_threads(threads)
     if device.startswith("cuda:"):
         torch.cuda.set_device(device)  # before anything touches CUDA: every allocation lands on this GPU
     barrier.wait()
-    target(*args, device, worker)
+    target(*args, device)
