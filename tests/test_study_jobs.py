@@ -3,6 +3,10 @@ run trained once across processes and workers, the report from the study, a kill
 settings that differ from the study's refused."""
 
 import collections
+import multiprocessing
+import os
+import signal
+import threading
 
 import pytest
 
@@ -38,3 +42,64 @@ def test_a_study_made_with_other_settings_is_refused_in_one_line(tmp_path):
         out, err = process.communicate(timeout=120)
         assert process.returncode == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert calls(log)[0] == before  # nothing trained
+
+
+def _claim_and_train_forever(plan, claimed):
+    from seesaw_losses.experiments import jobs
+
+    class Blocked:
+        def final_run(self, loss, hyperparameters, seed, device):
+            claimed.set()
+            threading.Event().wait()
+
+    comparison = jobs.Comparison(plan)
+    comparison.run(comparison.claim(), Blocked(), "cpu")
+
+
+def _fail_the_dead_job_and_retry_when_told(plan, failed, go, claimed_numbers):
+    import optuna
+
+    from seesaw_losses.experiments import jobs
+
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback.__call__
+
+    def between_failing_and_retrying(callback, study, trial):
+        failed.set()
+        go.wait()
+        retry(callback, study, trial)
+
+    optuna.storages.RetryHeartbeatStaleTrialCallback.__call__ = between_failing_and_retrying
+    job = jobs.Comparison(plan).claim()
+    claimed_numbers.put(None if job is None else job.number)
+
+
+def test_a_process_that_looks_while_another_fails_a_dead_job_waits_for_its_retry(tmp_path):
+    # A killed worker's job is failed by one process and enqueued again by it right after; a process that looks
+    # in between must not take the job for lost (it used to stop with "1 job(s) failed").
+    from optuna.trial import TrialState
+
+    from seesaw_losses.experiments import jobs
+    from seesaw_losses.experiments.tuning import StudyPlan
+
+    plan = StudyPlan(f"sqlite:///{tmp_path / 'study.db'}", 0, losses=("ce",), seeds=(0,),
+                     artifacts=str(tmp_path / "artifacts"))
+    jobs.Comparison(plan).open()
+    context = multiprocessing.get_context("fork")
+    claimed, failed, go, numbers = context.Event(), context.Event(), context.Event(), context.Queue()
+    victim = context.Process(target=_claim_and_train_forever, args=(plan, claimed))
+    victim.start()
+    claimed.wait()
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join()
+    failer = context.Process(target=_fail_the_dead_job_and_retry_when_told, args=(plan, failed, go, numbers))
+    failer.start()
+    failed.wait()
+    looking = jobs.Comparison(plan)
+    waiting = looking._running()
+    go.set()
+    retried = numbers.get(timeout=120)
+    failer.join()
+    assert waiting
+    study = looking._study(plan.finals_name("ce"))
+    states = [(t.number, t.state, t.system_attrs.get("retry_history")) for t in study.get_trials(deepcopy=False)]
+    assert states == [(0, TrialState.FAIL, None), (1, TrialState.RUNNING, [0])] and retried == 1

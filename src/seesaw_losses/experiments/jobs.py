@@ -38,6 +38,7 @@ from .tuning import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyPlan, Tuned, _alive, 
 WAIT_SECONDS = 0.5  #: between two looks at the storage while the only jobs left run elsewhere
 READY_TIMEOUT = 120.0  #: how long a process waits for the comparison's creator to enqueue the first jobs
 TUNING, FINAL = "tuning", "final"
+RETRIES = 1  #: how many times a job whose process died is enqueued again
 
 
 def sampler_seed(seed: int, loss: str, trial: int) -> int:
@@ -85,7 +86,7 @@ class Comparison:
 
         _quiet(optuna)
         self.plan = plan
-        self.storage = open_storage(plan.storage, retries=1)
+        self.storage = open_storage(plan.storage, retries=RETRIES)
         self.store = optuna.artifacts.FileSystemArtifactStore(str(plan.artifacts))
         os.makedirs(plan.artifacts, exist_ok=True)
         self._studies: Dict[str, Any] = {}
@@ -376,6 +377,7 @@ class Comparison:
                     study.tell(job.number, run.metrics[self.plan.metric])
             except BaseException:
                 if self.storage.get_trial(job.trial_id).state == TrialState.RUNNING:
+                    self.storage.set_trial_user_attr(job.trial_id, "raised", True)  # no retry comes
                     study.tell(job.number, state=TrialState.FAIL)
                 raise
         if job.kind == TUNING and self._tuning_done(job.loss):
@@ -442,7 +444,7 @@ class Comparison:
                 [self.plan.finals_name(loss) for loss in self.plan.losses]
         studies = [study for study in (self._study(name, missing_ok=True) for name in names) if study is not None]
         if any(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-               for study in studies):
+               or self._retry_pending(study) for study in studies):
             return True
         for loss in self.plan.losses:
             finals = self._study(self.plan.finals_name(loss), missing_ok=True)
@@ -451,6 +453,21 @@ class Comparison:
             if finals is not None and not self.storage.get_study_user_attrs(finals._study_id).get("ready"):
                 return True
         return False
+
+    @staticmethod
+    def _retry_pending(study) -> bool:
+        """Whether a trial of ``study`` whose process died was failed within the grace period, with a retry left
+        and none enqueued yet: the process that failed it enqueues the retry right after (two writes, not one),
+        and one that looks in between must wait for it rather than take the job for lost."""
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
+        now = datetime.datetime.now()
+        return any(trial.state == TrialState.FAIL and not trial.user_attrs.get("raised") and trial.number not in retried
+                   and len(trial.system_attrs.get("retry_history", ())) < RETRIES
+                   and (now - (trial.datetime_complete or now)).total_seconds() < GRACE_SECONDS
+                   for trial in trials)
 
     def _failed_text(self) -> str:
         from optuna.trial import TrialState
