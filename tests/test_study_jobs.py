@@ -103,3 +103,20 @@ def test_a_process_that_looks_while_another_fails_a_dead_job_waits_for_its_retry
     study = looking._study(plan.finals_name("ce"))
     states = [(t.number, t.state, t.system_attrs.get("retry_history")) for t in study.get_trials(deepcopy=False)]
     assert states == [(0, TrialState.FAIL, None), (1, TrialState.RUNNING, [0])] and retried == 1
+
+
+def test_a_killed_process_its_parent_has_not_waited_for_counts_as_dead():
+    # Its job must be failed and retried at once, not after the heartbeat's grace period (or never, for the
+    # final runs it was enqueueing).
+    from seesaw_losses.experiments.tuning import _alive
+
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=threading.Event().wait)
+    child.start()
+    assert _alive(child.pid)
+    os.kill(child.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped
+    try:
+        assert not _alive(child.pid)
+    finally:
+        child.join()
