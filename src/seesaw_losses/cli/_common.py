@@ -64,12 +64,17 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def add_out_options(parser: argparse.ArgumentParser, default_out: str, what: str = "report folder") -> None:
+    """``--out/--force``: the folder a command writes, new or empty unless forced."""
+    parser.add_argument("--out", type=Path, default=Path(default_out),
+                        help=f"{what} (default: {default_out}); must be empty or new unless --force")
+    parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
+
+
 def add_run_options(parser: argparse.ArgumentParser, default_out: str,
                     seed_help: str = "seed of data, initialisation and order (default 0)") -> None:
     """``--out/--force/--seed/--device/--threads/--no-progress``."""
-    parser.add_argument("--out", type=Path, default=Path(default_out),
-                        help=f"report folder (default: {default_out}); must be empty or new unless --force")
-    parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
+    add_out_options(parser, default_out)
     parser.add_argument("--seed", type=whole_number(0), default=0, help=seed_help)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available, else cpu")

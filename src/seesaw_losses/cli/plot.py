@@ -6,8 +6,7 @@ import argparse
 
 from ..registry import default_losses
 from .errors import InputError
-from ._common import positive_float, prepare_output, print_files, require_extras
-from pathlib import Path
+from ._common import add_out_options, positive_float, prepare_output, print_files, require_extras
 
 DEFAULT_LOSSES = default_losses("curves")
 REFERENCE_EXPONENTS = {"p": (0.0, 0.4, 0.8, 1.2), "q": (0.0, 1.0, 2.0, 3.0)}
@@ -24,8 +23,7 @@ def add_parser(subparsers) -> None:
                         help=f"loss, repeatable, e.g. focal:gamma=2,alpha=0.25 (default: {' '.join(DEFAULT_LOSSES)})")
     parser.add_argument("--ratio", type=positive_float, default=100.0,
                         help="samples of the frequent class per sample of the rare class (default 100)")
-    parser.add_argument("--out", type=Path, default=Path("seesaw-plots"), help="output folder (default seesaw-plots)")
-    parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
+    add_out_options(parser, "seesaw-plots", "output folder")
     parser.set_defaults(func=run)
 
 

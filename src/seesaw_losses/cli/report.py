@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import prepare_output, print_files, require_extras
+from ._common import add_out_options, prepare_output, print_files, require_extras
 from .errors import InputError, in_flags
 
 
@@ -21,8 +21,7 @@ def add_parser(subparsers) -> None:
                         help="folder of the final runs' outcomes (default: beside a SQLite file)")
     parser.add_argument("--metric", default=None,
                         help="the comparison's ranking metric, when the storage holds several comparisons")
-    parser.add_argument("--out", type=Path, default=Path("seesaw-report"), help="output folder (default seesaw-report)")
-    parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
+    add_out_options(parser, "seesaw-report", "report folder")
     parser.set_defaults(func=run)
 
 
