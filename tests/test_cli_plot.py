@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from cli_checks import assert_png, inches
 from seesaw_losses.cli import main

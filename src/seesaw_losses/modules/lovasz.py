@@ -12,7 +12,7 @@ from ..functional.lovasz import (
     CLASS_SETS, _lovasz_hinge_unchecked, _lovasz_softmax_unchecked, check_lovasz_softmax_tensors, lovasz_hinge_loss,
     lovasz_softmax_loss,
 )
-from ..registry import Hyperparameter, LossEntry, register
+from ..registry import LossEntry, register
 
 
 class LovaszHingeLoss(nn.Module):
